@@ -1,0 +1,50 @@
+# The README's two commands:  `make demo`  and  `make test`.
+# Both create .venv (once), install imgenlib with its extras into it, then do their job.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+PYTEST_ARGS ?=
+
+.PHONY: demo test install data lint format clean
+
+demo: install
+	$(PY) -m imgenlib demo --out outputs
+
+test: install data
+	$(PY) -m ruff check .
+	IMGENLIB_QUICK=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests notebooks --nbval \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout=300 $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "imgenlib needs Python >= 3.10 (found $$($(PYTHON) --version))."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || \
+		{ echo "Could not create a venv: on Debian/Ubuntu run 'sudo apt-get install python3-venv'."; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,notebooks]"
+	@touch $(STAMP)
+
+# Real Fashion-MNIST for the notebooks and its tests: Debian's package, where apt exists.
+data:
+	@if [ ! -d $(FASHION_MNIST) ] && command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y dataset-fashion-mnist || \
+		{ $$SUDO apt-get update && $$SUDO apt-get install -y dataset-fashion-mnist; } || \
+		echo "Could not install dataset-fashion-mnist; tests that need it will fail."; \
+	fi
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

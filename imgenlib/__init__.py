@@ -1,0 +1,64 @@
+"""imgenlib: learn and do image generation with GANs and VAEs on TensorFlow 2 / Keras 3.
+
+Public names are loaded on first use (PEP 562), so ``import imgenlib`` and the CLI's
+``--help`` stay fast and TensorFlow is imported only when something needs it::
+
+    import imgenlib
+
+    images, labels = imgenlib.load_images("fashion_mnist")
+    dataset = imgenlib.make_dataset(images, batch_size=128)
+    fig = imgenlib.image_grid(images[:64])
+
+Models saved to ``.keras`` files are restored with `imgenlib.load_model`, which registers
+imgenlib's classes with Keras before loading (in safe mode).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from imgenlib._env import use_tensorflow_backend
+
+__version__ = "0.1.0"
+
+use_tensorflow_backend()
+
+_EXPORTS = {
+    # imgenlib.data
+    "DATASETS": "imgenlib.data",
+    "DatasetNotFoundError": "imgenlib.data",
+    "ImageLoadWarning": "imgenlib.data",
+    "augmentation": "imgenlib.data",
+    "dataset_info": "imgenlib.data",
+    "load_folder": "imgenlib.data",
+    "load_images": "imgenlib.data",
+    "load_shapes": "imgenlib.data",
+    "make_dataset": "imgenlib.data",
+    # imgenlib.images
+    "from_uint8": "imgenlib.images",
+    "to_uint8": "imgenlib.images",
+    "to_unit": "imgenlib.images",
+    # imgenlib.plotting
+    "augmentation_grid": "imgenlib.plotting",
+    "grid_array": "imgenlib.plotting",
+    "image_grid": "imgenlib.plotting",
+    "plot_history": "imgenlib.plotting",
+    "save_grid": "imgenlib.plotting",
+    # imgenlib._env
+    "quick_mode": "imgenlib._env",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'imgenlib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

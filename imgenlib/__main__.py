@@ -1,0 +1,5 @@
+"""``python -m imgenlib``: see `imgenlib.cli`."""
+
+from imgenlib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Datasets and input pipelines: embedded sets, real sets found on disk, your own folders.
+
+Everything returns images as float32 NHWC in [-1, 1] (the library convention).
+
+- `load_images(name, split, image_size, data_dir)`: ``digits``, ``shapes`` (embedded,
+  offline), ``fashion_mnist``, ``mnist``, ``cifar10`` (local copy first, then download).
+- `load_shapes(n, image_size, seed)`: the procedural shapes with colour/size labels and
+  captions such as "small red circle".
+- `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped.
+- `make_dataset(images, labels, batch_size, shuffle, augment)`: a `tf.data` pipeline.
+- `augmentation(...)`: flip / rotation / zoom / translation as Keras layers.
+"""
+
+from imgenlib.data.datasets import (
+    DATASETS,
+    DatasetNotFoundError,
+    DatasetSpec,
+    dataset_info,
+    find_local_copy,
+    load_images,
+    read_idx,
+)
+from imgenlib.data.folder import IMAGE_EXTENSIONS, ImageLoadWarning, load_folder
+from imgenlib.data.pipeline import augmentation, make_dataset
+from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES, Shapes, caption, load_shapes
+
+__all__ = [
+    "COLOUR_NAMES",
+    "DATASETS",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "IMAGE_EXTENSIONS",
+    "ImageLoadWarning",
+    "SHAPE_NAMES",
+    "SIZE_NAMES",
+    "Shapes",
+    "augmentation",
+    "caption",
+    "dataset_info",
+    "find_local_copy",
+    "load_folder",
+    "load_images",
+    "load_shapes",
+    "make_dataset",
+    "read_idx",
+]

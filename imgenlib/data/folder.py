@@ -1,0 +1,174 @@
+"""Load a folder of your own images: any common format, any size, broken files skipped.
+
+Files are found recursively by extension (JPEG, PNG, BMP, GIF, WebP, TIFF); everything else
+is ignored. Each file is decoded with Pillow and normalised to the library convention:
+EXIF rotation applied; palette, grayscale, RGBA (composited on black), CMYK and 16-bit
+images converted; an aspect-preserving centre crop resized to `image_size` with Lanczos
+filtering; float32 in [-1, 1]. Files that cannot be decoded are skipped and reported in
+**one** `ImageLoadWarning` that counts them by reason, so a folder with a few bad files
+still loads, and a folder with nothing usable is an error.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imgenlib._validation import check_image_size
+from imgenlib.images import from_uint8
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageLoadWarning", "load_folder"]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+_MAX_PIXELS = 8192 * 8192
+_log = logging.getLogger("imgenlib")
+
+
+class ImageLoadWarning(UserWarning):
+    """Some files in a folder could not be used as images."""
+
+
+class _Skip(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load_folder(
+    path, image_size, channels: int = 3, dedupe: bool = False, *, return_paths: bool = False
+):
+    """Load every decodable image under `path` as float32 NHWC in [-1, 1].
+
+    Args:
+        path: a directory; searched recursively, in sorted order.
+        image_size: int or (height, width) of the output images.
+        channels: 3 for RGB or 1 for grayscale.
+        dedupe: drop exact duplicates (identical decoded pixels, whatever the file
+            format or name), keeping the first in sorted path order.
+        return_paths: also return the list of source paths, one per image.
+
+    Returns:
+        images: float32 array (N, H, W, channels); with ``return_paths=True``,
+        ``(images, paths)``.
+
+    Raises:
+        ValueError: `path` does not exist or is not a directory, or holds no decodable
+            image; bad `image_size` or `channels`.
+        TypeError: `dedupe` or `return_paths` is not a bool.
+
+    Warns:
+        ImageLoadWarning: once, counting the skipped files by reason.
+
+    Example:
+        >>> images = load_folder("my_photos", image_size=64)  # doctest: +SKIP
+    """
+    height, width = check_image_size("image_size", image_size)
+    if channels not in (1, 3) or isinstance(channels, bool):
+        raise ValueError(f"channels must be 1 or 3. Received: channels={channels!r}")
+    for flag_name, flag in (("dedupe", dedupe), ("return_paths", return_paths)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{flag_name} must be a bool. Received: {flag_name}={flag!r}")
+    root = Path(path)
+    if not root.exists():
+        raise ValueError(f"Image folder does not exist. Received: path={str(path)!r}")
+    if not root.is_dir():
+        raise ValueError(f"Image folder must be a directory. Received: path={str(path)!r}")
+
+    files = sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
+    arrays, kept, skipped, seen = [], [], collections.Counter(), set()
+    duplicates = 0
+    for file in _progress(files):
+        try:
+            image = _decode(file, channels)
+        except _Skip as skip:
+            skipped[skip.reason] += 1
+            continue
+        if dedupe:
+            digest = hashlib.sha256(
+                image.tobytes() + repr((image.size, image.mode)).encode()
+            ).digest()
+            if digest in seen:
+                duplicates += 1
+                continue
+            seen.add(digest)
+        fitted = ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+        arrays.append(np.asarray(fitted, dtype=np.uint8).reshape(height, width, channels))
+        kept.append(file)
+
+    if skipped:
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items()))
+        warnings.warn(
+            f"Skipped {sum(skipped.values())} of {len(files)} image files in {str(root)!r}: {detail}.",
+            ImageLoadWarning,
+            stacklevel=2,
+        )
+    if duplicates:
+        _log.info("Dropped %d exact duplicate image(s) from %s.", duplicates, root)
+    if not arrays:
+        found = (
+            f"{len(files)} file(s) with image extensions, none decodable"
+            if files
+            else "no image files"
+        )
+        raise ValueError(
+            f"No decodable images in folder {str(root)!r} ({found}; looked for "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))})."
+        )
+    images = from_uint8(np.stack(arrays))
+    return (images, [str(p) for p in kept]) if return_paths else images
+
+
+def _decode(file: Path, channels: int) -> Image.Image:
+    """Open one file fully and convert it to 'RGB' or 'L', or raise `_Skip` with a reason."""
+    try:
+        if os.path.getsize(file) == 0:
+            raise _Skip("empty file")
+        with Image.open(file) as probe:
+            if probe.width * probe.height > _MAX_PIXELS:
+                raise _Skip("too large")
+            probe.verify()  # checks structure and checksums (a cut PNG may still decode)
+        with Image.open(file) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except _Skip:
+        raise
+    except UnidentifiedImageError:
+        raise _Skip("not an image") from None
+    except Image.DecompressionBombError:
+        raise _Skip("too large") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError):
+        raise _Skip("truncated or corrupt") from None
+    return _to_mode(image, "RGB" if channels == 3 else "L")
+
+
+def _to_mode(image: Image.Image, mode: str) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        image = Image.fromarray(np.round(values / top * 255.0).clip(0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.round(values.clip(0, 1) * 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert(mode)
+
+
+def _progress(files):
+    if len(files) < 2000:
+        return files
+    from tqdm.auto import tqdm
+
+    return tqdm(files, desc="Loading images", unit="img")

@@ -1,0 +1,86 @@
+"""Crash-safe file output: every file is written to a temporary sibling, then renamed.
+
+A process killed mid-write therefore leaves either the previous complete file or the new
+complete file, never a truncated one (`os.replace` is atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_path", "ensure_writable_dir", "save_json", "load_json"]
+
+
+def ensure_writable_dir(path) -> Path:
+    """Create directory `path` if needed and check that files can be written in it.
+
+    Raises:
+        ValueError: if `path` exists and is not a directory, or is not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"Output path must be a directory. Received: {str(path)!r} is a file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"Cannot write to output directory {str(path)!r}: {error.strerror or error}"
+        ) from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path`; on success, rename it onto `path`.
+
+    The temporary name keeps the extension, because writers such as Keras and PIL choose
+    the format from it::
+
+        with atomic_path("out/model.keras") as tmp:
+            model.save(tmp)
+
+    On an exception the temporary file is removed and `path` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_json(obj, path, *, indent: int = 2) -> Path:
+    """Write `obj` as JSON to `path` atomically and return the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n"
+        )
+    return path
+
+
+def load_json(path):
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serialisable")

@@ -1,0 +1,25 @@
+"""Shared test setup: quick mode, quiet TensorFlow, the TensorFlow backend, seeded RNGs."""
+
+import os
+
+os.environ.setdefault("IMGENLIB_QUICK", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    """A NumPy generator with a fixed seed, fresh for each test."""
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def keras_seed():
+    """Seed Keras, TensorFlow, NumPy and Python's `random` for one test."""
+    import keras
+
+    keras.utils.set_random_seed(1234)
+    yield 1234

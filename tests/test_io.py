@@ -1,0 +1,46 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from imgenlib.io import atomic_path, ensure_writable_dir, load_json, save_json
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "model.keras"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        assert tmp.suffix == ".keras" and tmp.parent == tmp_path
+        tmp.write_text("half-written")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left behind
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert os.listdir(tmp_path) == ["model.keras"]
+
+
+def test_save_json_handles_numpy_and_creates_parents(tmp_path):
+    path = save_json(
+        {"a": np.float32(1.5), "b": np.arange(3), "c": [np.int64(2)]}, tmp_path / "x" / "m.json"
+    )
+    assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": [2]}
+    assert load_json(path)["a"] == 1.5
+    with pytest.raises(TypeError, match="not JSON serialisable"):
+        save_json({"bad": object()}, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_ensure_writable_dir(tmp_path):
+    assert ensure_writable_dir(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="must be a directory.*file"):
+        ensure_writable_dir(tmp_path / "file")
+
+
+def test_unwritable_location_is_a_value_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="Cannot write to output directory"):
+        ensure_writable_dir(tmp_path / "file" / "sub")
