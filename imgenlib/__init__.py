@@ -46,6 +46,7 @@ _EXPORTS = {
     "save_grid": "imgenlib.plotting",
     # imgenlib._env
     "quick_mode": "imgenlib._env",
+    "quiet_tensorflow": "imgenlib._env",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

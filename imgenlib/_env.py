@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
 
 
 def quick_mode() -> bool:
@@ -17,3 +20,45 @@ def quick_mode() -> bool:
 def use_tensorflow_backend() -> None:
     """Select Keras' TensorFlow backend unless the user chose one; call before importing keras."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+_TF_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|I\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] .*)$"
+)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow without its C++ start-up INFO lines and return the module.
+
+    TensorFlow's native code writes informational lines ("oneDNN custom operations are
+    on", "Could not find cuda drivers") straight to file descriptor 2 while it loads, and
+    ``TF_CPP_MIN_LOG_LEVEL`` does not silence all of them. They clutter notebook outputs
+    and CLI runs. This function sets ``TF_CPP_MIN_LOG_LEVEL=3`` unless already set,
+    captures fd 2 during the import, and writes back every captured line that is not one
+    of those INFO lines, so real warnings and errors still reach you.
+
+    Example:
+        >>> tf = quiet_tensorflow()
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        kept = [
+            line
+            for line in capture.read().decode(errors="replace").splitlines()
+            if line.strip() and not _TF_STARTUP_NOISE.match(line)
+        ]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")
+    return tensorflow

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as _MatplotlibFigure
 from PIL import Image
 
 from imgenlib._validation import check_int, check_positive_int
@@ -23,13 +23,26 @@ from imgenlib.io import atomic_path
 __all__ = ["augmentation_grid", "grid_array", "grid_png", "image_grid", "plot_history", "save_grid"]
 
 
-def grid_array(images, ncols: int | None = None, padding: int = 1) -> np.ndarray:
+class Figure(_MatplotlibFigure):
+    """A figure that shows itself in Jupyter (as PNG) without pyplot's global state."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def grid_array(
+    images, ncols: int | None = None, padding: int = 1, pad_value: int = 255
+) -> np.ndarray:
     """Tile a batch of [-1, 1] images into one uint8 image (H, W, C) with `padding` px gaps.
 
     Args:
         images: (N, H, W, C) in [-1, 1], C in {1, 3}.
         ncols: images per row; default ``ceil(sqrt(N))`` (a square-ish grid).
-        padding: black pixels between tiles.
+        padding: pixels between tiles (and around empty cells).
+        pad_value: uint8 value of the padding; white by default, so tiles with black
+            backgrounds stay apart.
 
     Returns:
         uint8 array of shape (rows*(H+padding)-padding, ncols*(W+padding)-padding, C).
@@ -40,8 +53,10 @@ def grid_array(images, ncols: int | None = None, padding: int = 1) -> np.ndarray
     ncols = min(ncols, n)
     padding = check_int("padding", padding, minimum=0)
     nrows = math.ceil(n / ncols)
-    grid = np.zeros(
+    pad_value = check_int("pad_value", pad_value, minimum=0, maximum=255)
+    grid = np.full(
         (nrows * (height + padding) - padding, ncols * (width + padding) - padding, channels),
+        pad_value,
         dtype=np.uint8,
     )
     for index, tile in enumerate(to_uint8(images)):

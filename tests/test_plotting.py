@@ -26,8 +26,9 @@ def test_grid_array_layout(images):
     assert grid.shape == (2 * 5 - 1, 3 * 7 - 1, 3)
     assert grid.dtype == np.uint8
     assert grid[0, 0, 0] == 0 and grid[0, 7, 0] == 64 and grid[5, 0, 0] == 191
-    assert grid[4, 0, 0] == 0  # padding row
-    assert grid[5, 7 * 2, 0] == 0  # empty sixth cell stays black
+    assert grid[4, 0, 0] == 255  # padding row, white by default
+    assert grid[5, 7 * 2, 0] == 255  # the empty sixth cell is padding too
+    assert grid_array(images, ncols=3, pad_value=0)[4, 0, 0] == 0
 
 
 def test_png_bytes_decode_to_the_grid(images):
@@ -72,3 +73,9 @@ def test_augmentation_grid_two_rows(images):
     assert isinstance(fig, Figure)
     with pytest.raises(ValueError, match="same shape"):
         augmentation_grid(images, images[:2])
+
+
+def test_figures_render_as_png_in_jupyter(images):
+    fig = image_grid(images)
+    assert repr(fig).startswith("<Figure size")
+    assert fig._repr_png_().startswith(b"\x89PNG")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imgenlib._validation import check_float, check_int, check_positive_int
+from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
 from imgenlib.images import check_images
 
 __all__ = ["augmentation", "make_dataset"]
@@ -22,6 +22,8 @@ def augmentation(
     rotation: float = 0.05,
     zoom: float = 0.1,
     translation: float = 0.1,
+    fill_mode: str = "constant",
+    fill_value: float = -1.0,
     seed: int | None = None,
 ):
     """Build the seed's augmentation (flip, small rotation, zoom, translation) as Keras layers.
@@ -32,12 +34,15 @@ def augmentation(
         rotation: maximum rotation as a fraction of a full turn (0.05 = ±18°); 0 disables.
         zoom: maximum zoom in/out as a fraction of the size; 0 disables.
         translation: maximum shift as a fraction of height/width; 0 disables.
+        fill_mode: how pixels moved in from outside the image are filled: ``"constant"``
+            (with `fill_value`; -1 is black, right for objects on a black background such
+            as Fashion-MNIST), or ``"reflect"``, ``"wrap"``, ``"nearest"`` (better for
+            photos that fill the frame).
+        fill_value: the value used by ``fill_mode="constant"``.
         seed: makes the random transforms reproducible.
 
     Returns:
         A `keras.Sequential` that maps a batch in [-1, 1] to an augmented batch in [-1, 1].
-        Pixels moved in from outside the image are filled by reflection, so no black
-        borders appear.
 
     Raises:
         ValueError: a fraction outside [0, 1).
@@ -47,17 +52,18 @@ def augmentation(
     rotation = check_float("rotation", rotation, minimum=0, maximum=1, max_inclusive=False)
     zoom = check_float("zoom", zoom, minimum=0, maximum=1, max_inclusive=False)
     translation = check_float("translation", translation, minimum=0, maximum=1, max_inclusive=False)
+    fill_mode = check_choice("fill_mode", fill_mode, ("constant", "reflect", "wrap", "nearest"))
+    fill_value = check_float("fill_value", fill_value, minimum=-1, maximum=1)
+    fill = {"fill_mode": fill_mode, "fill_value": fill_value}
     layers = []
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if rotation:
-        layers.append(keras.layers.RandomRotation(rotation, fill_mode="reflect", seed=seed))
+        layers.append(keras.layers.RandomRotation(rotation, **fill, seed=seed))
     if zoom:
-        layers.append(keras.layers.RandomZoom(zoom, fill_mode="reflect", seed=seed))
+        layers.append(keras.layers.RandomZoom(zoom, **fill, seed=seed))
     if translation:
-        layers.append(
-            keras.layers.RandomTranslation(translation, translation, fill_mode="reflect", seed=seed)
-        )
+        layers.append(keras.layers.RandomTranslation(translation, translation, **fill, seed=seed))
     return keras.Sequential(layers, name="augmentation")
 
 

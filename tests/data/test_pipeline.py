@@ -84,6 +84,14 @@ def test_bad_images(bad, error, pattern):
         make_dataset(bad, batch_size=1)
 
 
-def test_augmentation_bad_fraction():
+def test_augmentation_bad_arguments():
     with pytest.raises(ValueError, match="rotation must be < 1"):
         augmentation(rotation=1.5)
+    with pytest.raises(ValueError, match="Unknown fill_mode 'mirror'"):
+        augmentation(fill_mode="mirror")
+
+
+def test_constant_fill_uses_the_background_value():
+    shift = augmentation(flip=False, rotation=0, zoom=0, translation=0.5, seed=0)
+    shifted = shift(np.ones((8, 16, 16, 1), np.float32), training=True).numpy()
+    assert shifted.min() == pytest.approx(-1.0)  # filled with black, not reflected content

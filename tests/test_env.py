@@ -1,0 +1,41 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from imgenlib._env import _TF_STARTUP_NOISE, quick_mode
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("1", True), ("yes", True), ("0", False), ("", False), ("false", False)]
+)
+def test_quick_mode(monkeypatch, value, expected):
+    monkeypatch.setenv("IMGENLIB_QUICK", value)
+    assert quick_mode() is expected
+
+
+def test_startup_noise_filter_keeps_real_messages():
+    noise = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1795492047.840911    4531 port.cc:153] oneDNN custom operations are on.",
+        "I0000 00:00:1795492047.841268    4531 cudart_stub.cc:31] Could not find cuda drivers",
+    ]
+    real = [
+        "W0000 00:00:1795492047.840911    4531 port.cc:153] a real warning",
+        "E0000 00:00:1795492047.840911    4531 gpu.cc:12] an error",
+        "Traceback (most recent call last):",
+    ]
+    assert all(_TF_STARTUP_NOISE.match(line) for line in noise)
+    assert not any(_TF_STARTUP_NOISE.match(line) for line in real)
+
+
+def test_quiet_tensorflow_import_prints_nothing():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    script = "import imgenlib; tf = imgenlib.quiet_tensorflow(); print(tf.reduce_sum(tf.ones(3)).numpy())"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3.0"
+    assert result.stderr == ""
