@@ -12,12 +12,13 @@ with exit code 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 __all__ = ["build_parser", "main"]
+
+_NO_TENSORFLOW = {"datasets"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 usage or input error)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command not in _NO_TENSORFLOW:
+            from imgenlib._env import quiet_tensorflow
+
+            quiet_tensorflow()
         return args.handler(args) or 0
     except (ValueError, TypeError, FileNotFoundError, PermissionError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
