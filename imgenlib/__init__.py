@@ -44,6 +44,21 @@ _EXPORTS = {
     "image_grid": "imgenlib.plotting",
     "plot_history": "imgenlib.plotting",
     "save_grid": "imgenlib.plotting",
+    # imgenlib.models
+    "GAN": "imgenlib.models",
+    "GANConfig": "imgenlib.models",
+    "build_discriminator": "imgenlib.models",
+    "build_gan": "imgenlib.models",
+    "build_generator": "imgenlib.models",
+    "load_model": "imgenlib.models",
+    # imgenlib.callbacks
+    "SampleGrid": "imgenlib.callbacks",
+    "TrainingDiverged": "imgenlib.callbacks",
+    "TrainingHealth": "imgenlib.callbacks",
+    # imgenlib.optimizers
+    "make_optimizer": "imgenlib.optimizers",
+    # imgenlib.training
+    "train": "imgenlib.training",
     # imgenlib._env
     "quick_mode": "imgenlib._env",
     "quiet_tensorflow": "imgenlib._env",

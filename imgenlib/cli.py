@@ -3,6 +3,11 @@
 Commands:
     datasets                  list the datasets, their sizes and where each was found
     show NAME --out grid.png  write a grid of a dataset's images
+    train gan --data NAME --out DIR [--preset P] [--epochs N] [--max-minutes M] ...
+                              train a model; re-running with the same DIR resumes
+    sample DIR --n N --seed S --out grid.png [--npy file.npy]
+                              generate images from a trained run
+    presets                   list the training presets
     demo --out DIR            the README's first command: sample grids and a metrics JSON
 
 Errors in what you typed (unknown names, bad values, missing data, unwritable paths) end
@@ -19,6 +24,7 @@ from pathlib import Path
 __all__ = ["build_parser", "main"]
 
 _NO_TENSORFLOW = {"datasets"}
+_TRAINING_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +54,51 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--scale", type=int, default=2, help="pixel upscaling of the PNG (default 2)")
     show.set_defaults(handler=_cmd_show)
 
+    train = commands.add_parser("train", help="train a model into a run directory (resumable)")
+    train.add_argument("kind", choices=["gan"], help="model family")
+    train.add_argument(
+        "--data", required=True, help="dataset name (see `datasets`) or a folder of images"
+    )
+    train.add_argument(
+        "--out", required=True, help="run directory; re-running with the same one resumes"
+    )
+    train.add_argument(
+        "--preset", help="preset name (see `presets`); default: the dataset's recommended one"
+    )
+    train.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
+    train.add_argument("--max-minutes", type=float, help="stop after this much training time")
+    train.add_argument("--conditional", action="store_true", help="train a class-conditional model")
+    train.add_argument(
+        "--loss", help="GAN loss: non_saturating, minimax, hinge, least_squares, wasserstein_gp"
+    )
+    train.add_argument("--batch-size", type=int, help="batch size (default: the preset's)")
+    train.add_argument("--image-size", type=int, help="resize images to this square size")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.set_defaults(handler=_cmd_train)
+
+    sample = commands.add_parser(
+        "sample", help="generate a PNG grid (and optionally .npy) from a run"
+    )
+    sample.add_argument("run", help="run directory written by `train`")
+    sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    sample.add_argument(
+        "--seed", type=int, default=0, help="latent seed; same seed, same images (default 0)"
+    )
+    sample.add_argument("--out", required=True, help="PNG file to write")
+    sample.add_argument(
+        "--npy", help="also write the images as float32 NHWC in [0, 1] to this .npy file"
+    )
+    sample.add_argument(
+        "--label", type=int, help="class for a conditional model (default: cycle through classes)"
+    )
+    sample.add_argument(
+        "--scale", type=int, default=2, help="pixel upscaling of the PNG (default 2)"
+    )
+    sample.set_defaults(handler=_cmd_sample)
+
+    presets = commands.add_parser("presets", help="list the training presets")
+    presets.set_defaults(handler=_cmd_presets)
+
     demo = commands.add_parser("demo", help="the README's first command: grids and a metrics JSON")
     demo.add_argument("--out", default="outputs", help="output directory (default outputs/)")
     demo.set_defaults(handler=_cmd_demo)
@@ -68,6 +119,9 @@ def main(argv=None) -> int:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"{parser.prog} {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # TrainingDiverged and health checks set to raise
+        print(f"{parser.prog} {args.command}: {str(error).splitlines()[0]}", file=sys.stderr)
+        return _TRAINING_FAILED
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -121,6 +175,75 @@ def _cmd_show(args) -> int:
     images = _load_for_show(args)
     save_grid(images, out, scale=args.scale)
     print(f"Wrote {len(images)} images of {args.name!r} to {out}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from imgenlib.training import train
+
+    summary = train(
+        args.kind,
+        args.data,
+        args.out,
+        preset=args.preset,
+        epochs=args.epochs,
+        max_minutes=args.max_minutes,
+        conditional=args.conditional,
+        loss=args.loss,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        image_size=args.image_size,
+    )
+    done = summary["epochs_completed"]
+    print(
+        f"{done}/{summary['epochs_requested']} epochs done; {summary['images_per_second']} img/s this session. "
+        f"Outputs in {args.out}: model.keras, samples.png, history.json, metrics.json"
+    )
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    import numpy as np
+
+    from imgenlib._validation import check_int, check_positive_int
+    from imgenlib.images import to_unit
+    from imgenlib.io import atomic_path, ensure_writable_dir
+    from imgenlib.plotting import save_grid
+    from imgenlib.training import load_run_model
+
+    n = check_positive_int("--n", args.n)
+    seed = check_int("--seed", args.seed, minimum=0)
+    scale = check_positive_int("--scale", args.scale)
+    for flag, value, suffix in (("--out", args.out, ".png"), ("--npy", args.npy, ".npy")):
+        if value is not None:
+            if Path(value).suffix.lower() != suffix:
+                raise ValueError(f"{flag} must be a {suffix} file. Received: {flag}={value!r}")
+            ensure_writable_dir(Path(value).parent)
+    model = load_run_model(args.run)
+    labels = None
+    if getattr(model, "num_classes", None):
+        labels = np.arange(n) % model.num_classes if args.label is None else args.label
+    elif args.label is not None:
+        raise ValueError(
+            f"--label is for conditional models; this run is unconditional. Received: --label={args.label}"
+        )
+    images = model.generate(n, seed=seed, labels=labels)
+    save_grid(images, args.out, scale=scale)
+    if args.npy:
+        with atomic_path(args.npy) as tmp:
+            np.save(tmp, to_unit(images))
+    print(
+        f"Wrote {n} samples (seed {seed}) to {args.out}" + (f" and {args.npy}" if args.npy else "")
+    )
+    return 0
+
+
+def _cmd_presets(args) -> int:
+    from imgenlib.presets import available
+
+    for kind, presets in available().items():
+        for name, description in presets.items():
+            print(f"{kind:4s} {name:14s} {description}")
     return 0
 
 

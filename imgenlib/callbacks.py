@@ -1,0 +1,240 @@
+"""Keras callbacks for generative training: sample grids and health checks.
+
+- `SampleGrid` renders the same latent vectors after every epoch, so you watch one set of
+  samples evolve instead of new random ones each time.
+- `TrainingHealth` watches the losses and the samples for the classic GAN failures and
+  says, in plain words, what is happening and what to try.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.plotting import save_grid
+
+__all__ = ["SampleGrid", "TrainingDiverged", "TrainingHealth", "TrainingHealthWarning"]
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Save a grid of samples from fixed latent vectors at the end of every epoch.
+
+    Args:
+        directory: where ``epoch_001.png``, ``epoch_002.png``, ... are written.
+        n: number of samples.
+        seed: seed of the fixed latent vectors.
+        labels: class labels for a conditional model (default: cycle through classes).
+        latest: optional extra path (e.g. ``run/samples.png``) always holding the newest grid.
+        scale: pixel upscaling of the PNGs.
+        gif: also write ``progress.gif`` (one frame per epoch) when training ends.
+    """
+
+    def __init__(
+        self,
+        directory,
+        n: int = 64,
+        seed: int = 0,
+        labels=None,
+        *,
+        latest=None,
+        scale: int = 2,
+        gif: bool = False,
+    ):
+        super().__init__()
+        self.directory = Path(directory)
+        self.n = check_positive_int("n", n)
+        self.seed = check_int("seed", seed, minimum=0)
+        self.labels = labels
+        self.latest = None if latest is None else Path(latest)
+        self.scale = check_positive_int("scale", scale)
+        self.gif = bool(gif)
+        self.paths: list[Path] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        labels = self.labels
+        if labels is None and getattr(self.model, "num_classes", None):
+            labels = np.arange(self.n) % self.model.num_classes
+        images = self.model.generate(self.n, seed=self.seed, labels=labels)
+        path = save_grid(images, self.directory / f"epoch_{epoch + 1:03d}.png", scale=self.scale)
+        self.paths.append(path)
+        if self.latest is not None:
+            save_grid(images, self.latest, scale=self.scale)
+
+    def on_train_end(self, logs=None):
+        if self.gif and self.paths:
+            from PIL import Image
+
+            from imgenlib.io import atomic_path
+
+            frames = [
+                Image.open(p).convert("P", palette=Image.Palette.ADAPTIVE)
+                for p in sorted(set(self.paths))
+            ]
+            with atomic_path(self.directory / "progress.gif") as tmp:
+                frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=400, loop=0)
+
+
+class TrainingHealthWarning(UserWarning):
+    """A training run shows a known failure pattern."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced NaN or Inf losses and was stopped."""
+
+
+class TrainingHealth(keras.callbacks.Callback):
+    """Detect divergence, an overpowering discriminator, mode collapse and frozen losses.
+
+    Checks (each reported once per run, as a `TrainingHealthWarning` or by stopping):
+
+    - **NaN/Inf loss**: stop at once and raise `TrainingDiverged` naming the epoch and step.
+      The epoch is not completed, so checkpoints keep the last good state.
+    - **Discriminator wins outright**: over the last `window` steps D's loss stays below
+      `d_loss_floor` while G's loss keeps rising: D rejects every fake and G gets no
+      useful signal.
+    - **Mode collapse**: at epoch end, the diversity of samples from fixed latents
+      (mean pairwise distance) is below `collapse_ratio` times the diversity of
+      `reference_images` *and* below half the best diversity seen in this run: G used
+      to make varied images and now makes a few whatever z is. (A fresh generator's
+      samples are all alike too; that is not collapse, so a fall is required.)
+    - **Frozen losses**: the losses have not changed at all over `window` steps.
+
+    Args:
+        window: steps per check.
+        d_loss_floor: D loss regarded as "D always right" (BCE-family and LSGAN losses).
+        collapse_ratio: sample diversity below this fraction of the data's is collapse.
+        reference_images: a batch of real images (≥ 16) for the collapse check; None skips it.
+        on_warning: ``"warn"`` (default), ``"stop"`` (also stop training) or ``"raise"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 200,
+        d_loss_floor: float = 0.05,
+        collapse_ratio: float = 0.3,
+        reference_images=None,
+        on_warning: str = "warn",
+    ):
+        super().__init__()
+        self.window = check_int("window", window, minimum=4)
+        self.d_loss_floor = check_float("d_loss_floor", d_loss_floor, minimum=0)
+        self.collapse_ratio = check_float("collapse_ratio", collapse_ratio, minimum=0, maximum=1)
+        self.on_warning = check_choice("on_warning", on_warning, ("warn", "stop", "raise"))
+        self.reference_diversity = None
+        if reference_images is not None:
+            reference = np.asarray(reference_images, dtype=np.float32)
+            if reference.ndim != 4 or len(reference) < 16:
+                raise ValueError(
+                    f"reference_images must be a batch of at least 16 images. Received shape {reference.shape}"
+                )
+            self.reference_diversity = diversity(reference[:256])
+        self.problems: list[str] = []
+        self._reported: set[str] = set()
+
+    def on_train_begin(self, logs=None):
+        self._epoch = 0
+        self._values = {name: deque(maxlen=self.window) for name in ("d_loss", "g_loss")}
+        self._previous = {}
+        self.best_diversity_ratio = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._previous = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        for name, value in logs.items():
+            if not math.isfinite(float(value)):
+                self.model.stop_training = True
+                message = (
+                    f"Training diverged at epoch {self._epoch + 1}, step {batch + 1}: {name} is {float(value)}. "
+                    "Likely cause: a learning rate too high for this model (or an unstable loss). "
+                    "Lower the learning rates (e.g. divide by 10) or use spectral_norm=True / loss='hinge'. "
+                    "The epoch was not completed, so the last checkpoint holds the last good weights."
+                )
+                self.problems.append(message)
+                raise TrainingDiverged(message)
+        for name in self._values:
+            if name in logs:
+                self._values[name].append(self._instant(name, batch, float(logs[name])))
+        if (batch + 1) % self.window == 0 and len(self._values["d_loss"]) == self.window:
+            self._check_losses()
+
+    def _instant(self, name, batch, running_mean):
+        # Keras reports running means since the epoch began; recover this step's value.
+        previous = self._previous.get(name)
+        self._previous[name] = running_mean
+        if batch == 0 or previous is None:
+            return running_mean
+        return (batch + 1) * running_mean - batch * previous
+
+    def _check_losses(self):
+        d = np.asarray(self._values["d_loss"])
+        g = np.asarray(self._values["g_loss"])
+        if np.ptp(d) == 0 and np.ptp(g) == 0:
+            self._report(
+                "frozen",
+                f"The losses have not changed for {self.window} steps (epoch {self._epoch + 1}): nothing is "
+                "learning. Check that the learning rates are above zero and that the model's weights are trainable.",
+            )
+        loss_name = getattr(self.model, "loss_name", "non_saturating")
+        half = len(g) // 2
+        if (
+            loss_name != "wasserstein_gp"
+            and d.mean() < self.d_loss_floor
+            and g[half:].mean() > g[:half].mean()
+        ):
+            self._report(
+                "discriminator_wins",
+                f"The discriminator is winning outright (epoch {self._epoch + 1}): its loss averages "
+                f"{d.mean():.3g} over {self.window} steps while the generator's keeps rising. It rejects every "
+                "fake, so the generator learns nothing useful. Try a lower discriminator learning rate, "
+                "dropout or spectral_norm=True in D, DiffAugment (augment='color,translation,cutout') on "
+                "small data, or loss='hinge'.",
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.reference_diversity is None or not hasattr(self.model, "generate"):
+            return
+        labels = None
+        if getattr(self.model, "num_classes", None):
+            labels = np.arange(64) % self.model.num_classes
+        samples = self.model.generate(64, seed=0, labels=labels)
+        ratio = diversity(samples) / self.reference_diversity
+        self.best_diversity_ratio = max(self.best_diversity_ratio, ratio)
+        if ratio < self.collapse_ratio and ratio < 0.5 * self.best_diversity_ratio:
+            self._report(
+                "mode_collapse",
+                f"Possible mode collapse after epoch {epoch + 1}: samples from different latent vectors are "
+                f"{ratio:.0%} as diverse as real images (best so far {self.best_diversity_ratio:.0%}). The generator is producing a few images whatever z "
+                "is. Try loss='hinge' or 'wasserstein_gp', spectral_norm=True, a lower generator learning "
+                "rate, or restart from an earlier checkpoint.",
+            )
+
+    def _report(self, kind, message):
+        if kind in self._reported:
+            return
+        self._reported.add(kind)
+        self.problems.append(message)
+        if self.on_warning == "raise":
+            self.model.stop_training = True
+            raise RuntimeError(message)
+        warnings.warn(message, TrainingHealthWarning, stacklevel=2)
+        if self.on_warning == "stop":
+            self.model.stop_training = True
+
+
+def diversity(images) -> float:
+    """Mean pairwise Euclidean distance between the images of a batch (a cheap diversity score)."""
+    flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    squared = (flat**2).sum(axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * flat @ flat.T, 0))
+    n = len(flat)
+    return float(distances.sum() / (n * (n - 1))) if n > 1 else 0.0

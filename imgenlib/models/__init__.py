@@ -1,0 +1,50 @@
+"""Generative models: GANs (and their networks), sampling, and safe loading of saved models.
+
+Importing this package registers imgenlib's classes with Keras, so `load_model` (or
+``keras.saving.load_model`` after ``import imgenlib.models``) can restore ``.keras`` files.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from imgenlib.models.gan import GAN, GANConfig, build_discriminator, build_gan, build_generator
+
+__all__ = ["GAN", "GANConfig", "build_discriminator", "build_gan", "build_generator", "load_model"]
+
+
+def load_model(path, *, compile: bool = True):
+    """Load a model saved with ``model.save("x.keras")``, in Keras' safe mode.
+
+    Safe mode refuses to deserialise arbitrary Python code (Lambda layers, pickled
+    functions), so a shared model file cannot run code on your machine.
+
+    Args:
+        path: a ``.keras`` file.
+        compile: also restore the optimisers (needed to continue training).
+
+    Returns:
+        The model (a `GAN` for GAN runs), ready to ``generate`` and, with `compile`, ``fit``.
+
+    Raises:
+        ValueError: the file is missing, not a ``.keras`` archive, truncated or tampered with.
+    """
+    import keras
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"Expected a .keras file. Received: path={str(path)!r}")
+    if not path.is_file():
+        raise ValueError(f"Model file does not exist. Received: path={str(path)!r}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{str(path)!r} is not a valid .keras archive (truncated or not a Keras model file)."
+        )
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError, EOFError) as error:
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise ValueError(f"Cannot load model from {str(path)!r}: {first_line[:300]}") from None

@@ -1,0 +1,115 @@
+"""Convolutional building blocks shared by the GAN and VAE networks.
+
+Both families use the same two shapes of network, chosen by image size:
+
+- an *up* stack (generator / decoder): Dense → reshape to a small grid → transposed
+  convolutions (kernel 4, stride 2) doubling the size each time, with BatchNorm and
+  LeakyReLU → an output layer with `image_shape[-1]` channels;
+- a *down* stack (discriminator / encoder): strided convolutions (kernel 4, stride 2)
+  halving the size each time, with LeakyReLU (and optional BatchNorm, spectral norm,
+  dropout) → flattened features.
+
+Sizes follow DCGAN (Radford et al. 2016, https://arxiv.org/abs/1511.06434), the
+architecture of the source article: 64×64 uses four blocks each way, 32×32 one fewer,
+and MNIST-sized 28×28 images start the generator from a 7×7 grid.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from imgenlib._validation import check_float
+
+__all__ = ["ARCHITECTURES", "check_image_shape", "down_stack", "up_stack"]
+
+# size: (start grid, dense filters, transposed-conv filters, output layer, down filters)
+ARCHITECTURES = {
+    16: (4, 256, (128,), "transpose", (64, 128)),
+    28: (7, 256, (128, 64), "conv", (64, 128)),
+    32: (4, 512, (256, 128), "transpose", (64, 128, 256)),
+    64: (4, 512, (256, 128, 64), "transpose", (64, 128, 256, 512)),
+}
+
+
+def check_image_shape(image_shape) -> tuple[int, int, int]:
+    """Validate an (H, W, C) image shape supported by the builders and return it as ints."""
+    try:
+        height, width, channels = (int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"image_shape must be (height, width, channels). Received: image_shape={image_shape!r}"
+        ) from None
+    if height != width or height not in ARCHITECTURES or channels not in (1, 3):
+        sizes = ", ".join(f"{s}x{s}" for s in ARCHITECTURES)
+        raise ValueError(
+            f"image_shape must be square with a side in ({sizes}) and 1 or 3 channels. "
+            f"Received: image_shape={tuple(image_shape)!r}"
+        )
+    return height, width, channels
+
+
+def _filters(count: int, width: float) -> int:
+    return max(4, int(round(count * width)))
+
+
+def up_stack(x, image_shape, *, width: float = 1.0, name: str = "up"):
+    """Map a vector batch (B, D) to an image-shaped tensor (B, H, W, C) of pre-activations."""
+    height, _, channels = check_image_shape(image_shape)
+    width = check_float("width", width, minimum=0, min_inclusive=False)
+    start, dense_filters, filters, output, _ = ARCHITECTURES[height]
+    dense_filters = _filters(dense_filters, width)
+    x = keras.layers.Dense(start * start * dense_filters, use_bias=False, name=f"{name}_dense")(x)
+    x = keras.layers.Reshape((start, start, dense_filters), name=f"{name}_reshape")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn0")(x)
+    x = keras.layers.LeakyReLU(0.2, name=f"{name}_act0")(x)
+    for i, count in enumerate(filters, start=1):
+        x = keras.layers.Conv2DTranspose(
+            _filters(count, width),
+            4,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            name=f"{name}_deconv{i}",
+        )(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"{name}_act{i}")(x)
+    if output == "transpose":
+        return keras.layers.Conv2DTranspose(
+            channels, 4, strides=2, padding="same", name=f"{name}_out"
+        )(x)
+    return keras.layers.Conv2D(channels, 3, padding="same", name=f"{name}_out")(x)
+
+
+def down_stack(
+    x,
+    image_shape,
+    *,
+    width: float = 1.0,
+    batch_norm: bool = True,
+    spectral_norm: bool = False,
+    dropout: float = 0.0,
+    name: str = "down",
+):
+    """Map images (B, H, W, C) to flattened features (B, F) with strided convolutions.
+
+    The first block has no normalisation (DCGAN); `batch_norm=False` removes it everywhere
+    (WGAN-GP needs per-example gradients, which BatchNorm mixes across the batch).
+    """
+    height, _, _ = check_image_shape(image_shape)
+    width = check_float("width", width, minimum=0, min_inclusive=False)
+    dropout = check_float("dropout", dropout, minimum=0, maximum=1, max_inclusive=False)
+    for i, count in enumerate(ARCHITECTURES[height][4]):
+        conv = keras.layers.Conv2D(
+            _filters(count, width), 4, strides=2, padding="same", name=f"{name}_conv{i}"
+        )
+        x = (
+            keras.layers.SpectralNormalization(conv, name=f"{name}_sn{i}")
+            if spectral_norm
+            else conv
+        )(x)
+        if batch_norm and i > 0:
+            x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"{name}_act{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"{name}_drop{i}")(x)
+    return keras.layers.Flatten(name=f"{name}_flatten")(x)

@@ -1,0 +1,301 @@
+"""The training driver behind ``python -m imgenlib train``: one resumable run per directory.
+
+`train(kind, data, out, ...)` loads the data, builds the model from a preset, and runs
+``model.fit`` with callbacks that make the run safe to interrupt:
+
+- ``DIR/backup/`` — Keras' `BackupAndRestore` state (weights, optimiser state, epoch),
+  written at the end of every epoch. Re-running with the same ``DIR`` continues from the
+  last finished epoch; an epoch cut short by a kill is redone from its start.
+- ``DIR/model.keras`` — the whole model, rewritten atomically after every epoch.
+- ``DIR/history.json`` — Keras ``History.history`` form (metric → one value per finished
+  epoch), continued across resumes.
+- ``DIR/samples.png`` and ``DIR/samples/epoch_NNN.png`` — a grid from fixed latent vectors.
+- ``DIR/run.json`` — the settings that define the run; re-running ``DIR`` with different
+  ones is refused rather than silently mixing two runs.
+- ``DIR/metrics.json`` — wall time, throughput and final losses of the last session.
+
+Every file is written via a temporary file and a rename, so a kill never leaves a
+truncated file behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from imgenlib._env import quick_mode
+from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.io import atomic_path, ensure_writable_dir, load_json, save_json
+
+__all__ = ["KINDS", "train", "load_run_model"]
+
+KINDS = ("gan",)
+QUICK_MAX_IMAGES = 2048
+_RUN_IDENTITY = (
+    "kind",
+    "data",
+    "preset",
+    "conditional",
+    "loss",
+    "batch_size",
+    "seed",
+    "image_size",
+)
+
+
+def train(
+    kind: str,
+    data: str,
+    out,
+    *,
+    preset: str | None = None,
+    epochs: int | None = None,
+    max_minutes: float | None = None,
+    conditional: bool = False,
+    loss: str | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    image_size: int | None = None,
+    verbose: int | str = "auto",
+) -> dict:
+    """Train a GAN or VAE on a dataset or folder, writing a resumable run into `out`.
+
+    Args:
+        kind: ``"gan"``.
+        data: a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
+        out: run directory; re-running with the same directory resumes.
+        preset: preset name (see `imgenlib.presets.available`); default: the dataset's
+            recommended preset if there is one, else ``"default"``.
+        epochs: number of epochs (default: the preset's).
+        max_minutes: wall-clock budget; training stops at the first step past it.
+        conditional: train a class-conditional model (needs a labelled dataset).
+        loss: GAN loss override (``"non_saturating"``, ``"hinge"``, ...).
+        batch_size: batch size override.
+        seed: seeds data order, initialisation and sampling noise.
+        image_size: resize images to this square size (folders default to 64).
+        verbose: Keras progress bar setting.
+
+    Returns:
+        The summary also written to ``out/metrics.json``.
+
+    Raises:
+        ValueError / TypeError: bad names or values, an unwritable `out`, or an `out` that
+            holds a run with different settings.
+    """
+    from imgenlib import presets
+
+    kind = check_choice("model kind", kind, KINDS)
+    if epochs is not None:
+        epochs = check_positive_int("epochs", epochs)
+    if max_minutes is not None:
+        max_minutes = check_float("max_minutes", max_minutes, minimum=0, min_inclusive=False)
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+    seed = check_int("seed", seed, minimum=0)
+    if image_size is not None:
+        image_size = check_positive_int("image_size", image_size)
+    if not isinstance(conditional, bool):
+        raise TypeError(f"conditional must be a bool. Received: conditional={conditional!r}")
+    preset_name = preset or presets.default_preset(kind, data)
+    chosen = presets.get(kind, preset_name)
+    model_config = chosen.model
+    if loss is not None:
+        from imgenlib.losses import LOSSES
+
+        check_choice("loss", loss, LOSSES)
+        if kind != "gan":
+            raise ValueError(f"loss applies to GANs only. Received: loss={loss!r} for a {kind}")
+        model_config = dataclasses.replace(model_config, loss=loss)
+    batch_size = batch_size or chosen.batch_size
+    epochs = epochs or chosen.epochs
+
+    out = ensure_writable_dir(out)
+    identity = {
+        "kind": kind, "data": data, "preset": preset_name, "conditional": conditional,
+        "loss": loss, "batch_size": batch_size, "seed": seed, "image_size": image_size,
+    }  # fmt: skip
+    _check_same_run(out, identity)
+
+    images, labels, num_classes = _load_data(data, image_size, conditional)
+    if len(images) < batch_size:
+        raise ValueError(
+            f"batch_size must not exceed the number of training images ({len(images)}). "
+            f"Received: batch_size={batch_size}"
+        )
+
+    import keras
+
+    from imgenlib.callbacks import SampleGrid, TrainingHealth
+    from imgenlib.data import make_dataset
+
+    keras.utils.set_random_seed(seed)
+    model = presets.build(kind, model_config, images.shape[1:], num_classes=num_classes, seed=seed)
+    model.build_for_training()
+    if not (out / "run.json").exists():
+        save_json(identity, out / "run.json")
+    dataset = make_dataset(images, labels, batch_size=batch_size, seed=seed)
+
+    history_cb = HistoryJSON(out / "history.json")
+    timer = TimeBudget(max_minutes)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(
+            str(out / "backup"), save_freq="epoch", delete_checkpoint=False
+        ),
+        history_cb,
+        SaveModel(out / "model.keras"),
+        SampleGrid(
+            out / "samples",
+            n=64,
+            seed=seed,
+            labels=_grid_labels(num_classes, 64),
+            latest=out / "samples.png",
+        ),
+        TrainingHealth(reference_images=images[:256]),
+        timer,
+    ]
+    start = time.perf_counter()
+    model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - start
+
+    history = load_json(out / "history.json") if (out / "history.json").exists() else {}
+    summary = {
+        "kind": kind,
+        "data": data,
+        "preset": preset_name,
+        "conditional": conditional,
+        "epochs_completed": len(next(iter(history.values()), [])),
+        "epochs_requested": epochs,
+        "steps_this_session": timer.steps,
+        "seconds_this_session": round(seconds, 1),
+        "images_per_second": round(timer.steps * batch_size / seconds, 1) if seconds > 0 else None,
+        "stopped_by_time_budget": timer.stopped,
+        "final": {name: round(float(values[-1]), 5) for name, values in history.items() if values},
+        "train_images": int(len(images)),
+        "image_shape": list(images.shape[1:]),
+        "num_classes": num_classes,
+    }
+    save_json(summary, out / "metrics.json")
+    return summary
+
+
+def load_run_model(run_dir):
+    """Load ``run_dir/model.keras`` (safe mode), with a clear error when there is none."""
+    from imgenlib.models import load_model
+
+    path = Path(run_dir) / "model.keras"
+    if not Path(run_dir).is_dir():
+        raise ValueError(f"Run directory does not exist. Received: {str(run_dir)!r}")
+    if not path.is_file():
+        raise ValueError(
+            f"No model.keras in {str(run_dir)!r}: train first with "
+            f"`python -m imgenlib train gan --data NAME --out {run_dir}`."
+        )
+    return load_model(path)
+
+
+def _grid_labels(num_classes, n):
+    if not num_classes:
+        return None
+    return np.arange(n) % num_classes
+
+
+def _load_data(data, image_size, conditional):
+    from imgenlib.data import DATASETS, dataset_info, load_folder, load_images
+
+    if data in DATASETS:
+        images, labels = load_images(data, "train", image_size)
+        num_classes = dataset_info(data).num_classes
+    elif Path(data).is_dir():
+        images, labels, num_classes = load_folder(data, image_size or 64), None, None
+    else:
+        known = ", ".join(repr(name) for name in DATASETS)
+        raise ValueError(
+            f"Unknown dataset {data!r}; expected one of {known} or a folder of images."
+        )
+    if conditional and labels is None:
+        raise ValueError(f"--conditional needs a labelled dataset; {data!r} has no labels.")
+    if quick_mode():
+        images = images[:QUICK_MAX_IMAGES]
+        labels = None if labels is None else labels[:QUICK_MAX_IMAGES]
+    if not conditional:
+        labels, num_classes = None, None
+    return images, labels, num_classes
+
+
+def _check_same_run(out: Path, identity: dict) -> None:
+    path = out / "run.json"
+    if not path.exists():
+        return
+    recorded = load_json(path)
+    differing = [
+        f"{key}: {recorded.get(key)!r} → {identity[key]!r}"
+        for key in _RUN_IDENTITY
+        if recorded.get(key) != identity[key]
+    ]
+    if differing:
+        raise ValueError(
+            f"{str(out)!r} holds a run with other settings ({'; '.join(differing)}); "
+            "re-run with the same settings to resume, or choose another --out."
+        )
+
+
+def _keras_callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class HistoryJSON(_keras_callback_base()):
+    """Write Keras ``History.history`` to JSON after every epoch, continuing across resumes.
+
+    Epochs are numbered absolutely (Keras passes the resumed epoch index), so a resumed run
+    truncates any entries past its restored epoch before appending: values are never lost
+    or duplicated.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        history = load_json(self.path) if self.path.exists() else {}
+        for name, value in (logs or {}).items():
+            values = history.setdefault(name, [])[:epoch]
+            values += [math.nan] * (epoch - len(values)) + [float(value)]
+            history[name] = values
+        save_json(history, self.path)
+
+
+class SaveModel(_keras_callback_base()):
+    """Save the whole model to a ``.keras`` file atomically after every epoch."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with atomic_path(self.path) as tmp:
+            self.model.save(tmp)
+
+
+class TimeBudget(_keras_callback_base()):
+    """Stop training at the first step past a wall-clock budget; counts steps run."""
+
+    def __init__(self, max_minutes: float | None):
+        super().__init__()
+        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
+        self.steps = 0
+        self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.max_seconds is not None and time.perf_counter() - self._start > self.max_seconds:
+            self.stopped = True
+            self.model.stop_training = True
