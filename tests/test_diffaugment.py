@@ -27,8 +27,16 @@ def test_translation_is_a_shift_with_zero_padding(images):
         for dy in range(-2, 3):
             for dx in range(-2, 3):
                 shifted = np.zeros_like(src[i])
-                ys, yd = (slice(dy, None), slice(0, 16 - dy)) if dy >= 0 else (slice(0, 16 + dy), slice(-dy, None))
-                xs, xd = (slice(dx, None), slice(0, 16 - dx)) if dx >= 0 else (slice(0, 16 + dx), slice(-dx, None))
+                ys, yd = (
+                    (slice(dy, None), slice(0, 16 - dy))
+                    if dy >= 0
+                    else (slice(0, 16 + dy), slice(-dy, None))
+                )
+                xs, xd = (
+                    (slice(dx, None), slice(0, 16 - dx))
+                    if dx >= 0
+                    else (slice(0, 16 + dx), slice(-dx, None))
+                )
                 shifted[yd, xd] = src[i][ys, xs]
                 found |= np.allclose(out[i], shifted)
         assert found, f"image {i} is not a shift of its input by at most 2 px"

@@ -45,11 +45,15 @@ def test_hinge():
 def test_least_squares():
     d = losses.discriminator_loss("least_squares", REAL, FAKE).numpy()
     np.testing.assert_allclose(d, 0.5 * ((REAL - 1) ** 2 + FAKE**2))
-    np.testing.assert_allclose(losses.generator_loss("least_squares", FAKE).numpy(), 0.5 * (FAKE - 1) ** 2)
+    np.testing.assert_allclose(
+        losses.generator_loss("least_squares", FAKE).numpy(), 0.5 * (FAKE - 1) ** 2
+    )
 
 
 def test_wasserstein():
-    np.testing.assert_allclose(losses.discriminator_loss("wasserstein_gp", REAL, FAKE).numpy(), FAKE - REAL)
+    np.testing.assert_allclose(
+        losses.discriminator_loss("wasserstein_gp", REAL, FAKE).numpy(), FAKE - REAL
+    )
     np.testing.assert_allclose(losses.generator_loss("wasserstein_gp", FAKE).numpy(), -FAKE)
 
 
