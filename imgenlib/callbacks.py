@@ -25,8 +25,12 @@ __all__ = ["SampleGrid", "TrainingDiverged", "TrainingHealth", "TrainingHealthWa
 class SampleGrid(keras.callbacks.Callback):
     """Save a grid of samples from fixed latent vectors at the end of every epoch.
 
+    The samples of every epoch are also kept in memory, in `history` (a list of
+    ``(epoch, images)`` pairs), for plotting in a notebook.
+
     Args:
-        directory: where ``epoch_001.png``, ``epoch_002.png``, ... are written.
+        directory: where ``epoch_001.png``, ``epoch_002.png``, ... are written; None to
+            keep the samples in memory only.
         n: number of samples.
         seed: seed of the fixed latent vectors.
         labels: class labels for a conditional model (default: cycle through classes).
@@ -47,7 +51,7 @@ class SampleGrid(keras.callbacks.Callback):
         gif: bool = False,
     ):
         super().__init__()
-        self.directory = Path(directory)
+        self.directory = None if directory is None else Path(directory)
         self.n = check_positive_int("n", n)
         self.seed = check_int("seed", seed, minimum=0)
         self.labels = labels
@@ -55,14 +59,18 @@ class SampleGrid(keras.callbacks.Callback):
         self.scale = check_positive_int("scale", scale)
         self.gif = bool(gif)
         self.paths: list[Path] = []
+        self.history: list[tuple[int, np.ndarray]] = []
 
     def on_epoch_end(self, epoch, logs=None):
         labels = self.labels
         if labels is None and getattr(self.model, "num_classes", None):
             labels = np.arange(self.n) % self.model.num_classes
         images = self.model.generate(self.n, seed=self.seed, labels=labels)
-        path = save_grid(images, self.directory / f"epoch_{epoch + 1:03d}.png", scale=self.scale)
-        self.paths.append(path)
+        self.history.append((epoch + 1, images))
+        if self.directory is not None:
+            self.paths.append(
+                save_grid(images, self.directory / f"epoch_{epoch + 1:03d}.png", scale=self.scale)
+            )
         if self.latest is not None:
             save_grid(images, self.latest, scale=self.scale)
 

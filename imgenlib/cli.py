@@ -251,12 +251,14 @@ def _cmd_demo(args) -> int:
     import numpy as np
 
     from imgenlib import __version__
+    from imgenlib._env import quick_mode
     from imgenlib.data import dataset_info, load_images
     from imgenlib.io import ensure_writable_dir, save_json
     from imgenlib.plotting import save_grid
+    from imgenlib.training import load_run_model, train
 
     out = ensure_writable_dir(args.out)
-    report = {"imgenlib": __version__, "datasets": {}}
+    report = {"imgenlib": __version__, "quick_mode": quick_mode(), "datasets": {}, "models": {}}
     for name in ("digits", "shapes"):
         start = time.perf_counter()
         images, labels = load_images(name)
@@ -272,6 +274,14 @@ def _cmd_demo(args) -> int:
             "seconds": round(time.perf_counter() - start, 2),
         }
         print(f"{name}: {len(images)} images {images.shape[1:]} -> {grid}")
+
+    preset, epochs = ("tiny", 1) if quick_mode() else ("demo", None)
+    print(f"Training a GAN on digits (preset {preset!r}) into {out / 'gan_digits'} ...")
+    summary = train("gan", "digits", out / "gan_digits", preset=preset, epochs=epochs, verbose=2)
+    model = load_run_model(out / "gan_digits")
+    samples = save_grid(model.generate(64, seed=0), out / "gan_digits_samples.png", scale=2)
+    report["models"]["gan_digits"] = {**summary, "samples": samples.name, "run_dir": "gan_digits"}
+    print(f"GAN samples -> {samples}")
     path = save_json(report, out / "metrics.json")
     print(f"Wrote {path}")
     return 0

@@ -136,6 +136,17 @@ def test_sample_grid_writes_epochs_latest_and_gif(tmp_path):
     assert (tmp_path / "samples.png").read_bytes() == third.read_bytes()
     assert Image.open(tmp_path / "samples" / "progress.gif").n_frames == 2  # identical frames merge
     assert Image.open(first).size == (3 * 17 - 1, 2 * 17 - 1)
+    assert [epoch for epoch, _ in callback.history] == [1, 2, 3]
+    assert callback.history[0][1].shape == (6, 16, 16, 3)
+
+
+def test_sample_grid_in_memory_only():
+    gan = build_gan(GANConfig.tiny(), (16, 16, 1))
+    callback = SampleGrid(None, n=4)
+    callback.set_model(gan)
+    callback.on_epoch_end(0)
+    callback.on_train_end()
+    np.testing.assert_array_equal(callback.history[0][1], gan.generate(4, seed=0))
 
 
 def test_bad_arguments():

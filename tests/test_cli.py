@@ -10,7 +10,7 @@ from imgenlib.cli import main
 
 
 def run_cli(*args, timeout=300):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "IMGENLIB_QUICK": "1"}
     return subprocess.run(
         [sys.executable, "-m", "imgenlib", *args],
         capture_output=True,
@@ -84,3 +84,7 @@ def test_demo_writes_grids_and_metrics(tmp_path):
     assert sum(report["datasets"]["shapes"]["class_counts"]) == 10000
     for name in ("digits", "shapes"):
         assert Image.open(tmp_path / f"{name}_data.png").size[0] > 100
+    gan = report["models"]["gan_digits"]
+    assert gan["epochs_completed"] == 1 and gan["final"]["g_loss"] > 0
+    assert Image.open(tmp_path / "gan_digits_samples.png").size == (2 * (8 * 29 - 1),) * 2
+    assert (tmp_path / "gan_digits" / "model.keras").is_file()
