@@ -55,6 +55,14 @@ _EXPORTS = {
     "SampleGrid": "imgenlib.callbacks",
     "TrainingDiverged": "imgenlib.callbacks",
     "TrainingHealth": "imgenlib.callbacks",
+    # imgenlib.metrics and imgenlib.features
+    "FeatureExtractor": "imgenlib.features",
+    "density_coverage": "imgenlib.metrics",
+    "evaluate": "imgenlib.metrics",
+    "fid_from_features": "imgenlib.metrics",
+    "inception_score": "imgenlib.metrics",
+    "kid_from_features": "imgenlib.metrics",
+    "precision_recall": "imgenlib.metrics",
     # imgenlib.optimizers
     "make_optimizer": "imgenlib.optimizers",
     # imgenlib.training

@@ -50,7 +50,9 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    suffixes = "".join(path.suffixes)  # all of them: Keras wants "*.weights.h5" intact
+    stem = path.name[: len(path.name) - len(suffixes)] if suffixes else path.name
+    tmp = path.with_name(f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffixes}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -22,6 +22,13 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
     assert os.listdir(tmp_path) == ["model.keras"]
 
 
+def test_atomic_path_keeps_every_suffix(tmp_path):
+    with atomic_path(tmp_path / "classifier.weights.h5") as tmp:
+        assert tmp.name.endswith(".weights.h5") and tmp.name.startswith(".classifier.")
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "classifier.weights.h5").read_bytes() == b"x"
+
+
 def test_save_json_handles_numpy_and_creates_parents(tmp_path):
     path = save_json(
         {"a": np.float32(1.5), "b": np.arange(3), "c": [np.int64(2)]}, tmp_path / "x" / "m.json"

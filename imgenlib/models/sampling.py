@@ -132,16 +132,18 @@ class SamplingMixin:
             import tensorflow as tf
 
             sampler = self._sampler()
+            z_spec = tf.TensorSpec([None, self.latent_dim], tf.float32)
             if getattr(self, "num_classes", None) is None:
 
+                @tf.function(input_signature=[z_spec])
                 def function(z):
                     return sampler(z, training=False)
 
             else:
 
+                @tf.function(input_signature=[z_spec, tf.TensorSpec([None], tf.int32)])
                 def function(z, labels):
                     return sampler([z, labels], training=False)
 
-            function = tf.function(function, reduce_retracing=True)
             self._generate_tf_function = function
         return function

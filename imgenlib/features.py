@@ -1,0 +1,217 @@
+"""Feature extractors for the quality metrics: small domain classifiers trained by imgenlib.
+
+FID and its relatives compare *features* of real and generated images. The usual
+extractor, ImageNet's InceptionV3, needs weights from the internet and knows nothing about
+28x28 grayscale clothes; for the datasets of this course imgenlib ships small CNN
+classifiers trained on each dataset (weights inside the package, a few hundred KB each,
+checked against recorded SHA-256 sums). Their penultimate layer (128 numbers) is the
+feature vector; their softmax gives class probabilities for the Inception Score and the
+class histogram. FIDs computed with these extractors are comparable with each other, not
+with published InceptionV3 FIDs.
+
+`train_classifier(name)` retrains one (``benchmarks/train_classifiers.py`` runs it for every
+dataset and records accuracy, time and checksum in ``imgenlib/weights/classifiers.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from imgenlib._validation import check_choice, check_positive_int
+from imgenlib.images import check_images
+
+__all__ = [
+    "CLASSIFIERS",
+    "FeatureExtractor",
+    "build_classifier",
+    "inception_v3_extractor",
+    "train_classifier",
+]
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+RECORD = WEIGHTS_DIR / "classifiers.json"
+CLASSIFIERS = ("fashion_mnist", "digits", "shapes")
+FEATURE_DIM = 128
+
+
+def build_classifier(image_shape, num_classes: int, *, name: str = "classifier"):
+    """A small CNN: three strided 3x3 convolutions, global pooling, a 128-unit feature layer."""
+    import keras
+
+    inputs = keras.Input(tuple(image_shape), name="images")
+    x = inputs
+    for i, filters in enumerate((32, 64, 128)):
+        x = keras.layers.Conv2D(
+            filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i}"
+        )(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(
+            x
+        )  # short runs: converge fast
+        x = keras.layers.Activation("relu", name=f"relu{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    features = keras.layers.Dense(FEATURE_DIM, activation="relu", name="features")(x)
+    x = keras.layers.Dropout(0.2, name="dropout")(features)
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, [features, logits], name=name)
+
+
+class FeatureExtractor:
+    """Features and class probabilities from imgenlib's shipped classifier for a dataset.
+
+    Args:
+        name: one of `CLASSIFIERS` (``"fashion_mnist"``, ``"digits"``, ``"shapes"``).
+
+    Raises:
+        ValueError: unknown name, missing weight file, or a weight file whose SHA-256 does
+            not match the recorded one (a corrupt or tampered file).
+
+    Example:
+        >>> extractor = FeatureExtractor("fashion_mnist")
+        >>> fid = fid_from_features(extractor.features(real), extractor.features(fake))
+    """
+
+    def __init__(self, name: str):
+        from imgenlib.data import dataset_info
+
+        self.name = check_choice("classifier", name, CLASSIFIERS)
+        record = _load_record().get(name)
+        path = WEIGHTS_DIR / f"{name}_classifier.weights.h5"
+        if record is None or not path.is_file():
+            raise ValueError(
+                f"No shipped classifier weights for {name!r}; train them with "
+                "`python benchmarks/train_classifiers.py`."
+            )
+        digest = sha256(path)
+        if digest != record["sha256"]:
+            raise ValueError(
+                f"{path.name} does not match its recorded SHA-256 (file corrupt or modified)."
+            )
+        info = dataset_info(name)
+        self.image_shape = tuple(record["image_shape"])
+        self.class_names = info.class_names
+        self.test_accuracy = record["test_accuracy"]
+        self.model = build_classifier(self.image_shape, info.num_classes, name=f"{name}_classifier")
+        self.model.load_weights(path)
+        self._predict = None
+
+    def _outputs(self, images, batch_size):
+        import tensorflow as tf
+
+        images = check_images(images, channels=self.image_shape[-1])
+        if images.shape[1:] != self.image_shape:
+            raise ValueError(
+                f"images must have shape (n, {', '.join(map(str, self.image_shape))}). Received: {images.shape}"
+            )
+        if self._predict is None:
+            self._predict = tf.function(
+                lambda x: self.model(x, training=False), reduce_retracing=True
+            )
+        batch_size = check_positive_int("batch_size", batch_size)
+        features, logits = [], []
+        for start in range(0, len(images), batch_size):
+            batch_features, batch_logits = self._predict(images[start : start + batch_size])
+            features.append(batch_features.numpy())
+            logits.append(batch_logits.numpy())
+        return np.concatenate(features).astype(np.float64), np.concatenate(logits).astype(
+            np.float64
+        )
+
+    def features(self, images, batch_size: int = 500) -> np.ndarray:
+        """Penultimate-layer features (n, 128) of images in [-1, 1]."""
+        return self._outputs(images, batch_size)[0]
+
+    def probabilities(self, images, batch_size: int = 500) -> np.ndarray:
+        """Class probabilities (n, num_classes)."""
+        logits = self._outputs(images, batch_size)[1]
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+def inception_v3_extractor():
+    """InceptionV3 (ImageNet weights, 2048-d pool features) for RGB datasets, if its weights can be had.
+
+    Raises:
+        RuntimeError: the weights are neither in Keras' cache nor downloadable (offline);
+            the message names the offline alternative.
+    """
+    import keras
+
+    try:
+        return keras.applications.InceptionV3(include_top=False, pooling="avg", weights="imagenet")
+    except Exception as error:  # Keras raises a bare Exception when the download fails
+        raise RuntimeError(
+            "InceptionV3's ImageNet weights are not available offline "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:120]}). Use imgenlib's shipped "
+            f"extractors instead: FeatureExtractor(name) with name in {', '.join(CLASSIFIERS)}."
+        ) from None
+
+
+def sha256(path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _load_record() -> dict:
+    return json.loads(RECORD.read_text()) if RECORD.is_file() else {}
+
+
+def train_classifier(name: str, *, epochs: int = 5, seed: int = 0, verbose: int = 2) -> dict:
+    """Train the shipped classifier for `name`, write its weights and record, return the record.
+
+    ``digits`` has no test split, so a stratified 20% is held out (fixed by `seed`).
+    """
+    import keras
+
+    from imgenlib.data import dataset_info, load_images, make_dataset
+    from imgenlib.io import atomic_path, save_json
+
+    name = check_choice("classifier", name, CLASSIFIERS)
+    info = dataset_info(name)
+    if name == "digits":
+        from sklearn.model_selection import train_test_split
+
+        images, labels = load_images("digits")
+        x_train, x_test, y_train, y_test = train_test_split(
+            images, labels, test_size=0.2, stratify=labels, random_state=seed
+        )
+    else:
+        x_train, y_train = load_images(name, "train")
+        x_test, y_test = load_images(name, "test")
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(x_train.shape[1:], info.num_classes, name=f"{name}_classifier")
+    trainer = keras.Model(model.input, model.output[1])
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    trainer.fit(
+        make_dataset(x_train, y_train, batch_size=128, seed=seed),
+        epochs=epochs,
+        verbose=verbose,
+        shuffle=False,
+    )
+    seconds = time.perf_counter() - start
+    accuracy = float(trainer.evaluate(x_test, y_test, batch_size=500, verbose=0)[1])
+    path = WEIGHTS_DIR / f"{name}_classifier.weights.h5"
+    with atomic_path(path) as tmp:
+        model.save_weights(tmp)
+    record = _load_record()
+    record[name] = {
+        "image_shape": list(x_train.shape[1:]),
+        "test_accuracy": round(accuracy, 4),
+        "test_images": int(len(x_test)),
+        "train_images": int(len(x_train)),
+        "epochs": epochs,
+        "train_seconds": round(seconds, 1),
+        "command": f"python benchmarks/train_classifiers.py {name}",
+        "sha256": sha256(path),
+    }
+    save_json(record, RECORD)
+    return record[name]
