@@ -6,6 +6,9 @@ os.environ.setdefault("IMGENLIB_QUICK", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -23,3 +26,20 @@ def keras_seed():
 
     keras.utils.set_random_seed(1234)
     yield 1234
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``python -m imgenlib ARGS`` in quick mode; returns the CompletedProcess."""
+
+    def run(*args, timeout=300):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "IMGENLIB_QUICK": "1"}
+        return subprocess.run(
+            [sys.executable, "-m", "imgenlib", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+
+    return run

@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -9,18 +6,7 @@ from PIL import Image
 from imgenlib.cli import main
 
 
-def run_cli(*args, timeout=300):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "IMGENLIB_QUICK": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "imgenlib", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-
-
-def test_help_lists_commands():
+def test_help_lists_commands(run_cli):
     result = run_cli("--help")
     assert result.returncode == 0
     for command in ("datasets", "show", "demo"):
@@ -59,7 +45,7 @@ def test_show_folder(tmp_path):
         (["show", "digits", "--split", "test", "--out", "x.png"], "Unknown split 'test'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, fragment):
+def test_bad_input_is_one_line_and_exit_2(args, fragment, run_cli):
     result = run_cli(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -76,7 +62,7 @@ def test_unwritable_output(tmp_path, capsys):
     assert "Cannot write to output directory '/proc/imgenlib'" in capsys.readouterr().err
 
 
-def test_demo_writes_grids_and_metrics(tmp_path):
+def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
     result = run_cli("demo", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "metrics.json").read_text())

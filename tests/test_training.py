@@ -12,17 +12,6 @@ import pytest
 from imgenlib.training import train
 
 
-def run_cli(*args, timeout=300):
-    env = {**os.environ, "IMGENLIB_QUICK": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "imgenlib", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-
-
 def test_train_writes_every_output_and_resumes(tmp_path):
     out = tmp_path / "run"
     summary = train("gan", "digits", out, preset="tiny", epochs=1, verbose=0)
@@ -104,7 +93,7 @@ def test_conditional_needs_labels(tmp_path):
         )
 
 
-def test_cli_train_and_sample(tmp_path):
+def test_cli_train_and_sample(tmp_path, run_cli):
     out = tmp_path / "run"
     result = run_cli(
         "train",
@@ -169,7 +158,7 @@ def test_cli_train_and_sample(tmp_path):
         (["sample", "{tmp}", "--out", "{tmp}/x.png", "--n", "0"], "--n=0"),
     ],
 )
-def test_cli_errors_are_one_line(tmp_path, args, fragment):
+def test_cli_errors_are_one_line(tmp_path, args, fragment, run_cli):
     result = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -177,7 +166,7 @@ def test_cli_errors_are_one_line(tmp_path, args, fragment):
     assert "Traceback" not in result.stderr
 
 
-def test_sigkill_mid_epoch_then_resume_loses_and_repeats_nothing(tmp_path):
+def test_sigkill_mid_epoch_then_resume_loses_and_repeats_nothing(tmp_path, run_cli):
     out = tmp_path / "run"
     args = [
         "train",
