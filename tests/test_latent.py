@@ -64,6 +64,16 @@ def test_slerp_orthogonal_unit_vectors_stay_on_the_sphere_with_equal_angles(rng)
     assert np.linalg.norm(latent.lerp(z0, z1, 3)[1]) == pytest.approx(2**-0.5, abs=1e-6)
 
 
+def test_slerp_equal_norms_is_shoemakes_formula(rng):
+    z0 = rng.standard_normal(12)
+    z1 = rng.standard_normal(12)
+    z1 *= np.linalg.norm(z0) / np.linalg.norm(z1)
+    omega = np.arccos(z0 @ z1 / (z0 @ z0))
+    t = np.linspace(0, 1, 6)[:, None]
+    expected = (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
+    np.testing.assert_allclose(latent.slerp(z0, z1, 6), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_slerp_different_norms_matches_rotation_in_the_plane(rng):
     z0 = 3.0 * rng.standard_normal(10)
     z1 = 0.5 * rng.standard_normal(10)
