@@ -85,7 +85,9 @@ class LatentExplorer(_DisplayMixin):
             )
             slider.observe(self._observer(lambda v, i=i: self.set_latent(i, v)), names="value")
             self.sliders.append(slider)
-        self.seed_box = widgets.IntText(value=self._seed, description="seed")
+        self.seed_box = widgets.BoundedIntText(
+            value=self._seed, min=0, max=2**31 - 1, description="seed"
+        )
         self.seed_box.observe(self._observer(self.set_seed), names="value")
         self.truncation_slider = widgets.FloatSlider(
             value=self._psi, min=0.0, max=1.0, step=0.05, description="truncation ψ"
@@ -260,8 +262,12 @@ class Interpolator(_DisplayMixin):
 
         widgets = _widgets()
         self.seed_boxes = [
-            widgets.IntText(value=self._seeds[0], description="seed A"),
-            widgets.IntText(value=self._seeds[1], description="seed B"),
+            widgets.BoundedIntText(
+                value=self._seeds[0], min=0, max=2**31 - 1, description="seed A"
+            ),
+            widgets.BoundedIntText(
+                value=self._seeds[1], min=0, max=2**31 - 1, description="seed B"
+            ),
         ]
         self.seed_boxes[0].observe(
             self._observer(lambda v: self.set_seeds(seed_a=v)), names="value"
