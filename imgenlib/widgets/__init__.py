@@ -1,0 +1,21 @@
+"""Jupyter widgets: explore a latent space, interpolate between seeds, watch training live.
+
+Each widget is a class that holds its state, builds its ipywidgets in ``__init__`` as
+``self.widget`` and shows itself through ``_ipython_display_`` (just put it last in a
+cell). The logic lives in plain methods — ``render``, ``set_latent``, ``set_seed``, … —
+that tests and scripts call without a browser; the controls' observers call the same
+methods.
+
+Frames are PNG bytes put into an ``ipywidgets.Image``: images come from the model's
+traced ``generate`` (never ``model.predict``, ~10x slower for small batches) and are
+encoded by Pillow with nearest-neighbour upscaling (`imgenlib.plotting.grid_png`), a few
+milliseconds per frame instead of ~150 ms for a matplotlib redraw. This also keeps the
+notebooks checkable by nbval, which cannot follow ``Output`` widgets or ``clear_output``.
+"""
+
+from __future__ import annotations
+
+from imgenlib.widgets.explorer import Interpolator, LatentExplorer
+from imgenlib.widgets.monitor import TrainingMonitor, curves_png
+
+__all__ = ["Interpolator", "LatentExplorer", "TrainingMonitor", "curves_png"]
