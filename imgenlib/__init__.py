@@ -63,6 +63,17 @@ _EXPORTS = {
     "inception_score": "imgenlib.metrics",
     "kid_from_features": "imgenlib.metrics",
     "precision_recall": "imgenlib.metrics",
+    # imgenlib.latent and imgenlib.widgets
+    "LatentExplorer": "imgenlib.widgets",
+    "Interpolator": "imgenlib.widgets",
+    "TrainingMonitor": "imgenlib.widgets",
+    "interpolate": "imgenlib.latent",
+    "lerp": "imgenlib.latent",
+    "manifold_grid": "imgenlib.latent",
+    "pca_directions": "imgenlib.latent",
+    "slerp": "imgenlib.latent",
+    "traverse": "imgenlib.latent",
+    "truncated_normal": "imgenlib.latent",
     # imgenlib.optimizers
     "make_optimizer": "imgenlib.optimizers",
     # imgenlib.training
