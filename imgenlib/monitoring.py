@@ -31,7 +31,9 @@ class QualityMonitor(keras.callbacks.Callback):
 
     The metric names become keys of the epoch logs (``logs["kid"]``, ``logs["fid"]``).
     Put the monitor **before** ``EarlyStopping`` and ``ModelCheckpoint`` in the
-    ``callbacks`` list: Keras calls callbacks in order, and they read the same logs.
+    ``callbacks`` list: Keras calls callbacks in order, and they read the same logs. Give
+    them ``mode="min"`` (``"max"`` for precision, recall, ...): Keras cannot infer the
+    direction of a metric that is not one of the model's own and raises without it.
 
     Evaluations happen at the first epoch of each ``fit`` call and whenever
     ``(epoch + 1) % every == 0``; other epochs carry the last value forward (see the
