@@ -348,7 +348,8 @@ def _score(
         histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)
         nonzero = histogram[histogram > 0]
         result["inception_score"] = inception_score(probs)[0]
-        result["class_entropy"] = float(-(nonzero * np.log(nonzero)).sum() / np.log(len(histogram)))
+        entropy = -(nonzero * np.log(nonzero)).sum() / np.log(len(histogram))
+        result["class_entropy"] = float(entropy) + 0.0  # -0.0 for a single class
     return {name: float(result[name]) for name in names}
 
 
