@@ -335,8 +335,10 @@ def _score(
     if "fid" in names:
         result["fid"] = fid_from_features(real, fake)
     if {"kid", "kid_std"} & set(names):
+        # Subsets of at most half the data, so they differ and kid_std means something.
+        subset_size = min(1000, max(2, min(len(real), len(fake)) // 2))
         result["kid"], result["kid_std"] = kid_from_features(
-            real, fake, subsets=50, subset_size=1000, seed=seed
+            real, fake, subsets=50, subset_size=subset_size, seed=seed
         )
     if {"precision", "recall"} & set(names):
         result["precision"], result["recall"] = precision_recall(real, fake, k=3)
@@ -378,7 +380,7 @@ def evaluate(
 
     Returns:
         A dict with ``dataset``, ``split``, ``n``, ``n_real``, ``fid``, ``kid`` and
-        ``kid_std``, ``precision`` and ``recall`` (k=3), ``density`` and ``coverage``
+        ``kid_std`` (50 subsets of min(1000, n/2) images), ``precision`` and ``recall`` (k=3), ``density`` and ``coverage``
         (k=5), ``inception_score``, and ``class_entropy``: the entropy of the
         predicted-class histogram of the samples divided by log(classes) (1 = all classes
         equally often; low = missing modes).
