@@ -8,7 +8,7 @@ import pytest
 
 from imgenlib.cli import main
 from imgenlib.data import load_images
-from imgenlib.evaluation import QUICK_MAX_EVAL, evaluate_run, format_report
+from imgenlib.evaluation import format_report
 from imgenlib.io import save_json
 
 FEATURE_KEYS = (
@@ -26,6 +26,7 @@ def gan_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_eval_cli_on_a_trained_gan(gan_run, run_cli, tmp_path):
     out = tmp_path / "sub" / "metrics.json"
     result = run_cli("eval", str(gan_run), "--n", "300", "--json", str(out), "--seed", "1")
@@ -38,11 +39,6 @@ def test_eval_cli_on_a_trained_gan(gan_run, run_cli, tmp_path):
     assert report["data"] == "digits" and report["kind"] == "gan" and report["seed"] == 1
     assert "reconstruction" not in report
     assert not list(out.parent.glob(".*.tmp*"))  # written atomically, no leftovers
-
-
-def test_quick_mode_caps_n(gan_run):
-    report = evaluate_run(gan_run, n=5000)
-    assert report["n"] == QUICK_MAX_EVAL and report["quick_mode"] is True
 
 
 class FakeVAE:
@@ -67,11 +63,13 @@ class FakeVAE:
 def test_eval_of_a_vae_like_run_adds_reconstruction_and_elbo(tmp_path, monkeypatch, capsys):
     save_json({"kind": "vae", "data": "digits"}, tmp_path / "run.json")
     monkeypatch.setattr("imgenlib.training.load_run_model", lambda run_dir: FakeVAE())
-    assert main(["eval", str(tmp_path), "--n", "200", "--json", str(tmp_path / "m.json")]) == 0
+    monkeypatch.setattr("imgenlib.evaluation.QUICK_MAX_EVAL", 150)  # --n 5000 is capped
+    assert main(["eval", str(tmp_path), "--n", "5000", "--json", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out
     report = json.loads((tmp_path / "m.json").read_text())
     reconstruction = report["reconstruction"]
-    assert reconstruction["n"] == 200
+    assert report["quick_mode"] and report["n"] == report["n_real"] == 150
+    assert reconstruction["n"] == 150
     assert reconstruction["negative_elbo"] == pytest.approx(123.5)
     assert reconstruction["negative_elbo_std"] == pytest.approx(0.5)
     assert 0 < reconstruction["mse"] < 0.01 and 0.5 < reconstruction["ssim"] < 1

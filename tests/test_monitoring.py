@@ -90,6 +90,7 @@ def test_every_n_epochs_carries_values_and_checkpoints_only_evaluations(tmp_path
     assert saved == [1, 2, 4]  # carried values never count as improvements
 
 
+@pytest.mark.slow
 def test_tiny_gan_on_digits_logs_kid_and_fid():
     keras.utils.set_random_seed(0)
     gan = build_gan(GANConfig.tiny(), (28, 28, 1))
