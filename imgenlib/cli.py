@@ -7,6 +7,9 @@ Commands:
                               train a model; re-running with the same DIR resumes
     sample DIR --n N --seed S --out grid.png [--npy file.npy]
                               generate images from a trained run
+    eval DIR --n N [--json out.json] [--seed S]
+                              measure a run: FID, KID, precision/recall, ... (VAE: also
+                              reconstruction and test ELBO)
     presets                   list the training presets
     demo --out DIR            the README's first command: sample grids and a metrics JSON
 
@@ -95,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale", type=int, default=2, help="pixel upscaling of the PNG (default 2)"
     )
     sample.set_defaults(handler=_cmd_sample)
+
+    evaluate = commands.add_parser(
+        "eval", help="measure a run: FID, KID, precision/recall, IS (VAE: reconstruction, ELBO)"
+    )
+    evaluate.add_argument("run", help="run directory written by `train`")
+    evaluate.add_argument(
+        "--n", type=int, default=10000, help="samples and real images (default 10000)"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
+    evaluate.add_argument("--json", help="also write the metrics to this .json file")
+    evaluate.set_defaults(handler=_cmd_eval)
 
     presets = commands.add_parser("presets", help="list the training presets")
     presets.set_defaults(handler=_cmd_presets)
@@ -235,6 +249,24 @@ def _cmd_sample(args) -> int:
     print(
         f"Wrote {n} samples (seed {seed}) to {args.out}" + (f" and {args.npy}" if args.npy else "")
     )
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from imgenlib._validation import check_int
+    from imgenlib.evaluation import evaluate_run, format_report
+    from imgenlib.io import ensure_writable_dir, save_json
+
+    check_int("--n", args.n, minimum=10)
+    check_int("--seed", args.seed, minimum=0)
+    if args.json is not None:
+        if Path(args.json).suffix.lower() != ".json":
+            raise ValueError(f"--json must be a .json file. Received: --json={args.json!r}")
+        ensure_writable_dir(Path(args.json).parent)
+    result = evaluate_run(args.run, n=args.n, seed=args.seed)
+    print(format_report(result))
+    if args.json is not None:
+        print(f"Wrote {save_json(result, args.json)}")
     return 0
 
 

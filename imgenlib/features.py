@@ -28,6 +28,7 @@ from imgenlib.images import check_images
 __all__ = [
     "CLASSIFIERS",
     "FeatureExtractor",
+    "TRAINABLE",
     "build_classifier",
     "inception_v3_extractor",
     "train_classifier",
@@ -36,6 +37,7 @@ __all__ = [
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 RECORD = WEIGHTS_DIR / "classifiers.json"
 CLASSIFIERS = ("fashion_mnist", "digits", "shapes")
+TRAINABLE = ("fashion_mnist", "mnist", "digits", "shapes")
 FEATURE_DIM = 128
 
 
@@ -64,11 +66,14 @@ class FeatureExtractor:
     """Features and class probabilities from imgenlib's shipped classifier for a dataset.
 
     Args:
-        name: one of `CLASSIFIERS` (``"fashion_mnist"``, ``"digits"``, ``"shapes"``).
+        name: one of `CLASSIFIERS` (``"fashion_mnist"``, ``"digits"``, ``"shapes"``), or
+            ``"mnist"`` once its weights have been trained locally (MNIST has no offline
+            copy where the shipped weights are built, so none ship).
 
     Raises:
-        ValueError: unknown name, missing weight file, or a weight file whose SHA-256 does
-            not match the recorded one (a corrupt or tampered file).
+        ValueError: unknown name, missing weight file (the message says how to train it),
+            or a weight file whose SHA-256 does not match the recorded one (a corrupt or
+            tampered file).
 
     Example:
         >>> extractor = FeatureExtractor("fashion_mnist")
@@ -78,13 +83,14 @@ class FeatureExtractor:
     def __init__(self, name: str):
         from imgenlib.data import dataset_info
 
-        self.name = check_choice("classifier", name, CLASSIFIERS)
+        self.name = check_choice("classifier", name, TRAINABLE)
         record = _load_record().get(name)
         path = WEIGHTS_DIR / f"{name}_classifier.weights.h5"
         if record is None or not path.is_file():
             raise ValueError(
-                f"No shipped classifier weights for {name!r}; train them with "
-                "`python benchmarks/train_classifiers.py`."
+                f"No shipped classifier weights for {name!r} (imgenlib ships extractors for "
+                f"{', '.join(CLASSIFIERS)}). With a local copy of the dataset (see `python -m "
+                f"imgenlib datasets`), train them with `python benchmarks/train_classifiers.py {name}`."
             )
         digest = sha256(path)
         if digest != record["sha256"]:
@@ -164,13 +170,14 @@ def train_classifier(name: str, *, epochs: int = 5, seed: int = 0, verbose: int 
     """Train the shipped classifier for `name`, write its weights and record, return the record.
 
     ``digits`` has no test split, so a stratified 20% is held out (fixed by `seed`).
+    ``mnist`` needs a local copy of MNIST (see `imgenlib.data.load_images`).
     """
     import keras
 
     from imgenlib.data import dataset_info, load_images, make_dataset
     from imgenlib.io import atomic_path, save_json
 
-    name = check_choice("classifier", name, CLASSIFIERS)
+    name = check_choice("classifier", name, TRAINABLE)
     info = dataset_info(name)
     if name == "digits":
         from sklearn.model_selection import train_test_split

@@ -32,7 +32,10 @@ from imgenlib._validation import check_int, check_positive_int
 
 __all__ = [
     "density_coverage",
+    "FEATURE_METRICS",
+    "default_split",
     "evaluate",
+    "evaluate_images",
     "fid_from_features",
     "frechet_distance",
     "inception_score",
@@ -259,66 +262,160 @@ def density_coverage(real_feats, fake_feats, k: int = 5) -> tuple[float, float]:
     return density, float(covered.mean())
 
 
-@functools.lru_cache(maxsize=8)
-def _real_statistics(dataset_name: str, split: str, n: int):
-    from imgenlib.data import load_images
+FEATURE_METRICS = (
+    "fid",
+    "kid",
+    "kid_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "inception_score",
+    "class_entropy",
+)
+_DECIMALS = {"fid": 3, "kid": 5, "kid_std": 5, "inception_score": 3}
+
+
+@functools.lru_cache(maxsize=4)
+def _extractor(dataset_name: str):
     from imgenlib.features import FeatureExtractor
 
+    return FeatureExtractor(dataset_name)
+
+
+def default_split(dataset_name: str) -> str:
+    """The split metrics compare against: ``"test"`` when the dataset has one, else ``"train"``.
+
+    ``digits`` has a single split, so its samples are compared with the training images.
+    """
+    from imgenlib.data import dataset_info
+
+    return "test" if "test" in dataset_info(dataset_name).splits else "train"
+
+
+@functools.lru_cache(maxsize=8)
+def _real_features(dataset_name: str, split: str, n: int) -> np.ndarray:
+    """Features of the first `n` images of a split (read-only, cached for the process)."""
+    from imgenlib.data import load_images
+
     images, _ = load_images(dataset_name, split, n=n)
-    extractor = FeatureExtractor(dataset_name)
-    features = extractor.features(images)
+    features = _extractor(dataset_name).features(images)
     features.setflags(write=False)
     return features
 
 
+def _generate(model, n: int, seed: int) -> np.ndarray:
+    """`n` samples of a generator; a conditional one gets its classes in equal shares."""
+    if not callable(getattr(model, "generate", None)):
+        raise TypeError(
+            f"model must have a generate(n, seed=..., labels=...) method. Received: {type(model).__name__}"
+        )
+    labels = None
+    if getattr(model, "num_classes", None):
+        labels = np.arange(n) % model.num_classes
+    return model.generate(n, seed=seed, labels=labels)
+
+
+def _score(
+    images, dataset_name: str, *, n_real: int, split: str | None, seed: int, names=FEATURE_METRICS
+) -> dict:
+    """Unrounded metrics `names` of `images` against `n_real` real images (shared by
+    `evaluate`, `evaluate_images` and `imgenlib.monitoring.QualityMonitor`)."""
+    names = tuple(names)
+    unknown = sorted(set(names) - set(FEATURE_METRICS))
+    if unknown:
+        raise ValueError(
+            f"Unknown metric(s) {unknown}; expected any of {', '.join(FEATURE_METRICS)}."
+        )
+    split = default_split(dataset_name) if split is None else split
+    extractor = _extractor(dataset_name)
+    real = _real_features(dataset_name, split, n_real)
+    fake, logits = extractor._outputs(images, 500)
+    result = {}
+    if "fid" in names:
+        result["fid"] = fid_from_features(real, fake)
+    if {"kid", "kid_std"} & set(names):
+        # Subsets of at most half the data, so they differ and kid_std means something.
+        subset_size = min(1000, max(2, min(len(real), len(fake)) // 2))
+        result["kid"], result["kid_std"] = kid_from_features(
+            real, fake, subsets=50, subset_size=subset_size, seed=seed
+        )
+    if {"precision", "recall"} & set(names):
+        result["precision"], result["recall"] = precision_recall(real, fake, k=3)
+    if {"density", "coverage"} & set(names):
+        result["density"], result["coverage"] = density_coverage(real, fake, k=5)
+    if {"inception_score", "class_entropy"} & set(names):
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)
+        nonzero = histogram[histogram > 0]
+        result["inception_score"] = inception_score(probs)[0]
+        entropy = -(nonzero * np.log(nonzero)).sum() / np.log(len(histogram))
+        result["class_entropy"] = float(entropy) + 0.0  # -0.0 for a single class
+    return {name: float(result[name]) for name in names}
+
+
+def _report(scores: dict, dataset_name: str, split: str | None, n: int, n_real: int) -> dict:
+    split = default_split(dataset_name) if split is None else split
+    rounded = {name: round(value, _DECIMALS.get(name, 4)) for name, value in scores.items()}
+    return {"dataset": dataset_name, "split": split, "n": n, "n_real": n_real, **rounded}
+
+
 def evaluate(
-    model, dataset_name: str, n: int = 10000, seed: int = 0, *, split: str = "test"
+    model, dataset_name: str, n: int = 10000, seed: int = 0, *, split: str | None = None
 ) -> dict:
     """Measure a generator against a dataset with imgenlib's shipped feature extractor.
 
     Draws `n` samples (for a conditional model, classes in equal shares) and compares them
-    with `n` real images of `split` (features cached per process).
+    with the first `n` real images of `split` (fewer if the split is smaller; features
+    cached per process).
+
+    Args:
+        model: anything with ``generate(n, seed=..., labels=...)`` returning images in
+            [-1, 1] (and ``num_classes`` for a conditional model).
+        dataset_name: a dataset with a shipped extractor (`imgenlib.features.CLASSIFIERS`).
+        n: number of samples.
+        seed: seed of the samples and of KID's subsets.
+        split: real split to compare with; default `default_split` (test when there is one).
 
     Returns:
-        A dict with ``fid``, ``kid`` and ``kid_std``, ``precision`` and ``recall`` (k=3),
-        ``density`` and ``coverage`` (k=5), ``inception_score``, and
-        ``class_entropy``: the entropy of the predicted-class histogram of the samples
-        divided by log(classes) (1 = all classes equally often; low = missing modes).
+        A dict with ``dataset``, ``split``, ``n``, ``n_real``, ``fid``, ``kid`` and
+        ``kid_std`` (50 subsets of min(1000, n/2) images), ``precision`` and ``recall`` (k=3), ``density`` and ``coverage``
+        (k=5), ``inception_score``, and ``class_entropy``: the entropy of the
+        predicted-class histogram of the samples divided by log(classes) (1 = all classes
+        equally often; low = missing modes).
 
     Raises:
         ValueError: unknown dataset or no shipped extractor for it; bad `n` or `seed`.
     """
-    from imgenlib.features import FeatureExtractor
-
     n = check_int("n", n, minimum=10)
     seed = check_int("seed", seed, minimum=0)
-    extractor = FeatureExtractor(dataset_name)
-    real = _real_statistics(dataset_name, split, n)
-    labels = None
-    if getattr(model, "num_classes", None):
-        labels = np.arange(n) % model.num_classes
-    samples = model.generate(n, seed=seed, labels=labels)
-    fake, logits = extractor._outputs(samples, 500)
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / n
-    nonzero = histogram[histogram > 0]
-    kid, kid_std = kid_from_features(real, fake, subsets=50, subset_size=1000, seed=seed)
-    precision, recall = precision_recall(real, fake, k=3)
-    density, coverage = density_coverage(real, fake, k=5)
-    return {
-        "dataset": dataset_name,
-        "split": split,
-        "n": n,
-        "fid": round(fid_from_features(real, fake), 3),
-        "kid": round(kid, 5),
-        "kid_std": round(kid_std, 5),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "density": round(density, 4),
-        "coverage": round(coverage, 4),
-        "inception_score": round(inception_score(probs)[0], 3),
-        "class_entropy": round(
-            float(-(nonzero * np.log(nonzero)).sum() / np.log(len(histogram))), 4
-        ),
-    }
+    _extractor(dataset_name)
+    samples = _generate(model, n, seed)
+    return evaluate_images(samples, dataset_name, seed=seed, split=split, n_real=n)
+
+
+def evaluate_images(
+    images, dataset_name: str, *, seed: int = 0, split: str | None = None, n_real: int | None = None
+) -> dict:
+    """`evaluate` for a given batch of images instead of a model (e.g. a data split: the floor).
+
+    Args:
+        images: (n, H, W, C) in [-1, 1] with n >= 10, the extractor's image shape.
+        dataset_name, seed, split: as in `evaluate`.
+        n_real: number of real images (default: ``len(images)``).
+
+    Returns:
+        The dict of `evaluate`.
+    """
+    from imgenlib.images import check_images
+
+    images = check_images(images)
+    if len(images) < 10:
+        raise ValueError(f"images must hold at least 10 images. Received: {len(images)}")
+    seed = check_int("seed", seed, minimum=0)
+    n_real = len(images) if n_real is None else check_int("n_real", n_real, minimum=10)
+    scores = _score(images, dataset_name, n_real=n_real, split=split, seed=seed)
+    split = default_split(dataset_name) if split is None else split
+    actual_real = len(_real_features(dataset_name, split, n_real))
+    return _report(scores, dataset_name, split, len(images), actual_real)

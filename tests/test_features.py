@@ -107,3 +107,10 @@ def test_evaluate_real_data_scores_near_the_floor_and_noise_far_above():
         "coverage",
         "inception_score",
     }
+
+
+def test_mnist_has_no_shipped_weights_and_says_how_to_train_them():
+    assert "mnist" in features.TRAINABLE and "mnist" not in CLASSIFIERS
+    with pytest.raises(ValueError, match=r"No shipped classifier weights for 'mnist'") as error:
+        FeatureExtractor("mnist")
+    assert "python benchmarks/train_classifiers.py mnist" in str(error.value)
