@@ -38,7 +38,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
             "small DCGAN for the embedded digits (make demo), about two minutes on 2 CPU cores",
         ),
         "fashion_mnist": Preset(
-            GANConfig(latent_dim=128, ema=0.999),
+            GANConfig(latent_dim=128, width=0.5, ema=0.999),
             128,
             100,
             "28x28 DCGAN with generator EMA for Fashion-MNIST; meant for --max-minutes",
