@@ -1,11 +1,11 @@
 """Train the pretrained zoo with the CLI, measure each model, and pack it into the package.
 
-    python benchmarks/train_pretrained.py                      # every zoo model, 10 CPU minutes each
+    python benchmarks/train_pretrained.py                      # every zoo model (10 epochs each)
     python benchmarks/train_pretrained.py fashion_mnist_vae    # one of them
     python benchmarks/train_pretrained.py --runs runs/zoo      # where the run directories go
 
 For each model this runs the exact CLI command recorded in ``imgenlib/weights/pretrained.json``
-(``python -m imgenlib train ... --max-minutes 10``), times it, evaluates the trained model on
+(``python -m imgenlib train ... --epochs 10``), times it, evaluates the trained model on
 the Fashion-MNIST test split (FID/KID/precision/recall with the shipped extractor, n = 10,000;
 for VAEs also the test −ELBO in nats per image), and writes the float16 sampling weights
 with `imgenlib.pretrained.pack`. Re-running resumes unfinished runs (the CLI does).
@@ -23,15 +23,15 @@ from pathlib import Path
 ZOO = {
     "fashion_mnist_gan": (
         "DCGAN on Fashion-MNIST (fashion_mnist preset, EMA generator)",
-        "train gan --data fashion_mnist --max-minutes 10",
+        "train gan --data fashion_mnist --epochs 10",
     ),
     "fashion_mnist_cgan": (
         "class-conditional DCGAN on Fashion-MNIST (projection discriminator)",
-        "train gan --data fashion_mnist --conditional --max-minutes 10",
+        "train gan --data fashion_mnist --conditional --epochs 10",
     ),
     "fashion_mnist_vae": (
         "convolutional VAE on Fashion-MNIST (Bernoulli likelihood)",
-        "train vae --data fashion_mnist --max-minutes 10",
+        "train vae --data fashion_mnist --epochs 10",
     ),
 }
 EVAL_N = 10000
