@@ -100,8 +100,8 @@ class TrainingHealth(keras.callbacks.Callback):
     """Detect divergence, an overpowering discriminator, mode collapse and frozen losses.
 
     Checks (each reported once per run, as a `TrainingHealthWarning` or by stopping). The
-    discriminator and mode-collapse checks apply to adversarial models (those with a
-    ``discriminator``); a VAE gets the NaN, frozen-loss and posterior-collapse checks.
+    discriminator and mode-collapse checks apply to GANs; a VAE (a model with an
+    ``encoder``) gets the NaN, frozen-loss and posterior-collapse checks instead.
 
     - **NaN/Inf loss**: stop at once and raise `TrainingDiverged` naming the epoch and step.
       The epoch is not completed, so checkpoints keep the last good state.
@@ -156,7 +156,7 @@ class TrainingHealth(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._epoch = 0
-        self._adversarial = hasattr(self.model, "discriminator")
+        self._adversarial = not hasattr(self.model, "encoder")
         watched = ("d_loss", "g_loss") if self._adversarial else ("loss",)
         self._values = {name: deque(maxlen=self.window) for name in watched}
         self._previous = {}
