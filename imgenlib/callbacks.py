@@ -2,8 +2,8 @@
 
 - `SampleGrid` renders the same latent vectors after every epoch, so you watch one set of
   samples evolve instead of new random ones each time.
-- `TrainingHealth` watches the losses and the samples for the classic GAN failures and
-  says, in plain words, what is happening and what to try.
+- `TrainingHealth` watches the losses and the samples for the classic GAN (and VAE)
+  failures and says, in plain words, what is happening and what to try.
 """
 
 from __future__ import annotations
@@ -99,7 +99,9 @@ class TrainingDiverged(RuntimeError):
 class TrainingHealth(keras.callbacks.Callback):
     """Detect divergence, an overpowering discriminator, mode collapse and frozen losses.
 
-    Checks (each reported once per run, as a `TrainingHealthWarning` or by stopping):
+    Checks (each reported once per run, as a `TrainingHealthWarning` or by stopping). The
+    discriminator and mode-collapse checks apply to GANs; a VAE (a model with an
+    ``encoder``) gets the NaN, frozen-loss and posterior-collapse checks instead.
 
     - **NaN/Inf loss**: stop at once and raise `TrainingDiverged` naming the epoch and step.
       The epoch is not completed, so checkpoints keep the last good state.
@@ -112,12 +114,16 @@ class TrainingHealth(keras.callbacks.Callback):
       to make varied images and now makes a few whatever z is. (A fresh generator's
       samples are all alike too; that is not collapse, so a fall is required.)
     - **Frozen losses**: the losses have not changed at all over `window` steps.
+    - **Posterior collapse** (VAEs): at epoch end, once any KL warm-up is over, the KL term
+      averages below `kl_floor` nats per image: the codes carry almost no information
+      and the decoder ignores z.
 
     Args:
         window: steps per check.
         d_loss_floor: D loss regarded as "D always right" (BCE-family and LSGAN losses).
         collapse_ratio: sample diversity below this fraction of the data's is collapse.
         reference_images: a batch of real images (≥ 16) for the collapse check; None skips it.
+        kl_floor: VAE KL (nats per image) regarded as posterior collapse.
         on_warning: ``"warn"`` (default), ``"stop"`` (also stop training) or ``"raise"``.
     """
 
@@ -128,12 +134,14 @@ class TrainingHealth(keras.callbacks.Callback):
         d_loss_floor: float = 0.05,
         collapse_ratio: float = 0.3,
         reference_images=None,
+        kl_floor: float = 0.5,
         on_warning: str = "warn",
     ):
         super().__init__()
         self.window = check_int("window", window, minimum=4)
         self.d_loss_floor = check_float("d_loss_floor", d_loss_floor, minimum=0)
         self.collapse_ratio = check_float("collapse_ratio", collapse_ratio, minimum=0, maximum=1)
+        self.kl_floor = check_float("kl_floor", kl_floor, minimum=0)
         self.on_warning = check_choice("on_warning", on_warning, ("warn", "stop", "raise"))
         self.reference_diversity = None
         if reference_images is not None:
@@ -148,7 +156,9 @@ class TrainingHealth(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._epoch = 0
-        self._values = {name: deque(maxlen=self.window) for name in ("d_loss", "g_loss")}
+        self._adversarial = not hasattr(self.model, "encoder")
+        watched = ("d_loss", "g_loss") if self._adversarial else ("loss",)
+        self._values = {name: deque(maxlen=self.window) for name in watched}
         self._previous = {}
         self.best_diversity_ratio = 0.0
 
@@ -164,15 +174,20 @@ class TrainingHealth(keras.callbacks.Callback):
                 message = (
                     f"Training diverged at epoch {self._epoch + 1}, step {batch + 1}: {name} is {float(value)}. "
                     "Likely cause: a learning rate too high for this model (or an unstable loss). "
-                    "Lower the learning rates (e.g. divide by 10) or use spectral_norm=True / loss='hinge'. "
-                    "The epoch was not completed, so the last checkpoint holds the last good weights."
+                    + (
+                        "Lower the learning rates (e.g. divide by 10) or use spectral_norm=True / loss='hinge'. "
+                        if self._adversarial
+                        else "Lower the learning rate (e.g. divide by 10). "
+                    )
+                    + "The epoch was not completed, so the last checkpoint holds the last good weights."
                 )
                 self.problems.append(message)
                 raise TrainingDiverged(message)
         for name in self._values:
             if name in logs:
                 self._values[name].append(self._instant(name, batch, float(logs[name])))
-        if (batch + 1) % self.window == 0 and len(self._values["d_loss"]) == self.window:
+        first = next(iter(self._values.values()))
+        if (batch + 1) % self.window == 0 and len(first) == self.window:
             self._check_losses()
 
     def _instant(self, name, batch, running_mean):
@@ -184,14 +199,16 @@ class TrainingHealth(keras.callbacks.Callback):
         return (batch + 1) * running_mean - batch * previous
 
     def _check_losses(self):
-        d = np.asarray(self._values["d_loss"])
-        g = np.asarray(self._values["g_loss"])
-        if np.ptp(d) == 0 and np.ptp(g) == 0:
+        if all(np.ptp(np.asarray(values)) == 0 for values in self._values.values()):
             self._report(
                 "frozen",
                 f"The losses have not changed for {self.window} steps (epoch {self._epoch + 1}): nothing is "
                 "learning. Check that the learning rates are above zero and that the model's weights are trainable.",
             )
+        if not self._adversarial:
+            return
+        d = np.asarray(self._values["d_loss"])
+        g = np.asarray(self._values["g_loss"])
         loss_name = getattr(self.model, "loss_name", "non_saturating")
         half = len(g) // 2
         if (
@@ -209,6 +226,9 @@ class TrainingHealth(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self._adversarial:
+            self._check_posterior(epoch, logs or {})
+            return
         if self.reference_diversity is None or not hasattr(self.model, "generate"):
             return
         labels = None
@@ -224,6 +244,21 @@ class TrainingHealth(keras.callbacks.Callback):
                 f"{ratio:.0%} as diverse as real images (best so far {self.best_diversity_ratio:.0%}). The generator is producing a few images whatever z "
                 "is. Try loss='hinge' or 'wasserstein_gp', spectral_norm=True, a lower generator learning "
                 "rate, or restart from an earlier checkpoint.",
+            )
+
+    def _check_posterior(self, epoch, logs):
+        warmup = getattr(self.model, "kl_warmup_steps", 0)
+        optimizer = getattr(self.model, "optimizer", None)
+        if "kl_loss" not in logs or (warmup and int(optimizer.iterations) < warmup):
+            return
+        kl = float(logs["kl_loss"])
+        if kl < self.kl_floor:
+            self._report(
+                "posterior_collapse",
+                f"Possible posterior collapse after epoch {epoch + 1}: the KL term averages {kl:.3g} nats per "
+                "image, so the codes z carry almost no information and the decoder ignores them (samples "
+                "all look alike). Try KL warm-up (kl_warmup_steps), a smaller beta, a smaller sigma for a "
+                "Gaussian likelihood, or a weaker decoder.",
             )
 
     def _report(self, kind, message):

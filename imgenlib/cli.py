@@ -3,13 +3,15 @@
 Commands:
     datasets                  list the datasets, their sizes and where each was found
     show NAME --out grid.png  write a grid of a dataset's images
-    train gan --data NAME --out DIR [--preset P] [--epochs N] [--max-minutes M] ...
+    train gan|vae --data NAME --out DIR [--preset P] [--epochs N] [--max-minutes M] ...
                               train a model; re-running with the same DIR resumes
     sample DIR --n N --seed S --out grid.png [--npy file.npy]
                               generate images from a trained run
     eval DIR --n N [--json out.json] [--seed S]
                               measure a run: FID, KID, precision/recall, ... (VAE: also
                               reconstruction and test ELBO)
+    reconstruct DIR --out grid.png [--n N] [--split test]
+                              originals above their VAE reconstructions
     presets                   list the training presets
     demo --out DIR            the README's first command: sample grids and a metrics JSON
 
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_cmd_show)
 
     train = commands.add_parser("train", help="train a model into a run directory (resumable)")
-    train.add_argument("kind", choices=["gan"], help="model family")
+    train.add_argument("kind", choices=["gan", "vae"], help="model family")
     train.add_argument(
         "--data", required=True, help="dataset name (see `datasets`) or a folder of images"
     )
@@ -109,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
     evaluate.add_argument("--json", help="also write the metrics to this .json file")
     evaluate.set_defaults(handler=_cmd_eval)
+    _add_reconstruct_parser(commands)
 
     presets = commands.add_parser("presets", help="list the training presets")
     presets.set_defaults(handler=_cmd_presets)
@@ -270,6 +273,51 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _add_reconstruct_parser(commands):
+    reconstruct = commands.add_parser(
+        "reconstruct", help="write originals above their reconstructions (VAE runs)"
+    )
+    reconstruct.add_argument("run", help="VAE run directory written by `train vae`")
+    reconstruct.add_argument("--out", required=True, help="PNG file to write")
+    reconstruct.add_argument("--n", type=int, default=32, help="number of images (default 32)")
+    reconstruct.add_argument(
+        "--split", help="train or test (default: test when the dataset has one)"
+    )
+    reconstruct.add_argument(
+        "--scale", type=int, default=2, help="pixel upscaling of the PNG (default 2)"
+    )
+    reconstruct.set_defaults(handler=_cmd_reconstruct)
+
+
+def _save_reconstructions(model, images, labels, path, *, scale=2, ncols=16):
+    from imgenlib.plotting import paired_rows, save_grid
+
+    ncols = min(ncols, len(images))
+    pairs = paired_rows(images, model.reconstruct(images, labels), ncols=ncols)
+    return save_grid(pairs, path, ncols=ncols, scale=scale)
+
+
+def _cmd_reconstruct(args) -> int:
+    from imgenlib._validation import check_positive_int
+    from imgenlib.io import ensure_writable_dir
+    from imgenlib.training import load_run_data, load_run_model
+
+    n = check_positive_int("--n", args.n)
+    scale = check_positive_int("--scale", args.scale)
+    if Path(args.out).suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file. Received: --out={args.out!r}")
+    ensure_writable_dir(Path(args.out).parent)
+    model = load_run_model(args.run)
+    if not hasattr(model, "reconstruct"):
+        raise ValueError(
+            f"reconstruct needs a VAE run; {args.run!r} holds a {type(model).__name__}."
+        )
+    images, labels, split = load_run_data(args.run, args.split, n)
+    _save_reconstructions(model, images, labels, args.out, scale=scale)
+    print(f"Wrote {len(images)} {split} images above their reconstructions to {args.out}")
+    return 0
+
+
 def _cmd_presets(args) -> int:
     from imgenlib.presets import available
 
@@ -314,6 +362,26 @@ def _cmd_demo(args) -> int:
     samples = save_grid(model.generate(64, seed=0), out / "gan_digits_samples.png", scale=2)
     report["models"]["gan_digits"] = {**summary, "samples": samples.name, "run_dir": "gan_digits"}
     print(f"GAN samples -> {samples}")
+    report["models"]["vae_digits"] = _demo_vae(out, preset, epochs)
     path = save_json(report, out / "metrics.json")
     print(f"Wrote {path}")
     return 0
+
+
+def _demo_vae(out, preset, epochs) -> dict:
+    from imgenlib.plotting import save_grid
+    from imgenlib.training import load_run_data, load_run_model, train
+
+    print(f"Training a VAE on digits (preset {preset!r}) into {out / 'vae_digits'} ...")
+    summary = train("vae", "digits", out / "vae_digits", preset=preset, epochs=epochs, verbose=2)
+    model = load_run_model(out / "vae_digits")
+    samples = save_grid(model.generate(64, seed=0), out / "vae_digits_samples.png", scale=2)
+    images, labels, _ = load_run_data(out / "vae_digits", n=32)
+    pairs = _save_reconstructions(model, images, labels, out / "vae_digits_reconstructions.png")
+    print(f"VAE samples -> {samples}; reconstructions -> {pairs}")
+    return {
+        **summary,
+        "samples": samples.name,
+        "reconstructions": pairs.name,
+        "run_dir": "vae_digits",
+    }

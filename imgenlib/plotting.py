@@ -20,7 +20,15 @@ from imgenlib._validation import check_int, check_positive_int
 from imgenlib.images import check_images, to_uint8
 from imgenlib.io import atomic_path
 
-__all__ = ["augmentation_grid", "grid_array", "grid_png", "image_grid", "plot_history", "save_grid"]
+__all__ = [
+    "augmentation_grid",
+    "grid_array",
+    "grid_png",
+    "image_grid",
+    "paired_rows",
+    "plot_history",
+    "save_grid",
+]
 
 
 class Figure(_MatplotlibFigure):
@@ -64,6 +72,29 @@ def grid_array(
         top, left = row * (height + padding), col * (width + padding)
         grid[top : top + height, left : left + width] = tile
     return grid
+
+
+def paired_rows(top, bottom, ncols: int = 16) -> np.ndarray:
+    """Interleave two equal-sized batches row by row: a row of `top`, then the same images of `bottom`.
+
+    Pass the result to `save_grid` / `grid_png` with the same `ncols` to show originals
+    above their reconstructions. A last, partial row is padded with white tiles.
+
+    Returns:
+        float32 (2 · rows · ncols, H, W, C) in [-1, 1].
+    """
+    top, bottom = check_images(top, name="top"), check_images(bottom, name="bottom")
+    if top.shape != bottom.shape:
+        raise ValueError(
+            f"top and bottom must have the same shape. Received: {top.shape} and {bottom.shape}"
+        )
+    ncols = min(check_positive_int("ncols", ncols), len(top))
+    rows = math.ceil(len(top) / ncols)
+    padding = np.ones((rows * ncols - len(top), *top.shape[1:]), np.float32)
+    top, bottom = (
+        np.concatenate([a, padding]).reshape(rows, ncols, *a.shape[1:]) for a in (top, bottom)
+    )
+    return np.stack([top, bottom], axis=1).reshape(-1, *top.shape[2:])
 
 
 def grid_png(images, ncols: int | None = None, scale: int = 1, padding: int = 1) -> bytes:

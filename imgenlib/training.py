@@ -12,7 +12,8 @@
 - ``DIR/samples.png`` and ``DIR/samples/epoch_NNN.png`` — a grid from fixed latent vectors.
 - ``DIR/run.json`` — the settings that define the run; re-running ``DIR`` with different
   ones is refused rather than silently mixing two runs.
-- ``DIR/metrics.json`` — wall time, throughput and final losses of the last session.
+- ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
+  a VAE also the held-out −ELBO in nats per image and the reconstruction error.
 
 Every file is written via a temporary file and a rename, so a kill never leaves a
 truncated file behind.
@@ -31,10 +32,11 @@ from imgenlib._env import quick_mode
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
 from imgenlib.io import atomic_path, ensure_writable_dir, load_json, save_json
 
-__all__ = ["KINDS", "train", "load_run_model"]
+__all__ = ["KINDS", "evaluate_vae", "load_run_data", "load_run_model", "train"]
 
-KINDS = ("gan",)
+KINDS = ("gan", "vae")
 QUICK_MAX_IMAGES = 2048
+QUICK_EVAL_IMAGES = 512
 _RUN_IDENTITY = (
     "kind",
     "data",
@@ -65,7 +67,7 @@ def train(
     """Train a GAN or VAE on a dataset or folder, writing a resumable run into `out`.
 
     Args:
-        kind: ``"gan"``.
+        kind: ``"gan"`` or ``"vae"``.
         data: a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
         out: run directory; re-running with the same directory resumes.
         preset: preset name (see `imgenlib.presets.available`); default: the dataset's
@@ -178,6 +180,8 @@ def train(
         "image_shape": list(images.shape[1:]),
         "num_classes": num_classes,
     }
+    if kind == "vae":
+        summary["evaluation"] = evaluate_vae(model, data, image_size, conditional)
     save_json(summary, out / "metrics.json")
     return summary
 
@@ -192,9 +196,74 @@ def load_run_model(run_dir):
     if not path.is_file():
         raise ValueError(
             f"No model.keras in {str(run_dir)!r}: train first with "
-            f"`python -m imgenlib train gan --data NAME --out {run_dir}`."
+            f"`python -m imgenlib train gan|vae --data NAME --out {run_dir}`."
         )
     return load_model(path)
+
+
+def load_run_data(run_dir, split: str | None = None, n: int | None = None):
+    """Load the images a run was trained on (as recorded in its ``run.json``), from `split`.
+
+    Args:
+        run_dir: a run directory written by `train`.
+        split: ``"train"`` or ``"test"``; default: ``"test"`` when the dataset has one.
+        n: keep the first `n` images.
+
+    Returns:
+        ``(images, labels, split)``; labels are None unless the run is conditional.
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise ValueError(f"No run.json in {str(run_dir)!r}: not a run directory written by train.")
+    run = load_json(path)
+    return _split_images(run["data"], split, run.get("image_size"), run.get("conditional"), n)
+
+
+def _split_images(data, split, image_size, conditional, n):
+    from imgenlib.data import DATASETS, dataset_info, load_folder, load_images
+
+    if n is not None:
+        n = check_positive_int("n", n)
+    if data not in DATASETS:
+        if split not in (None, "train"):
+            raise ValueError(
+                f"A folder of images has only a 'train' split. Received: split={split!r}"
+            )
+        images = load_folder(data, image_size or 64)
+        return images[:n], None, "train"
+    if split is None:
+        split = "test" if "test" in dataset_info(data).splits and data != "digits" else "train"
+    images, labels = load_images(data, split, image_size, n=n)
+    return images, (labels if conditional else None), split
+
+
+def evaluate_vae(model, data: str, image_size=None, conditional: bool = False, *, n=None) -> dict:
+    """Held-out −ELBO (nats per image) and reconstruction error of a VAE on its dataset.
+
+    Uses the test split when the dataset has one (else the training images, and says so);
+    at most `n` images (default: all, or `QUICK_EVAL_IMAGES` in quick mode).
+
+    Returns:
+        A dict: ``split``, ``images``, ``likelihood``, ``negative_elbo_nats`` (mean per
+        image, one-sample estimate with seed 0; see `VAE.negative_elbo` for what the nats
+        measure) with its ``standard_error``, and ``reconstruction_mse``: the mean squared error of `reconstruct` per pixel on the
+        [0, 1] scale.
+    """
+    n = n or (QUICK_EVAL_IMAGES if quick_mode() else None)
+    images, labels, split = _split_images(data, None, image_size, conditional, n)
+    nelbo = model.negative_elbo(images, labels, seed=0)
+    recon = model.reconstruct(images, labels)
+    mse = float(np.mean(((recon - images) * 0.5) ** 2))
+    return {
+        "split": split,
+        "images": int(len(images)),
+        "likelihood": model.likelihood,
+        "negative_elbo_nats": round(float(nelbo.mean()), 3),
+        "standard_error": round(float(nelbo.std(ddof=1) / np.sqrt(len(nelbo))), 3)
+        if len(nelbo) > 1
+        else None,
+        "reconstruction_mse": round(mse, 6),
+    }
 
 
 def _grid_labels(num_classes, n):

@@ -156,3 +156,42 @@ def test_bad_arguments():
         TrainingHealth(reference_images=np.zeros((4, 8, 8, 1)))
     with pytest.raises(ValueError, match="n must be a positive int"):
         SampleGrid("x", n=0)
+
+
+class StubVAE:
+    """Just enough of a VAE for TrainingHealth: an encoder, warm-up settings, an optimizer."""
+
+    def __init__(self, kl_warmup_steps=0, iterations=0):
+        self.stop_training = False
+        self.encoder = object()
+        self.kl_warmup_steps = kl_warmup_steps
+        self.optimizer = type("Optimizer", (), {"iterations": iterations})()
+
+
+def test_vae_gets_vae_checks_not_gan_checks():
+    callback = attach(
+        TrainingHealth(window=10, reference_images=np.zeros((16, 4, 4, 1))), StubVAE()
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for step in range(30):  # no d_loss/g_loss: the GAN checks must not fire or fail
+            callback.on_train_batch_end(step, {"loss": 100.0 - step, "kl_loss": 5.0})
+        callback.on_epoch_end(0, {"loss": 90.0, "kl_loss": 5.0})
+    assert callback.problems == []
+    with pytest.warns(TrainingHealthWarning, match="posterior collapse.*0.01 nats"):
+        callback.on_epoch_end(1, {"loss": 90.0, "kl_loss": 0.01})
+    with pytest.warns(TrainingHealthWarning, match="losses have not changed"):
+        for step in range(10):
+            callback.on_train_batch_end(step, {"loss": 90.0, "kl_loss": 0.01})
+    with pytest.raises(TrainingDiverged, match="loss is nan.*Lower the learning rate"):
+        callback.on_train_batch_end(10, {"loss": math.nan})
+
+
+def test_no_posterior_collapse_warning_during_kl_warmup():
+    callback = attach(TrainingHealth(window=10), StubVAE(kl_warmup_steps=100, iterations=50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        callback.on_epoch_end(0, {"loss": 90.0, "kl_loss": 0.01})
+    callback.model.optimizer.iterations = 100
+    with pytest.warns(TrainingHealthWarning, match="posterior collapse"):
+        callback.on_epoch_end(1, {"loss": 90.0, "kl_loss": 0.01})

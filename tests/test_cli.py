@@ -74,3 +74,10 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
     assert gan["epochs_completed"] == 1 and gan["final"]["g_loss"] > 0
     assert Image.open(tmp_path / "gan_digits_samples.png").size == (2 * (8 * 29 - 1),) * 2
     assert (tmp_path / "gan_digits" / "model.keras").is_file()
+    vae = report["models"]["vae_digits"]
+    assert vae["epochs_completed"] == 1 and vae["evaluation"]["negative_elbo_nats"] > 0
+    assert Image.open(tmp_path / "vae_digits_samples.png").size == (2 * (8 * 29 - 1),) * 2
+    assert Image.open(tmp_path / "vae_digits_reconstructions.png").size == (
+        2 * (16 * 29 - 1),
+        2 * (4 * 29 - 1),
+    )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from imgenlib.training import train
@@ -126,8 +127,6 @@ def test_cli_train_and_sample(tmp_path, run_cli):
         "3",
     )
     assert result.returncode == 0, result.stderr
-    import numpy as np
-
     images = np.load(npy)
     assert images.shape == (10, 28, 28, 1) and images.dtype == np.float32
     assert 0 <= images.min() and images.max() <= 1
@@ -212,3 +211,67 @@ def test_sigkill_mid_epoch_then_resume_loses_and_repeats_nothing(tmp_path, run_c
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["steps_this_session"] == (4 - finished) * (1797 // 32)
     assert not [p for p in out.rglob("*.tmp*")]
+
+
+def test_train_vae_writes_outputs_evaluation_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    summary = train("vae", "digits", out, preset="tiny", epochs=1, verbose=0)
+    for name in ("model.keras", "samples.png", "history.json", "metrics.json", "run.json"):
+        assert (out / name).is_file(), name
+    history = json.loads((out / "history.json").read_text())
+    assert set(history) == {"loss", "reconstruction_loss", "kl_loss"}
+    evaluation = json.loads((out / "metrics.json").read_text())["evaluation"]
+    assert evaluation["split"] == "train"  # digits has no test split, and the file says so
+    assert evaluation["images"] == 512 and evaluation["likelihood"] == "bernoulli"
+    # An untrained Bernoulli decoder costs about 784 * log(2) = 543 nats per image; one epoch beats it.
+    assert 0 < evaluation["negative_elbo_nats"] < 784 * np.log(2)
+    assert 0 < evaluation["reconstruction_mse"] < 0.25
+    summary = train("vae", "digits", out, preset="tiny", epochs=2, verbose=0)
+    assert summary["steps_this_session"] == 1797 // 32 and summary["epochs_completed"] == 2
+
+
+def test_loss_is_for_gans_only(tmp_path):
+    with pytest.raises(
+        ValueError, match="loss applies to GANs only. Received: loss='hinge' for a vae"
+    ):
+        train("vae", "digits", tmp_path / "run", preset="tiny", loss="hinge", verbose=0)
+
+
+def test_cli_train_vae_sample_and_reconstruct(tmp_path, run_cli, capsys):
+    import keras
+    from PIL import Image
+
+    from imgenlib.cli import main
+    from imgenlib.models import GANConfig, build_gan
+
+    out = tmp_path / "run"
+    args = ["train", "vae", "--data", "digits", "--out", str(out), "--preset", "tiny"]
+    result = run_cli(*args, "--epochs", "1", "--conditional")
+    assert result.returncode == 0, result.stderr
+    assert "1/1 epochs done" in result.stdout
+    assert main(["sample", str(out), "--n", "10", "--out", str(tmp_path / "s.png")]) == 0
+    grid = tmp_path / "r.png"
+    assert main(["reconstruct", str(out), "--n", "20", "--out", str(grid), "--scale", "1"]) == 0
+    assert "20 train images above their reconstructions" in capsys.readouterr().out
+    assert Image.open(grid).size == (
+        16 * 29 - 1,
+        4 * 29 - 1,
+    )  # 2 rows of originals, 2 of reconstructions
+
+    gan_run = tmp_path / "gan"
+    gan_run.mkdir()
+    build_gan(GANConfig.tiny(), (28, 28, 1)).build_for_training().save(gan_run / "model.keras")
+    for bad, fragment in [
+        (["reconstruct", str(gan_run), "--out", str(grid)], "reconstruct needs a VAE run"),
+        (["reconstruct", str(out), "--out", str(grid), "--n", "0"], "--n=0"),
+        (["reconstruct", str(out), "--out", str(grid), "--split", "test"], "Unknown split 'test'"),
+        (["reconstruct", str(out), "--out", str(tmp_path / "r.jpg")], "--out must be a .png"),
+        (
+            ["reconstruct", str(tmp_path / "none"), "--out", str(grid)],
+            "Run directory does not exist",
+        ),
+    ]:
+        assert main(bad) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], lines
+    keras.backend.clear_session()

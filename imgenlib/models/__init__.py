@@ -1,4 +1,4 @@
-"""Generative models: GANs (and their networks), sampling, and safe loading of saved models.
+"""Generative models: GANs and VAEs (and their networks), sampling, and safe loading of saved models.
 
 Importing this package registers imgenlib's classes with Keras, so `load_model` (or
 ``keras.saving.load_model`` after ``import imgenlib.models``) can restore ``.keras`` files.
@@ -10,8 +10,35 @@ import zipfile
 from pathlib import Path
 
 from imgenlib.models.gan import GAN, GANConfig, build_discriminator, build_gan, build_generator
+from imgenlib.models.vae import (
+    LIKELIHOODS,
+    VAE,
+    Sampling,
+    VAEConfig,
+    build_decoder,
+    build_encoder,
+    build_vae,
+    kl_divergence,
+    reconstruction_nll,
+)
 
-__all__ = ["GAN", "GANConfig", "build_discriminator", "build_gan", "build_generator", "load_model"]
+__all__ = [
+    "GAN",
+    "GANConfig",
+    "LIKELIHOODS",
+    "Sampling",
+    "VAE",
+    "VAEConfig",
+    "build_decoder",
+    "build_discriminator",
+    "build_encoder",
+    "build_gan",
+    "build_generator",
+    "build_vae",
+    "kl_divergence",
+    "load_model",
+    "reconstruction_nll",
+]
 
 
 def load_model(path, *, compile: bool = True):
@@ -25,7 +52,7 @@ def load_model(path, *, compile: bool = True):
         compile: also restore the optimisers (needed to continue training).
 
     Returns:
-        The model (a `GAN` for GAN runs), ready to ``generate`` and, with `compile`, ``fit``.
+        The model (a `GAN` or `VAE`), ready to ``generate`` and, with `compile`, ``fit``.
 
     Raises:
         ValueError: the file is missing, not a ``.keras`` archive, truncated or tampered with.

@@ -52,15 +52,22 @@ def _filters(count: int, width: float) -> int:
     return max(4, int(round(count * width)))
 
 
-def up_stack(x, image_shape, *, width: float = 1.0, name: str = "up"):
-    """Map a vector batch (B, D) to an image-shaped tensor (B, H, W, C) of pre-activations."""
+def up_stack(x, image_shape, *, width: float = 1.0, batch_norm: bool = True, name: str = "up"):
+    """Map a vector batch (B, D) to an image-shaped tensor (B, H, W, C) of pre-activations.
+
+    `batch_norm=False` drops the BatchNorm layers (and gives the convolutions biases), so
+    each output depends on its own input only, as a VAE's per-image likelihood should.
+    """
     height, _, channels = check_image_shape(image_shape)
     width = check_float("width", width, minimum=0, min_inclusive=False)
     start, dense_filters, filters, output, _ = ARCHITECTURES[height]
     dense_filters = _filters(dense_filters, width)
-    x = keras.layers.Dense(start * start * dense_filters, use_bias=False, name=f"{name}_dense")(x)
+    x = keras.layers.Dense(
+        start * start * dense_filters, use_bias=not batch_norm, name=f"{name}_dense"
+    )(x)
     x = keras.layers.Reshape((start, start, dense_filters), name=f"{name}_reshape")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn0")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn0")(x)
     x = keras.layers.LeakyReLU(0.2, name=f"{name}_act0")(x)
     for i, count in enumerate(filters, start=1):
         x = keras.layers.Conv2DTranspose(
@@ -68,10 +75,11 @@ def up_stack(x, image_shape, *, width: float = 1.0, name: str = "up"):
             4,
             strides=2,
             padding="same",
-            use_bias=False,
+            use_bias=not batch_norm,
             name=f"{name}_deconv{i}",
         )(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = keras.layers.LeakyReLU(0.2, name=f"{name}_act{i}")(x)
     if output == "transpose":
         return keras.layers.Conv2DTranspose(

@@ -1,0 +1,86 @@
+"""The probabilistic parts of a VAE: the reparameterisation layer and the two ELBO terms.
+
+- `Sampling`: z = z_mean + exp(z_log_var / 2) · ε, the reparameterisation trick of
+  Kingma & Welling 2014 (https://arxiv.org/abs/1312.6114).
+- `kl_divergence`: the closed-form KL(q(z|x) || N(0, I)), summed over latent dimensions.
+- `reconstruction_nll`: −log p(x|z) summed over pixels, for the `LIKELIHOODS`
+  (see `imgenlib.models.vae` for what each one means and what its nats measure).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from imgenlib._validation import check_choice, check_int
+
+__all__ = ["LIKELIHOODS", "MIN_LOG_SIGMA", "Sampling", "kl_divergence", "reconstruction_nll"]
+
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned")
+MIN_LOG_SIGMA = math.log(1e-3)
+_HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+
+
+def kl_divergence(z_mean, z_log_var):
+    """KL(N(z_mean, exp(z_log_var)) || N(0, I)) in nats per example, summed over latent dims."""
+    return 0.5 * tf.reduce_sum(tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var, axis=-1)
+
+
+def reconstruction_nll(images, logits, *, likelihood: str, log_sigma=0.0):
+    """-log p(images | z) in nats per example, summed over pixels and channels.
+
+    Args:
+        images: (B, H, W, C) targets in [-1, 1].
+        logits: (B, H, W, C) decoder outputs h; the mean image is tanh(h / 2).
+        likelihood: one of `LIKELIHOODS`.
+        log_sigma: log σ of the Gaussian likelihoods, on the [-1, 1] scale.
+    """
+    images = tf.cast(images, logits.dtype)
+    if likelihood == "bernoulli":
+        targets = (images + 1.0) * 0.5
+        per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+    elif likelihood in ("gaussian", "gaussian_learned"):
+        mean = tf.tanh(0.5 * logits)
+        log_sigma = tf.cast(log_sigma, logits.dtype)
+        per_pixel = (
+            0.5 * tf.square((images - mean) * tf.exp(-log_sigma)) + log_sigma + _HALF_LOG_TWO_PI
+        )
+    else:
+        check_choice("likelihood", likelihood, LIKELIHOODS)
+    return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
+
+
+@keras.saving.register_keras_serializable(package="imgenlib")
+class Sampling(keras.layers.Layer):
+    """The reparameterisation trick: z = z_mean + exp(z_log_var / 2) · ε, ε ~ N(0, I).
+
+    Writing the sample as a deterministic function of (z_mean, z_log_var) and independent
+    noise lets gradients flow into the encoder. The layer draws ε from its own
+    `keras.random.SeedGenerator`, or uses the `epsilon` it is given (the `VAE` passes
+    stateless noise keyed by its optimiser step, so resumed runs are bit-identical).
+
+    Args:
+        seed: seed of the layer's noise; None for a random one.
+
+    Example:
+        >>> z = Sampling(seed=0)([z_mean, z_log_var])  # doctest: +SKIP
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = None if seed is None else check_int("seed", seed, minimum=0)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def call(self, inputs, epsilon=None):
+        z_mean, z_log_var = inputs
+        if epsilon is None:
+            epsilon = keras.random.normal(keras.ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + keras.ops.exp(0.5 * z_log_var) * epsilon
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
