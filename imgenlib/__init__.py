@@ -47,6 +47,9 @@ _EXPORTS = {
     # imgenlib.models
     "GAN": "imgenlib.models",
     "GANConfig": "imgenlib.models",
+    "VAE": "imgenlib.models",
+    "VAEConfig": "imgenlib.models",
+    "build_vae": "imgenlib.models",
     "build_discriminator": "imgenlib.models",
     "build_gan": "imgenlib.models",
     "build_generator": "imgenlib.models",

@@ -78,3 +78,18 @@ def test_shipped_models_load_offline_and_sample(name):
     images = model.generate(4, seed=0, labels=labels)
     assert images.shape == (4, *entry["image_shape"])
     assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.05
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian_learned"])
+def test_vae_round_trip_keeps_encoder_decoder_and_learned_sigma(tmp_path, keras_seed, likelihood):
+    from imgenlib.models import VAEConfig, build_vae
+
+    vae = build_vae(VAEConfig.tiny(likelihood=likelihood), (16, 16, 1))
+    if vae.raw_log_sigma is not None:
+        vae.raw_log_sigma.assign(-1.25)
+    _pack(vae, tmp_path, "toy_vae")
+    loaded = pretrained.load("toy_vae", registry=tmp_path / "pretrained.json")
+    images = vae.generate(4, seed=0)
+    np.testing.assert_allclose(loaded.generate(4, seed=0), images, atol=2e-2)
+    np.testing.assert_allclose(loaded.encode(images)[0], vae.encode(images)[0], atol=2e-2)
+    assert loaded.log_sigma == pytest.approx(vae.log_sigma, abs=1e-3)
