@@ -50,7 +50,7 @@ from imgenlib.models.elbo import (
     reconstruction_nll,
 )
 from imgenlib.models.gan import _unpack
-from imgenlib.models.sampling import SamplingMixin
+from imgenlib.models.sampling import SamplingMixin, traced
 from imgenlib.optimizers import make_optimizer
 
 __all__ = [
@@ -385,10 +385,9 @@ class VAE(SamplingMixin, keras.Model):
             image_spec = tf.TensorSpec([None, *self.image_shape], tf.float32)
             specs = [image_spec, *specs]
             if self.num_classes is None:
-                function = tf.function(lambda *args: body(*args, None), input_signature=specs)
+                function = traced(lambda *args: body(*args, None), specs)
             else:
-                labels_spec = tf.TensorSpec([None], tf.int32)
-                function = tf.function(body, input_signature=[*specs, labels_spec])
+                function = traced(body, [*specs, tf.TensorSpec([None], tf.int32)])
             setattr(self, attribute, function)
         return function
 
