@@ -10,6 +10,7 @@ from imgenlib.plotting import (
     grid_array,
     grid_png,
     image_grid,
+    paired_rows,
     plot_history,
     save_grid,
 )
@@ -79,3 +80,17 @@ def test_figures_render_as_png_in_jupyter(images):
     fig = image_grid(images)
     assert repr(fig).startswith("<Figure size")
     assert fig._repr_png_().startswith(b"\x89PNG")
+
+
+def test_paired_rows_puts_each_row_above_its_partner_and_pads():
+    top = np.linspace(-1, 0, 5, dtype=np.float32)[:, None, None, None] * np.ones((5, 4, 4, 1))
+    bottom = -top
+    out = paired_rows(top, bottom, ncols=3)
+    assert out.shape == (12, 4, 4, 1)
+    np.testing.assert_array_equal(out[0:3], top[0:3])
+    np.testing.assert_array_equal(out[3:6], bottom[0:3])
+    np.testing.assert_array_equal(out[6:8], top[3:5])
+    np.testing.assert_array_equal(out[9:11], bottom[3:5])
+    assert (out[8] == 1).all() and (out[11] == 1).all()  # white padding tiles
+    with pytest.raises(ValueError, match="same shape"):
+        paired_rows(top, bottom[:4])

@@ -72,6 +72,7 @@ class Sampling(keras.layers.Layer):
         super().__init__(**kwargs)
         self.seed = None if seed is None else check_int("seed", seed, minimum=0)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.built = True  # no weights; fit() must not try to build it symbolically
 
     def call(self, inputs, epsilon=None):
         z_mean, z_log_var = inputs
