@@ -84,6 +84,7 @@ _EXPORTS = {
     "slerp": "imgenlib.latent",
     "traverse": "imgenlib.latent",
     "truncated_normal": "imgenlib.latent",
+    "class_morph": "imgenlib.conditional",
     # imgenlib.optimizers
     "make_optimizer": "imgenlib.optimizers",
     # imgenlib.training
