@@ -4,8 +4,10 @@
 ``model.fit`` with callbacks that make the run safe to interrupt:
 
 - ``DIR/backup/`` — Keras' `BackupAndRestore` state (weights, optimiser state, epoch),
-  written at the end of every epoch. Re-running with the same ``DIR`` continues from the
-  last finished epoch; an epoch cut short by a kill is redone from its start.
+  written crash-consistently at the end of every epoch (`AtomicBackupAndRestore`).
+  Re-running with the same ``DIR`` continues from the last finished epoch; an epoch cut
+  short by a kill is redone from its start, with the same batches (`epoch_batches`), so
+  the resumed run ends with the weights of an uninterrupted one.
 - ``DIR/model.keras`` — the whole model, rewritten atomically after every epoch.
 - ``DIR/history.json`` — Keras ``History.history`` form (metric → one value per finished
   epoch), continued across resumes.
@@ -13,6 +15,13 @@
 - ``DIR/run.json`` — the settings that define the run; re-running ``DIR`` with different
   ones is refused rather than silently mixing two runs.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session.
+
+Scale-out (`strategy`): the model and its optimisers are built inside the strategy's scope
+(``"mirrored"``: all local GPUs or logical CPUs; ``"multiworker"``: one process per machine,
+``TF_CONFIG`` set on each). Worker 0 writes ``DIR``; worker ``i > 0`` writes its own copy
+to ``DIR/worker-i`` (every worker needs its own backup to resume in step with the others).
+Noise is replica-invariant (`imgenlib.distribute`), so a run may be resumed with another
+strategy. ``deterministic=True`` turns on TensorFlow's op determinism for the process.
 
 Every file is written via a temporary file and a rename, so a kill never leaves a
 truncated file behind.
@@ -34,6 +43,7 @@ from imgenlib.io import atomic_path, ensure_writable_dir, load_json, save_json
 __all__ = ["KINDS", "train", "load_run_model"]
 
 KINDS = ("gan",)
+_LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 QUICK_MAX_IMAGES = 2048
 _RUN_IDENTITY = (
     "kind",
@@ -60,6 +70,9 @@ def train(
     batch_size: int | None = None,
     seed: int = 0,
     image_size: int | None = None,
+    learning_rate: float | None = None,
+    strategy: str = "default",
+    deterministic: bool = False,
     verbose: int | str = "auto",
 ) -> dict:
     """Train a GAN or VAE on a dataset or folder, writing a resumable run into `out`.
@@ -77,6 +90,15 @@ def train(
         batch_size: batch size override.
         seed: seeds data order, initialisation and sampling noise.
         image_size: resize images to this square size (folders default to 64).
+        learning_rate: sets every learning rate of the preset (a GAN's generator and
+            discriminator alike). May differ from the first session's: resuming after a
+            divergence with a lower rate continues from the last good epoch with it.
+        strategy: ``"default"`` (one device), ``"mirrored"`` or ``"multiworker"`` (see
+            `imgenlib.distribute.make_strategy`); ``"multiworker"`` must be chosen before
+            TensorFlow runs any operation in this process.
+        deterministic: call `tf.config.experimental.enable_op_determinism` (it stays on for
+            the process). Runs on one machine are then bit-identical even for ops whose
+            kernels would otherwise race; it silently disables XLA (``jit_compile``).
         verbose: Keras progress bar setting.
 
     Returns:
@@ -85,6 +107,7 @@ def train(
     Raises:
         ValueError / TypeError: bad names or values, an unwritable `out`, or an `out` that
             holds a run with different settings.
+        TrainingDiverged: a loss became NaN/Inf (``DIR`` keeps the last finished epoch).
     """
     from imgenlib import presets
 
@@ -98,8 +121,14 @@ def train(
     seed = check_int("seed", seed, minimum=0)
     if image_size is not None:
         image_size = check_positive_int("image_size", image_size)
-    if not isinstance(conditional, bool):
-        raise TypeError(f"conditional must be a bool. Received: conditional={conditional!r}")
+    for flag_name, flag in (("conditional", conditional), ("deterministic", deterministic)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{flag_name} must be a bool. Received: {flag_name}={flag!r}")
+    if learning_rate is not None:
+        learning_rate = check_float("learning_rate", learning_rate, minimum=0, min_inclusive=False)
+    from imgenlib.distribute import STRATEGIES
+
+    strategy = check_choice("strategy", strategy, STRATEGIES)
     preset_name = preset or presets.default_preset(kind, data)
     chosen = presets.get(kind, preset_name)
     model_config = chosen.model
@@ -110,10 +139,14 @@ def train(
         if kind != "gan":
             raise ValueError(f"loss applies to GANs only. Received: loss={loss!r} for a {kind}")
         model_config = dataclasses.replace(model_config, loss=loss)
+    if learning_rate is not None:
+        model_config = _with_learning_rate(model_config, learning_rate)
     batch_size = batch_size or chosen.batch_size
     epochs = epochs or chosen.epochs
 
     out = ensure_writable_dir(out)
+    distribution = _start_strategy(strategy, deterministic)
+    out = _worker_dir(out, distribution)
     identity = {
         "kind": kind, "data": data, "preset": preset_name, "conditional": conditional,
         "loss": loss, "batch_size": batch_size, "seed": seed, "image_size": image_size,
@@ -130,21 +163,28 @@ def train(
     import keras
 
     from imgenlib.callbacks import SampleGrid, TrainingHealth
-    from imgenlib.data import make_dataset
+    from imgenlib.distribute import prepare_model
 
     keras.utils.set_random_seed(seed)
-    model = presets.build(kind, model_config, images.shape[1:], num_classes=num_classes, seed=seed)
-    model.build_for_training()
+    with distribution.scope():
+        model = presets.build(
+            kind, model_config, images.shape[1:], num_classes=num_classes, seed=seed
+        )
+        model.build_for_training()
+    prepare_model(model, distribution)
     if not (out / "run.json").exists():
         save_json(identity, out / "run.json")
-    dataset = make_dataset(images, labels, batch_size=batch_size, seed=seed)
+    steps_per_epoch = len(images) // batch_size
+    backup = AtomicBackupAndRestore(out / "backup")
+    dataset = epoch_batches(
+        images, labels, batch_size=batch_size, seed=seed, epochs=(backup.finished_epochs(), epochs)
+    )
 
     history_cb = HistoryJSON(out / "history.json")
     timer = TimeBudget(max_minutes)
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            str(out / "backup"), save_freq="epoch", delete_checkpoint=False
-        ),
+        backup,
+        KeepLearningRates(),
         history_cb,
         SaveModel(out / "model.keras"),
         SampleGrid(
@@ -158,7 +198,14 @@ def train(
         timer,
     ]
     start = time.perf_counter()
-    model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
     seconds = time.perf_counter() - start
 
     history = load_json(out / "history.json") if (out / "history.json").exists() else {}
@@ -177,6 +224,9 @@ def train(
         "train_images": int(len(images)),
         "image_shape": list(images.shape[1:]),
         "num_classes": num_classes,
+        "strategy": strategy,
+        "replicas": int(distribution.num_replicas_in_sync),
+        "deterministic": deterministic,
     }
     save_json(summary, out / "metrics.json")
     return summary
@@ -195,6 +245,69 @@ def load_run_model(run_dir):
             f"`python -m imgenlib train gan --data NAME --out {run_dir}`."
         )
     return load_model(path)
+
+
+def epoch_batches(images, labels=None, *, batch_size: int, seed: int, epochs: tuple[int, int]):
+    """Batches for epochs ``[first, last)``, epoch e shuffled by ``(seed, e)`` alone.
+
+    A `tf.data` shuffle reshuffles per *iteration*, so a run resumed at epoch 2 would see
+    epoch 0's order again. Keying each epoch's order on its absolute number makes the
+    batches of a resumed run exactly those of an uninterrupted one. Incomplete batches
+    are dropped; pass ``steps_per_epoch=len(images) // batch_size`` to ``fit``.
+    """
+    import tensorflow as tf
+
+    first, last = epochs
+    count = len(images)
+    images = tf.constant(images)
+    labels = None if labels is None else tf.constant(np.asarray(labels, np.int32))
+
+    def one_epoch(epoch):
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.argsort(tf.random.stateless_uniform([count], key))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+
+    def gather(indices):
+        batch = tf.gather(images, indices)
+        return batch if labels is None else (batch, tf.gather(labels, indices))
+
+    dataset = tf.data.Dataset.range(first, max(first, last)).flat_map(one_epoch)
+    dataset = dataset.map(gather)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _with_learning_rate(config, learning_rate):
+    fields = [f.name for f in dataclasses.fields(config) if f.name in _LEARNING_RATE_FIELDS]
+    if not fields:
+        raise ValueError(f"{type(config).__name__} has no learning rate to set.")
+    return dataclasses.replace(config, **dict.fromkeys(fields, learning_rate))
+
+
+def _start_strategy(name, deterministic):
+    """Create the strategy (and op determinism) before the first TensorFlow op of the run."""
+    import tensorflow as tf
+
+    from imgenlib.distribute import make_strategy
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        return make_strategy(name)
+    except RuntimeError as error:
+        raise ValueError(
+            f"strategy {name!r} must be set up before TensorFlow runs anything in this process "
+            f"(start a fresh process, e.g. the CLI). TensorFlow said: {str(error).splitlines()[0]}"
+        ) from None
+
+
+def _worker_dir(out: Path, distribution) -> Path:
+    import tensorflow as tf
+
+    if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
+        task_id = distribution.cluster_resolver.task_id
+        if task_id:
+            return ensure_writable_dir(out / f"worker-{task_id}")
+    return out
 
 
 def _grid_labels(num_classes, n):
@@ -280,6 +393,84 @@ class SaveModel(_keras_callback_base()):
     def on_epoch_end(self, epoch, logs=None):
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
+
+
+def _backup_base():
+    import keras
+
+    return keras.callbacks.BackupAndRestore
+
+
+class AtomicBackupAndRestore(_backup_base()):
+    """Keras' `BackupAndRestore` (state saved after every epoch), crash-consistent.
+
+    Keras writes ``latest.weights.h5`` in place and then the epoch number in a separate
+    JSON file, so a kill during the weight write leaves a truncated file (the run can no
+    longer resume), and a kill between the two writes pairs new weights with the old
+    epoch (an epoch is trained twice). Here each epoch's weights go to their own file
+    (``epoch-0003.weights.h5``, written via rename), then ``state.json`` names the file and
+    the epoch in one atomic write, then older weight files are removed: any kill leaves a
+    matching (weights, epoch) pair.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
+        self.directory = Path(backup_dir)
+
+    def finished_epochs(self) -> int:
+        """Epochs completed according to the backup (0 without one)."""
+        state = self.directory / "state.json"
+        return int(load_json(state)["epoch"]) if state.is_file() else 0
+
+    def _load_model(self):
+        state = self.directory / "state.json"
+        if not state.is_file():
+            return
+        recorded = load_json(state)
+        self.model.load_weights(self.directory / recorded["weights"])
+        self.model._initial_epoch = int(recorded["epoch"])
+
+    def _save_model(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{self._current_epoch:04d}.weights.h5"
+        with atomic_path(self.directory / name) as tmp:
+            self.model.save_weights(tmp)
+        save_json({"epoch": self._current_epoch, "weights": name}, self.directory / "state.json")
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink()
+
+
+class KeepLearningRates(_keras_callback_base()):
+    """Keep the learning rates the model was built with when `BackupAndRestore` restores a run.
+
+    A checkpoint holds each optimiser's learning-rate variable; without this, resuming a
+    diverged run with a lower ``learning_rate`` would silently bring the old rate back.
+    Place it right after `BackupAndRestore`. Learning-rate schedules are left alone.
+    """
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._rates = [(o, float(o.learning_rate)) for o in _optimizers(model) if _constant_rate(o)]
+
+    def on_train_begin(self, logs=None):
+        for optimizer, rate in self._rates:
+            optimizer.learning_rate = rate
+
+
+def _optimizers(model):
+    import keras
+
+    found = [v for v in vars(model).values() if isinstance(v, keras.optimizers.Optimizer)]
+    return list({id(o): o for o in found}.values())
+
+
+def _constant_rate(optimizer):
+    import keras
+
+    return not isinstance(
+        optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
+    ) and not callable(optimizer._learning_rate)
 
 
 class TimeBudget(_keras_callback_base()):
