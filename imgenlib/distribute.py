@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 STRATEGIES = ("default", "mirrored", "multiworker")
-_MULTI_WORKER: dict = {}
+_INSTANCES: dict = {}
 
 
 def use_logical_cpus(n: int) -> None:
@@ -69,6 +69,10 @@ def make_strategy(name: str = "default"):
             devices) or ``"multiworker"`` (`tf.distribute.MultiWorkerMirroredStrategy`;
             every worker runs the same command with its own ``TF_CONFIG``).
 
+    Returns:
+        The strategy; the same instance for the same name (and devices or ``TF_CONFIG``)
+        within a process.
+
     Raises:
         ValueError: unknown `name`, or ``"multiworker"`` without a valid ``TF_CONFIG``.
     """
@@ -79,15 +83,21 @@ def make_strategy(name: str = "default"):
     name = check_choice("strategy", name, STRATEGIES)
     if name == "default":
         return tf.distribute.get_strategy()
+    # One instance per configuration and process: TensorFlow allows one multi-worker
+    # strategy per process, and two mirrored instances can collide in their collective keys.
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
+        devices = tuple(d.name for d in gpus or tf.config.list_logical_devices("CPU"))
+        key = (name, devices)
+        if key not in _INSTANCES:
+            _INSTANCES[key] = tf.distribute.MirroredStrategy(list(devices))
+        return _INSTANCES[key]
     raw = os.environ.get("TF_CONFIG")
     _check_tf_config(raw)
-    if raw not in _MULTI_WORKER:  # TensorFlow allows one per process
-        _MULTI_WORKER[raw] = tf.distribute.MultiWorkerMirroredStrategy()
-    return _MULTI_WORKER[raw]
+    key = (name, raw)
+    if key not in _INSTANCES:
+        _INSTANCES[key] = tf.distribute.MultiWorkerMirroredStrategy()
+    return _INSTANCES[key]
 
 
 def _check_tf_config(raw):

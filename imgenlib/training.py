@@ -451,7 +451,13 @@ class KeepLearningRates(_keras_callback_base()):
 
     def set_model(self, model):
         super().set_model(model)
-        self._rates = [(o, float(o.learning_rate)) for o in _optimizers(model) if _constant_rate(o)]
+        import keras
+
+        self._rates = [
+            (o, float(keras.ops.convert_to_numpy(o.learning_rate)))
+            for o in _optimizers(model)
+            if _constant_rate(o)
+        ]
 
     def on_train_begin(self, logs=None):
         for optimizer, rate in self._rates:
