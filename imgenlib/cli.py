@@ -29,11 +29,18 @@ _NO_TENSORFLOW = {"datasets"}
 _TRAINING_FAILED = 1
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An `argparse` parser whose usage errors are one line (exit code 2), like ours."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``python -m imgenlib``."""
     from imgenlib import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m imgenlib",
         description="Image generation with GANs and VAEs on TensorFlow/Keras.",
     )

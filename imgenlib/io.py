@@ -47,9 +47,17 @@ def atomic_path(path):
             model.save(tmp)
 
     On an exception the temporary file is removed and `path` is left untouched.
+
+    Raises:
+        ValueError: the directory of `path` cannot be created (e.g. a parent is a file).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot write to output directory {str(path.parent)!r}: {error.strerror or error}"
+        ) from None
     suffixes = "".join(path.suffixes)  # all of them: Keras wants "*.weights.h5" intact
     stem = path.name[: len(path.name) - len(suffixes)] if suffixes else path.name
     tmp = path.with_name(f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffixes}")
