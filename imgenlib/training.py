@@ -4,9 +4,9 @@
 ``model.fit`` with callbacks that make the run safe to interrupt:
 
 - ``DIR/backup/`` — Keras' `BackupAndRestore` state (weights, optimiser state, epoch),
-  written crash-consistently at the end of every epoch (`AtomicBackupAndRestore`).
+  written crash-consistently at the end of every epoch (`imgenlib.resume.AtomicBackupAndRestore`).
   Re-running with the same ``DIR`` continues from the last finished epoch; an epoch cut
-  short by a kill is redone from its start, with the same batches (`epoch_batches`), so
+  short by a kill is redone from its start, with the same batches (`imgenlib.resume.epoch_batches`), so
   the resumed run ends with the weights of an uninterrupted one.
 - ``DIR/model.keras`` — the whole model, rewritten atomically after every epoch.
 - ``DIR/history.json`` — Keras ``History.history`` form (metric → one value per finished
@@ -38,7 +38,13 @@ import numpy as np
 
 from imgenlib._env import quick_mode
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
-from imgenlib.io import atomic_path, ensure_writable_dir, load_json, save_json
+from imgenlib.io import (
+    atomic_path,
+    ensure_writable_dir,
+    load_json,
+    remove_stale_temporaries,
+    save_json,
+)
 
 __all__ = ["KINDS", "train", "load_run_model"]
 
@@ -147,6 +153,8 @@ def train(
     out = ensure_writable_dir(out)
     distribution = _start_strategy(strategy, deterministic)
     out = _worker_dir(out, distribution)
+    for directory in (out, out / "samples", out / "backup"):
+        remove_stale_temporaries(directory)  # left by a process killed mid-write
     identity = {
         "kind": kind, "data": data, "preset": preset_name, "conditional": conditional,
         "loss": loss, "batch_size": batch_size, "seed": seed, "image_size": image_size,
@@ -164,6 +172,7 @@ def train(
 
     from imgenlib.callbacks import SampleGrid, TrainingHealth
     from imgenlib.distribute import prepare_model
+    from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 
     keras.utils.set_random_seed(seed)
     with distribution.scope():
@@ -245,35 +254,6 @@ def load_run_model(run_dir):
             f"`python -m imgenlib train gan --data NAME --out {run_dir}`."
         )
     return load_model(path)
-
-
-def epoch_batches(images, labels=None, *, batch_size: int, seed: int, epochs: tuple[int, int]):
-    """Batches for epochs ``[first, last)``, epoch e shuffled by ``(seed, e)`` alone.
-
-    A `tf.data` shuffle reshuffles per *iteration*, so a run resumed at epoch 2 would see
-    epoch 0's order again. Keying each epoch's order on its absolute number makes the
-    batches of a resumed run exactly those of an uninterrupted one. Incomplete batches
-    are dropped; pass ``steps_per_epoch=len(images) // batch_size`` to ``fit``.
-    """
-    import tensorflow as tf
-
-    first, last = epochs
-    count = len(images)
-    images = tf.constant(images)
-    labels = None if labels is None else tf.constant(np.asarray(labels, np.int32))
-
-    def one_epoch(epoch):
-        key = tf.stack([tf.constant(seed, tf.int64), epoch])
-        order = tf.argsort(tf.random.stateless_uniform([count], key))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
-
-    def gather(indices):
-        batch = tf.gather(images, indices)
-        return batch if labels is None else (batch, tf.gather(labels, indices))
-
-    dataset = tf.data.Dataset.range(first, max(first, last)).flat_map(one_epoch)
-    dataset = dataset.map(gather)
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _with_learning_rate(config, learning_rate):
@@ -393,90 +373,6 @@ class SaveModel(_keras_callback_base()):
     def on_epoch_end(self, epoch, logs=None):
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
-
-
-def _backup_base():
-    import keras
-
-    return keras.callbacks.BackupAndRestore
-
-
-class AtomicBackupAndRestore(_backup_base()):
-    """Keras' `BackupAndRestore` (state saved after every epoch), crash-consistent.
-
-    Keras writes ``latest.weights.h5`` in place and then the epoch number in a separate
-    JSON file, so a kill during the weight write leaves a truncated file (the run can no
-    longer resume), and a kill between the two writes pairs new weights with the old
-    epoch (an epoch is trained twice). Here each epoch's weights go to their own file
-    (``epoch-0003.weights.h5``, written via rename), then ``state.json`` names the file and
-    the epoch in one atomic write, then older weight files are removed: any kill leaves a
-    matching (weights, epoch) pair.
-    """
-
-    def __init__(self, backup_dir):
-        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
-        self.directory = Path(backup_dir)
-
-    def finished_epochs(self) -> int:
-        """Epochs completed according to the backup (0 without one)."""
-        state = self.directory / "state.json"
-        return int(load_json(state)["epoch"]) if state.is_file() else 0
-
-    def _load_model(self):
-        state = self.directory / "state.json"
-        if not state.is_file():
-            return
-        recorded = load_json(state)
-        self.model.load_weights(self.directory / recorded["weights"])
-        self.model._initial_epoch = int(recorded["epoch"])
-
-    def _save_model(self):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"epoch-{self._current_epoch:04d}.weights.h5"
-        with atomic_path(self.directory / name) as tmp:
-            self.model.save_weights(tmp)
-        save_json({"epoch": self._current_epoch, "weights": name}, self.directory / "state.json")
-        for old in self.directory.glob("epoch-*.weights.h5"):
-            if old.name != name:
-                old.unlink()
-
-
-class KeepLearningRates(_keras_callback_base()):
-    """Keep the learning rates the model was built with when `BackupAndRestore` restores a run.
-
-    A checkpoint holds each optimiser's learning-rate variable; without this, resuming a
-    diverged run with a lower ``learning_rate`` would silently bring the old rate back.
-    Place it right after `BackupAndRestore`. Learning-rate schedules are left alone.
-    """
-
-    def set_model(self, model):
-        super().set_model(model)
-        import keras
-
-        self._rates = [
-            (o, float(keras.ops.convert_to_numpy(o.learning_rate)))
-            for o in _optimizers(model)
-            if _constant_rate(o)
-        ]
-
-    def on_train_begin(self, logs=None):
-        for optimizer, rate in self._rates:
-            optimizer.learning_rate = rate
-
-
-def _optimizers(model):
-    import keras
-
-    found = [v for v in vars(model).values() if isinstance(v, keras.optimizers.Optimizer)]
-    return list({id(o): o for o in found}.values())
-
-
-def _constant_rate(optimizer):
-    import keras
-
-    return not isinstance(
-        optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
-    ) and not callable(optimizer._learning_rate)
 
 
 class TimeBudget(_keras_callback_base()):

@@ -58,7 +58,7 @@ def fit_small_gan(strategy):
 
     from imgenlib.data import load_images
     from imgenlib.models import GAN
-    from imgenlib.training import epoch_batches
+    from imgenlib.resume import epoch_batches
 
     images, _ = load_images("digits", image_size=16, n=256)
     with strategy.scope():

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "imgenlib"
 def saved_gan(tmp_path_factory):
     keras.utils.set_random_seed(0)
     path = tmp_path_factory.mktemp("gan") / "gan.keras"
-    build_gan(GANConfig.tiny(), (16, 16, 1)).save(path)
+    build_gan(GANConfig.tiny(), (16, 16, 1)).build_for_training().save(path)
     return path
 
 

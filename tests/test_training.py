@@ -180,6 +180,7 @@ def _weights_and_optimiser_state(run_dir):
     return state
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, run_cli):
     """Kill -9 inside epoch 2 of 3, re-run: history, weights (G, D, BatchNorm statistics),
     both optimisers' state (step counters, Adam moments) and hence the stateless noise
@@ -233,7 +234,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, run
 def test_epoch_batches_depend_on_the_epoch_only():
     """A stream started at epoch 2 yields exactly epoch 2 of a stream started at 0; batches
     never straddle epochs (25 images, batch 10: 5 images dropped per epoch)."""
-    from imgenlib.training import epoch_batches
+    from imgenlib.resume import epoch_batches
 
     images = np.arange(25, dtype=np.float32).reshape(25, 1, 1, 1)
     full = [b.numpy().ravel() for b in epoch_batches(images, batch_size=10, seed=3, epochs=(0, 3))]
