@@ -52,21 +52,28 @@ def test_truncated_archive_is_a_clear_error(saved_gan, tmp_path, fraction):
         load_model(cut)
 
 
-def test_config_naming_foreign_code_is_refused_and_not_run(saved_gan, tmp_path):
-    """config.json edited to deserialise `os.system("touch …")` instead of the GAN."""
+@pytest.mark.parametrize(
+    ("module", "name", "argument"),
+    [("os", "system", "command"), ("builtins", "eval", "source"), ("subprocess", "Popen", "args")],
+)
+def test_config_naming_foreign_code_is_refused_and_not_run(
+    saved_gan, tmp_path, module, name, argument
+):
+    """config.json edited to deserialise e.g. `os.system(command="touch …")` instead of the GAN."""
     marker = tmp_path / "pwned"
+    command = f"touch {marker}" if name != "eval" else f"open({str(marker)!r}, 'w')"
 
-    def edit(name, data):
-        if name != "config.json":
+    def edit(member, data):
+        if member != "config.json":
             return data
         config = json.loads(data)
         config.update(
-            module="os", class_name="system", config=f"touch {marker}", registered_name=None
+            module=module, class_name=name, config={argument: command}, registered_name=None
         )
         return json.dumps(config).encode()
 
     tampered = _rewrite(saved_gan, tmp_path / "tampered.keras", edit)
-    with pytest.raises(ValueError, match=r"Cannot load model from .*tampered\.keras"):
+    with pytest.raises(ValueError, match=rf"Cannot load model from .*tampered\.keras.*'{name}'"):
         load_model(tampered)
     assert not marker.exists()
 
