@@ -42,7 +42,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     result = {}
     for name, classes in (("plain", None), ("cond", 4)):
-        gan = build_gan(GANConfig.tiny(), (16, 16, 1), num_classes=classes)
+        gan = build_gan(GANConfig.tiny(), (16, 16, 1), num_classes=classes).build_for_training()
         (root / name).mkdir()
         gan.save(root / name / "model.keras")
         result[name] = gan
