@@ -3,7 +3,9 @@
 Commands:
     datasets                  list the datasets, their sizes and where each was found
     show NAME --out grid.png  write a grid of a dataset's images
-    train gan|vae --data NAME --out DIR [--preset P] [--epochs N] [--max-minutes M] ...
+    train gan|vae --data NAME --out DIR [--preset P] [--epochs N] [--max-minutes M]
+              [--learning-rate LR] [--strategy default|mirrored|multiworker]
+              [--deterministic] ...
                               train a model; re-running with the same DIR resumes
     sample DIR --n N --seed S --out grid.png [--npy file.npy]
                               generate images from a trained run
@@ -32,11 +34,18 @@ _NO_TENSORFLOW = {"datasets"}
 _TRAINING_FAILED = 1
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An `argparse` parser whose usage errors are one line (exit code 2), like ours."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``python -m imgenlib``."""
     from imgenlib import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m imgenlib",
         description="Image generation with GANs and VAEs on TensorFlow/Keras.",
     )
@@ -79,6 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, help="batch size (default: the preset's)")
     train.add_argument("--image-size", type=int, help="resize images to this square size")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument(
+        "--learning-rate",
+        type=float,
+        help="set every learning rate of the preset (a GAN's G and D alike); may be lowered "
+        "when resuming a run that diverged",
+    )
+    train.add_argument(
+        "--strategy",
+        default="default",
+        help="tf.distribute strategy: default, mirrored (all local GPUs) or multiworker "
+        "(one process per machine, TF_CONFIG set on each)",
+    )
+    train.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="TensorFlow op determinism: same machine + same --seed -> identical weights "
+        "(disables XLA)",
+    )
     train.set_defaults(handler=_cmd_train)
 
     sample = commands.add_parser(
@@ -210,6 +237,9 @@ def _cmd_train(args) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         image_size=args.image_size,
+        learning_rate=args.learning_rate,
+        strategy=args.strategy,
+        deterministic=args.deterministic,
     )
     done = summary["epochs_completed"]
     print(

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from imgenlib.distribute import stateless_uniform
+
 __all__ = ["POLICIES", "diff_augment", "parse_policy"]
 
 POLICIES = ("color", "translation", "cutout")
@@ -51,7 +53,8 @@ def diff_augment(images, policy, seed):
 
 
 def _uniform(shape, seed, salt, minval=0.0, maxval=1.0):
-    return tf.random.stateless_uniform(
+    # Replica-invariant: under tf.distribute each replica gets its slice of the global draw.
+    return stateless_uniform(
         shape, tf.random.experimental.stateless_fold_in(seed, salt), minval, maxval
     )
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "ensure_writable_dir", "save_json", "load_json"]
+__all__ = [
+    "atomic_path",
+    "ensure_writable_dir",
+    "load_json",
+    "remove_stale_temporaries",
+    "save_json",
+]
 
 
 def ensure_writable_dir(path) -> Path:
@@ -47,9 +54,17 @@ def atomic_path(path):
             model.save(tmp)
 
     On an exception the temporary file is removed and `path` is left untouched.
+
+    Raises:
+        ValueError: the directory of `path` cannot be created (e.g. a parent is a file).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot write to output directory {str(path.parent)!r}: {error.strerror or error}"
+        ) from None
     suffixes = "".join(path.suffixes)  # all of them: Keras wants "*.weights.h5" intact
     stem = path.name[: len(path.name) - len(suffixes)] if suffixes else path.name
     tmp = path.with_name(f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffixes}")
@@ -86,3 +101,34 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serialisable")
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp(\.|$)")
+
+
+def remove_stale_temporaries(directory) -> int:
+    """Delete temporary files that `atomic_path` left in `directory` when its process was killed.
+
+    Only files named like ours whose writing process no longer exists are removed, so a
+    concurrent writer's file in progress is left alone. Returns how many were removed.
+    """
+    removed = 0
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    for path in directory.iterdir():
+        match = _TEMPORARY.match(path.name)
+        if match and path.is_file() and not _process_exists(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

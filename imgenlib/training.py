@@ -4,8 +4,10 @@
 ``model.fit`` with callbacks that make the run safe to interrupt:
 
 - ``DIR/backup/`` — Keras' `BackupAndRestore` state (weights, optimiser state, epoch),
-  written at the end of every epoch. Re-running with the same ``DIR`` continues from the
-  last finished epoch; an epoch cut short by a kill is redone from its start.
+  written crash-consistently at the end of every epoch (`imgenlib.resume.AtomicBackupAndRestore`).
+  Re-running with the same ``DIR`` continues from the last finished epoch; an epoch cut
+  short by a kill is redone from its start, with the same batches (`imgenlib.resume.epoch_batches`), so
+  the resumed run ends with the weights of an uninterrupted one.
 - ``DIR/model.keras`` — the whole model, rewritten atomically after every epoch.
 - ``DIR/history.json`` — Keras ``History.history`` form (metric → one value per finished
   epoch), continued across resumes.
@@ -14,6 +16,13 @@
   ones is refused rather than silently mixing two runs.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error.
+
+Scale-out (`strategy`): the model and its optimisers are built inside the strategy's scope
+(``"mirrored"``: all local GPUs or logical CPUs; ``"multiworker"``: one process per machine,
+``TF_CONFIG`` set on each). Worker 0 writes ``DIR``; worker ``i > 0`` writes its own copy
+to ``DIR/worker-i`` (every worker needs its own backup to resume in step with the others).
+Noise is replica-invariant (`imgenlib.distribute`), so a run may be resumed with another
+strategy. ``deterministic=True`` turns on TensorFlow's op determinism for the process.
 
 Every file is written via a temporary file and a rename, so a kill never leaves a
 truncated file behind.
@@ -30,11 +39,18 @@ import numpy as np
 
 from imgenlib._env import quick_mode
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
-from imgenlib.io import atomic_path, ensure_writable_dir, load_json, save_json
+from imgenlib.io import (
+    atomic_path,
+    ensure_writable_dir,
+    load_json,
+    remove_stale_temporaries,
+    save_json,
+)
 
 __all__ = ["KINDS", "evaluate_vae", "load_run_data", "load_run_model", "train"]
 
 KINDS = ("gan", "vae")
+_LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 QUICK_MAX_IMAGES = 2048
 QUICK_EVAL_IMAGES = 512
 _RUN_IDENTITY = (
@@ -62,6 +78,9 @@ def train(
     batch_size: int | None = None,
     seed: int = 0,
     image_size: int | None = None,
+    learning_rate: float | None = None,
+    strategy: str = "default",
+    deterministic: bool = False,
     verbose: int | str = "auto",
 ) -> dict:
     """Train a GAN or VAE on a dataset or folder, writing a resumable run into `out`.
@@ -79,6 +98,15 @@ def train(
         batch_size: batch size override.
         seed: seeds data order, initialisation and sampling noise.
         image_size: resize images to this square size (folders default to 64).
+        learning_rate: sets every learning rate of the preset (a GAN's generator and
+            discriminator alike). May differ from the first session's: resuming after a
+            divergence with a lower rate continues from the last good epoch with it.
+        strategy: ``"default"`` (one device), ``"mirrored"`` or ``"multiworker"`` (see
+            `imgenlib.distribute.make_strategy`); ``"multiworker"`` must be chosen before
+            TensorFlow runs any operation in this process.
+        deterministic: call `tf.config.experimental.enable_op_determinism` (it stays on for
+            the process). Runs on one machine are then bit-identical even for ops whose
+            kernels would otherwise race; it silently disables XLA (``jit_compile``).
         verbose: Keras progress bar setting.
 
     Returns:
@@ -87,6 +115,7 @@ def train(
     Raises:
         ValueError / TypeError: bad names or values, an unwritable `out`, or an `out` that
             holds a run with different settings.
+        TrainingDiverged: a loss became NaN/Inf (``DIR`` keeps the last finished epoch).
     """
     from imgenlib import presets
 
@@ -100,8 +129,14 @@ def train(
     seed = check_int("seed", seed, minimum=0)
     if image_size is not None:
         image_size = check_positive_int("image_size", image_size)
-    if not isinstance(conditional, bool):
-        raise TypeError(f"conditional must be a bool. Received: conditional={conditional!r}")
+    for flag_name, flag in (("conditional", conditional), ("deterministic", deterministic)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{flag_name} must be a bool. Received: {flag_name}={flag!r}")
+    if learning_rate is not None:
+        learning_rate = check_float("learning_rate", learning_rate, minimum=0, min_inclusive=False)
+    from imgenlib.distribute import STRATEGIES
+
+    strategy = check_choice("strategy", strategy, STRATEGIES)
     preset_name = preset or presets.default_preset(kind, data)
     chosen = presets.get(kind, preset_name)
     model_config = chosen.model
@@ -112,10 +147,16 @@ def train(
         if kind != "gan":
             raise ValueError(f"loss applies to GANs only. Received: loss={loss!r} for a {kind}")
         model_config = dataclasses.replace(model_config, loss=loss)
+    if learning_rate is not None:
+        model_config = _with_learning_rate(model_config, learning_rate)
     batch_size = batch_size or chosen.batch_size
     epochs = epochs or chosen.epochs
 
     out = ensure_writable_dir(out)
+    distribution = _start_strategy(strategy, deterministic)
+    out = _worker_dir(out, distribution)
+    for directory in (out, out / "samples", out / "backup"):
+        remove_stale_temporaries(directory)  # left by a process killed mid-write
     identity = {
         "kind": kind, "data": data, "preset": preset_name, "conditional": conditional,
         "loss": loss, "batch_size": batch_size, "seed": seed, "image_size": image_size,
@@ -132,21 +173,29 @@ def train(
     import keras
 
     from imgenlib.callbacks import SampleGrid, TrainingHealth
-    from imgenlib.data import make_dataset
+    from imgenlib.distribute import prepare_model
+    from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 
     keras.utils.set_random_seed(seed)
-    model = presets.build(kind, model_config, images.shape[1:], num_classes=num_classes, seed=seed)
-    model.build_for_training()
+    with distribution.scope():
+        model = presets.build(
+            kind, model_config, images.shape[1:], num_classes=num_classes, seed=seed
+        )
+        model.build_for_training()
+    prepare_model(model, distribution)
     if not (out / "run.json").exists():
         save_json(identity, out / "run.json")
-    dataset = make_dataset(images, labels, batch_size=batch_size, seed=seed)
+    steps_per_epoch = len(images) // batch_size
+    backup = AtomicBackupAndRestore(out / "backup")
+    dataset = epoch_batches(
+        images, labels, batch_size=batch_size, seed=seed, epochs=(backup.finished_epochs(), epochs)
+    )
 
     history_cb = HistoryJSON(out / "history.json")
     timer = TimeBudget(max_minutes)
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            str(out / "backup"), save_freq="epoch", delete_checkpoint=False
-        ),
+        backup,
+        KeepLearningRates(),
         history_cb,
         SaveModel(out / "model.keras"),
         SampleGrid(
@@ -160,7 +209,14 @@ def train(
         timer,
     ]
     start = time.perf_counter()
-    model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
     seconds = time.perf_counter() - start
 
     history = load_json(out / "history.json") if (out / "history.json").exists() else {}
@@ -179,6 +235,9 @@ def train(
         "train_images": int(len(images)),
         "image_shape": list(images.shape[1:]),
         "num_classes": num_classes,
+        "strategy": strategy,
+        "replicas": int(distribution.num_replicas_in_sync),
+        "deterministic": deterministic,
     }
     if kind == "vae":
         summary["evaluation"] = evaluate_vae(model, data, image_size, conditional)
@@ -264,6 +323,40 @@ def evaluate_vae(model, data: str, image_size=None, conditional: bool = False, *
         else None,
         "reconstruction_mse": round(mse, 6),
     }
+
+
+def _with_learning_rate(config, learning_rate):
+    fields = [f.name for f in dataclasses.fields(config) if f.name in _LEARNING_RATE_FIELDS]
+    if not fields:
+        raise ValueError(f"{type(config).__name__} has no learning rate to set.")
+    return dataclasses.replace(config, **dict.fromkeys(fields, learning_rate))
+
+
+def _start_strategy(name, deterministic):
+    """Create the strategy (and op determinism) before the first TensorFlow op of the run."""
+    import tensorflow as tf
+
+    from imgenlib.distribute import make_strategy
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        return make_strategy(name)
+    except RuntimeError as error:
+        raise ValueError(
+            f"strategy {name!r} must be set up before TensorFlow runs anything in this process "
+            f"(start a fresh process, e.g. the CLI). TensorFlow said: {str(error).splitlines()[0]}"
+        ) from None
+
+
+def _worker_dir(out: Path, distribution) -> Path:
+    import tensorflow as tf
+
+    if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
+        task_id = distribution.cluster_resolver.task_id
+        if task_id:
+            return ensure_writable_dir(out / f"worker-{task_id}")
+    return out
 
 
 def _grid_labels(num_classes, n):

@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,3 +53,21 @@ def test_unwritable_location_is_a_value_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="Cannot write to output directory"):
         ensure_writable_dir(tmp_path / "file" / "sub")
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    """A SIGKILL inside `atomic_path` leaves its temporary file; the next run removes it,
+    but never a file that a live process (here: this one) is still writing."""
+    from imgenlib.io import remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".model.{dead_pid}-0123abcd.tmp.keras"
+    live = tmp_path / f".history.{os.getpid()}-89abcdef.tmp.json"
+    unrelated = tmp_path / ".hidden.tmp.keras"
+    for path in (stale, live, unrelated):
+        path.write_text("x")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, unrelated.name])
+    assert remove_stale_temporaries(tmp_path / "missing") == 0

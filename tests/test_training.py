@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,20 +166,27 @@ def test_cli_errors_are_one_line(tmp_path, args, fragment, run_cli):
     assert "Traceback" not in result.stderr
 
 
-def test_sigkill_mid_epoch_then_resume_loses_and_repeats_nothing(tmp_path, run_cli):
+def _weights_and_optimiser_state(run_dir):
+    from imgenlib.training import load_run_model
+
+    model = load_run_model(run_dir)
+    state = {f"weights/{i}/{v.path}": np.asarray(v) for i, v in enumerate(model.weights)}
+    for role in ("g_optimizer", "d_optimizer"):  # optimiser names vary within a process
+        state |= {
+            f"{role}/{i}": np.asarray(v) for i, v in enumerate(getattr(model, role).variables)
+        }
+    return state
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, run_cli):
+    """Kill -9 inside epoch 2 of 3, re-run: history, weights (G, D, BatchNorm statistics),
+    both optimisers' state (step counters, Adam moments) and hence the stateless noise
+    (keyed on the step) and the data order (keyed on the epoch) end bit-identical to a run
+    that was never interrupted (same machine, so no float tolerance is needed)."""
     out = tmp_path / "run"
-    args = [
-        "train",
-        "gan",
-        "--data",
-        "digits",
-        "--out",
-        str(out),
-        "--preset",
-        "tiny",
-        "--epochs",
-        "4",
-    ]
+    args = ["train", "gan", "--data", "digits", "--out", str(out), "--preset", "tiny"]
+    args += ["--epochs", "3"]
     env = {**os.environ, "IMGENLIB_QUICK": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(
         [sys.executable, "-m", "imgenlib", *args],
@@ -186,11 +194,11 @@ def test_sigkill_mid_epoch_then_resume_loses_and_repeats_nothing(tmp_path, run_c
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    metadata = out / "backup" / "training_metadata.json"
+    state = out / "backup" / "state.json"
     deadline = time.time() + 240
     try:
         while time.time() < deadline:
-            if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 1:
+            if state.exists() and json.loads(state.read_text() or "{}").get("epoch", 0) >= 1:
                 break
             time.sleep(0.05)
         else:
@@ -199,18 +207,137 @@ def test_sigkill_mid_epoch_then_resume_loses_and_repeats_nothing(tmp_path, run_c
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
-    finished = json.loads(metadata.read_text())["epoch"]
-    assert 1 <= finished < 4
+    finished = json.loads(state.read_text())["epoch"]
+    assert 1 <= finished < 3
     history = json.loads((out / "history.json").read_text())
     assert {len(v) for v in history.values()} == {finished}
 
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
-    history = json.loads((out / "history.json").read_text())
-    assert {len(v) for v in history.values()} == {4}
     summary = json.loads((out / "metrics.json").read_text())
-    assert summary["steps_this_session"] == (4 - finished) * (1797 // 32)
+    assert summary["steps_this_session"] == (3 - finished) * (1797 // 32)
     assert not [p for p in out.rglob("*.tmp*")]
+
+    reference = tmp_path / "uninterrupted"
+    train("gan", "digits", reference, preset="tiny", epochs=3, verbose=0)
+    assert json.loads((out / "history.json").read_text()) == json.loads(
+        (reference / "history.json").read_text()
+    )
+    resumed, expected = _weights_and_optimiser_state(out), _weights_and_optimiser_state(reference)
+    assert resumed.keys() == expected.keys() and len(expected) > 20
+    for name, value in expected.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+
+
+def test_epoch_batches_depend_on_the_epoch_only():
+    """A stream started at epoch 2 yields exactly epoch 2 of a stream started at 0; batches
+    never straddle epochs (25 images, batch 10: 5 images dropped per epoch)."""
+    from imgenlib.resume import epoch_batches
+
+    images = np.arange(25, dtype=np.float32).reshape(25, 1, 1, 1)
+    full = [b.numpy().ravel() for b in epoch_batches(images, batch_size=10, seed=3, epochs=(0, 3))]
+    late = [b.numpy().ravel() for b in epoch_batches(images, batch_size=10, seed=3, epochs=(2, 3))]
+    assert len(full) == 6 and len(late) == 2
+    np.testing.assert_array_equal(np.concatenate(full[4:]), np.concatenate(late))
+    for epoch in range(3):
+        seen = np.concatenate(full[2 * epoch : 2 * epoch + 2])
+        assert len(set(seen)) == 20  # no repeats inside an epoch
+    assert not np.array_equal(full[0], full[2])  # reshuffled every epoch
+
+
+def test_nan_stops_with_exit_1_and_the_last_good_epoch_survives(tmp_path, capsys):
+    """An absurd learning rate in epoch 2 makes the losses NaN: exit code 1, one line naming
+    the epoch, the step and the likely cause; epoch 1's model.keras, backup and history stay
+    and load; re-running with a sane rate resumes from epoch 1 with that rate."""
+    from imgenlib.cli import main
+    from imgenlib.training import load_run_model
+
+    out = tmp_path / "run"
+    args = ["train", "gan", "--data", "digits", "--out", str(out), "--preset", "tiny"]
+    assert main([*args, "--epochs", "1"]) == 0
+    good = (out / "model.keras").read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--epochs", "2", "--learning-rate", "1e30"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert "Training diverged at epoch 2, step " in err[0] and "is nan" in err[0]
+    assert "learning rate too high" in err[0]
+    assert (out / "model.keras").read_bytes() == good
+    assert json.loads((out / "backup" / "state.json").read_text())["epoch"] == 1
+    assert {len(v) for v in json.loads((out / "history.json").read_text()).values()} == {1}
+    model = load_run_model(out)
+    assert np.isfinite(model.generate(4, seed=0)).all()
+    assert all(np.isfinite(np.asarray(w)).all() for w in model.weights)
+
+    assert main([*args, "--epochs", "2", "--learning-rate", "1e-4"]) == 0
+    resumed = load_run_model(out)
+    assert int(resumed.g_optimizer.iterations) == 2 * (1797 // 32)
+    assert float(resumed.g_optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize("target", ["model.keras", "history.json", "samples.png"])
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch, target):
+    """A writer dying halfway (as under a kill) never truncates an output: the file of the
+    last finished epoch stays byte for byte, and no temporary file is left behind."""
+    import keras
+
+    from imgenlib.plotting import save_grid
+    from imgenlib.training import HistoryJSON, SaveModel
+
+    path = tmp_path / target
+    if target == "model.keras":
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        callback = SaveModel(path)
+        callback.set_model(model)
+        callback.on_epoch_end(0)
+        write = lambda: callback.on_epoch_end(1)  # noqa: E731
+    elif target == "history.json":
+        callback = HistoryJSON(path)
+        callback.on_epoch_end(0, {"loss": 1.0})
+        write = lambda: callback.on_epoch_end(1, {"loss": 0.5})  # noqa: E731
+    else:
+        save_grid(np.zeros((4, 4, 4, 1), np.float32), path)
+        write = lambda: save_grid(np.ones((4, 4, 4, 1), np.float32), path)  # noqa: E731
+    before = path.read_bytes()
+
+    def half_then_die(self_or_path, *args, **kwargs):
+        destination = args[0] if target == "model.keras" else self_or_path
+        with open(destination, "wb") as file:
+            file.write(before[: len(before) // 2])
+        raise KeyboardInterrupt("killed mid-write")
+
+    if target == "model.keras":
+        monkeypatch.setattr(type(model), "save", half_then_die)
+    else:
+        monkeypatch.setattr(Path, "write_text" if target == "history.json" else "write_bytes",
+                            half_then_die)  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        write()
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target]
+
+
+def test_deterministic_runs_are_bit_identical(tmp_path):
+    """Same seed + op determinism: two runs give bit-identical weights; another seed does not
+    (so the comparison can fail)."""
+    from tensorflow.python.framework import config  # the public API has no "disable"
+
+    try:
+        states = []
+        for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+            train("gan", "digits", tmp_path / name, preset="tiny", epochs=1, seed=seed,
+                  deterministic=True, verbose=0)  # fmt: skip
+            assert config.is_op_determinism_enabled()
+            states.append(_weights_and_optimiser_state(tmp_path / name))
+    finally:
+        config.disable_op_determinism()  # keep the rest of the session as it was
+    a, b, c = states
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert any(not np.array_equal(a[n], c[n]) for n in a if "kernel" in n)
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["deterministic"] is True
 
 
 def test_train_vae_writes_outputs_evaluation_and_resumes(tmp_path):

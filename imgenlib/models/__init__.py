@@ -55,7 +55,8 @@ def load_model(path, *, compile: bool = True):
         The model (a `GAN` or `VAE`), ready to ``generate`` and, with `compile`, ``fit``.
 
     Raises:
-        ValueError: the file is missing, not a ``.keras`` archive, truncated or tampered with.
+        ValueError: the file is missing, not a ``.keras`` archive, truncated or tampered
+            with, or holds NaN/Inf weights or optimiser state.
     """
     import keras
 
@@ -69,9 +70,29 @@ def load_model(path, *, compile: bool = True):
             f"{str(path)!r} is not a valid .keras archive (truncated or not a Keras model file)."
         )
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError, EOFError) as error:
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
         raise ValueError(f"Cannot load model from {str(path)!r}: {first_line[:300]}") from None
+    _check_finite(model, path)
+    return model
+
+
+def _check_finite(model, path):
+    """Refuse NaN/Inf in weights or optimiser state: the .h5 inside a .keras has no checksum,
+    so corrupted tensor bytes load silently, and NaN is what flipped bits usually give."""
+    import keras
+    import numpy as np
+
+    variables = list(model.weights)
+    for value in vars(model).values():
+        if isinstance(value, keras.optimizers.Optimizer):
+            variables += list(value.variables)
+    for variable in variables:
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+            raise ValueError(
+                f"Cannot load model from {str(path)!r}: {variable.path} holds NaN or Inf "
+                "(the file is corrupt, or was saved from a diverged run)."
+            )

@@ -12,9 +12,10 @@ One training step (`GAN.train_step`):
 2. draw z, update G to make D call its fakes real;
 3. update the EMA copy of G, if enabled (samples then come from the EMA copy).
 
-All noise is drawn from stateless RNGs keyed by (seed, optimiser step, replica), so a run
-resumed from a checkpoint continues bit for bit like an uninterrupted one, and replicas
-under `tf.distribute` draw different noise.
+All noise is drawn from stateless RNGs keyed by (seed, optimiser step), so a run resumed
+from a checkpoint continues bit for bit like an uninterrupted one. Under `tf.distribute`
+each replica takes its own slice of the global batch's noise (`imgenlib.distribute`), so
+replicas draw different noise and N replicas see exactly the noise of one device.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tensorflow as tf
 from imgenlib import losses as gan_losses
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
 from imgenlib.diffaugment import diff_augment, parse_policy
+from imgenlib.distribute import stateless_normal, stateless_uniform
 from imgenlib.models.blocks import check_image_shape, down_stack, up_stack
 from imgenlib.models.sampling import SamplingMixin
 from imgenlib.optimizers import make_optimizer
@@ -254,10 +256,9 @@ class GAN(SamplingMixin, keras.Model):
         seed = tf.random.experimental.stateless_fold_in(
             tf.constant([self.seed, salt], tf.int64), counter
         )
-        replica = tf.distribute.get_replica_context()
-        if replica is not None:
-            seed = tf.random.experimental.stateless_fold_in(seed, replica.replica_id_in_sync_group)
-        return seed
+        # The same on every replica: imgenlib.distribute draws the global batch's noise and
+        # each replica keeps its slice. (Folding in 0 keeps the seeds of earlier versions.)
+        return tf.random.experimental.stateless_fold_in(seed, 0)
 
     def _with_labels(self, x, labels):
         return x if labels is None else [x, labels]
@@ -279,9 +280,7 @@ class GAN(SamplingMixin, keras.Model):
 
         for _ in range(self.d_steps):
             step = self.d_optimizer.iterations
-            z = tf.random.stateless_normal(
-                [batch, self.latent_dim], self._noise_seed(_SALT_D_NOISE, step)
-            )
+            z = stateless_normal([batch, self.latent_dim], self._noise_seed(_SALT_D_NOISE, step))
             fakes = self.generator(self._with_labels(z, labels), training=True)
             aug_seed = self._noise_seed(_SALT_AUGMENT, step)
             with tf.GradientTape() as tape:
@@ -292,9 +291,7 @@ class GAN(SamplingMixin, keras.Model):
                 )
                 gp = tf.zeros_like(per_example)
                 if self.loss_name == "wasserstein_gp":
-                    alpha = tf.random.stateless_uniform(
-                        [batch], self._noise_seed(_SALT_ALPHA, step)
-                    )
+                    alpha = stateless_uniform([batch], self._noise_seed(_SALT_ALPHA, step))
                     gp = gan_losses.gradient_penalty(
                         lambda x: self.discriminator(self._with_labels(x, labels), training=True),
                         images,
@@ -308,9 +305,7 @@ class GAN(SamplingMixin, keras.Model):
             )
 
         step = self.g_optimizer.iterations
-        z = tf.random.stateless_normal(
-            [batch, self.latent_dim], self._noise_seed(_SALT_G_NOISE, step)
-        )
+        z = stateless_normal([batch, self.latent_dim], self._noise_seed(_SALT_G_NOISE, step))
         with tf.GradientTape() as tape:
             fakes = self.generator(self._with_labels(z, labels), training=True)
             g_logits = self._discriminate(fakes, labels, self._noise_seed(_SALT_AUGMENT, step) + 2)

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.distribute import stateless_normal
 from imgenlib.images import check_images
 from imgenlib.models.blocks import check_image_shape, down_stack, up_stack
 from imgenlib.models.elbo import (
@@ -308,13 +309,13 @@ class VAE(SamplingMixin, keras.Model):
         seed = tf.random.experimental.stateless_fold_in(
             tf.constant([self.seed, salt], tf.int64), tf.cast(counter, tf.int64)
         )
-        replica = tf.distribute.get_replica_context()
-        if replica is not None:
-            seed = tf.random.experimental.stateless_fold_in(seed, replica.replica_id_in_sync_group)
-        return seed
+        # The same on every replica: `stateless_normal` draws the global batch's noise and each
+        # replica keeps its slice, so N replicas see exactly one device's noise. (Folding in 0
+        # keeps the single-device seeds of earlier versions.)
+        return tf.random.experimental.stateless_fold_in(seed, 0)
 
     def _epsilon(self, salt, counter, batch):
-        return tf.random.stateless_normal([batch, self.latent_dim], self._noise_seed(salt, counter))
+        return stateless_normal([batch, self.latent_dim], self._noise_seed(salt, counter))
 
     def kl_weight(self, step):
         """The KL weight at optimiser step `step`: ``beta * min(1, step / kl_warmup_steps)``."""
