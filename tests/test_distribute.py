@@ -42,7 +42,7 @@ WORKER = textwrap.dedent(
     strategy = distribute.make_strategy(mode)  # before any TF op
     import numpy as np
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from test_distribute import fit_small_gan
+    from test_distribute import fit_small_gan, fit_small_vae
     weights = fit_small_gan(strategy) + fit_small_vae(strategy)
     np.savez(weights_path, *weights)
     from imgenlib.cli import main
