@@ -100,7 +100,8 @@ def main(argv=None):
 
     if args.quick:
         args.steps, args.images = 2, 1024
-    result, table = run(steps=args.steps, n_images=args.images)
+    modes = ("import", "train", "sample") if args.quick else MODES
+    result, table = run(steps=args.steps, n_images=args.images, modes=modes)
     result["machine"] = machine()
     write_result("memory", result, table, args.out)
     print(table)

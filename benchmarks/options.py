@@ -113,6 +113,9 @@ def run(*, steps=8, rounds=3, n_images=None, variants=None, batch_size=256):
         rows.append([name, result_variants[name]["img_per_s_median"], f"{ratio:.2f}"])
     wins = [name for name, v in result_variants.items() if v["wins"]]
     recommendation = (
+        f"No recommendation from {rounds} round(s) of {steps} steps: run at least 3 rounds."
+        if rounds < 3 or steps < 5
+        else
         "Keep the defaults (float32, no XLA, batch 256, cache + prefetch): no option was ≥ 5% faster here."
         if not wins
         else "Faster here: " + ", ".join(f"{n} ({result_variants[n]['ratio_vs_baseline']}×)" for n in wins)
@@ -134,12 +137,15 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=8, help="timed steps per round (default 8)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), help="default: all")
-    parser.add_argument("--quick", action="store_true", help="3 steps, 1 round, 2,048 images")
+    parser.add_argument(
+        "--quick", action="store_true", help="baseline, xla, no_prefetch: 3 steps, 1 round"
+    )
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
     n_images = None
     if args.quick:
         args.steps, args.rounds, n_images = 3, 1, 2048
+        args.variants = args.variants or ["xla", "no_prefetch"]
     result, table = run(
         steps=args.steps, rounds=args.rounds, n_images=n_images, variants=args.variants
     )

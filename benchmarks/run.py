@@ -58,7 +58,7 @@ def summary_rows(results: dict) -> list[list]:
             for fmt, e in s["exported"].items():
                 rows.append([f"{size}×{size} {fmt} one image p50 / batch 256", f"{e['one_image_ms']['p50']} ms / {e['batch_256_img_per_s']} img/s"])  # fmt: skip
         for goal, g in results["sampling"].get("goals_28x28", {}).items():
-            rows.append([f"goal {goal} ≤/≥ {g['goal']}", f"{g['measured']} ({'met' if g['met'] else 'NOT met'})"])  # fmt: skip
+            rows.append([f"goal {goal}: {'≥' if goal.startswith('batch') else '≤'} {g['goal']}", f"{g['measured']} ({'met' if g['met'] else 'NOT met'})"])  # fmt: skip
     if "memory" in results:
         for mode, m in results["memory"]["modes"].items():
             rows.append([f"peak RSS, {mode}", f"{m['peak_rss_mb']} MB"])
