@@ -21,9 +21,7 @@ def main():
     parser.add_argument(
         "names", nargs="*", metavar="NAME", help=f"any of {', '.join(CLASSIFIERS)} (default: all)"
     )
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="default: fashion_mnist 8, digits 40, shapes 10"
-    )
+    parser.add_argument("--epochs", type=int, default=None, help="default: fashion_mnist 8, digits 40, shapes 10")
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(CLASSIFIERS))
     if unknown:
