@@ -14,6 +14,8 @@ Commands:
                               reconstruction and test ELBO)
     reconstruct DIR --out grid.png [--n N] [--split test]
                               originals above their VAE reconstructions
+    export DIR --format savedmodel|tflite [--quantize float16|int8] --out PATH
+                              export a run's generator for serving (see imgenlib.export)
     presets                   list the training presets
     demo --out DIR            the README's first command: sample grids and a metrics JSON
 
@@ -139,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the metrics to this .json file")
     evaluate.set_defaults(handler=_cmd_eval)
     _add_reconstruct_parser(commands)
+    export = commands.add_parser(
+        "export", help="export a run's generator as a SavedModel or TFLite file"
+    )
+    export.add_argument("run", help="run directory written by `train`")
+    export.add_argument("--format", required=True, help="savedmodel or tflite")
+    export.add_argument("--quantize", help="TFLite weight quantization: float16 or int8")
+    export.add_argument("--out", required=True, help="SavedModel directory or .tflite file")
+    export.set_defaults(handler=_cmd_export)
 
     presets = commands.add_parser("presets", help="list the training presets")
     presets.set_defaults(handler=_cmd_presets)
@@ -345,6 +355,33 @@ def _cmd_reconstruct(args) -> int:
     images, labels, split = load_run_data(args.run, args.split, n)
     _save_reconstructions(model, images, labels, args.out, scale=scale)
     print(f"Wrote {len(images)} {split} images above their reconstructions to {args.out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from imgenlib._validation import check_choice
+    from imgenlib.export import QUANTIZATIONS, compare_exported, export_savedmodel, export_tflite
+    from imgenlib.training import load_run_model
+
+    check_choice("--format", args.format, ("savedmodel", "tflite"))
+    if args.quantize is not None:
+        check_choice("--quantize", args.quantize, QUANTIZATIONS)
+    if args.format == "savedmodel" and args.quantize:
+        raise ValueError(
+            f"--quantize is for --format tflite. Received: --quantize={args.quantize!r}"
+        )
+    if args.format == "tflite" and Path(args.out).suffix != ".tflite":
+        raise ValueError(f"--out must be a .tflite file. Received: --out={args.out!r}")
+    model = load_run_model(args.run)
+    if args.format == "savedmodel":
+        path = export_savedmodel(model, args.out)
+    else:
+        path = export_tflite(model, args.out, quantization=args.quantize)
+    check = compare_exported(model, path, n=64)
+    print(
+        f"Wrote {args.format} to {path}; vs the Keras model on 64 latents: "
+        f"max |error| {check['max_abs_error']:.2g}, PSNR {check['psnr_db']:.1f} dB"
+    )
     return 0
 
 

@@ -5,12 +5,18 @@ DCGAN networks of Radford et al. 2016 (https://arxiv.org/abs/1511.06434), which 
 the source article's TF1 code builds, done as a Keras 3 model: ``model.fit(dataset)``
 trains it, ``model.generate(...)`` samples from it, ``model.save("x.keras")`` stores it.
 
-One training step (`GAN.train_step`):
+One training step (`GAN.train_step`), with ``update="alternating"`` (the default, Algorithm 1
+of Goodfellow et al.):
 
 1. ``d_steps`` times: draw z, make fakes, update D on real vs fake (plus the gradient
    penalty for WGAN-GP);
 2. draw z, update G to make D call its fakes real;
 3. update the EMA copy of G, if enabled (samples then come from the EMA copy).
+
+With ``update="simultaneous"`` steps 1–2 become one: a single forward pass of G and D
+gives both losses and both gradients, which are then applied together (what the TF DCGAN
+tutorial does). It costs one G and one D forward pass less per step (≈ 1.3× the
+throughput on the tutorial's networks); G then learns against D before D's update.
 
 All noise is drawn from stateless RNGs keyed by (seed, optimiser step), so a run resumed
 from a checkpoint continues bit for bit like an uninterrupted one. Under `tf.distribute`
@@ -36,6 +42,7 @@ from imgenlib.optimizers import make_optimizer
 __all__ = ["GAN", "GANConfig", "build_discriminator", "build_gan", "build_generator"]
 
 _SALT_D_NOISE, _SALT_G_NOISE, _SALT_AUGMENT, _SALT_ALPHA = 1, 2, 3, 4
+UPDATES = ("alternating", "simultaneous")
 
 
 def build_generator(
@@ -150,6 +157,9 @@ class GAN(SamplingMixin, keras.Model):
         augment: DiffAugment policy for small datasets, e.g. ``"color,translation,cutout"``
             (see `imgenlib.diffaugment`); None for none.
         num_classes: number of classes for a conditional GAN (the networks must take labels).
+        update: ``"alternating"`` (D, then G against the updated D) or ``"simultaneous"``
+            (both gradients from one forward pass, as in the TF DCGAN tutorial; needs
+            ``d_steps=1``). See the module docstring.
         seed: seed of the training noise.
 
     Example:
@@ -171,6 +181,7 @@ class GAN(SamplingMixin, keras.Model):
         ema: float = 0.0,
         augment=None,
         num_classes: int | None = None,
+        update: str = "alternating",
         seed: int = 0,
         **kwargs,
     ):
@@ -184,6 +195,11 @@ class GAN(SamplingMixin, keras.Model):
         self.num_classes = (
             None if num_classes is None else check_int("num_classes", num_classes, minimum=2)
         )
+        self.update = check_choice("update", update, UPDATES)
+        if self.update == "simultaneous" and self.d_steps != 1:
+            raise ValueError(
+                f'update="simultaneous" needs d_steps=1. Received: d_steps={self.d_steps}'
+            )
         self.seed = check_int("seed", seed, minimum=0)
         for role, network in (("generator", generator), ("discriminator", discriminator)):
             if not isinstance(network, keras.Model):
@@ -277,6 +293,8 @@ class GAN(SamplingMixin, keras.Model):
             )
         images = tf.cast(images, tf.float32)
         batch = tf.shape(images)[0]
+        if self.update == "simultaneous":
+            return self._simultaneous_step(images, labels, batch)
 
         for _ in range(self.d_steps):
             step = self.d_optimizer.iterations
@@ -317,8 +335,47 @@ class GAN(SamplingMixin, keras.Model):
         )
         if self.ema_generator is not None:
             self._update_ema()
+        return self._track(
+            per_example + self.gp_weight * gp, g_per_example, real_logits, fake_logits, gp
+        )
 
-        self.d_loss_tracker.update_state(per_example + self.gp_weight * gp)
+    def _simultaneous_step(self, images, labels, batch):
+        step = self.d_optimizer.iterations
+        z = stateless_normal([batch, self.latent_dim], self._noise_seed(_SALT_D_NOISE, step))
+        aug_seed = self._noise_seed(_SALT_AUGMENT, step)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fakes = self.generator(self._with_labels(z, labels), training=True)
+            real_logits = self._discriminate(images, labels, aug_seed)
+            fake_logits = self._discriminate(fakes, labels, aug_seed + 1)
+            per_example = gan_losses.discriminator_loss(self.loss_name, real_logits, fake_logits)
+            gp = tf.zeros_like(per_example)
+            if self.loss_name == "wasserstein_gp":
+                alpha = stateless_uniform([batch], self._noise_seed(_SALT_ALPHA, step))
+                gp = gan_losses.gradient_penalty(
+                    lambda x: self.discriminator(self._with_labels(x, labels), training=True),
+                    images,
+                    fakes,
+                    alpha,
+                )
+            d_loss = tf.nn.compute_average_loss(per_example + self.gp_weight * gp)
+            g_per_example = gan_losses.generator_loss(self.loss_name, fake_logits)
+            g_loss = tf.nn.compute_average_loss(g_per_example)
+        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        self.d_optimizer.apply_gradients(
+            zip(d_grads, self.discriminator.trainable_variables, strict=True)
+        )
+        self.g_optimizer.apply_gradients(
+            zip(g_grads, self.generator.trainable_variables, strict=True)
+        )
+        if self.ema_generator is not None:
+            self._update_ema()
+        return self._track(
+            per_example + self.gp_weight * gp, g_per_example, real_logits, fake_logits, gp
+        )
+
+    def _track(self, d_per_example, g_per_example, real_logits, fake_logits, gp):
+        self.d_loss_tracker.update_state(d_per_example)
         self.g_loss_tracker.update_state(g_per_example)
         self.d_real_tracker.update_state(gan_losses.prob_real(self.loss_name, real_logits))
         self.d_fake_tracker.update_state(gan_losses.prob_real(self.loss_name, fake_logits))
@@ -361,6 +418,7 @@ class GAN(SamplingMixin, keras.Model):
             "ema": self.ema,
             "augment": self.augment,
             "num_classes": self.num_classes,
+            "update": self.update,
             "seed": self.seed,
         }
 
@@ -413,6 +471,7 @@ class GANConfig:
     d_steps: int = 1
     ema: float = 0.0
     augment: str | None = None
+    update: str = "alternating"
     optimizer: str = "adam"
     g_learning_rate: float = 2e-4
     d_learning_rate: float = 2e-4
@@ -469,6 +528,7 @@ def build_gan(
         ema=config.ema,
         augment=config.augment,
         num_classes=num_classes,
+        update=config.update,
         seed=seed,
     )
     settings = {

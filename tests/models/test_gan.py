@@ -250,3 +250,48 @@ def test_gan_learns_the_colours_of_shapes():
         f"total variation to the data's colour histogram is {after:.2f} (was {before:.2f})"
     )
     assert after_hist[0] > 0.5  # mostly black background, like the data
+
+
+def test_simultaneous_update_is_the_tutorial_step(tiny_data):
+    """One fit step equals the TF DCGAN tutorial's step written out by hand (SGD, BCE)."""
+    import tensorflow as tf
+
+    images = tiny_data[0][:16]
+    keras.utils.set_random_seed(3)
+    gan = build_gan(GANConfig.tiny(update="simultaneous"), (28, 28, 1))
+    gan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))
+    generator = keras.models.clone_model(gan.generator)
+    discriminator = keras.models.clone_model(gan.discriminator)
+    generator.set_weights(gan.generator.get_weights())
+    discriminator.set_weights(gan.discriminator.get_weights())
+    z = tf.random.stateless_normal([16, 8], gan._noise_seed(1, tf.constant(0, tf.int64)))
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+        fakes = generator(z, training=True)
+        real, fake = discriminator(images, training=True), discriminator(fakes, training=True)
+        g_loss = bce(tf.ones_like(fake), fake)
+        d_loss = bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake)
+    g_grads = g_tape.gradient(g_loss, generator.trainable_variables)
+    d_grads = d_tape.gradient(d_loss, discriminator.trainable_variables)
+    expected_g = [
+        v.numpy() - 0.1 * g.numpy()
+        for v, g in zip(generator.trainable_variables, g_grads, strict=True)
+    ]
+    expected_d = [v.numpy() - 0.1 * g.numpy() for v, g in zip(discriminator.trainable_variables, d_grads, strict=True)]  # fmt: skip
+
+    history = gan.fit(one_batch(images), epochs=1, verbose=0, shuffle=False)
+    for got, want in zip(gan.generator.trainable_variables, expected_g, strict=True):
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    for got, want in zip(gan.discriminator.trainable_variables, expected_d, strict=True):
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    np.testing.assert_allclose(history.history["g_loss"][0], float(g_loss), rtol=1e-5)
+    np.testing.assert_allclose(history.history["d_loss"][0], float(d_loss), rtol=1e-5)
+    assert GAN.from_config(gan.get_config()).update == "simultaneous"
+
+
+def test_update_option_errors():
+    g, d = build_generator((28, 28, 1), 8), build_discriminator((28, 28, 1))
+    with pytest.raises(ValueError, match="Unknown update 'both'"):
+        GAN(g, d, latent_dim=8, update="both")
+    with pytest.raises(ValueError, match="Received: d_steps=2"):
+        GAN(g, d, latent_dim=8, update="simultaneous", d_steps=2)

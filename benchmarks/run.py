@@ -1,0 +1,95 @@
+"""Run every benchmark and write ``results/summary.json`` and ``results/summary.md``.
+
+    python benchmarks/run.py            # the full set (tens of minutes on 2 cores)
+    python benchmarks/run.py --quick    # a smoke run of every script (< 2 minutes)
+    python benchmarks/run.py --only sampling memory
+
+Each benchmark runs as its own ``python benchmarks/NAME.py`` process (a fresh TensorFlow,
+no state carried between them) and writes ``results/NAME.json``; this script collects the
+last stdout line of each (its JSON result) into the summary, with the machine stated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import RESULTS, machine, markdown_table, write_result
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ("train_throughput", "options", "sampling", "memory")
+
+
+def run_one(name: str, quick: bool, out: Path) -> dict:
+    command = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out)] + (["--quick"] if quick else [])  # fmt: skip
+    start = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=3 * 3600)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{completed.stderr[-3000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    result["command"] = " ".join(["python", f"benchmarks/{name}.py"] + (["--quick"] if quick else []))  # fmt: skip
+    return result
+
+
+def summary_rows(results: dict) -> list[list]:
+    rows = []
+    if "train_throughput" in results:
+        r = results["train_throughput"]
+        rows += [
+            ["training, imgenlib GAN.fit (tutorial DCGAN, batch 256)", f"{r['imgenlib_img_per_s']} img/s"],
+            ["training, bare tutorial tf.function step", f"{r['bare_img_per_s']} img/s"],
+            ["training ratio imgenlib / bare (goal ≥ 1.0)", r["ratio"]],
+        ]  # fmt: skip
+    if "options" in results:
+        for name, v in results["options"]["variants"].items():
+            rows.append([f"option {name}", f"{v['img_per_s_median']} img/s ({v['ratio_vs_baseline']}× baseline)"])  # fmt: skip
+        rows.append(["options recommendation", results["options"]["recommendation"]])
+    if "sampling" in results:
+        for size, s in results["sampling"]["sizes"].items():
+            rows.append([f"{size}×{size} one image p50 / p95", f"{s['one_image_ms']['p50']} / {s['one_image_ms']['p95']} ms"])  # fmt: skip
+            rows.append([f"{size}×{size} widget frame p50", f"{s['widget_frame_ms']['p50']} ms"])
+            for batch, rate in s["batch_img_per_s"].items():
+                rows.append([f"{size}×{size} batch {batch}", f"{rate} img/s"])
+            for fmt, e in s["exported"].items():
+                rows.append([f"{size}×{size} {fmt} one image p50 / batch 256", f"{e['one_image_ms']['p50']} ms / {e['batch_256_img_per_s']} img/s"])  # fmt: skip
+        for goal, g in results["sampling"].get("goals_28x28", {}).items():
+            rows.append([f"goal {goal}: {'≥' if goal.startswith('batch') else '≤'} {g['goal']}", f"{g['measured']} ({'met' if g['met'] else 'NOT met'})"])  # fmt: skip
+    if "memory" in results:
+        for mode, m in results["memory"]["modes"].items():
+            rows.append([f"peak RSS, {mode}", f"{m['peak_rss_mb']} MB"])
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke-run every benchmark")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--out", help="results directory (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    out = Path(args.out or RESULTS)
+    results = {}
+    for name in args.only or BENCHMARKS:
+        print(f"running {name} ...", flush=True)
+        results[name] = run_one(name, args.quick, out)
+    info = machine()
+    summary = {"quick": args.quick, "machine": info, "results": results}
+    header = (
+        f"Machine: {info['cpu']}, {info['cores']} cores (AVX-512 BF16: {info['avx512_bf16']}); "
+        f"TensorFlow {info['tensorflow']}, Keras {info['keras']}, Python {info['python']}; "
+        f"1-min load average at the end {info['load_average_1min']}."
+        + (" Quick smoke run: figures are not meaningful." if args.quick else "")
+    )
+    table = markdown_table(["measurement", "value"], summary_rows(results))
+    write_result("summary", summary, f"# Benchmarks\n\n{header}\n\n{table}", out)
+    print(header)
+    print(table)
+    print(json.dumps({"summary": str(out / "summary.json")}))
+
+
+if __name__ == "__main__":
+    main()

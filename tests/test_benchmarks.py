@@ -1,0 +1,70 @@
+"""Smoke test of benchmarks/: each script's `run` at minimal size gives well-formed results.
+
+Not a speed test: only the shape of the JSON and that rates and times are positive.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def benchmarks_on_path():
+    sys.path.insert(0, str(BENCHMARKS))
+    yield
+    sys.path.remove(str(BENCHMARKS))
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and value > 0
+
+
+def test_train_throughput_shape():
+    import train_throughput
+
+    result = train_throughput.run(steps=2, rounds=1, batch_size=32, n_images=256)
+    for key in ("ratio", "imgenlib_img_per_s", "bare_img_per_s"):
+        assert _positive(result[key]), (key, result[key])
+    assert len(result["per_round_img_per_s"]["imgenlib"]) == 1
+    json.dumps(result)
+
+
+def test_options_shape():
+    import options
+
+    result, table = options.run(
+        steps=2, rounds=1, n_images=256, variants=["no_prefetch"], batch_size=32
+    )
+    assert set(result["variants"]) == {"baseline", "no_prefetch"}
+    assert result["variants"]["baseline"]["ratio_vs_baseline"] == 1.0
+    assert _positive(result["variants"]["no_prefetch"]["img_per_s_median"])
+    assert isinstance(result["recommendation"], str) and "no_prefetch" in table
+
+
+def test_sampling_and_summary_shape(tmp_path):
+    import run
+    import sampling
+
+    result, table = sampling.run(
+        calls=3, batches=(8,), repeats=1, sizes=(28,), export_formats=("tflite",)
+    )
+    size = result["sizes"]["28"]
+    assert _positive(size["one_image_ms"]["p50"]) and size["one_image_ms"]["p95"] >= size["one_image_ms"]["p50"]  # fmt: skip
+    assert _positive(size["batch_img_per_s"]["8"]) and _positive(size["widget_frame_ms"]["p50"])
+    assert _positive(size["exported"]["tflite"]["one_image_ms"]["p50"])
+    assert set(result["goals_28x28"]) == {"one_image_ms_p50", "widget_frame_ms_p50", "batch_img_per_s"}  # fmt: skip
+    rows = run.summary_rows({"sampling": result})
+    assert any("NOT met" in str(row[1]) or "met" in str(row[1]) for row in rows)
+    path = run.write_result("sampling", result, table, tmp_path)
+    assert json.loads(path.read_text())["sizes"]["28"]["image_shape"] == [28, 28, 1]
+
+
+def test_memory_child_process():
+    import memory
+
+    measured = memory.measure("import", 1, 16)
+    assert measured["mode"] == "import" and measured["peak_rss_mb"] > 50

@@ -1,0 +1,208 @@
+"""Export round trips: SavedModel and TFLite outputs against the Keras model they came from.
+
+Tolerances (max absolute error on images in [-1, 1], tiny random-init GANs):
+SavedModel float32 1e-5 (the same graph); TFLite float32 1e-4 (XNNPACK kernels sum in
+another order); TFLite float16 weights 1e-2; TFLite int8 (dynamic range) 5e-2.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from imgenlib.cli import main
+from imgenlib.export import (
+    compare_exported,
+    export_savedmodel,
+    export_tflite,
+    load_exported,
+)
+from imgenlib.models import GANConfig, build_gan
+
+TOLERANCE = {"savedmodel": 1e-5, None: 1e-4, "float16": 1e-2, "int8": 5e-2}
+
+
+@pytest.fixture(scope="module")
+def gans():
+    import keras
+
+    keras.utils.set_random_seed(7)
+    config = GANConfig.tiny(ema=0.9)
+    return {
+        "unconditional": build_gan(config, (16, 16, 1)),
+        "conditional": build_gan(config, (16, 16, 3), num_classes=3),
+    }
+
+
+@pytest.fixture(scope="module")
+def tflite(gans, tmp_path_factory):
+    """TFLite exports made on first use and shared: (kind, quantization) -> path."""
+    cache, root = {}, tmp_path_factory.mktemp("tflite")
+
+    def get(kind, quantization=None):
+        if (kind, quantization) not in cache:
+            path = root / f"{kind}-{quantization}.tflite"
+            cache[kind, quantization] = export_tflite(gans[kind], path, quantization=quantization)
+        return cache[kind, quantization]
+
+    return get
+
+
+def _inputs(model, n=9):
+    z = np.random.default_rng(3).standard_normal((n, model.latent_dim)).astype(np.float32)
+    labels = None if model.num_classes is None else np.arange(n) % model.num_classes
+    return z, labels
+
+
+@pytest.mark.parametrize("kind", ["unconditional", "conditional"])
+def test_savedmodel_matches_keras(gans, kind, tmp_path):
+    model = gans[kind]
+    path = export_savedmodel(model, tmp_path / "sm")
+    z, labels = _inputs(model)
+    expected = model.generate(z=z, labels=labels)
+    generator = load_exported(path)
+    assert generator.format == "savedmodel"
+    assert (generator.latent_dim, generator.num_classes) == (model.latent_dim, model.num_classes)
+    np.testing.assert_allclose(generator(z, labels), expected, atol=TOLERANCE["savedmodel"])
+
+
+def test_savedmodel_loads_without_imgenlib(gans, tmp_path):
+    model = gans["conditional"]
+    path = export_savedmodel(model, tmp_path / "sm")
+    z, labels = _inputs(model)
+    expected = model.generate(z=z, labels=labels)
+    feed = {"z": z.tolist()} if labels is None else {"z": z.tolist(), "labels": labels.tolist()}
+    script = (
+        "import json, sys, numpy as np, tensorflow as tf\n"
+        "feed = json.loads(sys.argv[2])\n"
+        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "args = {'z': tf.constant(feed['z'], tf.float32)}\n"
+        "if 'labels' in feed: args['labels'] = tf.constant(feed['labels'], tf.int32)\n"
+        "np.save(sys.argv[3], serve(**args)['images'].numpy())\n"
+        "print('imgenlib' in sys.modules)\n"
+    )
+    import json
+
+    out = tmp_path / "out.npy"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path), json.dumps(feed), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[0] == "False"  # imgenlib never imported
+    np.testing.assert_allclose(np.load(out), expected, atol=TOLERANCE["savedmodel"])
+
+
+@pytest.mark.parametrize("quantization", [None, "float16", "int8"])
+@pytest.mark.parametrize("kind", ["unconditional", "conditional"])
+def test_tflite_matches_keras(gans, tflite, kind, quantization):
+    model = gans[kind]
+    path = tflite(kind, quantization)
+    z, labels = _inputs(model)
+    generator = load_exported(path)
+    assert generator.format == "tflite" and generator.num_classes == model.num_classes
+    images = generator(z, labels)
+    expected = model.generate(z=z, labels=labels)
+    assert images.shape == expected.shape and images.dtype == np.float32
+    error = np.abs(images - expected).max()
+    assert error <= TOLERANCE[quantization]
+    if quantization is None:
+        assert error > 0 or np.array_equal(images, expected)
+    stats = compare_exported(model, generator, n=16)
+    assert stats["max_abs_error"] <= TOLERANCE[quantization]
+    assert stats["mean_abs_error"] <= stats["max_abs_error"]
+
+
+def test_quantization_shrinks_the_file(tflite):
+    # Tiny models: biases, graph and signatures stay, so less than the 2x / 4x of the weights.
+    sizes = {q: tflite("conditional", q).stat().st_size for q in (None, "float16", "int8")}
+    assert sizes["float16"] < 0.7 * sizes[None]
+    assert sizes["int8"] < sizes["float16"]
+
+
+def test_single_vector_and_batch_size_are_free(gans, tflite):
+    model = gans["unconditional"]
+    generator = load_exported(tflite("unconditional"))
+    z, _ = _inputs(model, n=3)
+    np.testing.assert_allclose(generator(z[0]), generator(z)[:1], atol=1e-6)
+    assert generator(np.zeros((1, model.latent_dim))).shape == (1, *model.image_shape)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "fragment"),
+    [
+        (lambda g: g(np.zeros((2, 5))), ValueError, "z.shape=(2, 5)"),
+        (lambda g: g(np.zeros((2, 8)), labels=None), ValueError, "labels=None"),
+        (lambda g: g(np.zeros((2, 8)), labels=[0, 3]), ValueError, "[0, 3]"),
+        (lambda g: g(np.zeros((2, 8)), labels=[0.5, 1]), TypeError, "float"),
+    ],
+)
+def test_bad_calls(gans, tmp_path, call, error, fragment):
+    generator = load_exported(export_savedmodel(gans["conditional"], tmp_path / "sm"))
+    with pytest.raises(error, match=None) as info:
+        call(generator)
+    assert fragment in str(info.value)
+
+
+def test_bad_arguments(gans, tmp_path):
+    model = gans["unconditional"]
+    with pytest.raises(ValueError, match="Unknown quantization 'int4'"):
+        export_tflite(model, tmp_path / "g.tflite", quantization="int4")
+    with pytest.raises(ValueError, match="must end in .tflite"):
+        export_tflite(model, tmp_path / "g.bin")
+    with pytest.raises(TypeError, match="Received: model=str"):
+        export_savedmodel("generator", tmp_path / "sm")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="new directory or an existing SavedModel"):
+        export_savedmodel(model, tmp_path / "busy")
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    (tmp_path / "x.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(ValueError, match="x.tflite"):
+        load_exported(tmp_path / "x.tflite")
+    with pytest.raises(ValueError, match="SavedModel directory or a .tflite file"):
+        load_exported(tmp_path / "missing")
+
+
+def test_unconditional_refuses_labels(gans, tmp_path):
+    generator = load_exported(export_savedmodel(gans["unconditional"], tmp_path / "sm"))
+    with pytest.raises(ValueError, match="unconditional"):
+        generator(np.zeros((1, 8)), labels=[0])
+
+
+def test_savedmodel_overwrites_previous_export(gans, tmp_path):
+    path = export_savedmodel(gans["unconditional"], tmp_path / "sm")
+    export_savedmodel(gans["conditional"], path)
+    assert load_exported(path).num_classes == 3
+
+
+def test_cli_round_trip_and_bad_input(gans, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    model = gans["conditional"]
+    model.save(run / "model.keras")
+    out = tmp_path / "g.tflite"
+    assert (
+        main(["export", str(run), "--format", "tflite", "--quantize", "float16", "--out", str(out)])
+        == 0
+    )
+    assert "PSNR" in capsys.readouterr().out
+    z, labels = _inputs(model)
+    np.testing.assert_allclose(
+        load_exported(out)(z, labels), model.generate(z=z, labels=labels), atol=TOLERANCE["float16"]
+    )
+    for args, fragment in [
+        ([str(run), "--format", "onnx", "--out", "x"], "Unknown --format 'onnx'"),
+        ([str(run), "--format", "savedmodel", "--quantize", "int8", "--out", "x"], "--quantize is for"),
+        ([str(run), "--format", "tflite", "--out", "x.bin"], "--out must be a .tflite"),
+        ([str(run), "--format", "tflite", "--quantize", "int4", "--out", "x.tflite"], "'int4'"),
+        ([str(tmp_path / "nope"), "--format", "savedmodel", "--out", "x"], "Run directory does not exist"),
+    ]:  # fmt: skip
+        assert main(["export", *args]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and fragment in err, err
