@@ -85,6 +85,12 @@ _EXPORTS = {
     "traverse": "imgenlib.latent",
     "truncated_normal": "imgenlib.latent",
     "class_morph": "imgenlib.conditional",
+    # imgenlib.export and imgenlib.distribute
+    "export_savedmodel": "imgenlib.export",
+    "export_tflite": "imgenlib.export",
+    "load_exported": "imgenlib.export",
+    "make_strategy": "imgenlib.distribute",
+    "use_logical_cpus": "imgenlib.distribute",
     # imgenlib.optimizers
     "make_optimizer": "imgenlib.optimizers",
     # imgenlib.training
