@@ -185,7 +185,7 @@ def test_cli_round_trip_and_bad_input(gans, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     model = gans["conditional"]
-    model.save(run / "model.keras")
+    model.build_for_training().save(run / "model.keras")  # as a trained run stores it
     out = tmp_path / "g.tflite"
     assert (
         main(["export", str(run), "--format", "tflite", "--quantize", "float16", "--out", str(out)])

@@ -93,3 +93,23 @@ def test_vae_round_trip_keeps_encoder_decoder_and_learned_sigma(tmp_path, keras_
     np.testing.assert_allclose(loaded.generate(4, seed=0), images, atol=2e-2)
     np.testing.assert_allclose(loaded.encode(images)[0], vae.encode(images)[0], atol=2e-2)
     assert loaded.log_sigma == pytest.approx(vae.log_sigma, abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(pretrained.available()))
+def test_stated_quality_is_what_a_fresh_evaluation_gives(name):
+    """The quality recorded for a shipped model is reproduced by evaluating the shipped
+    weights again (same n and seed; tolerance for another CPU's rounding)."""
+    from imgenlib.data import load_images
+    from imgenlib.metrics import evaluate
+
+    stated = pretrained.info(name)["quality"]
+    model = pretrained.load(name)
+    assert stated["command"].endswith("seed=0)")  # benchmarks/train_pretrained.py
+    fresh = evaluate(model, stated["dataset"], n=stated["n"], seed=0)
+    for key in ("fid", "kid", "precision", "recall", "class_entropy"):
+        assert fresh[key] == pytest.approx(stated[key], rel=0.02, abs=0.005), key
+    if "test_negative_elbo_nats" in stated:
+        images, _ = load_images("fashion_mnist", "test")
+        nelbo = float(np.mean(model.negative_elbo(images, seed=0)))
+        assert nelbo == pytest.approx(stated["test_negative_elbo_nats"], abs=0.05)
