@@ -300,22 +300,10 @@ class GAN(SamplingMixin, keras.Model):
             step = self.d_optimizer.iterations
             z = stateless_normal([batch, self.latent_dim], self._noise_seed(_SALT_D_NOISE, step))
             fakes = self.generator(self._with_labels(z, labels), training=True)
-            aug_seed = self._noise_seed(_SALT_AUGMENT, step)
             with tf.GradientTape() as tape:
-                real_logits = self._discriminate(images, labels, aug_seed)
-                fake_logits = self._discriminate(fakes, labels, aug_seed + 1)
-                per_example = gan_losses.discriminator_loss(
-                    self.loss_name, real_logits, fake_logits
+                real_logits, fake_logits, per_example, gp = self._d_terms(
+                    images, fakes, labels, batch, step
                 )
-                gp = tf.zeros_like(per_example)
-                if self.loss_name == "wasserstein_gp":
-                    alpha = stateless_uniform([batch], self._noise_seed(_SALT_ALPHA, step))
-                    gp = gan_losses.gradient_penalty(
-                        lambda x: self.discriminator(self._with_labels(x, labels), training=True),
-                        images,
-                        fakes,
-                        alpha,
-                    )
                 d_loss = tf.nn.compute_average_loss(per_example + self.gp_weight * gp)
             grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(
@@ -339,24 +327,31 @@ class GAN(SamplingMixin, keras.Model):
             per_example + self.gp_weight * gp, g_per_example, real_logits, fake_logits, gp
         )
 
+    def _d_terms(self, images, fakes, labels, batch, step):
+        """D's logits on real and fake images, its per-example loss and gradient penalty."""
+        aug_seed = self._noise_seed(_SALT_AUGMENT, step)
+        real_logits = self._discriminate(images, labels, aug_seed)
+        fake_logits = self._discriminate(fakes, labels, aug_seed + 1)
+        per_example = gan_losses.discriminator_loss(self.loss_name, real_logits, fake_logits)
+        gp = tf.zeros_like(per_example)
+        if self.loss_name == "wasserstein_gp":
+            alpha = stateless_uniform([batch], self._noise_seed(_SALT_ALPHA, step))
+            gp = gan_losses.gradient_penalty(
+                lambda x: self.discriminator(self._with_labels(x, labels), training=True),
+                images,
+                fakes,
+                alpha,
+            )
+        return real_logits, fake_logits, per_example, gp
+
     def _simultaneous_step(self, images, labels, batch):
         step = self.d_optimizer.iterations
         z = stateless_normal([batch, self.latent_dim], self._noise_seed(_SALT_D_NOISE, step))
-        aug_seed = self._noise_seed(_SALT_AUGMENT, step)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fakes = self.generator(self._with_labels(z, labels), training=True)
-            real_logits = self._discriminate(images, labels, aug_seed)
-            fake_logits = self._discriminate(fakes, labels, aug_seed + 1)
-            per_example = gan_losses.discriminator_loss(self.loss_name, real_logits, fake_logits)
-            gp = tf.zeros_like(per_example)
-            if self.loss_name == "wasserstein_gp":
-                alpha = stateless_uniform([batch], self._noise_seed(_SALT_ALPHA, step))
-                gp = gan_losses.gradient_penalty(
-                    lambda x: self.discriminator(self._with_labels(x, labels), training=True),
-                    images,
-                    fakes,
-                    alpha,
-                )
+            real_logits, fake_logits, per_example, gp = self._d_terms(
+                images, fakes, labels, batch, step
+            )
             d_loss = tf.nn.compute_average_loss(per_example + self.gp_weight * gp)
             g_per_example = gan_losses.generator_loss(self.loss_name, fake_logits)
             g_loss = tf.nn.compute_average_loss(g_per_example)
