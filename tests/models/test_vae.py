@@ -21,14 +21,6 @@ from imgenlib.models import (
 from imgenlib.models.vae import _SALT_TRAIN
 
 
-@pytest.fixture(scope="module")
-def tiny_data():
-    rng = np.random.default_rng(0)
-    images = rng.uniform(-1, 1, (64, 28, 28, 1)).astype(np.float32)
-    labels = np.arange(64) % 4
-    return images, labels
-
-
 def one_batch(images, labels=None, batch_size=16):
     return make_dataset(images, labels, batch_size=batch_size, shuffle=False).take(1)
 
