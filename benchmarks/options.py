@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 from _common import machine, markdown_table, print_json_line, training_images, write_result
 from train_throughput import tutorial_discriminator, tutorial_generator
@@ -33,22 +32,6 @@ VARIANTS = {
     "no_cache": {"cache": False},
     "no_prefetch": {"prefetch": False},
 }
-
-
-class StepTimes:
-    """Keras callback: wall-clock time at the end of every training step."""
-
-    def __new__(cls):
-        import keras
-
-        class _StepTimes(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.times = []
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.times.append(time.perf_counter())
-
-        return _StepTimes()
 
 
 def build_variant(settings, images):
@@ -77,9 +60,9 @@ def build_variant(settings, images):
 
 
 def measure(gan, dataset, images_per_step, steps):
-    timer = StepTimes()
-    gan.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0, shuffle=False)
-    return (len(timer.times) - 1) * images_per_step / (timer.times[-1] - timer.times[0])
+    from imgenlib.profiling import training_throughput
+
+    return training_throughput(gan, dataset, steps, images_per_step)
 
 
 def run(*, steps=8, rounds=3, n_images=None, variants=None, batch_size=256):

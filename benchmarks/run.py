@@ -1,8 +1,9 @@
 """Run every benchmark and write ``results/summary.json`` and ``results/summary.md``.
 
-    python benchmarks/run.py            # the full set (tens of minutes on 2 cores)
-    python benchmarks/run.py --quick    # a smoke run of every script (< 2 minutes)
+    python benchmarks/run.py            # the full set (about 35 minutes on 2 idle cores)
+    python benchmarks/run.py --quick    # a smoke run of every script (< 3 minutes)
     python benchmarks/run.py --only sampling memory
+    python benchmarks/run.py --collect  # rebuild the summary from the results/*.json on disk
 
 Each benchmark runs as its own ``python benchmarks/NAME.py`` process (a fresh TensorFlow,
 no state carried between them) and writes ``results/NAME.json``; this script collects the
@@ -21,7 +22,7 @@ from pathlib import Path
 from _common import RESULTS, machine, markdown_table, write_result
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("train_throughput", "options", "sampling", "memory")
+BENCHMARKS = ("train_throughput", "options", "sampling", "memory", "time_to_quality")
 
 
 def run_one(name: str, quick: bool, out: Path) -> dict:
@@ -62,6 +63,16 @@ def summary_rows(results: dict) -> list[list]:
     if "memory" in results:
         for mode, m in results["memory"]["modes"].items():
             rows.append([f"peak RSS, {mode}", f"{m['peak_rss_mb']} MB"])
+    if "time_to_quality" in results:
+        r = results["time_to_quality"]
+        minutes, n = r["minutes_per_recipe"], r["n"]
+        for key, name in (
+            ("imgenlib", "imgenlib fashion_mnist preset"),
+            ("tutorial", "TF DCGAN tutorial"),
+        ):
+            final = r[key]["curve"][-1]
+            rows.append([f"{name}: FID (n={n}) after {minutes:g} min · img/s", f"{final['fid']} · {r[key]['img_per_s']} img/s"])  # fmt: skip
+        rows.append(["time to quality: final FID tutorial / imgenlib", r["final_fid_ratio_tutorial_over_imgenlib"]])  # fmt: skip
     return rows
 
 
@@ -70,10 +81,22 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="smoke-run every benchmark")
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="run nothing: rebuild the summary from the results/NAME.json already written "
+        "(e.g. after running one script alone)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out or RESULTS)
     results = {}
     for name in args.only or BENCHMARKS:
+        if args.collect:
+            path = out / f"{name}.json"
+            if not path.exists():
+                parser.error(f"--collect: {path} does not exist; run benchmarks/{name}.py first")
+            results[name] = json.loads(path.read_text())
+            continue
         print(f"running {name} ...", flush=True)
         results[name] = run_one(name, args.quick, out)
     info = machine()
@@ -81,7 +104,11 @@ def main(argv=None):
     header = (
         f"Machine: {info['cpu']}, {info['cores']} cores (AVX-512 BF16: {info['avx512_bf16']}); "
         f"TensorFlow {info['tensorflow']}, Keras {info['keras']}, Python {info['python']}; "
-        f"1-min load average at the end {info['load_average_1min']}."
+        + (
+            "collected from the results/*.json files (each records the load average of its own run)."
+            if args.collect
+            else f"1-min load average at the end {info['load_average_1min']}."
+        )
         + (" Quick smoke run: figures are not meaningful." if args.quick else "")
     )
     table = markdown_table(["measurement", "value"], summary_rows(results))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,28 +31,12 @@ from _common import machine, markdown_table, print_json_line, write_result
 GOALS = {"one_image_ms_p50": 2.0, "widget_frame_ms_p50": 30.0, "batch_img_per_s": 5000.0}
 
 
-def percentiles(seconds):
-    ms = np.asarray(seconds) * 1000
-    return {"p50": round(float(np.percentile(ms, 50)), 3), "p95": round(float(np.percentile(ms, 95)), 3)}  # fmt: skip
+def percentiles(function, calls):
+    """p50 / p95 milliseconds of `calls` calls after two warm-up calls (`imgenlib.profiling.latency_ms`)."""
+    from imgenlib.profiling import latency_ms
 
-
-def latencies(function, calls):
-    function()
-    function()
-    out = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def throughput(function, batch, repeats):
-    function()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        function()
-    return round(batch * repeats / (time.perf_counter() - start), 1)
+    timing = latency_ms(function, calls, warmup=2)
+    return {"p50": timing["p50"], "p95": timing["p95"]}
 
 
 def build_model(size):
@@ -73,6 +56,7 @@ def measure_size(size, *, calls, batches, repeats, export_formats):
 
     from imgenlib.export import export_savedmodel, export_tflite, load_exported
     from imgenlib.plotting import grid_png
+    from imgenlib.profiling import throughput
 
     model = build_model(size)
     rng = np.random.default_rng(0)
@@ -82,17 +66,15 @@ def measure_size(size, *, calls, batches, repeats, export_formats):
     result = {
         "image_shape": list(model.image_shape),
         "parameters_generator": int(model._sampler().count_params()),
-        "one_image_ms": percentiles(latencies(lambda: model.generate(z=z1()), calls)),
-        "forward_only_ms": percentiles(latencies(lambda: forward(ready).numpy(), calls)),
+        "one_image_ms": percentiles(lambda: model.generate(z=z1()), calls),
+        "forward_only_ms": percentiles(lambda: forward(ready).numpy(), calls),
         "widget_frame_ms": percentiles(
-            latencies(
-                lambda: grid_png(
-                    model.generate(z=rng.standard_normal((16, model.latent_dim), dtype=np.float32)),
-                    ncols=4,
-                    scale=2 if size == 28 else 1,
-                ),
-                max(20, calls // 4),
-            )
+            lambda: grid_png(
+                model.generate(z=rng.standard_normal((16, model.latent_dim), dtype=np.float32)),
+                ncols=4,
+                scale=2 if size == 28 else 1,
+            ),
+            max(20, calls // 4),
         ),
         "batch_img_per_s": {},
         "exported": {},
@@ -112,7 +94,7 @@ def measure_size(size, *, calls, batches, repeats, export_formats):
             generator = load_exported(path)
             z = rng.standard_normal((256, model.latent_dim), dtype=np.float32)
             result["exported"][name] = {
-                "one_image_ms": percentiles(latencies(lambda g=generator: g(z1()), calls)),
+                "one_image_ms": percentiles(lambda g=generator: g(z1()), calls),
                 "batch_256_img_per_s": throughput(lambda g=generator, z=z: g(z), 256, repeats),
                 "file_bytes": sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
                 if Path(path).is_dir()
@@ -133,7 +115,7 @@ def goals_met(result_28):
     }  # fmt: skip
 
 
-def run(*, calls=200, batches=(256, 1024), repeats=5, sizes=(28, 64), export_formats=None):
+def run(*, calls=200, batches=(256, 1024), repeats=20, sizes=(28, 64), export_formats=None):
     if export_formats is None:
         export_formats = ("savedmodel", "tflite", "tflite_float16")
     results = {

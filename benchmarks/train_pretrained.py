@@ -33,6 +33,10 @@ ZOO = {
         "convolutional VAE on Fashion-MNIST (Bernoulli likelihood)",
         "train vae --data fashion_mnist --epochs 10",
     ),
+    "fashion_mnist_cvae": (
+        "class-conditional convolutional VAE on Fashion-MNIST (Bernoulli likelihood)",
+        "train vae --data fashion_mnist --conditional --epochs 10",
+    ),
 }
 EVAL_N = 10000
 

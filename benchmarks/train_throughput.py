@@ -71,8 +71,9 @@ def tutorial_discriminator():
     )
 
 
-def tutorial_step(batch_size):
-    """The tutorial's training step, verbatim apart from names; returns (train_step, networks)."""
+def tutorial_step(batch_size, return_generator=False):
+    """The tutorial's training step, verbatim apart from names; returns ``train_step``
+    (and the generator it trains when `return_generator`)."""
     import keras
     import tensorflow as tf
 
@@ -110,7 +111,7 @@ def tutorial_step(batch_size):
         )
         return gen_loss, disc_loss
 
-    return train_step
+    return (train_step, generator) if return_generator else train_step
 
 
 def imgenlib_gan(update="simultaneous"):

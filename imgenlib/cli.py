@@ -108,6 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="TensorFlow op determinism: same machine + same --seed -> identical weights "
         "(disables XLA)",
     )
+    train.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        help="measure KID and FID every N epochs (history.json) and keep the lowest-FID "
+        "model in DIR/best.keras",
+    )
+    train.add_argument(
+        "--precision",
+        default="float32",
+        help="float32 (default) or mixed_bfloat16 (GANs; faster only on hardware with bfloat16 "
+        "units: measure with benchmarks/options.py first)",
+    )
+    train.add_argument(
+        "--patience",
+        type=int,
+        metavar="P",
+        help="with --eval-every: stop once FID has not improved for P epochs",
+    )
     train.set_defaults(handler=_cmd_train)
 
     sample = commands.add_parser(
@@ -250,12 +269,20 @@ def _cmd_train(args) -> int:
         learning_rate=args.learning_rate,
         strategy=args.strategy,
         deterministic=args.deterministic,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        precision=args.precision,
     )
     done = summary["epochs_completed"]
     print(
         f"{done}/{summary['epochs_requested']} epochs done; {summary['images_per_second']} img/s this session. "
         f"Outputs in {args.out}: model.keras, samples.png, history.json, metrics.json"
     )
+    if "best" in summary:
+        best = summary["best"]
+        print(
+            f"Lowest FID {best['fid']} (n={best['eval_n']}) at epoch {best['epoch']}: {args.out}/best.keras"
+        )
     return 0
 
 

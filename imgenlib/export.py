@@ -44,6 +44,8 @@ measures any export against its model; ``benchmarks/sampling.py`` times them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -110,6 +112,18 @@ def _archive(model):
     return archive
 
 
+@contextlib.contextmanager
+def _no_info_logs():
+    """Hold TensorFlow's Python logger at WARNING: saving logs "INFO: Assets written to <tmp>"."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def export_savedmodel(model, path) -> Path:
     """Write the model's generator as a TF SavedModel directory (see the module docstring).
 
@@ -135,7 +149,10 @@ def export_savedmodel(model, path) -> Path:
             f"path must be a new directory or an existing SavedModel. Received: path={str(path)!r}"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+    with (
+        tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp,
+        _no_info_logs(),
+    ):
         archive.write_out(str(Path(tmp) / "model"), verbose=False)
         if path.exists():
             shutil.rmtree(path)
@@ -167,7 +184,7 @@ def export_tflite(model, path, *, quantization: str | None = None) -> Path:
     if path.suffix != ".tflite":
         raise ValueError(f"path must end in .tflite. Received: path={str(path)!r}")
     archive = _archive(model)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _no_info_logs():
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             tmp, signature_keys=[SIGNATURE, "metadata"]

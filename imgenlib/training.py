@@ -16,6 +16,10 @@
   ones is refused rather than silently mixing two runs.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error.
+- With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
+  ``history.json``; epochs in between carry the last value), ``DIR/best.keras`` — the
+  model of the lowest FID so far, which survives resumes — and, with ``patience=P``,
+  early stopping once FID has not improved for P epochs.
 
 Scale-out (`strategy`): the model and its optimisers are built inside the strategy's scope
 (``"mirrored"``: all local GPUs or logical CPUs; ``"multiworker"``: one process per machine,
@@ -50,6 +54,7 @@ from imgenlib.io import (
 __all__ = ["KINDS", "evaluate_vae", "load_run_data", "load_run_model", "train"]
 
 KINDS = ("gan", "vae")
+PRECISIONS = ("float32", "mixed_bfloat16")
 _LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 QUICK_MAX_IMAGES = 2048
 QUICK_EVAL_IMAGES = 512
@@ -81,6 +86,11 @@ def train(
     learning_rate: float | None = None,
     strategy: str = "default",
     deterministic: bool = False,
+    eval_every: int | None = None,
+    patience: int | None = None,
+    eval_n: int = 2000,
+    precision: str = "float32",
+    callbacks=None,
     verbose: int | str = "auto",
 ) -> dict:
     """Train a GAN or VAE on a dataset or folder, writing a resumable run into `out`.
@@ -107,6 +117,23 @@ def train(
         deterministic: call `tf.config.experimental.enable_op_determinism` (it stays on for
             the process). Runs on one machine are then bit-identical even for ops whose
             kernels would otherwise race; it silently disables XLA (``jit_compile``).
+        eval_every: measure KID and FID (`imgenlib.monitoring.QualityMonitor`, `eval_n`
+            samples against as many test images) every this many epochs and keep the
+            lowest-FID model in ``DIR/best.keras``. Needs a dataset with a shipped feature
+            extractor (`imgenlib.features.CLASSIFIERS`); not for VAEs' ELBO, which
+            ``metrics.json`` reports anyway, but it works for them too.
+        patience: with `eval_every`, stop once FID has not improved for this many epochs
+            (counted within this session: a resumed run starts counting afresh).
+        eval_n: samples per quality evaluation (FID is biased upwards at small n, so only
+            compare FIDs measured with the same n).
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (GANs only): layers compute in
+            bfloat16 and keep float32 variables; losses are computed in float32. Whether it
+            is faster depends on the hardware (CPUs with AVX512_BF16 or AMX, recent GPUs):
+            measure it first (``benchmarks/options.py``, notebook 07). The saved model keeps
+            the policy, so its sampling runs in bfloat16 too. (VAEs are refused: their ELBO
+            sums hundreds of per-pixel log-likelihoods, too many for bfloat16's 8-bit
+            mantissa.) Not part of the run's identity: a run may be resumed with the other.
+        callbacks: extra Keras callbacks, called after imgenlib's own each epoch/step.
         verbose: Keras progress bar setting.
 
     Returns:
@@ -134,6 +161,22 @@ def train(
             raise TypeError(f"{flag_name} must be a bool. Received: {flag_name}={flag!r}")
     if learning_rate is not None:
         learning_rate = check_float("learning_rate", learning_rate, minimum=0, min_inclusive=False)
+    if eval_every is not None:
+        eval_every = check_positive_int("eval_every", eval_every)
+    if patience is not None:
+        patience = check_positive_int("patience", patience)
+        if eval_every is None:
+            raise ValueError(
+                f"patience needs eval_every (early stopping watches FID). Received: patience={patience}"
+            )
+    eval_n = check_int("eval_n", eval_n, minimum=10)
+    precision = check_choice("precision", precision, PRECISIONS)
+    if precision != "float32" and kind != "gan":
+        raise ValueError(
+            f"precision={precision!r} is for GANs only: a VAE's ELBO needs float32. "
+            f"Received: precision={precision!r} for a {kind}"
+        )
+    callbacks = _check_callbacks(callbacks)
     from imgenlib.distribute import STRATEGIES
 
     strategy = check_choice("strategy", strategy, STRATEGIES)
@@ -163,6 +206,20 @@ def train(
     }  # fmt: skip
     _check_same_run(out, identity)
 
+    quality = None
+    if eval_every is not None:
+        from imgenlib.features import CLASSIFIERS
+        from imgenlib.monitoring import QualityMonitor
+
+        if data not in CLASSIFIERS:
+            raise ValueError(
+                "eval_every measures FID with a shipped feature extractor, and there is one for "
+                f"{', '.join(CLASSIFIERS)} only. Received: data={data!r}"
+            )
+        # Built before the data loads: a dataset without an extractor fails at once.
+        quality = QualityMonitor(
+            data, every=eval_every, n=eval_n, metrics=("kid", "fid"), seed=seed
+        )
     images, labels, num_classes = _load_data(data, image_size, conditional)
     if len(images) < batch_size:
         raise ValueError(
@@ -177,11 +234,16 @@ def train(
     from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 
     keras.utils.set_random_seed(seed)
-    with distribution.scope():
-        model = presets.build(
-            kind, model_config, images.shape[1:], num_classes=num_classes, seed=seed
-        )
-        model.build_for_training()
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(precision)  # layers take the policy when built
+    try:
+        with distribution.scope():
+            model = presets.build(
+                kind, model_config, images.shape[1:], num_classes=num_classes, seed=seed
+            )
+            model.build_for_training()
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     prepare_model(model, distribution)
     if not (out / "run.json").exists():
         save_json(identity, out / "run.json")
@@ -193,9 +255,17 @@ def train(
 
     history_cb = HistoryJSON(out / "history.json")
     timer = TimeBudget(max_minutes)
-    callbacks = [
+    quality_callbacks = []
+    if quality is not None:  # before HistoryJSON and the savers: they read its logs
+        quality_callbacks = [quality, SaveBest(out / "best.keras", out / "history.json", "fid")]
+        if patience is not None:
+            quality_callbacks.append(
+                keras.callbacks.EarlyStopping(monitor="fid", mode="min", patience=patience)
+            )
+    builtin = [
         backup,
         KeepLearningRates(),
+        *quality_callbacks,
         history_cb,
         SaveModel(out / "model.keras"),
         SampleGrid(
@@ -213,7 +283,7 @@ def train(
         dataset,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
+        callbacks=builtin + callbacks,
         verbose=verbose,
         shuffle=False,
     )
@@ -238,9 +308,14 @@ def train(
         "strategy": strategy,
         "replicas": int(distribution.num_replicas_in_sync),
         "deterministic": deterministic,
+        "precision": precision,
     }
     if kind == "vae":
         summary["evaluation"] = evaluate_vae(model, data, image_size, conditional)
+    fids = [value for value in history.get("fid", []) if math.isfinite(value)]
+    if fids:
+        best_epoch = int(np.nanargmin(history["fid"])) + 1
+        summary["best"] = {"epoch": best_epoch, "fid": round(min(fids), 4), "file": "best.keras", "eval_n": eval_n}  # fmt: skip
     save_json(summary, out / "metrics.json")
     return summary
 
@@ -442,6 +517,51 @@ class SaveModel(_keras_callback_base()):
     def on_epoch_end(self, epoch, logs=None):
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
+
+
+class SaveBest(_keras_callback_base()):
+    """Save the model atomically whenever `monitor` (lower is better) reaches a new minimum.
+
+    The best value so far is read back from ``history.json`` when training (re)starts, so a
+    resumed run only replaces ``best.keras`` with a model that beats every earlier epoch.
+    """
+
+    def __init__(self, path, history_path, monitor: str):
+        super().__init__()
+        self.path, self.history_path, self.monitor = Path(path), Path(history_path), monitor
+        self.best = math.inf
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf
+        if self.history_path.exists() and self.path.exists():
+            values = [
+                v for v in load_json(self.history_path).get(self.monitor, []) if math.isfinite(v)
+            ]
+            self.best = min(values, default=math.inf)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)) or float(value) >= self.best:
+            return
+        self.best = float(value)
+        with atomic_path(self.path) as tmp:
+            self.model.save(tmp)
+
+
+def _check_callbacks(callbacks) -> list:
+    import keras
+
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.Callback):
+        callbacks = [callbacks]
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise TypeError(
+                f"callbacks must be keras.callbacks.Callback instances. Received: {callback!r}"
+            )
+    return callbacks
 
 
 class TimeBudget(_keras_callback_base()):

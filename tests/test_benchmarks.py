@@ -68,3 +68,39 @@ def test_memory_child_process():
 
     measured = memory.measure("import", 1, 16)
     assert measured["mode"] == "import" and measured["peak_rss_mb"] > 50
+
+
+def test_time_to_quality_quick_run(tmp_path, monkeypatch):
+    import run
+    import time_to_quality
+
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
+    results = []
+    time_to_quality.main(["--quick", "--out", str(tmp_path), "--run-dir", str(tmp_path / "run")])
+    result = results[0]
+    for key in ("imgenlib", "tutorial"):
+        curve = result[key]["curve"]
+        assert len(curve) >= 2 and _positive(result[key]["img_per_s"])
+        seconds = [point["seconds"] for point in curve]
+        assert (
+            seconds == sorted(seconds) and seconds[-1] <= 60 * 0.1 + 5
+        )  # the budget, plus one step
+        assert [p["steps"] for p in curve] == sorted(
+            {p["steps"] for p in curve}
+        )  # no duplicate final
+        assert all(_positive(point["fid"]) for point in curve)
+    assert (
+        tmp_path / "run" / "model.keras"
+    ).is_file()  # a normal run directory: `eval` works on it
+    for name in (
+        "time_to_quality.png",
+        "time_to_quality_imgenlib_samples.png",
+        "time_to_quality.json",
+    ):
+        assert (tmp_path / name).stat().st_size > 0
+    rows = run.summary_rows({"time_to_quality": result})
+    assert (
+        rows[-1][0].startswith("time to quality")
+        and rows[-1][1] == result["final_fid_ratio_tutorial_over_imgenlib"]
+    )

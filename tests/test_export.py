@@ -206,3 +206,20 @@ def test_cli_round_trip_and_bad_input(gans, tmp_path, capsys):
         assert main(["export", *args]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_export_logs_no_temporary_paths_and_restores_the_logger(gans, tmp_path, caplog):
+    """SavedModel writing logs "Assets written to /tmp/..." at INFO: noise with a random path."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with caplog.at_level(logging.INFO, logger="tensorflow"):
+            export_savedmodel(gans["unconditional"], tmp_path / "sm")
+            export_tflite(gans["unconditional"], tmp_path / "g.tflite")
+        assert not [r for r in caplog.records if "Assets written" in r.getMessage()]
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(previous)

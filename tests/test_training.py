@@ -60,6 +60,16 @@ def test_other_settings_are_refused(tmp_path):
         ({"loss": "wgan"}, ValueError, "Unknown loss 'wgan'"),
         ({"epochs": 0}, ValueError, "epochs must be a positive int"),
         ({"batch_size": 5000}, ValueError, "must not exceed the number of training images"),
+        ({"patience": 3}, ValueError, r"patience needs eval_every.*patience=3"),
+        ({"eval_every": 0}, ValueError, "eval_every must be a positive int"),
+        ({"precision": "float16"}, ValueError, "Unknown precision 'float16'"),
+        ({"kind": "vae", "precision": "mixed_bfloat16"}, ValueError, "for GANs only.*for a vae"),
+        ({"eval_every": 1, "eval_n": 5}, ValueError, "eval_n"),
+        (
+            {"callbacks": ["not a callback"]},
+            TypeError,
+            "keras.callbacks.Callback.*'not a callback'",
+        ),
     ],
 )
 def test_bad_settings(tmp_path, kwargs, error, pattern):
@@ -74,6 +84,110 @@ def test_bad_settings(tmp_path, kwargs, error, pattern):
     with pytest.raises(error, match=pattern):
         train(verbose=0, **settings)
     assert not (tmp_path / "run" / "run.json").exists()  # a refused run leaves no record behind
+
+
+def test_eval_every_logs_quality_keeps_the_best_model_and_stops_early(tmp_path):
+    import keras
+
+    out = tmp_path / "run"
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(dict(logs))
+
+    summary = train(
+        "gan", "digits", out, preset="tiny", epochs=8, eval_every=1, eval_n=100,
+        patience=2, callbacks=[Spy()], verbose=0,
+    )  # fmt: skip
+    history = json.loads((out / "history.json").read_text())
+    fids = history["fid"]
+    assert len(fids) == summary["epochs_completed"] == len(seen) and len(history["kid"]) == len(
+        fids
+    )
+    assert all(np.isfinite(fids)) and min(fids) > 0
+    assert [round(logs["fid"], 6) for logs in seen] == [
+        round(f, 6) for f in fids
+    ]  # extra callbacks see them
+    best = int(np.argmin(fids))
+    assert summary["best"] == {
+        "epoch": best + 1,
+        "fid": round(fids[best], 4),
+        "file": "best.keras",
+        "eval_n": 100,
+    }
+    # Early stopping: either all 8 epochs ran, or it stopped exactly 2 epochs after the best.
+    assert summary["epochs_completed"] == 8 or summary["epochs_completed"] == best + 1 + 2
+    # best.keras holds the model of the best epoch: re-measuring it gives that FID again.
+    from imgenlib.models import load_model
+    from imgenlib.monitoring import QualityMonitor
+
+    monitor = QualityMonitor("digits", n=100, metrics=("fid",), seed=0)
+    monitor.set_model(load_model(out / "best.keras"))
+    assert monitor.evaluate()["fid"] == pytest.approx(fids[best], rel=1e-4)
+
+
+def test_mixed_bfloat16_trains_saves_and_restores_the_global_policy(tmp_path):
+    import keras
+
+    from imgenlib.models import load_model
+
+    out = tmp_path / "run"
+    summary = train("gan", "digits", out, preset="tiny", epochs=1, precision="mixed_bfloat16", verbose=0)
+    assert keras.mixed_precision.global_policy().name == "float32"  # not leaked to later code
+    assert summary["precision"] == "mixed_bfloat16" and np.isfinite(summary["final"]["d_loss"])
+    model = load_model(out / "model.keras")
+    policies = {layer.dtype_policy.name for layer in model.generator.layers if layer.weights}
+    assert policies == {"mixed_bfloat16"}
+    assert {v.dtype for v in model.generator.weights} == {"float32"}  # variables stay float32
+    images = model.generate(8, seed=0)
+    assert images.dtype == np.float32 and np.all(np.abs(images) <= 1)
+    # Resuming in float32 continues the same run (the weights are float32 either way).
+    again = train("gan", "digits", out, preset="tiny", epochs=2, verbose=0)
+    assert again["epochs_completed"] == 2
+
+
+def test_eval_every_needs_a_dataset_with_an_extractor(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("RGB", (20, 20), (i * 60, 0, 0)).save(folder / f"{i}.png")
+    with pytest.raises(ValueError, match=r"shipped feature extractor.*Received: data='.*imgs'"):
+        train(
+            "gan",
+            str(folder),
+            tmp_path / "run",
+            preset="tiny",
+            batch_size=2,
+            eval_every=1,
+            verbose=0,
+        )
+    assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_save_best_only_replaces_the_file_with_a_better_model(tmp_path):
+    import keras
+
+    from imgenlib.io import save_json
+    from imgenlib.training import SaveBest
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    best, history = tmp_path / "best.keras", tmp_path / "history.json"
+    save_json({"fid": [3.0, 2.0, float("nan")]}, history)  # an earlier session reached 2.0
+    best.write_bytes(b"earlier best")
+    saver = SaveBest(best, history, "fid")
+    saver.set_model(model)
+    saver.on_train_begin()
+    saver.on_epoch_end(3, {"fid": 2.5})  # worse than the earlier session's best: kept
+    assert best.read_bytes() == b"earlier best"
+    saver.on_epoch_end(4, {"fid": float("nan")})
+    assert best.read_bytes() == b"earlier best"
+    saver.on_epoch_end(5, {"fid": 1.5})
+    assert keras.saving.load_model(best).count_params() == 3 and saver.best == 1.5
+    saver.on_epoch_end(6, {"fid": 1.7})
+    assert saver.best == 1.5
 
 
 def test_conditional_needs_labels(tmp_path):
@@ -156,6 +270,10 @@ def test_cli_train_and_sample(tmp_path, run_cli):
         (["sample", "{tmp}/missing", "--out", "{tmp}/x.png"], "Run directory does not exist"),
         (["sample", "{tmp}", "--out", "{tmp}/x.png"], "No model.keras"),
         (["sample", "{tmp}", "--out", "{tmp}/x.png", "--n", "0"], "--n=0"),
+        (
+            ["train", "gan", "--data", "digits", "--out", "{tmp}/r", "--patience", "3"],
+            "patience needs eval_every",
+        ),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, fragment, run_cli):

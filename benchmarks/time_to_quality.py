@@ -1,0 +1,277 @@
+"""Time to quality: FID against wall-clock, imgenlib's `fashion_mnist` preset vs the TF DCGAN tutorial.
+
+    python benchmarks/time_to_quality.py                 # 10 minutes each, FID every minute
+    python benchmarks/time_to_quality.py --quick         # a smoke run (seconds)
+
+Both recipes train on the same Fashion-MNIST training images, one after the other, in one
+process, for the same wall-clock budget counted from their first step (tracing included,
+model building and data loading excluded):
+
+- **imgenlib**: ``imgenlib.training.train("gan", "fashion_mnist", out=RUN_DIR, max_minutes=M)``
+  — exactly what ``python -m imgenlib train gan --data fashion_mnist --out RUN_DIR
+  --max-minutes M`` runs (the `fashion_mnist` preset: 28×28 DCGAN, width 0.5, latent 128,
+  non-saturating loss, generator EMA 0.999, batch 128). ``RUN_DIR`` is a normal run
+  directory afterwards, so ``python -m imgenlib eval RUN_DIR --n 10000`` re-measures it.
+- **tutorial**: https://www.tensorflow.org/tutorials/generative/dcgan as published — its
+  networks, BCE loss, Adam 1e-4 for both, noise 100, batch 256, ``shuffle(60000).batch(256)``
+  and its ``@tf.function train_step`` (`train_throughput.tutorial_step`).
+
+Every `--every` seconds a callback copies the sampling generator's weights (for imgenlib
+the EMA generator, which is what ``generate`` uses); after both runs each copy is scored
+with the shipped Fashion-MNIST extractor: FID and KID of `--n` samples (seed 0) against
+`--n` test images, as ``python -m imgenlib eval`` does. Writes ``results/time_to_quality.json``,
+``.md``, a plot ``time_to_quality.png`` and the final sample grids
+``time_to_quality_{imgenlib,tutorial}_samples.png``. The last stdout line is the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from _common import (
+    RESULTS,
+    ROOT,
+    machine,
+    markdown_table,
+    print_json_line,
+    training_images,
+    write_result,
+)
+from train_throughput import NOISE_DIM
+
+TUTORIAL_BATCH = 256
+
+
+class Snapshots:
+    """Copies of a generator's weights at wall-clock marks (0 s is the first step's start)."""
+
+    def __init__(self, every: float):
+        self.every = every
+        self.taken: list[dict] = []
+        self.start = None
+        self.next_mark = every
+        self.steps = 0
+        self.pause = 0.0  # time spent copying weights, taken off the clock
+
+    def begin(self):
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.pause
+
+    def step(self, network, final: bool = False):
+        self.steps += final is False
+        seconds = self.elapsed()
+        if final and self.taken and self.taken[-1]["steps"] == self.steps:
+            return  # the last mark already caught the final weights
+        if final or seconds >= self.next_mark:
+            copy_start = time.perf_counter()
+            self.taken.append({"seconds": round(seconds, 1), "steps": self.steps, "weights": network.get_weights()})  # fmt: skip
+            self.pause += time.perf_counter() - copy_start
+            while self.next_mark <= seconds:
+                self.next_mark += self.every
+
+
+def run_imgenlib(minutes: float, every: float, run_dir: Path) -> tuple[Snapshots, object, dict]:
+    import keras
+
+    from imgenlib.training import train
+
+    snapshots = Snapshots(every)
+
+    class Snap(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            snapshots.begin()
+
+        def on_train_batch_end(self, batch, logs=None):
+            snapshots.step(self.model._sampler())
+
+        def on_train_end(self, logs=None):
+            snapshots.step(self.model._sampler(), final=True)
+            self.final_model = self.model
+
+    snap = Snap()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh run, not a resume
+    summary = train(
+        "gan", "fashion_mnist", run_dir, max_minutes=minutes, callbacks=[snap], verbose=0
+    )
+    return snapshots, snap.final_model, summary
+
+
+def run_tutorial(minutes: float, every: float, n_images: int | None) -> tuple[Snapshots, object]:
+    import keras
+    import tensorflow as tf
+    from train_throughput import tutorial_step
+
+    keras.utils.set_random_seed(0)
+    images, _ = training_images(n_images)
+    train_step, generator = tutorial_step(TUTORIAL_BATCH, return_generator=True)
+    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images)).batch(TUTORIAL_BATCH)
+    snapshots = Snapshots(every)
+    snapshots.begin()
+    done = False
+    while not done:
+        for batch in dataset:
+            train_step(batch)
+            snapshots.step(generator)
+            if snapshots.elapsed() > 60 * minutes:
+                done = True
+                break
+    snapshots.step(generator, final=True)
+    return snapshots, generator
+
+
+def score_snapshots(snapshots: Snapshots, network, sample, n: int) -> list[dict]:
+    from imgenlib.metrics import evaluate_images
+
+    rows = []
+    for snap in snapshots.taken:
+        network.set_weights(snap["weights"])
+        report = evaluate_images(sample(n), "fashion_mnist", seed=0, n_real=n)
+        rows.append({"seconds": snap["seconds"], "steps": snap["steps"], "fid": report["fid"], "kid": report["kid"]})  # fmt: skip
+    return rows
+
+
+def plot(curves: dict, floor: float | None, path: Path, n: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for (name, rows), style in zip(curves.items(), ("o-", "s--"), strict=False):
+        ax.plot([r["seconds"] / 60 for r in rows], [r["fid"] for r in rows], style, label=name)
+    if floor is not None:
+        ax.axhline(floor, color="grey", lw=0.8, ls=":", label=f"train vs test images ({floor})")
+    ax.set_yscale("log")
+    ax.set_xlabel("training wall-clock (minutes, this CPU)")
+    ax.set_ylabel(f"FID, n = {n:,} (lower is better)")
+    ax.set_title("Fashion-MNIST, shipped extractor: quality against training time", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    from imgenlib.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def replot(out=None) -> Path:
+    """Redraw ``time_to_quality.png`` from ``time_to_quality.json`` (no training)."""
+    out = Path(out or RESULTS)
+    result = json.loads((out / "time_to_quality.json").read_text())
+    floor_path = RESULTS / "metric_floor_fashion_mnist.json"
+    floor = json.loads(floor_path.read_text())["train_vs_test"]["fid"] if floor_path.exists() else None
+    curves = {"imgenlib fashion_mnist preset": result["imgenlib"]["curve"], "TF DCGAN tutorial": result["tutorial"]["curve"]}  # fmt: skip
+    plot(curves, floor, out / "time_to_quality.png", result["n"])
+    return out / "time_to_quality.png"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="budget per recipe (default 10)"
+    )
+    parser.add_argument(
+        "--every", type=float, default=60.0, help="seconds between snapshots (default 60)"
+    )
+    parser.add_argument("--n", type=int, default=10000, help="samples per FID (default 10,000)")
+    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "time_to_quality"),
+                        help="where the imgenlib run is written (default runs/time_to_quality)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="6 s per recipe, 2,048 images, n 500")
+    parser.add_argument("--out", help="results directory (default benchmarks/results)")
+    parser.add_argument("--replot", action="store_true", help="only redraw the plot from the JSON")
+    args = parser.parse_args(argv)
+    if args.replot:
+        print(replot(args.out))
+        return
+    n_images = None
+    if args.quick:
+        import os
+
+        os.environ["IMGENLIB_QUICK"] = "1"  # train() then uses 2,048 images too
+        args.minutes, args.every, args.n, n_images = 0.1, 2.0, 500, 2048
+    for flag, value in (("--minutes", args.minutes), ("--every", args.every), ("--n", args.n)):
+        if value <= 0:
+            parser.error(f"{flag} must be positive. Received: {value}")
+    out = Path(args.out or RESULTS)
+    load_start = time.perf_counter()
+
+    import numpy as np
+    import tensorflow as tf
+
+    from imgenlib.plotting import save_grid
+
+    ours, model, summary = run_imgenlib(args.minutes, args.every, Path(args.run_dir))
+    theirs, generator = run_tutorial(args.minutes, args.every, n_images)
+    sampler = model._sampler()
+
+    def sample_ours(n):
+        return model.generate(n, seed=0)
+
+    def sample_tutorial(n):
+        z = np.random.default_rng(0).standard_normal((n, NOISE_DIM)).astype("float32")
+        return np.concatenate([generator(tf.constant(z[i : i + 500]), training=False).numpy()
+                               for i in range(0, n, 500)])  # fmt: skip
+
+    curves = {
+        "imgenlib fashion_mnist preset": score_snapshots(ours, sampler, sample_ours, args.n),
+        "TF DCGAN tutorial": score_snapshots(theirs, generator, sample_tutorial, args.n),
+    }
+    save_grid(sample_ours(64), out / "time_to_quality_imgenlib_samples.png", ncols=8, scale=2)
+    save_grid(sample_tutorial(64), out / "time_to_quality_tutorial_samples.png", ncols=8, scale=2)
+
+    floor = None
+    floor_path = RESULTS / "metric_floor_fashion_mnist.json"
+    if floor_path.exists() and not args.quick:
+        floor = json.loads(floor_path.read_text())["train_vs_test"]["fid"]
+    plot(curves, floor, out / "time_to_quality.png", args.n)
+
+    ours_final, theirs_final = (
+        curves["imgenlib fashion_mnist preset"][-1],
+        curves["TF DCGAN tutorial"][-1],
+    )
+    result = {
+        "benchmark": "time_to_quality",
+        "minutes_per_recipe": args.minutes,
+        "n": args.n,
+        "imgenlib": {
+            "command": f"python -m imgenlib train gan --data fashion_mnist --out RUN --max-minutes {args.minutes:g}",
+            "batch_size": 128,
+            "img_per_s": round(ours.steps * 128 / ours.taken[-1]["seconds"], 1),
+            "epochs_completed": summary["epochs_completed"],
+            "curve": curves["imgenlib fashion_mnist preset"],
+        },
+        "tutorial": {
+            "batch_size": TUTORIAL_BATCH,
+            "img_per_s": round(theirs.steps * TUTORIAL_BATCH / theirs.taken[-1]["seconds"], 1),
+            "epochs_completed": round(theirs.steps * TUTORIAL_BATCH / (n_images or 60000), 2),
+            "curve": curves["TF DCGAN tutorial"],
+        },
+        "final_fid_ratio_tutorial_over_imgenlib": round(theirs_final["fid"] / ours_final["fid"], 2),
+        "wall_seconds": round(time.perf_counter() - load_start, 1),
+        "machine": machine(),
+    }  # fmt: skip
+    rows = []
+    for name, key in (
+        ("imgenlib fashion_mnist preset", "imgenlib"),
+        ("TF DCGAN tutorial", "tutorial"),
+    ):
+        for point in result[key]["curve"]:
+            rows.append(
+                [name, f"{point['seconds'] / 60:.1f}", point["steps"], point["fid"], point["kid"]]
+            )
+    table = markdown_table(["recipe", "minutes", "steps", f"FID (n={args.n})", "KID"], rows)
+    write_result("time_to_quality", result, table, out)
+    print(table)
+    print_json_line(result)
+
+
+if __name__ == "__main__":
+    main()
