@@ -167,7 +167,9 @@ def replot(out=None) -> Path:
     out = Path(out or RESULTS)
     result = json.loads((out / "time_to_quality.json").read_text())
     floor_path = RESULTS / "metric_floor_fashion_mnist.json"
-    floor = json.loads(floor_path.read_text())["train_vs_test"]["fid"] if floor_path.exists() else None
+    floor = (
+        json.loads(floor_path.read_text())["train_vs_test"]["fid"] if floor_path.exists() else None
+    )
     curves = {"imgenlib fashion_mnist preset": result["imgenlib"]["curve"], "TF DCGAN tutorial": result["tutorial"]["curve"]}  # fmt: skip
     plot(curves, floor, out / "time_to_quality.png", result["n"])
     return out / "time_to_quality.png"

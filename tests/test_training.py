@@ -133,7 +133,9 @@ def test_mixed_bfloat16_trains_saves_and_restores_the_global_policy(tmp_path):
     from imgenlib.models import load_model
 
     out = tmp_path / "run"
-    summary = train("gan", "digits", out, preset="tiny", epochs=1, precision="mixed_bfloat16", verbose=0)
+    summary = train(
+        "gan", "digits", out, preset="tiny", epochs=1, precision="mixed_bfloat16", verbose=0
+    )
     assert keras.mixed_precision.global_policy().name == "float32"  # not leaked to later code
     assert summary["precision"] == "mixed_bfloat16" and np.isfinite(summary["final"]["d_loss"])
     model = load_model(out / "model.keras")
