@@ -66,10 +66,9 @@ def summary_rows(results: dict) -> list[list]:
     if "time_to_quality" in results:
         r = results["time_to_quality"]
         minutes, n = r["minutes_per_recipe"], r["n"]
-        for key, name in (
-            ("imgenlib", "imgenlib fashion_mnist preset"),
-            ("tutorial", "TF DCGAN tutorial"),
-        ):
+        from time_to_quality import RECIPES
+
+        for key, name in RECIPES.items():
             final = r[key]["curve"][-1]
             rows.append([f"{name}: FID (n={n}) after {minutes:g} min · img/s", f"{final['fid']} · {r[key]['img_per_s']} img/s"])  # fmt: skip
         rows.append(["time to quality: final FID tutorial / imgenlib", r["final_fid_ratio_tutorial_over_imgenlib"]])  # fmt: skip

@@ -44,6 +44,7 @@ from _common import (
 from train_throughput import NOISE_DIM
 
 TUTORIAL_BATCH = 256
+RECIPES = {"imgenlib": "imgenlib fashion_mnist preset", "tutorial": "TF DCGAN tutorial"}
 
 
 class Snapshots:
@@ -63,17 +64,24 @@ class Snapshots:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start - self.pause
 
-    def step(self, network, final: bool = False):
-        self.steps += final is False
+    def step(self, network):
+        """Count one training step; copy the weights if a mark has passed."""
+        self.steps += 1
+        if self.elapsed() >= self.next_mark:
+            self._take(network)
+
+    def finish(self, network):
+        """Copy the final weights, unless the last mark already caught them."""
+        if not self.taken or self.taken[-1]["steps"] != self.steps:
+            self._take(network)
+
+    def _take(self, network):
         seconds = self.elapsed()
-        if final and self.taken and self.taken[-1]["steps"] == self.steps:
-            return  # the last mark already caught the final weights
-        if final or seconds >= self.next_mark:
-            copy_start = time.perf_counter()
-            self.taken.append({"seconds": round(seconds, 1), "steps": self.steps, "weights": network.get_weights()})  # fmt: skip
-            self.pause += time.perf_counter() - copy_start
-            while self.next_mark <= seconds:
-                self.next_mark += self.every
+        copy_start = time.perf_counter()
+        self.taken.append({"seconds": round(seconds, 1), "steps": self.steps, "weights": network.get_weights()})  # fmt: skip
+        self.pause += time.perf_counter() - copy_start
+        while self.next_mark <= seconds:
+            self.next_mark += self.every
 
 
 def run_imgenlib(minutes: float, every: float, run_dir: Path) -> tuple[Snapshots, object, dict]:
@@ -91,7 +99,7 @@ def run_imgenlib(minutes: float, every: float, run_dir: Path) -> tuple[Snapshots
             snapshots.step(self.model._sampler())
 
         def on_train_end(self, logs=None):
-            snapshots.step(self.model._sampler(), final=True)
+            snapshots.finish(self.model._sampler())
             self.final_model = self.model
 
     snap = Snap()
@@ -122,7 +130,7 @@ def run_tutorial(minutes: float, every: float, n_images: int | None) -> tuple[Sn
             if snapshots.elapsed() > 60 * minutes:
                 done = True
                 break
-    snapshots.step(generator, final=True)
+    snapshots.finish(generator)
     return snapshots, generator
 
 
@@ -132,7 +140,9 @@ def score_snapshots(snapshots: Snapshots, network, sample, n: int) -> list[dict]
     rows = []
     for snap in snapshots.taken:
         network.set_weights(snap["weights"])
-        report = evaluate_images(sample(n), "fashion_mnist", seed=0, n_real=n)
+        report = evaluate_images(
+            sample(n), "fashion_mnist", seed=0, n_real=n, metrics=("fid", "kid")
+        )
         rows.append({"seconds": snap["seconds"], "steps": snap["steps"], "fid": report["fid"], "kid": report["kid"]})  # fmt: skip
     return rows
 
@@ -144,8 +154,10 @@ def plot(curves: dict, floor: float | None, path: Path, n: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    for (name, rows), style in zip(curves.items(), ("o-", "s--"), strict=False):
-        ax.plot([r["seconds"] / 60 for r in rows], [r["fid"] for r in rows], style, label=name)
+    for (key, rows), style in zip(curves.items(), ("o-", "s--"), strict=False):
+        ax.plot(
+            [r["seconds"] / 60 for r in rows], [r["fid"] for r in rows], style, label=RECIPES[key]
+        )
     if floor is not None:
         ax.axhline(floor, color="grey", lw=0.8, ls=":", label=f"train vs test images ({floor})")
     ax.set_yscale("log")
@@ -162,16 +174,18 @@ def plot(curves: dict, floor: float | None, path: Path, n: int) -> None:
     plt.close(fig)
 
 
+def real_data_floor() -> float | None:
+    """FID(train, test) from ``benchmarks/metric_floor.py``'s results, if they exist."""
+    path = RESULTS / "metric_floor_fashion_mnist.json"
+    return json.loads(path.read_text())["train_vs_test"]["fid"] if path.exists() else None
+
+
 def replot(out=None) -> Path:
     """Redraw ``time_to_quality.png`` from ``time_to_quality.json`` (no training)."""
     out = Path(out or RESULTS)
     result = json.loads((out / "time_to_quality.json").read_text())
-    floor_path = RESULTS / "metric_floor_fashion_mnist.json"
-    floor = (
-        json.loads(floor_path.read_text())["train_vs_test"]["fid"] if floor_path.exists() else None
-    )
-    curves = {"imgenlib fashion_mnist preset": result["imgenlib"]["curve"], "TF DCGAN tutorial": result["tutorial"]["curve"]}  # fmt: skip
-    plot(curves, floor, out / "time_to_quality.png", result["n"])
+    curves = {key: result[key]["curve"] for key in RECIPES}
+    plot(curves, real_data_floor(), out / "time_to_quality.png", result["n"])
     return out / "time_to_quality.png"
 
 
@@ -208,6 +222,7 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
+    from imgenlib import presets
     from imgenlib.plotting import save_grid
 
     ours, model, summary = run_imgenlib(args.minutes, args.every, Path(args.run_dir))
@@ -223,48 +238,38 @@ def main(argv=None):
                                for i in range(0, n, 500)])  # fmt: skip
 
     curves = {
-        "imgenlib fashion_mnist preset": score_snapshots(ours, sampler, sample_ours, args.n),
-        "TF DCGAN tutorial": score_snapshots(theirs, generator, sample_tutorial, args.n),
+        "imgenlib": score_snapshots(ours, sampler, sample_ours, args.n),
+        "tutorial": score_snapshots(theirs, generator, sample_tutorial, args.n),
     }
     save_grid(sample_ours(64), out / "time_to_quality_imgenlib_samples.png", ncols=8, scale=2)
     save_grid(sample_tutorial(64), out / "time_to_quality_tutorial_samples.png", ncols=8, scale=2)
 
-    floor = None
-    floor_path = RESULTS / "metric_floor_fashion_mnist.json"
-    if floor_path.exists() and not args.quick:
-        floor = json.loads(floor_path.read_text())["train_vs_test"]["fid"]
-    plot(curves, floor, out / "time_to_quality.png", args.n)
+    plot(curves, None if args.quick else real_data_floor(), out / "time_to_quality.png", args.n)
 
-    ours_final, theirs_final = (
-        curves["imgenlib fashion_mnist preset"][-1],
-        curves["TF DCGAN tutorial"][-1],
-    )
+    ours_batch = presets.get("gan", "fashion_mnist").batch_size
     result = {
         "benchmark": "time_to_quality",
         "minutes_per_recipe": args.minutes,
         "n": args.n,
         "imgenlib": {
             "command": f"python -m imgenlib train gan --data fashion_mnist --out RUN --max-minutes {args.minutes:g}",
-            "batch_size": 128,
-            "img_per_s": round(ours.steps * 128 / ours.taken[-1]["seconds"], 1),
+            "batch_size": ours_batch,
+            "img_per_s": round(ours.steps * ours_batch / ours.taken[-1]["seconds"], 1),
             "epochs_completed": summary["epochs_completed"],
-            "curve": curves["imgenlib fashion_mnist preset"],
+            "curve": curves["imgenlib"],
         },
         "tutorial": {
             "batch_size": TUTORIAL_BATCH,
             "img_per_s": round(theirs.steps * TUTORIAL_BATCH / theirs.taken[-1]["seconds"], 1),
             "epochs_completed": round(theirs.steps * TUTORIAL_BATCH / (n_images or 60000), 2),
-            "curve": curves["TF DCGAN tutorial"],
+            "curve": curves["tutorial"],
         },
-        "final_fid_ratio_tutorial_over_imgenlib": round(theirs_final["fid"] / ours_final["fid"], 2),
+        "final_fid_ratio_tutorial_over_imgenlib": round(curves["tutorial"][-1]["fid"] / curves["imgenlib"][-1]["fid"], 2),
         "wall_seconds": round(time.perf_counter() - load_start, 1),
         "machine": machine(),
     }  # fmt: skip
     rows = []
-    for name, key in (
-        ("imgenlib fashion_mnist preset", "imgenlib"),
-        ("TF DCGAN tutorial", "tutorial"),
-    ):
+    for key, name in RECIPES.items():
         for point in result[key]["curve"]:
             rows.append(
                 [name, f"{point['seconds'] / 60:.1f}", point["steps"], point["fid"], point["kid"]]

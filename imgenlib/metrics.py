@@ -396,7 +396,13 @@ def evaluate(
 
 
 def evaluate_images(
-    images, dataset_name: str, *, seed: int = 0, split: str | None = None, n_real: int | None = None
+    images,
+    dataset_name: str,
+    *,
+    seed: int = 0,
+    split: str | None = None,
+    n_real: int | None = None,
+    metrics=FEATURE_METRICS,
 ) -> dict:
     """`evaluate` for a given batch of images instead of a model (e.g. a data split: the floor).
 
@@ -404,6 +410,8 @@ def evaluate_images(
         images: (n, H, W, C) in [-1, 1] with n >= 10, the extractor's image shape.
         dataset_name, seed, split: as in `evaluate`.
         n_real: number of real images (default: ``len(images)``).
+        metrics: the subset of `FEATURE_METRICS` to compute (default all; the
+            nearest-neighbour ones — precision, recall, density, coverage — cost most).
 
     Returns:
         The dict of `evaluate`.
@@ -415,7 +423,8 @@ def evaluate_images(
         raise ValueError(f"images must hold at least 10 images. Received: {len(images)}")
     seed = check_int("seed", seed, minimum=0)
     n_real = len(images) if n_real is None else check_int("n_real", n_real, minimum=10)
-    scores = _score(images, dataset_name, n_real=n_real, split=split, seed=seed)
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    scores = _score(images, dataset_name, n_real=n_real, split=split, seed=seed, names=metrics)
     split = default_split(dataset_name) if split is None else split
     actual_real = len(_real_features(dataset_name, split, n_real))
     return _report(scores, dataset_name, split, len(images), actual_real)

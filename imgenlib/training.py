@@ -312,10 +312,10 @@ def train(
     }
     if kind == "vae":
         summary["evaluation"] = evaluate_vae(model, data, image_size, conditional)
-    fids = [value for value in history.get("fid", []) if math.isfinite(value)]
-    if fids:
-        best_epoch = int(np.nanargmin(history["fid"])) + 1
-        summary["best"] = {"epoch": best_epoch, "fid": round(min(fids), 4), "file": "best.keras", "eval_n": eval_n}  # fmt: skip
+    fids = history.get("fid", [])
+    if any(math.isfinite(value) for value in fids):
+        best = int(np.nanargmin(fids))
+        summary["best"] = {"epoch": best + 1, "fid": round(fids[best], 4), "file": "best.keras", "eval_n": eval_n}  # fmt: skip
     save_json(summary, out / "metrics.json")
     return summary
 
@@ -515,11 +515,14 @@ class SaveModel(_keras_callback_base()):
         self.path = Path(path)
 
     def on_epoch_end(self, epoch, logs=None):
+        self.save()
+
+    def save(self):
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
 
 
-class SaveBest(_keras_callback_base()):
+class SaveBest(SaveModel):
     """Save the model atomically whenever `monitor` (lower is better) reaches a new minimum.
 
     The best value so far is read back from ``history.json`` when training (re)starts, so a
@@ -527,8 +530,8 @@ class SaveBest(_keras_callback_base()):
     """
 
     def __init__(self, path, history_path, monitor: str):
-        super().__init__()
-        self.path, self.history_path, self.monitor = Path(path), Path(history_path), monitor
+        super().__init__(path)
+        self.history_path, self.monitor = Path(history_path), monitor
         self.best = math.inf
 
     def on_train_begin(self, logs=None):
@@ -544,8 +547,7 @@ class SaveBest(_keras_callback_base()):
         if value is None or not math.isfinite(float(value)) or float(value) >= self.best:
             return
         self.best = float(value)
-        with atomic_path(self.path) as tmp:
-            self.model.save(tmp)
+        self.save()
 
 
 def _check_callbacks(callbacks) -> list:

@@ -139,3 +139,16 @@ def test_density_coverage_on_constructed_clouds(rng):
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_evaluate_images_computes_only_the_metrics_asked_for():
+    from imgenlib.data import load_images
+    from imgenlib.metrics import evaluate_images
+
+    images, _ = load_images("digits", n=200)
+    everything = evaluate_images(images, "digits", seed=0)
+    some = evaluate_images(images, "digits", seed=0, metrics=("fid", "kid"))
+    assert set(some) == {"dataset", "split", "n", "n_real", "fid", "kid"}
+    assert (some["fid"], some["kid"]) == (everything["fid"], everything["kid"])
+    with pytest.raises(ValueError, match="Unknown metric"):
+        evaluate_images(images, "digits", metrics=("sharpness",))
