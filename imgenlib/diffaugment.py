@@ -107,8 +107,12 @@ def _cutout(x, seed, ratio=0.5):
         tf.int32,
     )
     grid_y, grid_x = tf.meshgrid(tf.range(height), tf.range(width), indexing="ij")
-    inside_y = tf.abs(grid_y[None] - centre_y) <= size_h // 2
-    inside_x = tf.abs(grid_x[None] - centre_x) <= size_w // 2
+    # The square covers rows [centre - size // 2, centre - size // 2 + size), as in the
+    # paper's code: exactly size_h × size_w pixels when it lies inside the image.
+    offset_y = grid_y[None] - centre_y + size_h // 2
+    offset_x = grid_x[None] - centre_x + size_w // 2
+    inside_y = tf.logical_and(offset_y >= 0, offset_y < size_h)
+    inside_x = tf.logical_and(offset_x >= 0, offset_x < size_w)
     keep = 1.0 - tf.cast(tf.logical_and(inside_y, inside_x), x.dtype)
     return x * keep[..., None]
 

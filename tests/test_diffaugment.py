@@ -42,10 +42,36 @@ def test_translation_is_a_shift_with_zero_padding(images):
         assert found, f"image {i} is not a shift of its input by at most 2 px"
 
 
-def test_cutout_zeroes_a_half_size_square(images):
-    out = diff_augment(tf.ones((4, 16, 16, 1)), "cutout", [5, 5]).numpy()
-    zeroed = (out == 0).reshape(4, -1).sum(axis=1)
-    assert np.all(zeroed > 0) and np.all(zeroed <= 8 * 8 + 2 * 8 + 1)
+def paper_cutout_mask(height, width, offset_y, offset_x, ratio=0.5):
+    """The zero mask of DiffAugment's reference `rand_cutout` (Zhao et al. 2020, TF code):
+    a size × size grid placed at offset - size // 2, indices clipped into the image, scattered."""
+    size_h, size_w = int(height * ratio + 0.5), int(width * ratio + 0.5)
+    rows = np.clip(np.arange(size_h) + offset_y - size_h // 2, 0, height - 1)
+    cols = np.clip(np.arange(size_w) + offset_x - size_w // 2, 0, width - 1)
+    mask = np.zeros((height, width), bool)
+    mask[np.ix_(rows, cols)] = True
+    return mask
+
+
+@pytest.mark.parametrize("side", [16, 18, 28, 32, 64])
+def test_cutout_matches_the_papers_reference_masks(side):
+    size = int(side * 0.5 + 0.5)
+    out = diff_augment(tf.ones((256, side, side, 1)), "cutout", [5, side]).numpy()[..., 0]
+    zeroed = out == 0
+    # Every offset the paper draws from: [0, side + 1 - size % 2).
+    references = [
+        paper_cutout_mask(side, side, oy, ox)
+        for oy in range(side + 1 - size % 2)
+        for ox in range(side + 1 - size % 2)
+    ]
+    inside = 0
+    for mask in zeroed:
+        assert any(np.array_equal(mask, ref) for ref in references)
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        if rows.min() > 0 and cols.min() > 0 and rows.max() < side - 1 and cols.max() < side - 1:
+            assert mask.sum() == size * size  # not (size + 1)², the bug this test was added for
+            inside += 1
+    assert inside > 10
 
 
 def test_gradients_flow_through_every_policy(images):
