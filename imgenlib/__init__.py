@@ -9,19 +9,45 @@ Public names are loaded on first use (PEP 562), so ``import imgenlib`` and the C
     dataset = imgenlib.make_dataset(images, batch_size=128)
     fig = imgenlib.image_grid(images[:64])
 
-Models saved to ``.keras`` files are restored with `imgenlib.load_model`, which registers
-imgenlib's classes with Keras before loading (in safe mode).
+Submodules (``imgenlib.pretrained``, ``imgenlib.presets``, ...) load the same way on first
+attribute access. imgenlib's Keras classes (`GAN`, `VAE`, ...) are registered with Keras as
+soon as both ``imgenlib`` and ``keras`` are imported, in either order, so
+``keras.saving.load_model("run/model.keras")`` works after ``import imgenlib``;
+`imgenlib.load_model` adds safety checks (safe mode, truncated archives, NaN weights).
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+import wrapt
 
 from imgenlib._env import use_tensorflow_backend
 
 __version__ = "0.1.0"
 
 use_tensorflow_backend()
+
+# Modules whose classes are registered with Keras (`register_keras_serializable`).
+KERAS_MODULES = ("imgenlib.models",)
+
+
+def _register_keras_classes(keras_module) -> None:
+    for module_name in KERAS_MODULES:
+        importlib.import_module(module_name)
+
+
+# Runs when keras finishes importing (at once if it already is): registration costs
+# `import imgenlib` nothing, and `python -m imgenlib --help` never loads TensorFlow.
+wrapt.register_post_import_hook(_register_keras_classes, "keras")
+
+SUBMODULES = (
+    "audit", "callbacks", "conditional", "data", "diffaugment", "directions", "distribute",
+    "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
+    "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
+    "reconstruction", "resume", "training", "widgets",
+)  # fmt: skip
 
 _EXPORTS = {
     # imgenlib.data
@@ -50,6 +76,8 @@ _EXPORTS = {
     "VAE": "imgenlib.models",
     "VAEConfig": "imgenlib.models",
     "build_vae": "imgenlib.models",
+    "build_encoder": "imgenlib.models",
+    "build_decoder": "imgenlib.models",
     "build_discriminator": "imgenlib.models",
     "build_gan": "imgenlib.models",
     "build_generator": "imgenlib.models",
@@ -100,10 +128,79 @@ _EXPORTS = {
     "quiet_tensorflow": "imgenlib._env",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by a test
+    from imgenlib._env import quick_mode as quick_mode
+    from imgenlib._env import quiet_tensorflow as quiet_tensorflow
+    from imgenlib.audit import audit_model as audit_model
+    from imgenlib.audit import memorization_audit as memorization_audit
+    from imgenlib.audit import plot_nearest_neighbours as plot_nearest_neighbours
+    from imgenlib.callbacks import SampleGrid as SampleGrid
+    from imgenlib.callbacks import TrainingDiverged as TrainingDiverged
+    from imgenlib.callbacks import TrainingHealth as TrainingHealth
+    from imgenlib.conditional import class_morph as class_morph
+    from imgenlib.data import DATASETS as DATASETS
+    from imgenlib.data import DatasetNotFoundError as DatasetNotFoundError
+    from imgenlib.data import ImageLoadWarning as ImageLoadWarning
+    from imgenlib.data import augmentation as augmentation
+    from imgenlib.data import dataset_info as dataset_info
+    from imgenlib.data import load_folder as load_folder
+    from imgenlib.data import load_images as load_images
+    from imgenlib.data import load_shapes as load_shapes
+    from imgenlib.data import make_dataset as make_dataset
+    from imgenlib.distribute import make_strategy as make_strategy
+    from imgenlib.distribute import use_logical_cpus as use_logical_cpus
+    from imgenlib.evaluation import evaluate_run as evaluate_run
+    from imgenlib.export import export_savedmodel as export_savedmodel
+    from imgenlib.export import export_tflite as export_tflite
+    from imgenlib.export import load_exported as load_exported
+    from imgenlib.features import FeatureExtractor as FeatureExtractor
+    from imgenlib.images import from_uint8 as from_uint8
+    from imgenlib.images import to_uint8 as to_uint8
+    from imgenlib.images import to_unit as to_unit
+    from imgenlib.latent import interpolate as interpolate
+    from imgenlib.latent import lerp as lerp
+    from imgenlib.latent import manifold_grid as manifold_grid
+    from imgenlib.latent import pca_directions as pca_directions
+    from imgenlib.latent import slerp as slerp
+    from imgenlib.latent import traverse as traverse
+    from imgenlib.latent import truncated_normal as truncated_normal
+    from imgenlib.metrics import density_coverage as density_coverage
+    from imgenlib.metrics import evaluate as evaluate
+    from imgenlib.metrics import evaluate_images as evaluate_images
+    from imgenlib.metrics import fid_from_features as fid_from_features
+    from imgenlib.metrics import inception_score as inception_score
+    from imgenlib.metrics import kid_from_features as kid_from_features
+    from imgenlib.metrics import precision_recall as precision_recall
+    from imgenlib.models import GAN as GAN
+    from imgenlib.models import VAE as VAE
+    from imgenlib.models import GANConfig as GANConfig
+    from imgenlib.models import VAEConfig as VAEConfig
+    from imgenlib.models import build_decoder as build_decoder
+    from imgenlib.models import build_discriminator as build_discriminator
+    from imgenlib.models import build_encoder as build_encoder
+    from imgenlib.models import build_gan as build_gan
+    from imgenlib.models import build_generator as build_generator
+    from imgenlib.models import build_vae as build_vae
+    from imgenlib.models import load_model as load_model
+    from imgenlib.monitoring import QualityMonitor as QualityMonitor
+    from imgenlib.optimizers import make_optimizer as make_optimizer
+    from imgenlib.plotting import augmentation_grid as augmentation_grid
+    from imgenlib.plotting import grid_array as grid_array
+    from imgenlib.plotting import image_grid as image_grid
+    from imgenlib.plotting import plot_history as plot_history
+    from imgenlib.plotting import save_grid as save_grid
+    from imgenlib.reconstruction import reconstruction_metrics as reconstruction_metrics
+    from imgenlib.training import train as train
+    from imgenlib.widgets import Interpolator as Interpolator
+    from imgenlib.widgets import LatentExplorer as LatentExplorer
+    from imgenlib.widgets import TrainingMonitor as TrainingMonitor
+
+__all__ = ["__version__", *sorted(_EXPORTS), *SUBMODULES]
 
 
 def __getattr__(name: str):
+    if name in SUBMODULES:
+        return importlib.import_module(f"imgenlib.{name}")
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'imgenlib' has no attribute {name!r}")

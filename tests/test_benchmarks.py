@@ -57,10 +57,28 @@ def test_sampling_and_summary_shape(tmp_path):
     assert _positive(size["batch_img_per_s"]["8"]) and _positive(size["widget_frame_ms"]["p50"])
     assert _positive(size["exported"]["tflite"]["one_image_ms"]["p50"])
     assert set(result["goals_28x28"]) == {"one_image_ms_p50", "widget_frame_ms_p50", "batch_img_per_s"}  # fmt: skip
+    goals = result["goals_28x28"]
+    assert goals["batch_img_per_s"]["measured"] == max(size["batch_img_per_s"].values())
     rows = run.summary_rows({"sampling": result})
-    assert any("NOT met" in str(row[1]) or "met" in str(row[1]) for row in rows)
+    goal_rows = [row for row in rows if str(row[0]).startswith("goal ")]
+    assert len(goal_rows) == len(goals)
+    for name, goal in goals.items():
+        (text,) = [row[1] for row in goal_rows if name in row[0]]
+        assert text.endswith("(met)" if goal["met"] else "(NOT met)"), (name, text)
     path = run.write_result("sampling", result, table, tmp_path)
     assert json.loads(path.read_text())["sizes"]["28"]["image_shape"] == [28, 28, 1]
+
+
+def test_goals_are_met_exactly_when_the_measurement_beats_them():
+    import sampling
+
+    fast = {"one_image_ms": {"p50": 0.5}, "widget_frame_ms": {"p50": 5.0},
+            "batch_img_per_s": {"256": 9000.0, "1024": 100.0}}  # fmt: skip
+    slow = {"one_image_ms": {"p50": 50.0}, "widget_frame_ms": {"p50": 500.0},
+            "batch_img_per_s": {"256": 10.0}}  # fmt: skip
+    assert all(goal["met"] for goal in sampling.goals_met(fast).values())
+    assert not any(goal["met"] for goal in sampling.goals_met(slow).values())
+    assert sampling.goals_met(fast)["batch_img_per_s"]["measured"] == 9000.0
 
 
 def test_memory_child_process():

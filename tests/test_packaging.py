@@ -1,6 +1,8 @@
 """The package's metadata: public names, version, and environment.yml kept in sync."""
 
-import importlib
+import importlib.metadata
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +27,12 @@ def _environment_requirements():
     return conda, pip_sections[0]
 
 
+def test_installed_version_is_the_package_version():
+    assert _pyproject()["project"]["dynamic"] == ["version"]
+    assert importlib.metadata.version("imgenlib") == imgenlib.__version__
+
+
 def test_every_public_name_resolves():
-    assert imgenlib.__version__ == _pyproject()["project"].get("version", imgenlib.__version__)
     for name in imgenlib.__all__:
         assert getattr(imgenlib, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
@@ -61,7 +67,66 @@ def test_environment_yml_matches_pyproject():
         assert listed[name].specifier == requirement.specifier, name
 
 
-def test_modules_import_without_tensorflow_side_effects():
-    # Importing the data and plotting modules must not need a display or a GPU.
-    for module in ("imgenlib.data", "imgenlib.plotting", "imgenlib.cli", "imgenlib.io"):
-        importlib.import_module(module)
+def test_light_modules_do_not_import_tensorflow():
+    # `import imgenlib`, the CLI's --help and the data/plotting helpers must stay fast.
+    modules = ("imgenlib", "imgenlib.data", "imgenlib.plotting", "imgenlib.cli", "imgenlib.io")
+    code = (
+        f"import sys; [__import__(m) for m in {modules!r}]; "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def _fresh_python(code, cwd):
+    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", ["imgenlib, keras", "keras, imgenlib"])
+def test_keras_load_model_works_after_import_imgenlib(tmp_path, order):
+    from imgenlib.models import GANConfig, build_gan
+
+    gan = build_gan(GANConfig.tiny(), (16, 16, 1))
+    gan.save(tmp_path / "model.keras")
+    code = (
+        f"import {order}; model = keras.saving.load_model('model.keras'); "
+        "print(type(model).__module__, type(model).__name__, model.generate(2, seed=0).shape)"
+    )
+    result = _fresh_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[:2] == ["imgenlib.models.gan", "GAN"]
+
+
+def test_submodules_are_attributes_after_import_imgenlib(tmp_path):
+    code = (
+        "import imgenlib; print(callable(imgenlib.pretrained.load), callable(imgenlib.presets.get))"
+    )
+    result = _fresh_python(code, tmp_path)
+    assert result.stdout.split() == ["True", "True"], result.stderr[-2000:]
+    for name in imgenlib.SUBMODULES:
+        assert importlib.import_module(f"imgenlib.{name}") is getattr(imgenlib, name)
+
+
+def test_type_checking_imports_equal_the_lazy_exports():
+    import ast
+
+    tree = ast.parse((ROOT / "imgenlib" / "__init__.py").read_text())
+    (block,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    ]
+    seen = {
+        alias.asname: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname == alias.name
+    }
+    assert seen == imgenlib._EXPORTS
