@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
 
-.PHONY: demo test install data lint format clean
+.PHONY: demo test test-fast install data lint format clean
 
 demo: install
 	$(PY) -m imgenlib demo --out outputs
@@ -17,6 +17,11 @@ test: install data
 	$(PY) -m ruff check .
 	IMGENLIB_QUICK=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout=300 $(PYTEST_ARGS)
+
+# The edit-test loop: skips tests marked slow (learning runs, subprocesses, the notebooks).
+test-fast: install data
+	$(PY) -m ruff check .
+	IMGENLIB_QUICK=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 install: $(STAMP)
 
@@ -29,14 +34,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,notebooks]"
 	@touch $(STAMP)
 
-# Real Fashion-MNIST for the notebooks and its tests: Debian's package, where apt exists.
-data:
+# Real data for the notebooks and tests: Debian's Fashion-MNIST package (where apt exists)
+# and the colour emoji (npm packages, fetched once into ~/.cache/imgenlib or $IMGENLIB_DATA).
+data: install
 	@if [ ! -d $(FASHION_MNIST) ] && command -v apt-get >/dev/null 2>&1; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get install -y dataset-fashion-mnist || \
 		{ $$SUDO apt-get update && $$SUDO apt-get install -y dataset-fashion-mnist; } || \
 		echo "Could not install dataset-fashion-mnist; tests that need it will fail."; \
 	fi
+	$(PY) -c "from imgenlib.data import fetch_emoji; fetch_emoji()"
 
 lint: install
 	$(PY) -m ruff check .

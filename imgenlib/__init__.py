@@ -56,6 +56,8 @@ _EXPORTS = {
     "ImageLoadWarning": "imgenlib.data",
     "augmentation": "imgenlib.data",
     "dataset_info": "imgenlib.data",
+    "fetch_emoji": "imgenlib.data",
+    "load_emoji": "imgenlib.data",
     "load_folder": "imgenlib.data",
     "load_images": "imgenlib.data",
     "load_shapes": "imgenlib.data",
@@ -143,6 +145,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.data import ImageLoadWarning as ImageLoadWarning
     from imgenlib.data import augmentation as augmentation
     from imgenlib.data import dataset_info as dataset_info
+    from imgenlib.data import fetch_emoji as fetch_emoji
+    from imgenlib.data import load_emoji as load_emoji
     from imgenlib.data import load_folder as load_folder
     from imgenlib.data import load_images as load_images
     from imgenlib.data import load_shapes as load_shapes

@@ -4,6 +4,8 @@ Everything returns images as float32 NHWC in [-1, 1] (the library convention).
 
 - `load_images(name, split, image_size, data_dir)`: ``digits``, ``shapes`` (embedded,
   offline), ``fashion_mnist``, ``mnist``, ``cifar10`` (local copy first, then download).
+- `load_emoji(split, image_size, style, background)`: colour emoji with captions and
+  categories in two styles (`fetch_emoji` downloads them once with npm).
 - `load_shapes(n, image_size, seed)`: the procedural shapes with colour/size labels and
   captions such as "small red circle".
 - `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped.
@@ -20,6 +22,20 @@ from imgenlib.data.datasets import (
     load_images,
     read_idx,
 )
+from imgenlib.data.emoji import (
+    CATEGORIES as EMOJI_CATEGORIES,
+)
+from imgenlib.data.emoji import (
+    STYLES as EMOJI_STYLES,
+)
+from imgenlib.data.emoji import (
+    EmojiCacheError,
+    EmojiData,
+    composite,
+    emoji_cache_dir,
+    fetch_emoji,
+    load_emoji,
+)
 from imgenlib.data.folder import IMAGE_EXTENSIONS, ImageLoadWarning, load_folder
 from imgenlib.data.pipeline import augmentation, make_dataset
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES, Shapes, caption, load_shapes
@@ -29,6 +45,10 @@ __all__ = [
     "DATASETS",
     "DatasetNotFoundError",
     "DatasetSpec",
+    "EMOJI_CATEGORIES",
+    "EMOJI_STYLES",
+    "EmojiCacheError",
+    "EmojiData",
     "IMAGE_EXTENSIONS",
     "ImageLoadWarning",
     "SHAPE_NAMES",
@@ -36,9 +56,13 @@ __all__ = [
     "Shapes",
     "augmentation",
     "caption",
+    "composite",
     "dataset_info",
+    "emoji_cache_dir",
+    "fetch_emoji",
     "find_local_copy",
     "load_folder",
+    "load_emoji",
     "load_images",
     "load_shapes",
     "make_dataset",

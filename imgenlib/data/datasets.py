@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from imgenlib._validation import check_choice, check_image_size, check_positive_int
+from imgenlib.data.emoji import CATEGORIES as EMOJI_CATEGORIES
+from imgenlib.data.emoji import EMOJI_PACKAGES, emoji_cache_dir, load_emoji
 from imgenlib.images import from_uint8, resize_images
 
 __all__ = ["DATASETS", "DatasetNotFoundError", "DatasetSpec", "dataset_info", "load_images"]
@@ -44,6 +46,7 @@ class DatasetSpec:
     class_names: tuple[str, ...]
     description: str
     embedded: bool = False
+    licence: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -98,6 +101,18 @@ DATASETS: dict[str, DatasetSpec] = {
         _CIFAR_CLASSES,
         "32x32 colour photos in 10 classes",
     ),
+    "emoji": DatasetSpec(
+        "emoji",
+        (64, 64, 3),
+        {"train": 3415, "test": 371},
+        EMOJI_CATEGORIES,
+        "64x64 colour emoji with names, 10 categories, two styles (twitter, google); "
+        "split by emoji; counts are per style (`python -m imgenlib fetch emoji` once)",
+        licence="twitter: "
+        + EMOJI_PACKAGES["twitter"].licence
+        + "; google: "
+        + EMOJI_PACKAGES["google"].licence,
+    ),
 }
 
 _IDX_FILES = {
@@ -135,12 +150,16 @@ def load_images(
     *,
     n: int | None = None,
     seed: int | None = None,
+    style: str | None = None,
+    background=None,
 ):
     """Load a named dataset as float32 NHWC images in [-1, 1] with integer labels.
 
     Args:
         name: one of `DATASETS`: ``"digits"``, ``"shapes"``, ``"fashion_mnist"``,
-            ``"mnist"``, ``"cifar10"``.
+            ``"mnist"``, ``"cifar10"``, ``"emoji"`` (fetched once with
+            ``python -m imgenlib fetch emoji``; labels are categories; `load_emoji` gives
+            captions and styles too).
         split: ``"train"`` or ``"test"``. ``digits`` has no official split: its only split,
             ``"train"``, holds all 1,797 images.
         image_size: optional int or (height, width) to resize to (antialiased bilinear).
@@ -148,6 +167,9 @@ def load_images(
         data_dir: optional directory holding a local copy of a real dataset.
         n: keep only the first `n` images (for ``shapes``: generate `n` images).
         seed: for ``shapes`` only, the drawing seed (default 0 for train, 1 for test).
+        style: for ``emoji`` only: ``"twitter"`` (default), ``"google"`` or ``"all"``.
+        background: for ``emoji`` only: the colour under transparent pixels, ``"white"``
+            (default), ``"black"`` or (R, G, B).
 
     Returns:
         ``(images, labels)``: float32 array (N, H, W, C) in [-1, 1] and int64 array (N,)
@@ -170,6 +192,16 @@ def load_images(
         spec.image_shape[:2] if image_size is None else check_image_size("image_size", image_size)
     )
 
+    emoji_options = {"style": style, "background": background}
+    if name == "emoji":
+        options = {key: value for key, value in emoji_options.items() if value is not None}
+        record = load_emoji(split, size, n=n, cache_dir=data_dir, **options)
+        return record.images, record.labels
+    for key, value in emoji_options.items():
+        if value is not None:
+            raise ValueError(
+                f"{key} is only used by the 'emoji' dataset. Received: {key}={value!r}"
+            )
     if name == "shapes":
         from imgenlib.data.shapes import load_shapes
 
@@ -194,6 +226,9 @@ def load_images(
 
 def find_local_copy(name: str, data_dir=None) -> Path | None:
     """Return the first local file or directory that holds dataset `name`, or None."""
+    if name == "emoji":
+        cache = emoji_cache_dir(data_dir)
+        return cache if any(cache.glob("*/manifest.json")) else None
     for directory in _candidate_dirs(name, data_dir):
         if _holds(name, directory):
             return directory
