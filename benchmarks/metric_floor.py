@@ -27,8 +27,8 @@ imgenlib.quiet_tensorflow()
 import numpy as np  # noqa: E402
 
 from imgenlib.data import dataset_info, load_images  # noqa: E402
-from imgenlib.features import CLASSIFIERS  # noqa: E402
 from imgenlib.evaluation import evaluate_images  # noqa: E402
+from imgenlib.features import CLASSIFIERS  # noqa: E402
 
 
 def main():

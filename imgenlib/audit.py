@@ -26,7 +26,8 @@ space on the [-1, 1] scale):
   data, strongly negative (< -3) for data copying, positive for a model that stays away
   from the data (underfitting).
 
-`plot_nearest_neighbours` draws samples above their nearest training images.
+`plot_nearest_neighbours` draws samples above their nearest training images. The search
+itself is `imgenlib.neighbours.nearest_neighbours` (re-exported here).
 """
 
 from __future__ import annotations
