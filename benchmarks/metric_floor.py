@@ -4,7 +4,7 @@
     python benchmarks/metric_floor.py --data shapes --n 2000
 
 Scores, with the shipped feature extractor and exactly the code of ``python -m imgenlib
-eval`` (`imgenlib.metrics.evaluate_images`, so the numbers compare with a model's):
+eval`` (`imgenlib.evaluation.evaluate_images`, so the numbers compare with a model's):
 
 - ``train_vs_test``: the first n training images against the first n test images. This
   is the best a generator can hope for: a perfect model's samples are new draws from the
@@ -27,8 +27,8 @@ imgenlib.quiet_tensorflow()
 import numpy as np  # noqa: E402
 
 from imgenlib.data import dataset_info, load_images  # noqa: E402
+from imgenlib.evaluation import evaluate_images  # noqa: E402
 from imgenlib.features import CLASSIFIERS  # noqa: E402
-from imgenlib.metrics import evaluate_images  # noqa: E402
 
 
 def main():

@@ -135,7 +135,7 @@ def run_tutorial(minutes: float, every: float, n_images: int | None) -> tuple[Sn
 
 
 def score_snapshots(snapshots: Snapshots, network, sample, n: int) -> list[dict]:
-    from imgenlib.metrics import evaluate_images
+    from imgenlib.evaluation import evaluate_images
 
     rows = []
     for snap in snapshots.taken:

@@ -46,14 +46,14 @@ def measure(model, kind: str) -> dict:
     import numpy as np
 
     from imgenlib.data import load_images
-    from imgenlib.metrics import evaluate
+    from imgenlib.evaluation import evaluate
 
     quality = evaluate(model, "fashion_mnist", n=EVAL_N, seed=0)
     if kind == "vae":
         images, labels = load_images("fashion_mnist", "test")
         nelbo = model.negative_elbo(images, labels if model.num_classes else None, seed=0)
         quality["test_negative_elbo_nats"] = round(float(np.mean(nelbo)), 2)
-    quality["command"] = f"imgenlib.metrics.evaluate(model, 'fashion_mnist', n={EVAL_N}, seed=0)"
+    quality["command"] = f"imgenlib.evaluation.evaluate(model, 'fashion_mnist', n={EVAL_N}, seed=0)"
     return quality
 
 

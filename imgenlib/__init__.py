@@ -91,8 +91,8 @@ _EXPORTS = {
     # imgenlib.metrics and imgenlib.features
     "FeatureExtractor": "imgenlib.features",
     "density_coverage": "imgenlib.metrics",
-    "evaluate": "imgenlib.metrics",
-    "evaluate_images": "imgenlib.metrics",
+    "evaluate": "imgenlib.evaluation",
+    "evaluate_images": "imgenlib.evaluation",
     "evaluate_run": "imgenlib.evaluation",
     "QualityMonitor": "imgenlib.monitoring",
     "memorization_audit": "imgenlib.audit",

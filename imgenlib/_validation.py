@@ -78,3 +78,111 @@ def check_image_size(name: str, value) -> tuple[int, int]:
         if isinstance(side, bool) or not isinstance(side, numbers.Integral) or side < 1:
             raise ValueError(f"{name} must contain positive ints. Received: {name}={value!r}")
     return int(size[0]), int(size[1])
+
+
+def check_array(name: str, value) -> np.ndarray:
+    """Return `value` as a float64 array, or raise unless it is numeric and finite."""
+    array = np.asarray(value)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"{name} must be a numeric array. Received: {name}={value!r}")
+    if array.size and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or Inf values.")
+    return array.astype(np.float64)
+
+
+def check_vector(name: str, value, latent_dim: int | None = None) -> np.ndarray:
+    """Return one latent vector (d,) as float64; a (1, d) row is accepted."""
+    array = check_array(name, value)
+    if array.ndim == 2 and len(array) == 1:
+        array = array[0]
+    expected = "latent_dim" if latent_dim is None else f"latent_dim={latent_dim}"
+    if array.ndim != 1 or array.size == 0 or (latent_dim is not None and len(array) != latent_dim):
+        raise ValueError(
+            f"{name} must be one latent vector of shape ({expected},). Received: {name}.shape={array.shape}"
+        )
+    return array
+
+
+def check_latents(name: str, value, latent_dim: int | None = None) -> np.ndarray:
+    """Return a batch of latent vectors (n, d) as float64; one vector (d,) becomes (1, d)."""
+    array = check_array(name, value)
+    if array.ndim == 1:
+        array = array[None]
+    expected = "latent_dim" if latent_dim is None else f"latent_dim={latent_dim}"
+    if (
+        array.ndim != 2
+        or array.size == 0
+        or (latent_dim is not None and array.shape[1] != latent_dim)
+    ):
+        raise ValueError(
+            f"{name} must have shape (n, {expected}). Received: {name}.shape={array.shape}"
+        )
+    return array
+
+
+def check_values(name: str, value) -> np.ndarray:
+    """Return a non-empty 1-D sequence of finite numbers as float64."""
+    array = check_array(name, value)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-D sequence of numbers. Received: {name}={value!r}"
+        )
+    return array
+
+
+def check_rows(name: str, value) -> np.ndarray:
+    """Return a non-empty numeric batch (n, ...) flattened to rows (n, -1), dtype kept."""
+    array = np.asarray(value)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"{name} must be a numeric array. Received: dtype {array.dtype}")
+    if array.ndim < 2 or len(array) == 0:
+        raise ValueError(
+            f"{name} must be a non-empty batch (n, ...). Received: {name}.shape={array.shape}"
+        )
+    return array.reshape(len(array), -1)
+
+
+def check_latent_model(model) -> int:
+    """Return the latent size of a model that can generate from z (a GAN or a VAE), or raise."""
+    latent_dim = getattr(model, "latent_dim", None)
+    if (
+        isinstance(latent_dim, bool)
+        or not isinstance(latent_dim, numbers.Integral)
+        or latent_dim < 1
+        or not callable(getattr(model, "generate", None))
+    ):
+        raise TypeError(
+            "model must have an int latent_dim and a generate(z=..., labels=...) method "
+            f"(a GAN or a VAE). Received: model={model!r}"
+        )
+    return int(latent_dim)
+
+
+def check_same_size(names, *arrays) -> None:
+    """Raise unless the arrays' last dimensions (their latent sizes) are equal."""
+    sizes = [array.shape[-1] for array in arrays]
+    if len(set(sizes)) != 1:
+        listed = ", ".join(f"{n}: {s}" for n, s in zip(names, sizes, strict=True))
+        raise ValueError(
+            f"{' and '.join(names)} must have the same latent size. Received: {listed}"
+        )
+
+
+def check_quantile_span(name: str, span) -> tuple[float, float]:
+    """Return ``(low, high)`` quantiles from a float p in (0.5, 1) (1 - p to p) or a pair."""
+    if isinstance(span, (tuple, list)) and len(span) == 2:
+        low = check_float(f"{name}[0]", span[0], minimum=0, min_inclusive=False)
+        high = check_float(f"{name}[1]", span[1], maximum=1, max_inclusive=False)
+        if low >= high:
+            raise ValueError(
+                f"{name} must be (low, high) with low < high. Received: {name}={span!r}"
+            )
+        return low, high
+    if isinstance(span, numbers.Real) and not isinstance(span, bool):
+        high = check_float(
+            name, span, minimum=0.5, maximum=1, min_inclusive=False, max_inclusive=False
+        )
+        return 1.0 - high, high
+    raise TypeError(
+        f"{name} must be a float in (0.5, 1) or a (low, high) pair of quantiles. Received: {name}={span!r}"
+    )

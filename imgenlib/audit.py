@@ -26,7 +26,8 @@ space on the [-1, 1] scale):
   data, strongly negative (< -3) for data copying, positive for a model that stays away
   from the data (underfitting).
 
-`plot_nearest_neighbours` draws samples above their nearest training images.
+`plot_nearest_neighbours` draws samples above their nearest training images. The search
+itself is `imgenlib.neighbours.nearest_neighbours` (re-exported here).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ import dataclasses
 import numpy as np
 
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.evaluation import extractor_for, generate_samples
 from imgenlib.images import check_images
+from imgenlib.neighbours import nearest_neighbours
 
 __all__ = [
     "AuditResult",
@@ -104,63 +107,6 @@ class AuditResult:
         }
 
 
-def _matrix(name, value) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"{name} must be a numeric array. Received: dtype {array.dtype}")
-    if array.ndim < 2 or len(array) == 0:
-        raise ValueError(
-            f"{name} must be a non-empty batch (n, ...). Received: {name}.shape={array.shape}"
-        )
-    return array.reshape(len(array), -1)
-
-
-def nearest_neighbours(queries, references, k: int = 1, *, chunk_size: int = 1024):
-    """The `k` nearest references of each query (Euclidean), without an n x m matrix in memory.
-
-    Both sets are processed in blocks of `chunk_size` rows (in float64), keeping a running
-    top-k per query, so memory stays at chunk_size² numbers whatever the set sizes.
-
-    Args:
-        queries: (n, ...) array; rows are flattened.
-        references: (m, ...) array with the same row size.
-        k: neighbours per query, 1 <= k <= m.
-        chunk_size: rows per block.
-
-    Returns:
-        ``(distances, indices)``, both (n, k), nearest first.
-    """
-    from imgenlib.metrics import _squared_distances
-
-    queries, references = _matrix("queries", queries), _matrix("references", references)
-    if queries.shape[1] != references.shape[1]:
-        raise ValueError(
-            f"queries and references must have the same row size. Received: "
-            f"{queries.shape[1]} and {references.shape[1]}"
-        )
-    k = check_int("k", k, minimum=1, maximum=len(references))
-    chunk_size = check_positive_int("chunk_size", chunk_size)
-    distances = np.empty((len(queries), k))
-    indices = np.empty((len(queries), k), dtype=np.int64)
-    for start in range(0, len(queries), chunk_size):
-        block = queries[start : start + chunk_size].astype(np.float64)
-        best_d = np.empty((len(block), 0))
-        best_i = np.empty((len(block), 0), dtype=np.int64)
-        for offset in range(0, len(references), chunk_size):
-            part = references[offset : offset + chunk_size].astype(np.float64)
-            best_d = np.concatenate([best_d, _squared_distances(block, part)], axis=1)
-            ids = np.arange(offset, offset + len(part))
-            best_i = np.concatenate([best_i, np.broadcast_to(ids, (len(block), len(ids)))], axis=1)
-            if best_d.shape[1] > k:
-                keep = np.argpartition(best_d, k - 1, axis=1)[:, :k]
-                best_d = np.take_along_axis(best_d, keep, axis=1)
-                best_i = np.take_along_axis(best_i, keep, axis=1)
-        order = np.argsort(best_d, axis=1, kind="stable")
-        distances[start : start + len(block)] = np.sqrt(np.take_along_axis(best_d, order, axis=1))
-        indices[start : start + len(block)] = np.take_along_axis(best_i, order, axis=1)
-    return distances, indices
-
-
 def _embed(images, space, extractor):
     if space == "pixels":
         return images.reshape(len(images), -1)
@@ -219,9 +165,7 @@ def memorization_audit(
                 "Received: extractor=None"
             )
         if isinstance(extractor, str):
-            from imgenlib.metrics import _extractor
-
-            extractor = _extractor(extractor)
+            extractor = extractor_for(extractor)
     if threshold is None:
         quantile = check_float("quantile", quantile, minimum=0, maximum=1)
     else:
@@ -286,7 +230,6 @@ def audit_model(
             `memorization_audit`.
     """
     from imgenlib.data import dataset_info, load_images
-    from imgenlib.metrics import _generate
 
     if "test" not in dataset_info(dataset_name).splits:
         raise ValueError(
@@ -297,7 +240,7 @@ def audit_model(
     seed = check_int("seed", seed, minimum=0)
     train, _ = load_images(dataset_name, "train", n=n_train)
     heldout, _ = load_images(dataset_name, "test", n=n_heldout)
-    samples = _generate(model, n, seed)
+    samples = generate_samples(model, n, seed)
     return memorization_audit(
         samples,
         train,

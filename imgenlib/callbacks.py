@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.neighbours import mean_pairwise_distance
 from imgenlib.plotting import save_grid
 
 __all__ = ["SampleGrid", "TrainingDiverged", "TrainingHealth", "TrainingHealthWarning"]
@@ -276,8 +277,4 @@ class TrainingHealth(keras.callbacks.Callback):
 
 def diversity(images) -> float:
     """Mean pairwise Euclidean distance between the images of a batch (a cheap diversity score)."""
-    flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
-    squared = (flat**2).sum(axis=1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * flat @ flat.T, 0))
-    n = len(flat)
-    return float(distances.sum() / (n * (n - 1))) if n > 1 else 0.0
+    return mean_pairwise_distance(np.asarray(images).reshape(len(images), -1))

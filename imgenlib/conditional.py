@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imgenlib._validation import check_int
+from imgenlib._validation import check_int, check_latent_model, check_latents, check_vector
 
 __all__ = ["class_morph", "generate_from_embedding", "label_embeddings"]
 
@@ -28,9 +28,7 @@ _EMBEDDING, _CONCAT = "label_embedding", "z_and_label"
 
 def _conditional_network(model):
     """The Keras network that holds the label embedding, and whether its output is VAE logits."""
-    from imgenlib.latent import _latent_dim
-
-    _latent_dim(model)
+    check_latent_model(model)
     if getattr(model, "num_classes", None) is None:
         raise ValueError(
             "This needs a class-conditional model (num_classes set); "
@@ -100,11 +98,9 @@ def generate_from_embedding(model, z, embeddings, *, batch_size: int = 256) -> n
     Raises:
         ValueError: unconditional model, wrong sizes, or counts that do not match.
     """
-    from imgenlib.latent import _matrix
-
     embed_dim = label_embeddings(model).shape[1]
-    z = _matrix("z", z, model.latent_dim)
-    embeddings = _matrix("embeddings", embeddings)
+    z = check_latents("z", z, model.latent_dim)
+    embeddings = check_latents("embeddings", embeddings)
     if embeddings.shape[1] != embed_dim:
         raise ValueError(
             f"embeddings must have shape (n, embed_dim={embed_dim}). Received: embeddings.shape={embeddings.shape}"
@@ -144,11 +140,11 @@ def class_morph(model, z, class_a: int, class_b: int, steps: int = 8) -> np.ndar
     Raises:
         ValueError: unconditional model, classes out of range, steps < 2.
     """
-    from imgenlib.latent import _vector, lerp
+    from imgenlib.latent import lerp
 
     table = label_embeddings(model)
     top = len(table) - 1
     class_a = check_int("class_a", class_a, minimum=0, maximum=top)
     class_b = check_int("class_b", class_b, minimum=0, maximum=top)
     path = lerp(table[class_a], table[class_b], steps)
-    return generate_from_embedding(model, _vector("z", z, model.latent_dim), path)
+    return generate_from_embedding(model, check_vector("z", z, model.latent_dim), path)

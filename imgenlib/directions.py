@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from imgenlib._validation import check_int, check_positive_int
+from imgenlib._validation import check_int, check_latent_model, check_positive_int
 
 __all__ = ["LatentDirections", "pca_directions"]
 
@@ -112,9 +112,7 @@ def pca_directions(
         ValueError: n_components out of range or an unknown layer name.
         TypeError: `layer` given for a model without a Keras generator.
     """
-    from imgenlib.latent import _latent_dim
-
-    latent_dim = _latent_dim(model)
+    latent_dim = check_latent_model(model)
     n_samples = check_int("n_samples", n_samples, minimum=2)
     most = min(latent_dim, n_samples - 1)
     n_components = (

@@ -1,22 +1,53 @@
-"""Evaluate a training run directory: what ``python -m imgenlib eval DIR`` prints and writes.
+"""Measure generators against datasets: sample, extract features, score; and run directories.
 
-`evaluate_run` loads ``DIR/model.keras`` and ``DIR/run.json`` (for the dataset name) and
-measures the model with the dataset's shipped feature extractor (`imgenlib.metrics.evaluate`:
-FID, KID, precision, recall, density, coverage, Inception Score, class entropy). For a
-VAE-like model (one with ``reconstruct``) it adds the reconstruction metrics and the
-negative ELBO of held-out images (`imgenlib.reconstruction.reconstruction_metrics`).
-`format_report` turns the result into the table the CLI prints.
+The metrics themselves are pure functions of arrays in `imgenlib.metrics`; this module does
+everything around them. `evaluate` draws samples from a model (`generate_samples`),
+`evaluate_images` scores a given batch: both compare its features (the dataset's shipped
+extractor, `extractor_for`) with those of real images (`real_features`, cached) of the
+`default_split` and report FID, KID, precision, recall, density, coverage, Inception Score
+and class entropy (`score_images` gives the same numbers unrounded, for
+`imgenlib.monitoring.QualityMonitor`).
+
+`evaluate_run` loads ``DIR/model.keras`` and ``DIR/run.json`` (for the dataset name): what
+``python -m imgenlib eval DIR`` prints and writes. For a VAE-like model (one with
+``reconstruct``) it adds the reconstruction metrics and the negative ELBO of held-out images
+(`imgenlib.reconstruction.reconstruction_metrics`). `format_report` turns the result into
+the table the CLI prints.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
+import numpy as np
+import scipy.special
+
 from imgenlib._env import quick_mode
 from imgenlib._validation import check_int
+from imgenlib.images import check_images
+from imgenlib.metrics import (
+    density_coverage,
+    fid_from_features,
+    inception_score,
+    kid_from_features,
+    precision_recall,
+)
 
-__all__ = ["QUICK_MAX_EVAL", "evaluate_run", "format_report"]
+__all__ = [
+    "FEATURE_METRICS",
+    "QUICK_MAX_EVAL",
+    "default_split",
+    "evaluate",
+    "evaluate_images",
+    "evaluate_run",
+    "extractor_for",
+    "format_report",
+    "generate_samples",
+    "real_features",
+    "score_images",
+]
 
 QUICK_MAX_EVAL = 1000
 
@@ -36,6 +67,187 @@ _RECONSTRUCTION_ROWS = (
     ("ssim", "SSIM", "1 = identical"),
     ("negative_elbo", "-ELBO (nats/image)", "lower is better"),
 )
+
+
+FEATURE_METRICS = (
+    "fid",
+    "kid",
+    "kid_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "inception_score",
+    "class_entropy",
+)
+_DECIMALS = {"fid": 3, "kid": 5, "kid_std": 5, "inception_score": 3}
+
+
+@functools.lru_cache(maxsize=4)
+def extractor_for(dataset_name: str):
+    """The shipped `imgenlib.features.FeatureExtractor` of a dataset (one per process)."""
+    from imgenlib.features import FeatureExtractor
+
+    return FeatureExtractor(dataset_name)
+
+
+def default_split(dataset_name: str) -> str:
+    """The split metrics compare against: ``"test"`` when the dataset has one, else ``"train"``.
+
+    ``digits`` has a single split, so its samples are compared with the training images.
+    """
+    from imgenlib.data import dataset_info
+
+    return "test" if "test" in dataset_info(dataset_name).splits else "train"
+
+
+@functools.lru_cache(maxsize=8)
+def real_features(dataset_name: str, split: str, n: int) -> np.ndarray:
+    """Features of the first `n` images of a split (read-only, cached for the process)."""
+    from imgenlib.data import load_images
+
+    images, _ = load_images(dataset_name, split, n=n)
+    features = extractor_for(dataset_name).features(images)
+    features.setflags(write=False)
+    return features
+
+
+def generate_samples(model, n: int, seed: int) -> np.ndarray:
+    """`n` samples of a generator; a conditional one gets its classes in equal shares."""
+    if not callable(getattr(model, "generate", None)):
+        raise TypeError(
+            f"model must have a generate(n, seed=..., labels=...) method. Received: {type(model).__name__}"
+        )
+    labels = None
+    if getattr(model, "num_classes", None):
+        labels = np.arange(n) % model.num_classes
+    return model.generate(n, seed=seed, labels=labels)
+
+
+def score_images(
+    images, dataset_name: str, *, n_real: int, split: str | None, seed: int, metrics=FEATURE_METRICS
+) -> dict:
+    """Unrounded metrics of `images` against the features of `n_real` real images.
+
+    Shared by `evaluate`, `evaluate_images` and `imgenlib.monitoring.QualityMonitor`.
+
+    Args:
+        images: (n, H, W, C) in [-1, 1], the extractor's image shape.
+        dataset_name: a dataset with a shipped extractor.
+        n_real: real images compared with (the first of `split`; fewer if it is smaller).
+        split: real split; None for `default_split`.
+        seed: seed of KID's subsets.
+        metrics: names from `FEATURE_METRICS`.
+
+    Returns:
+        ``{metric: float}`` in the order of `metrics`.
+    """
+    names = tuple(metrics)
+    unknown = sorted(set(names) - set(FEATURE_METRICS))
+    if unknown:
+        raise ValueError(
+            f"Unknown metric(s) {unknown}; expected any of {', '.join(FEATURE_METRICS)}."
+        )
+    split = default_split(dataset_name) if split is None else split
+    extractor = extractor_for(dataset_name)
+    real = real_features(dataset_name, split, n_real)
+    fake, logits = extractor.features_and_logits(images)
+    result = {}
+    if "fid" in names:
+        result["fid"] = fid_from_features(real, fake)
+    if {"kid", "kid_std"} & set(names):
+        # Subsets of at most half the data, so they differ and kid_std means something.
+        subset_size = min(1000, max(2, min(len(real), len(fake)) // 2))
+        result["kid"], result["kid_std"] = kid_from_features(
+            real, fake, subsets=50, subset_size=subset_size, seed=seed
+        )
+    if {"precision", "recall"} & set(names):
+        result["precision"], result["recall"] = precision_recall(real, fake, k=3)
+    if {"density", "coverage"} & set(names):
+        result["density"], result["coverage"] = density_coverage(real, fake, k=5)
+    if {"inception_score", "class_entropy"} & set(names):
+        probs = scipy.special.softmax(logits, axis=1)
+        histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)
+        nonzero = histogram[histogram > 0]
+        result["inception_score"] = inception_score(probs)[0]
+        entropy = -(nonzero * np.log(nonzero)).sum() / np.log(len(histogram))
+        result["class_entropy"] = float(entropy) + 0.0  # -0.0 for a single class
+    return {name: float(result[name]) for name in names}
+
+
+def _report(scores: dict, dataset_name: str, split: str | None, n: int, n_real: int) -> dict:
+    split = default_split(dataset_name) if split is None else split
+    rounded = {name: round(value, _DECIMALS.get(name, 4)) for name, value in scores.items()}
+    return {"dataset": dataset_name, "split": split, "n": n, "n_real": n_real, **rounded}
+
+
+def evaluate(
+    model, dataset_name: str, n: int = 10000, seed: int = 0, *, split: str | None = None
+) -> dict:
+    """Measure a generator against a dataset with imgenlib's shipped feature extractor.
+
+    Draws `n` samples (for a conditional model, classes in equal shares) and compares them
+    with the first `n` real images of `split` (fewer if the split is smaller; features
+    cached per process).
+
+    Args:
+        model: anything with ``generate(n, seed=..., labels=...)`` returning images in
+            [-1, 1] (and ``num_classes`` for a conditional model).
+        dataset_name: a dataset with a shipped extractor (`imgenlib.features.CLASSIFIERS`).
+        n: number of samples.
+        seed: seed of the samples and of KID's subsets.
+        split: real split to compare with; default `default_split` (test when there is one).
+
+    Returns:
+        A dict with ``dataset``, ``split``, ``n``, ``n_real``, ``fid``, ``kid`` and
+        ``kid_std`` (50 subsets of min(1000, n/2) images), ``precision`` and ``recall`` (k=3), ``density`` and ``coverage``
+        (k=5), ``inception_score``, and ``class_entropy``: the entropy of the
+        predicted-class histogram of the samples divided by log(classes) (1 = all classes
+        equally often; low = missing modes).
+
+    Raises:
+        ValueError: unknown dataset or no shipped extractor for it; bad `n` or `seed`.
+    """
+    n = check_int("n", n, minimum=10)
+    seed = check_int("seed", seed, minimum=0)
+    extractor_for(dataset_name)
+    samples = generate_samples(model, n, seed)
+    return evaluate_images(samples, dataset_name, seed=seed, split=split, n_real=n)
+
+
+def evaluate_images(
+    images,
+    dataset_name: str,
+    *,
+    seed: int = 0,
+    split: str | None = None,
+    n_real: int | None = None,
+    metrics=FEATURE_METRICS,
+) -> dict:
+    """`evaluate` for a given batch of images instead of a model (e.g. a data split: the floor).
+
+    Args:
+        images: (n, H, W, C) in [-1, 1] with n >= 10, the extractor's image shape.
+        dataset_name, seed, split: as in `evaluate`.
+        n_real: number of real images (default: ``len(images)``).
+        metrics: the subset of `FEATURE_METRICS` to compute (default all; the
+            nearest-neighbour ones — precision, recall, density, coverage — cost most).
+
+    Returns:
+        The dict of `evaluate`.
+    """
+    images = check_images(images)
+    if len(images) < 10:
+        raise ValueError(f"images must hold at least 10 images. Received: {len(images)}")
+    seed = check_int("seed", seed, minimum=0)
+    n_real = len(images) if n_real is None else check_int("n_real", n_real, minimum=10)
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    scores = score_images(
+        images, dataset_name, n_real=n_real, split=split, seed=seed, metrics=metrics
+    )
+    split = default_split(dataset_name) if split is None else split
+    actual_real = len(real_features(dataset_name, split, n_real))
+    return _report(scores, dataset_name, split, len(images), actual_real)
 
 
 def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
@@ -59,7 +271,6 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
     from imgenlib.data import DATASETS, load_images
     from imgenlib.features import CLASSIFIERS
     from imgenlib.io import load_json
-    from imgenlib.metrics import _extractor, default_split, evaluate
     from imgenlib.training import load_run_model
 
     n = check_int("n", n, minimum=10)
@@ -76,7 +287,7 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
             f"No feature extractor for this run's data {data!r}: eval measures runs on "
             f"{', '.join(CLASSIFIERS)} (imgenlib's shipped extractors); a folder of images has none."
         )
-    _extractor(data)  # before loading the model: a missing extractor is the likelier error
+    extractor_for(data)  # before loading the model: a missing extractor is the likelier error
     if quick_mode():
         n = min(n, QUICK_MAX_EVAL)
     start = time.perf_counter()

@@ -105,7 +105,8 @@ class FeatureExtractor:
         self.model.load_weights(path)
         self._predict = None
 
-    def _outputs(self, images, batch_size):
+    def features_and_logits(self, images, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+        """Features (n, 128) and class logits (n, num_classes) in one pass, float64."""
         import tensorflow as tf
 
         images = check_images(images, channels=self.image_shape[-1])
@@ -129,13 +130,13 @@ class FeatureExtractor:
 
     def features(self, images, batch_size: int = 500) -> np.ndarray:
         """Penultimate-layer features (n, 128) of images in [-1, 1]."""
-        return self._outputs(images, batch_size)[0]
+        return self.features_and_logits(images, batch_size)[0]
 
     def probabilities(self, images, batch_size: int = 500) -> np.ndarray:
         """Class probabilities (n, num_classes)."""
-        logits = self._outputs(images, batch_size)[1]
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        import scipy.special
+
+        return scipy.special.softmax(self.features_and_logits(images, batch_size)[1], axis=1)
 
 
 def inception_v3_extractor():

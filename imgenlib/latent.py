@@ -10,7 +10,8 @@ arithmetic itself is plain NumPy, so it is fast and testable without TensorFlow.
   (orthogonal endpoints: norm / sqrt(2)), slerp's stay on it (White 2016,
   https://arxiv.org/abs/1609.04468).
 - `traverse`: one latent dimension or one direction over a range of values.
-- `attribute_vector`, `class_means`, `encode_latents`, `latent_arithmetic`: "mean z of
+- `attribute_vector`, `latent_arithmetic`, `class_means` and `encode_latents` (in
+  `imgenlib.encoding`, re-exported here): "mean z of
   group A minus mean z of group B" vectors and a - b + c (Radford et al. 2016,
   https://arxiv.org/abs/1511.06434; Larsen et al. 2016, https://arxiv.org/abs/1512.09300).
 - `manifold_grid`: the 2-D latent manifold figure of Kingma & Welling 2014
@@ -30,8 +31,21 @@ import numbers
 
 import numpy as np
 
-from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib._validation import (
+    check_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_latent_model,
+    check_latents,
+    check_positive_int,
+    check_quantile_span,
+    check_same_size,
+    check_values,
+    check_vector,
+)
 from imgenlib.directions import LatentDirections, pca_directions
+from imgenlib.encoding import class_means, encode_latents
 
 __all__ = [
     "LatentDirections",
@@ -54,82 +68,6 @@ _PARALLEL = 1e-6  # radians: closer to 0 or pi than this, slerp's great circle i
 _RESAMPLE_ROUNDS = 64
 
 
-# --- validation -----------------------------------------------------------------------
-
-
-def _array(name: str, value) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"{name} must be a numeric array. Received: {name}={value!r}")
-    if array.size and not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or Inf values.")
-    return array.astype(np.float64)
-
-
-def _vector(name: str, value, latent_dim: int | None = None) -> np.ndarray:
-    """A latent vector (d,) as float64; a (1, d) row is accepted."""
-    array = _array(name, value)
-    if array.ndim == 2 and len(array) == 1:
-        array = array[0]
-    expected = "latent_dim" if latent_dim is None else f"latent_dim={latent_dim}"
-    if array.ndim != 1 or array.size == 0 or (latent_dim is not None and len(array) != latent_dim):
-        raise ValueError(
-            f"{name} must be one latent vector of shape ({expected},). Received: {name}.shape={array.shape}"
-        )
-    return array
-
-
-def _matrix(name: str, value, latent_dim: int | None = None) -> np.ndarray:
-    """A batch of latent vectors (n, d) as float64; one vector (d,) becomes (1, d)."""
-    array = _array(name, value)
-    if array.ndim == 1:
-        array = array[None]
-    expected = "latent_dim" if latent_dim is None else f"latent_dim={latent_dim}"
-    if (
-        array.ndim != 2
-        or array.size == 0
-        or (latent_dim is not None and array.shape[1] != latent_dim)
-    ):
-        raise ValueError(
-            f"{name} must have shape (n, {expected}). Received: {name}.shape={array.shape}"
-        )
-    return array
-
-
-def _same_size(names, *vectors):
-    sizes = [v.shape[-1] for v in vectors]
-    if len(set(sizes)) != 1:
-        listed = ", ".join(f"{n}: {s}" for n, s in zip(names, sizes, strict=True))
-        raise ValueError(
-            f"{' and '.join(names)} must have the same latent size. Received: {listed}"
-        )
-
-
-def _latent_dim(model) -> int:
-    """Check that `model` can generate from z and return its latent size."""
-    latent_dim = getattr(model, "latent_dim", None)
-    if (
-        isinstance(latent_dim, bool)
-        or not isinstance(latent_dim, numbers.Integral)
-        or latent_dim < 1
-        or not callable(getattr(model, "generate", None))
-    ):
-        raise TypeError(
-            "model must have an int latent_dim and a generate(z=..., labels=...) method "
-            f"(a GAN or a VAE). Received: model={model!r}"
-        )
-    return int(latent_dim)
-
-
-def _values(name: str, value) -> np.ndarray:
-    array = _array(name, value)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(
-            f"{name} must be a non-empty 1-D sequence of numbers. Received: {name}={value!r}"
-        )
-    return array
-
-
 # --- interpolation --------------------------------------------------------------------
 
 
@@ -146,8 +84,8 @@ def lerp(z0, z1, steps: int) -> np.ndarray:
     Raises:
         ValueError / TypeError: vectors of different sizes or non-numeric, steps < 2.
     """
-    a, b = _vector("z0", z0), _vector("z1", z1)
-    _same_size(("z0", "z1"), a, b)
+    a, b = check_vector("z0", z0), check_vector("z1", z1)
+    check_same_size(("z0", "z1"), a, b)
     steps = check_int("steps", steps, minimum=2)
     t = np.linspace(0.0, 1.0, steps)[:, None]
     return ((1.0 - t) * a + t * b).astype(np.float32)
@@ -173,8 +111,8 @@ def slerp(z0, z1, steps: int) -> np.ndarray:
     Raises:
         ValueError / TypeError: as `lerp`.
     """
-    a, b = _vector("z0", z0), _vector("z1", z1)
-    _same_size(("z0", "z1"), a, b)
+    a, b = check_vector("z0", z0), check_vector("z1", z1)
+    check_same_size(("z0", "z1"), a, b)
     steps = check_int("steps", steps, minimum=2)
     norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
     if norm_a == 0 or norm_b == 0:
@@ -206,9 +144,9 @@ def interpolate(model, z0, z1, steps: int = 8, method: str = "slerp", labels=Non
     Returns:
         float32 images (steps, H, W, C) in [-1, 1].
     """
-    latent_dim = _latent_dim(model)
+    latent_dim = check_latent_model(model)
     path = _PATHS[check_choice("method", method, _PATHS)]
-    z = path(_vector("z0", z0, latent_dim), _vector("z1", z1, latent_dim), steps)
+    z = path(check_vector("z0", z0, latent_dim), check_vector("z1", z1, latent_dim), steps)
     return model.generate(z=z, labels=labels)
 
 
@@ -229,15 +167,15 @@ def traversal_latents(z, dim, values) -> np.ndarray:
     Returns:
         float32 array (len(values), d).
     """
-    z = _vector("z", z)
-    values = _values("values", values)
+    z = check_vector("z", z)
+    values = check_values("values", values)
     latents = np.repeat(z[None], len(values), axis=0)
     if isinstance(dim, numbers.Integral) and not isinstance(dim, bool):
         latents[:, check_int("dim", dim, minimum=-len(z), maximum=len(z) - 1)] = values
     elif isinstance(dim, bool):
         raise TypeError(f"dim must be an int or a direction vector. Received: dim={dim!r}")
     else:
-        vector = _vector("dim", dim, len(z))
+        vector = check_vector("dim", dim, len(z))
         latents += values[:, None] * vector
     return latents.astype(np.float32)
 
@@ -259,8 +197,8 @@ def traverse(model, z, dim, values, labels=None) -> np.ndarray:
     Raises:
         ValueError: dim out of range, z or direction of the wrong size, empty values.
     """
-    latent_dim = _latent_dim(model)
-    latents = traversal_latents(_vector("z", z, latent_dim), dim, values)
+    latent_dim = check_latent_model(model)
+    latents = traversal_latents(check_vector("z", z, latent_dim), dim, values)
     return model.generate(z=latents, labels=labels)
 
 
@@ -276,8 +214,8 @@ def attribute_vector(z_a, z_b) -> np.ndarray:
     Returns:
         float32 vector (d,).
     """
-    a, b = _matrix("z_a", z_a), _matrix("z_b", z_b)
-    _same_size(("z_a", "z_b"), a, b)
+    a, b = check_latents("z_a", z_a), check_latents("z_b", z_b)
+    check_same_size(("z_a", "z_b"), a, b)
     return (a.mean(axis=0) - b.mean(axis=0)).astype(np.float32)
 
 
@@ -287,13 +225,13 @@ def latent_arithmetic(a, b, c) -> np.ndarray:
     Returns:
         float32 array of the broadcast shape.
     """
-    arrays = [_array(name, v) for name, v in (("a", a), ("b", b), ("c", c))]
+    arrays = [check_array(name, v) for name, v in (("a", a), ("b", b), ("c", c))]
     for name, array in zip("abc", arrays, strict=True):
         if array.ndim not in (1, 2) or array.size == 0:
             raise ValueError(
                 f"{name} must be a latent vector (d,) or a batch (n, d). Received: {name}.shape={array.shape}"
             )
-    _same_size(("a", "b", "c"), *arrays)
+    check_same_size(("a", "b", "c"), *arrays)
     try:
         result = arrays[0] - arrays[1] + arrays[2]
     except ValueError:
@@ -302,96 +240,7 @@ def latent_arithmetic(a, b, c) -> np.ndarray:
     return result.astype(np.float32)
 
 
-def encode_latents(model, images, labels=None, *, batch_size: int = 256) -> np.ndarray:
-    """Map images to latents with a VAE's ``encode``: the posterior means z_mean.
-
-    Args:
-        model: a model with ``encode(images, labels=None) -> (z_mean, z_log_var)``.
-        images: float32 (N, H, W, C) in [-1, 1].
-        labels: class labels for a conditional VAE (passed to ``encode``).
-        batch_size: images per call.
-
-    Returns:
-        float32 array (N, latent_dim).
-
-    Raises:
-        TypeError: the model has no ``encode`` (e.g. a GAN, which has no encoder).
-    """
-    from imgenlib.images import check_images
-
-    if not callable(getattr(model, "encode", None)):
-        raise TypeError(
-            "This needs a model with encode(images) -> (z_mean, z_log_var), such as a VAE; "
-            f"a GAN has no encoder. Received: model={model!r}"
-        )
-    images = check_images(images)
-    batch_size = check_positive_int("batch_size", batch_size)
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),):
-            raise ValueError(
-                f"labels must have one entry per image ({len(images)}). Received: labels.shape={labels.shape}"
-            )
-    means = []
-    for start in range(0, len(images), batch_size):
-        chunk = slice(start, start + batch_size)
-        if labels is None:
-            z_mean, _ = model.encode(images[chunk])
-        else:
-            z_mean, _ = model.encode(images[chunk], labels=labels[chunk])
-        means.append(np.asarray(z_mean, dtype=np.float32))
-    return np.concatenate(means)
-
-
-def class_means(model, images, labels, *, batch_size: int = 256) -> dict[int, np.ndarray]:
-    """Mean encoded latent (z_mean) of each class present in `labels`.
-
-    ``means[a] - means[b]`` is then the attribute vector from class b to class a. A
-    conditional VAE is given the labels too (its z then holds what the class does not).
-
-    Args:
-        model: a VAE (anything with ``encode``).
-        images: float32 (N, H, W, C) in [-1, 1].
-        labels: int class labels (N,).
-
-    Returns:
-        ``{class: float32 vector (latent_dim,)}`` for every class in `labels`, sorted.
-
-    Raises:
-        TypeError: the model has no ``encode``, or labels are not integers.
-    """
-    labels_array = np.asarray(labels)
-    if labels_array.dtype == object or not np.issubdtype(labels_array.dtype, np.integer):
-        raise TypeError(
-            f"labels must be integers. Received: labels with dtype {labels_array.dtype}"
-        )
-    conditional = getattr(model, "num_classes", None) is not None
-    z = encode_latents(model, images, labels_array if conditional else None, batch_size=batch_size)
-    if labels_array.shape != (len(z),):
-        raise ValueError(
-            f"labels must have one entry per image ({len(z)}). Received: labels.shape={labels_array.shape}"
-        )
-    return {int(k): z[labels_array == k].mean(axis=0) for k in np.unique(labels_array)}
-
-
 # --- manifold grid --------------------------------------------------------------------
-
-
-def _quantile_bounds(span) -> tuple[float, float]:
-    if isinstance(span, (tuple, list)) and len(span) == 2:
-        low = check_float("span[0]", span[0], minimum=0, min_inclusive=False)
-        high = check_float("span[1]", span[1], maximum=1, max_inclusive=False)
-        if low >= high:
-            raise ValueError(f"span must be (low, high) with low < high. Received: span={span!r}")
-        return low, high
-    if isinstance(span, numbers.Real) and not isinstance(span, bool):
-        high = check_float(
-            "span", span, minimum=0.5, maximum=1, min_inclusive=False, max_inclusive=False
-        )
-        return 1.0 - high, high
-    raise TypeError(
-        f"span must be a float in (0.5, 1) or a (low, high) pair of quantiles. Received: span={span!r}"
-    )
 
 
 def manifold_grid(model, n: int = 15, dims=(0, 1), span=0.95, *, z=None, labels=None):
@@ -420,7 +269,7 @@ def manifold_grid(model, n: int = 15, dims=(0, 1), span=0.95, *, z=None, labels=
     """
     from scipy.stats import norm
 
-    latent_dim = _latent_dim(model)
+    latent_dim = check_latent_model(model)
     n = check_int("n", n, minimum=2)
     if (
         not isinstance(dims, (tuple, list))
@@ -432,11 +281,11 @@ def manifold_grid(model, n: int = 15, dims=(0, 1), span=0.95, *, z=None, labels=
         raise ValueError(
             f"dims must be two different dimensions in [0, {latent_dim}). Received: dims={dims!r}"
         )
-    low, high = _quantile_bounds(span)
+    low, high = check_quantile_span("span", span)
     values = norm.ppf(np.linspace(low, high, n))
     xs, ys = np.meshgrid(values, values[::-1])
     coords = np.stack([xs, ys], axis=-1)
-    base = np.zeros(latent_dim) if z is None else _vector("z", z, latent_dim)
+    base = np.zeros(latent_dim) if z is None else check_vector("z", z, latent_dim)
     latents = np.repeat(base[None], n * n, axis=0)
     latents[:, dims[0]] = xs.ravel()
     latents[:, dims[1]] = ys.ravel()
@@ -451,9 +300,9 @@ def truncated_normal(n: int, latent_dim: int, truncation: float = 1.0, seed=None
 
     Lower thresholds give more typical, higher-quality but less varied samples. When no
     coordinate needs resampling, the result equals ``default_rng(seed).standard_normal``
-    (the same latents as ``model.sample_latent``). After a few resampling rounds, any
-    remaining coordinates are drawn directly from the truncated normal by inverse CDF
-    (the same distribution), so tiny thresholds cannot loop for long.
+    (the same latents as ``model.sample_latent``). After a few rounds, any remaining
+    coordinates are drawn from `scipy.stats.truncnorm` (the same distribution), so tiny
+    thresholds cannot loop for long.
 
     Args:
         n: number of latents.
@@ -464,7 +313,7 @@ def truncated_normal(n: int, latent_dim: int, truncation: float = 1.0, seed=None
     Returns:
         float32 array (n, latent_dim) with every |value| <= truncation.
     """
-    from scipy.stats import norm
+    from scipy.stats import truncnorm
 
     n = check_positive_int("n", n)
     latent_dim = check_positive_int("latent_dim", latent_dim)
@@ -480,8 +329,9 @@ def truncated_normal(n: int, latent_dim: int, truncation: float = 1.0, seed=None
         z[outside] = rng.standard_normal(int(outside.sum()))
         outside = np.abs(z) > truncation
     if outside.any():
-        cdf_low, cdf_high = norm.cdf(-truncation), norm.cdf(truncation)
-        z[outside] = norm.ppf(rng.uniform(cdf_low, cdf_high, int(outside.sum())))
+        z[outside] = truncnorm.rvs(
+            -truncation, truncation, size=int(outside.sum()), random_state=rng
+        )
     return np.clip(z, -truncation, truncation).astype(np.float32)
 
 
@@ -500,9 +350,11 @@ def truncate(z, psi: float, mean=None) -> np.ndarray:
     Returns:
         float32 array shaped like `z`.
     """
-    array = _array("z", z)
+    array = check_array("z", z)
     if array.ndim not in (1, 2) or array.size == 0:
         raise ValueError(f"z must have shape (d,) or (n, d). Received: z.shape={array.shape}")
     psi = check_float("psi", psi)
-    center = np.zeros(array.shape[-1]) if mean is None else _vector("mean", mean, array.shape[-1])
+    center = (
+        np.zeros(array.shape[-1]) if mean is None else check_vector("mean", mean, array.shape[-1])
+    )
     return (center + psi * (array - center)).astype(np.float32)

@@ -1,7 +1,7 @@
 """Sample quality during training: KID/FID every few epochs, in Keras' logs.
 
 `QualityMonitor` measures the generator against cached real features (the same code and
-extractor as `imgenlib.metrics.evaluate`) and writes the numbers into the epoch's
+extractor as `imgenlib.evaluation.evaluate`) and writes the numbers into the epoch's
 ``logs``, so ``History``, ``EarlyStopping(monitor="kid")`` and
 ``ModelCheckpoint(monitor="kid", save_best_only=True)`` use them like any loss. A GAN's
 losses say little about image quality (seed section 5.2 asks for early stopping; on a
@@ -22,12 +22,19 @@ import keras
 import numpy as np
 
 from imgenlib._validation import check_choice, check_int, check_positive_int
+from imgenlib.evaluation import (
+    FEATURE_METRICS,
+    default_split,
+    extractor_for,
+    generate_samples,
+    score_images,
+)
 
 __all__ = ["QualityMonitor"]
 
 
 class QualityMonitor(keras.callbacks.Callback):
-    """Compute KID/FID (or other `imgenlib.metrics.FEATURE_METRICS`) every `every` epochs.
+    """Compute KID/FID (or other `imgenlib.evaluation.FEATURE_METRICS`) every `every` epochs.
 
     The metric names become keys of the epoch logs (``logs["kid"]``, ``logs["fid"]``).
     Put the monitor **before** ``EarlyStopping`` and ``ModelCheckpoint`` in the
@@ -45,7 +52,7 @@ class QualityMonitor(keras.callbacks.Callback):
         every: evaluate every this many epochs.
         n: samples per evaluation (and real images; capped at the split's size). KID is
             fine at small n; FID is biased upwards at small n, so compare FIDs of equal n.
-        metrics: names from `imgenlib.metrics.FEATURE_METRICS`.
+        metrics: names from `imgenlib.evaluation.FEATURE_METRICS`.
         seed: fixed seed of the samples (the same latents every time, so epochs differ by
             the model, not by the draw) and of KID's subsets.
         split: real split to compare with (default: test when the dataset has one).
@@ -70,8 +77,6 @@ class QualityMonitor(keras.callbacks.Callback):
         split: str | None = None,
         verbose: int = 0,
     ):
-        from imgenlib.metrics import FEATURE_METRICS, _extractor, default_split
-
         super().__init__()
         if isinstance(metrics, str):
             metrics = (metrics,)
@@ -82,7 +87,7 @@ class QualityMonitor(keras.callbacks.Callback):
                 f"metrics must be a non-empty selection of {', '.join(FEATURE_METRICS)}. "
                 f"Received: metrics={metrics!r}"
             )
-        _extractor(dataset_name)  # fail now, not after the first epoch, if there is none
+        extractor_for(dataset_name)  # fail now, not after the first epoch, if there is none
         self.dataset_name = dataset_name
         self.every = check_positive_int("every", every)
         self.n = check_int("n", n, minimum=10)
@@ -111,16 +116,14 @@ class QualityMonitor(keras.callbacks.Callback):
 
     def evaluate(self) -> dict:
         """Measure the model now; returns ``{metric: value}`` (unrounded floats)."""
-        from imgenlib.metrics import _generate, _score
-
-        samples = _generate(self.model, self.n, self.seed)
-        return _score(
+        samples = generate_samples(self.model, self.n, self.seed)
+        return score_images(
             samples,
             self.dataset_name,
             n_real=self.n,
             split=self.split,
             seed=self.seed,
-            names=self.metrics,
+            metrics=self.metrics,
         )
 
     def best(self, metric: str | None = None, mode: str = "min") -> tuple[int, float]:

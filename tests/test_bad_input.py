@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from imgenlib import metrics, plotting
+from imgenlib import evaluation, metrics, plotting
 from imgenlib.cli import main
 from imgenlib.data import ImageLoadWarning, load_folder, load_images, make_dataset
 from imgenlib.models import GAN, GANConfig, build_gan, build_generator
@@ -169,8 +169,8 @@ LIBRARY_CASES = {
     "inception_score negative probabilities": (
         lambda f, m: metrics.inception_score(-np.ones((4, 3))), ValueError, "probs"),
     "evaluate unknown dataset": (
-        lambda f, m: metrics.evaluate(m["plain"], "cifar10"), ValueError, "'cifar10'"),
-    "evaluate n=5": (lambda f, m: metrics.evaluate(m["plain"], "digits", n=5), ValueError, "n=5"),
+        lambda f, m: evaluation.evaluate(m["plain"], "cifar10"), ValueError, "'cifar10'"),
+    "evaluate n=5": (lambda f, m: evaluation.evaluate(m["plain"], "digits", n=5), ValueError, "n=5"),
     # plotting
     "save_grid 0..255": (
         lambda f, m: plotting.save_grid(GOOD + 255, f / "g.png"), ValueError, r"\[255, 255\]"),

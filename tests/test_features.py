@@ -85,7 +85,7 @@ class ImagesAsModel:
 
 
 def test_evaluate_real_data_scores_near_the_floor_and_noise_far_above():
-    from imgenlib.metrics import evaluate
+    from imgenlib.evaluation import evaluate
 
     train, _ = load_images("fashion_mnist", "train", n=2000)
     real = evaluate(ImagesAsModel(train), "fashion_mnist", n=2000)

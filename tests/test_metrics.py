@@ -143,7 +143,7 @@ def test_bad_input(call, error, pattern):
 
 def test_evaluate_images_computes_only_the_metrics_asked_for():
     from imgenlib.data import load_images
-    from imgenlib.metrics import evaluate_images
+    from imgenlib.evaluation import evaluate_images
 
     images, _ = load_images("digits", n=200)
     everything = evaluate_images(images, "digits", seed=0)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from imgenlib.data import load_images, make_dataset
-from imgenlib.metrics import _real_features, fid_from_features, kid_from_features
+from imgenlib.evaluation import extractor_for, real_features
+from imgenlib.metrics import fid_from_features, kid_from_features
 from imgenlib.models import GANConfig, build_gan
 from imgenlib.monitoring import QualityMonitor
 
@@ -63,10 +64,8 @@ def test_early_stopping_and_best_checkpoint_follow_kid(tmp_path):
     assert restored.epochs_done.numpy() == 3  # the checkpoint is the lowest-KID epoch
 
     # Logged values equal a direct computation from the extractor's features.
-    real = _real_features("digits", "train", N)
-    from imgenlib.metrics import _extractor
-
-    fake = _extractor("digits").features(np.clip(REAL + 0.5 * NOISE, -1, 1))
+    real = real_features("digits", "train", N)
+    fake = extractor_for("digits").features(np.clip(REAL + 0.5 * NOISE, -1, 1))
     assert history.history["fid"][0] == pytest.approx(fid_from_features(real, fake), rel=1e-6)
     expected_kid, _ = kid_from_features(real, fake, subsets=50, subset_size=N // 2, seed=0)
     assert kid[0] == pytest.approx(expected_kid, rel=1e-6)

@@ -101,7 +101,7 @@ def test_stated_quality_is_what_a_fresh_evaluation_gives(name):
     """The quality recorded for a shipped model is reproduced by evaluating the shipped
     weights again (same n and seed; tolerance for another CPU's rounding)."""
     from imgenlib.data import load_images
-    from imgenlib.metrics import evaluate
+    from imgenlib.evaluation import evaluate
 
     stated = pretrained.info(name)["quality"]
     model = pretrained.load(name)

@@ -52,3 +52,47 @@ def test_image_size_forms():
         check_image_size("image_size", (1, 2, 3))
     with pytest.raises(ValueError, match=r"Received: image_size=\(0, 4\)"):
         check_image_size("image_size", (0, 4))
+
+
+def test_latent_validators_name_the_argument_and_the_expected_shape():
+    from imgenlib._validation import (
+        check_array,
+        check_latent_model,
+        check_latents,
+        check_quantile_span,
+        check_rows,
+        check_same_size,
+        check_values,
+        check_vector,
+    )
+
+    assert check_vector("z", [[1, 2, 3]], 3).shape == (3,)
+    with pytest.raises(ValueError, match=r"z must be one latent vector of shape \(latent_dim=4,\)"):
+        check_vector("z", np.zeros(3), 4)
+    assert check_latents("z", np.zeros(3)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"Received: z.shape=\(2, 3\)"):
+        check_latents("z", np.zeros((2, 3)), 4)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        check_array("z", [np.inf])
+    with pytest.raises(TypeError, match="numeric array"):
+        check_array("z", ["a"])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        check_values("values", [])
+    assert check_rows("x", np.zeros((2, 3, 4))).shape == (2, 12)
+    with pytest.raises(ValueError, match="non-empty batch"):
+        check_rows("x", np.zeros(3))
+    with pytest.raises(ValueError, match="a: 2, b: 3"):
+        check_same_size(("a", "b"), np.zeros(2), np.zeros(3))
+    assert check_quantile_span("span", 0.9) == pytest.approx((0.1, 0.9))
+    with pytest.raises(ValueError, match="low < high"):
+        check_quantile_span("span", (0.6, 0.4))
+
+    class Model:
+        latent_dim = 8
+
+        def generate(self, z=None, labels=None):
+            return z
+
+    assert check_latent_model(Model()) == 8
+    with pytest.raises(TypeError, match="int latent_dim and a generate"):
+        check_latent_model(object())

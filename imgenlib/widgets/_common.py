@@ -9,13 +9,13 @@ import numpy as np
 from imgenlib._validation import check_int
 
 
-def _widgets():
+def widgets_module():
     import ipywidgets
 
     return ipywidgets
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
     try:
         from IPython import get_ipython
     except ImportError:
@@ -24,14 +24,14 @@ def _in_notebook() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def _sample(model, n: int, seed: int) -> np.ndarray:
+def sample_latents(model, n: int, seed: int) -> np.ndarray:
     sample_latent = getattr(model, "sample_latent", None)
     if callable(sample_latent):
         return np.asarray(sample_latent(n, seed), dtype=np.float32)
     return np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
 
 
-def _class(model, value, name="label") -> int | None:
+def check_class(model, value, name="label") -> int | None:
     num_classes = getattr(model, "num_classes", None)
     if num_classes is None:
         if value is not None:
@@ -42,7 +42,7 @@ def _class(model, value, name="label") -> int | None:
     return check_int(name, 0 if value is None else value, minimum=0, maximum=num_classes - 1)
 
 
-def _class_options(model, class_names):
+def class_options(model, class_names):
     num_classes = model.num_classes
     if class_names is None:
         return [(str(k), k) for k in range(num_classes)]
@@ -54,7 +54,7 @@ def _class_options(model, class_names):
     return [(f"{k}: {name}", k) for k, name in enumerate(class_names)]
 
 
-class _DisplayMixin:
+class DisplayMixin:
     """Show ``self.widget`` with a short, deterministic text/plain (stable under nbval)."""
 
     widget = None

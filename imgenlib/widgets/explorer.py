@@ -6,16 +6,28 @@ import time
 
 import numpy as np
 
-from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib._validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_latent_model,
+    check_positive_int,
+)
 from imgenlib.directions import LatentDirections
-from imgenlib.latent import _latent_dim, lerp, slerp, truncate
+from imgenlib.latent import lerp, slerp, truncate
 from imgenlib.plotting import grid_png
-from imgenlib.widgets._common import _class, _class_options, _DisplayMixin, _sample, _widgets
+from imgenlib.widgets._common import (
+    DisplayMixin,
+    check_class,
+    class_options,
+    sample_latents,
+    widgets_module,
+)
 
 __all__ = ["Interpolator", "LatentExplorer"]
 
 
-class LatentExplorer(_DisplayMixin):
+class LatentExplorer(DisplayMixin):
     """Sliders over latent dimensions or directions, a seed box, truncation and a class picker.
 
     The shown latents are ``truncate(z_seed, psi) + sum_i value_i * basis_i``: the seed's
@@ -56,7 +68,7 @@ class LatentExplorer(_DisplayMixin):
         scale: int = 4,
         value_range: float = 3.0,
     ):
-        latent_dim = _latent_dim(model)
+        latent_dim = check_latent_model(model)
         self.model = model
         self.n = check_positive_int("n", n)
         self.ncols = None if ncols is None else check_positive_int("ncols", ncols)
@@ -66,12 +78,12 @@ class LatentExplorer(_DisplayMixin):
         self._offsets = np.zeros(len(self.basis))
         self._seed = check_int("seed", seed, minimum=0)
         self._psi = check_float("truncation", truncation, minimum=0, maximum=1)
-        self._label = _class(model, label)
-        self._base = _sample(model, self.n, self._seed)
+        self._label = check_class(model, label)
+        self._base = sample_latents(model, self.n, self._seed)
         self._syncing = False
         self.last_frame_ms = float("nan")
 
-        widgets = _widgets()
+        widgets = widgets_module()
         self.sliders = []
         for i, name in enumerate(names):
             slider = widgets.FloatSlider(
@@ -97,7 +109,7 @@ class LatentExplorer(_DisplayMixin):
         self.class_picker = None
         if self._label is not None:
             self.class_picker = widgets.Dropdown(
-                options=_class_options(model, class_names), value=self._label, description="class"
+                options=class_options(model, class_names), value=self._label, description="class"
             )
             self.class_picker.observe(self._observer(self.set_class), names="value")
             controls.append(self.class_picker)
@@ -185,7 +197,7 @@ class LatentExplorer(_DisplayMixin):
     def set_seed(self, seed: int) -> bytes:
         """Draw new starting latents from `seed` and re-render (slider offsets are kept)."""
         self._seed = check_int("seed", seed, minimum=0)
-        self._base = _sample(self.model, self.n, self._seed)
+        self._base = sample_latents(self.model, self.n, self._seed)
         with self._quiet():
             self.seed_box.value = self._seed
         return self.refresh()
@@ -203,7 +215,7 @@ class LatentExplorer(_DisplayMixin):
             raise ValueError(
                 f"This model is unconditional; it has no classes. Received: label={label!r}"
             )
-        self._label = _class(self.model, label)
+        self._label = check_class(self.model, label)
         with self._quiet():
             self.class_picker.value = self._label
         return self.refresh()
@@ -220,7 +232,7 @@ class LatentExplorer(_DisplayMixin):
 _PATHS = {"lerp": lerp, "slerp": slerp}
 
 
-class Interpolator(_DisplayMixin):
+class Interpolator(DisplayMixin):
     """Walk from the latent of one seed to another's, by lerp or slerp, frame by frame.
 
     Shows the current frame, the whole strip, and the current latent's norm — lerp's
@@ -246,7 +258,7 @@ class Interpolator(_DisplayMixin):
         label: int | None = None,
         scale: int = 6,
     ):
-        _latent_dim(model)
+        check_latent_model(model)
         self.model = model
         self.steps = check_int("steps", steps, minimum=2)
         self.scale = check_positive_int("scale", scale)
@@ -255,12 +267,12 @@ class Interpolator(_DisplayMixin):
             check_int("seed_b", seed_b, minimum=0),
         ]
         self._method = check_choice("method", method, _PATHS)
-        self._label = _class(model, label)
+        self._label = check_class(model, label)
         self._frame = 0
         self._syncing = False
         self.last_frame_ms = float("nan")
 
-        widgets = _widgets()
+        widgets = widgets_module()
         self.seed_boxes = [
             widgets.BoundedIntText(
                 value=self._seeds[0], min=0, max=2**31 - 1, description="seed A"
@@ -304,7 +316,10 @@ class Interpolator(_DisplayMixin):
     @property
     def latents(self) -> np.ndarray:
         """The path's latents (steps, latent_dim), float32."""
-        z = _sample(self.model, 1, self._seeds[0])[0], _sample(self.model, 1, self._seeds[1])[0]
+        z = (
+            sample_latents(self.model, 1, self._seeds[0])[0],
+            sample_latents(self.model, 1, self._seeds[1])[0],
+        )
         return _PATHS[self._method](*z, self.steps)
 
     @property

@@ -9,12 +9,12 @@ import numpy as np
 
 from imgenlib._validation import check_int, check_positive_int
 from imgenlib.plotting import grid_png
-from imgenlib.widgets._common import _DisplayMixin, _in_notebook, _sample, _widgets
+from imgenlib.widgets._common import DisplayMixin, in_notebook, sample_latents, widgets_module
 
 __all__ = ["TrainingMonitor", "curves_png"]
 
 
-class TrainingMonitor(_DisplayMixin, keras.callbacks.Callback):
+class TrainingMonitor(DisplayMixin, keras.callbacks.Callback):
     """A callback that shows live loss curves and the current samples during ``fit``.
 
     Every `every` batches and at each epoch's end it redraws the loss curves (matplotlib
@@ -68,7 +68,7 @@ class TrainingMonitor(_DisplayMixin, keras.callbacks.Callback):
         self._previous: dict[str, float] = {}
         self._displayed = False
         self._syncing = False
-        widgets = _widgets()
+        widgets = widgets_module()
         self.loss_image = widgets.Image(format="png")
         self.samples_image = widgets.Image(format="png")
         self.status = widgets.Label("waiting for fit()")
@@ -84,12 +84,12 @@ class TrainingMonitor(_DisplayMixin, keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._z = None
         if callable(getattr(self.model, "generate", None)):
-            self._z = _sample(self.model, self.n, self.seed)
+            self._z = sample_latents(self.model, self.n, self.seed)
         num_classes = getattr(self.model, "num_classes", None)
         self._labels = self.labels
         if self._labels is None and num_classes is not None:
             self._labels = np.arange(self.n) % num_classes
-        if self.auto_display and not self._displayed and _in_notebook():
+        if self.auto_display and not self._displayed and in_notebook():
             from IPython.display import display
 
             display(self)
