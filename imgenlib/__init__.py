@@ -46,7 +46,7 @@ SUBMODULES = (
     "audit", "callbacks", "conditional", "data", "diffaugment", "directions", "distribute",
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
-    "reconstruction", "resume", "training", "widgets",
+    "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -153,6 +153,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.data import make_dataset as make_dataset
     from imgenlib.distribute import make_strategy as make_strategy
     from imgenlib.distribute import use_logical_cpus as use_logical_cpus
+    from imgenlib.evaluation import evaluate as evaluate
+    from imgenlib.evaluation import evaluate_images as evaluate_images
     from imgenlib.evaluation import evaluate_run as evaluate_run
     from imgenlib.export import export_savedmodel as export_savedmodel
     from imgenlib.export import export_tflite as export_tflite
@@ -169,8 +171,6 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.latent import traverse as traverse
     from imgenlib.latent import truncated_normal as truncated_normal
     from imgenlib.metrics import density_coverage as density_coverage
-    from imgenlib.metrics import evaluate as evaluate
-    from imgenlib.metrics import evaluate_images as evaluate_images
     from imgenlib.metrics import fid_from_features as fid_from_features
     from imgenlib.metrics import inception_score as inception_score
     from imgenlib.metrics import kid_from_features as kid_from_features

@@ -22,7 +22,7 @@ def use_tensorflow_backend() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-_TF_STARTUP_NOISE = re.compile(
+TF_STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|I\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] .*)$"
 )
@@ -57,7 +57,7 @@ def quiet_tensorflow():
         kept = [
             line
             for line in capture.read().decode(errors="replace").splitlines()
-            if line.strip() and not _TF_STARTUP_NOISE.match(line)
+            if line.strip() and not TF_STARTUP_NOISE.match(line)
         ]
     if kept:
         sys.stderr.write("\n".join(kept) + "\n")

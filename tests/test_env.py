@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from imgenlib._env import _TF_STARTUP_NOISE, quick_mode
+from imgenlib._env import TF_STARTUP_NOISE, quick_mode
 
 
 @pytest.mark.parametrize(
@@ -26,8 +26,8 @@ def test_startup_noise_filter_keeps_real_messages():
         "E0000 00:00:1795492047.840911    4531 gpu.cc:12] an error",
         "Traceback (most recent call last):",
     ]
-    assert all(_TF_STARTUP_NOISE.match(line) for line in noise)
-    assert not any(_TF_STARTUP_NOISE.match(line) for line in real)
+    assert all(TF_STARTUP_NOISE.match(line) for line in noise)
+    assert not any(TF_STARTUP_NOISE.match(line) for line in real)
 
 
 def test_quiet_tensorflow_import_prints_nothing():
