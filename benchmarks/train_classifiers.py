@@ -29,14 +29,17 @@ def main():
         "--epochs",
         type=int,
         default=None,
-        help="default: fashion_mnist 8, mnist 5, digits 40, shapes 10",
+        help="default: fashion_mnist 8, mnist 5, digits 40, shapes 10, emoji 30",
     )
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(TRAINABLE))
     if unknown:
         parser.error(f"unknown dataset(s) {unknown}; expected any of {', '.join(TRAINABLE)}")
     for name in args.names or CLASSIFIERS:
-        epochs = args.epochs or {"fashion_mnist": 8, "mnist": 5, "digits": 40, "shapes": 10}[name]
+        epochs = (
+            args.epochs
+            or {"fashion_mnist": 8, "mnist": 5, "digits": 40, "shapes": 10, "emoji": 30}[name]
+        )
         record = train_classifier(name, epochs=epochs)
         print(
             f"{name}: test accuracy {record['test_accuracy']:.4f} in {record['train_seconds']} s ({epochs} epochs)"

@@ -17,10 +17,12 @@ def test_every_shipped_weight_file_matches_its_record(name):
     assert path.stat().st_size < 1_000_000
 
 
-@pytest.mark.parametrize("name", ["fashion_mnist", "shapes"])
-def test_shipped_accuracy_is_reproduced(name):
+@pytest.mark.parametrize(
+    ("name", "options"), [("fashion_mnist", {}), ("shapes", {}), ("emoji", {"style": "all"})]
+)
+def test_shipped_accuracy_is_reproduced(name, options):
     extractor = FeatureExtractor(name)
-    images, labels = load_images(name, "test", n=2000)
+    images, labels = load_images(name, "test", n=2000, **options)
     accuracy = (extractor.probabilities(images).argmax(axis=1) == labels).mean()
     assert accuracy == pytest.approx(RECORD[name]["test_accuracy"], abs=0.02)
     feats = extractor.features(images[:10])
