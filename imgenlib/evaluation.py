@@ -16,7 +16,7 @@ from pathlib import Path
 from imgenlib._env import quick_mode
 from imgenlib._validation import check_int
 
-__all__ = ["QUICK_MAX_EVAL", "evaluate_run", "format_report"]
+__all__ = ["QUICK_EVAL_IMAGES", "QUICK_MAX_EVAL", "evaluate_run", "evaluate_vae", "format_report"]
 
 QUICK_MAX_EVAL = 1000
 
@@ -60,7 +60,7 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
     from imgenlib.features import CLASSIFIERS
     from imgenlib.io import load_json
     from imgenlib.metrics import _extractor, default_split, evaluate
-    from imgenlib.training import load_run_model
+    from imgenlib.runs import load_run_model
 
     n = check_int("n", n, minimum=10)
     seed = check_int("seed", seed, minimum=0)
@@ -132,3 +132,40 @@ def format_report(result: dict) -> str:
                 lines.append(f"  {label:<20}{value:<22}{hint}")
     lines.append(f"  ({result['seconds']} s)")
     return "\n".join(lines)
+
+
+QUICK_EVAL_IMAGES = 512
+
+
+def evaluate_vae(model, data: str, image_size=None, conditional: bool = False, *, n=None) -> dict:
+    """Held-out −ELBO (nats per image) and reconstruction error of a VAE on its dataset.
+
+    Uses `imgenlib.runs.default_split` (the test split when the dataset has one, else the
+    training images, and says so); at most `n` images (default: all, or
+    `QUICK_EVAL_IMAGES` in quick mode). ``imgenlib.training.train`` stores the result in a
+    VAE run's ``metrics.json``.
+
+    Returns:
+        A dict: ``split``, ``images``, ``likelihood``, ``negative_elbo_nats`` (mean per
+        image, one-sample estimate with seed 0; see `VAE.negative_elbo` for what the nats
+        measure) with its ``standard_error``, and ``reconstruction_mse``: the mean squared
+        error of `reconstruct` per pixel on the [0, 1] scale.
+    """
+    import numpy as np
+
+    from imgenlib.runs import load_split
+
+    n = n or (QUICK_EVAL_IMAGES if quick_mode() else None)
+    images, labels, split = load_split(data, image_size=image_size, conditional=conditional, n=n)
+    nelbo = model.negative_elbo(images, labels, seed=0)
+    recon = model.reconstruct(images, labels)
+    mse = float(np.mean(((recon - images) * 0.5) ** 2))
+    standard_error = float(nelbo.std(ddof=1) / np.sqrt(len(nelbo))) if len(nelbo) > 1 else None
+    return {
+        "split": split,
+        "images": int(len(images)),
+        "likelihood": model.likelihood,
+        "negative_elbo_nats": round(float(nelbo.mean()), 3),
+        "standard_error": None if standard_error is None else round(standard_error, 3),
+        "reconstruction_mse": round(mse, 6),
+    }
