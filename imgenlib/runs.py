@@ -44,16 +44,54 @@ LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """The settings of one training run (see `imgenlib.training.train` for their meaning).
+    """The settings of one training run of `imgenlib.training.train`.
 
     Values are validated on construction (messages name the received value); `out` is
     stored as a `Path` and a folder given as `data` as a string, so equal settings give
-    equal configs. ``None`` for `preset`, `epochs` or `batch_size` means "the preset's"
-    (`resolved` fills them in).
+    equal configs.
 
     The fields listed in `IDENTITY` define the run: resuming a directory with other values
-    for any of them is refused (`check_same_run`). The others (`epochs`, `max_minutes`,
-    `learning_rate`, `strategy`, `precision`, ...) may change between sessions.
+    for any of them is refused (`check_same_run`). The others may change between sessions.
+
+    Attributes:
+        kind: ``"gan"`` or ``"vae"``.
+        data: a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
+        out: the run directory; training into it again resumes the run.
+        preset: preset name (see `imgenlib.presets.available`); None: the dataset's
+            recommended preset if there is one, else ``"default"`` (`resolved` fills it in).
+        epochs: number of epochs; None: the preset's.
+        max_minutes: wall-clock budget; training stops at the first step past it.
+        conditional: train a class-conditional model (needs a labelled dataset).
+        loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
+        batch_size: batch size; None: the preset's.
+        seed: seeds data order, initialisation and sampling noise.
+        image_size: resize images to this square size (folders default to 64).
+        learning_rate: sets every learning rate of the preset (a GAN's generator and
+            discriminator alike). May differ between sessions: resuming after a divergence
+            with a lower rate continues from the last good epoch with it.
+        strategy: ``"default"`` (one device), ``"mirrored"`` or ``"multiworker"`` (see
+            `imgenlib.distribute.make_strategy`); ``"multiworker"`` must be chosen before
+            TensorFlow runs any operation in the process.
+        deterministic: turn on TensorFlow's op determinism (for the rest of the process):
+            runs on one machine are then bit-identical; it silently disables XLA.
+        eval_every: measure KID and FID (`imgenlib.monitoring.QualityMonitor`, `eval_n`
+            samples) every this many epochs and keep the lowest-FID model in
+            ``DIR/best.keras``. Needs a dataset with a shipped feature extractor
+            (`imgenlib.features.CLASSIFIERS`).
+        patience: with `eval_every`, stop once FID has not improved for this many epochs
+            (counted within a session).
+        eval_n: samples per quality evaluation (FID is biased upwards at small n: compare
+            only FIDs measured with the same n).
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (GANs only): layers compute in
+            bfloat16 with float32 variables and losses. Faster only on hardware with
+            bfloat16 units: measure first (``benchmarks/options.py``, notebook 07). The
+            saved model keeps the policy. VAEs are refused: their ELBO sums hundreds of
+            per-pixel log-likelihoods, too many for bfloat16's 8-bit mantissa.
+
+    Example::
+
+        config = RunConfig.tiny("runs/smoke")
+        train(dataclasses.replace(config, epochs=3, loss="hinge"))
     """
 
     IDENTITY: ClassVar[tuple[str, ...]] = (

@@ -87,25 +87,8 @@ def train(
         out: with a kind, the run directory; re-running with the same directory resumes.
         callbacks: extra Keras callbacks, called after imgenlib's own each epoch/step.
         verbose: Keras progress bar setting.
-        **settings: with a kind, the other `RunConfig` fields: ``preset`` (default: the
-            dataset's recommended one, else ``"default"``), ``epochs``, ``max_minutes``
-            (stop at the first step past this wall-clock budget), ``conditional``,
-            ``loss`` (GANs), ``batch_size``, ``seed`` (data order, initialisation, noise),
-            ``image_size`` (folders default to 64), ``learning_rate`` (sets every learning
-            rate of the preset; may be lowered when resuming a run that diverged),
-            ``strategy`` (``"default"``, ``"mirrored"``, ``"multiworker"``: see
-            `imgenlib.distribute.make_strategy`; multiworker must be chosen before
-            TensorFlow runs any operation in this process), ``deterministic`` (op
-            determinism for the process; disables XLA), ``eval_every`` (KID and FID every
-            N epochs with `imgenlib.monitoring.QualityMonitor`, ``eval_n`` samples, lowest
-            FID kept in ``DIR/best.keras``; needs a dataset with a shipped extractor),
-            ``patience`` (with ``eval_every``: stop once FID has not improved for this many
-            epochs of this session), ``eval_n`` (FID is biased upwards at small n: compare
-            FIDs of the same n only), ``precision`` (``"float32"`` or ``"mixed_bfloat16"``,
-            GANs only: layers compute in bfloat16 with float32 variables and losses;
-            faster only on hardware with bfloat16 units, so measure first with
-            ``benchmarks/options.py``; the saved model keeps the policy; not part of the
-            run's identity).
+        **settings: with a kind, the other `RunConfig` fields (see there), e.g. ``preset``,
+            ``epochs``, ``max_minutes``, ``conditional``, ``loss``, ``eval_every``.
 
     Returns:
         The summary also written to ``DIR/metrics.json``.
@@ -156,8 +139,8 @@ def train(
 
 def _as_config(kind, data, out, settings) -> RunConfig:
     if isinstance(kind, RunConfig):
-        given = {"data": data, "out": out, **settings}
-        extra = sorted(name for name, value in given.items() if value is not None)
+        positional = [name for name, value in (("data", data), ("out", out)) if value is not None]
+        extra = [*positional, *sorted(settings)]
         if extra:
             raise TypeError(
                 "train(config) takes no other run settings; vary the config with "

@@ -172,8 +172,8 @@ def test_eval_every_needs_a_dataset_with_an_extractor(tmp_path):
 def test_save_best_only_replaces_the_file_with_a_better_model(tmp_path):
     import keras
 
-    from imgenlib.io import save_json
     from imgenlib.callbacks import SaveBest
+    from imgenlib.io import save_json
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     best, history = tmp_path / "best.keras", tmp_path / "history.json"
@@ -401,8 +401,8 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
     last finished epoch stays byte for byte, and no temporary file is left behind."""
     import keras
 
-    from imgenlib.plotting import save_grid
     from imgenlib.callbacks import HistoryJSON, SaveModel
+    from imgenlib.plotting import save_grid
 
     path = tmp_path / target
     if target == "model.keras":
