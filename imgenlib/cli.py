@@ -218,7 +218,10 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 def main(argv=None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 usage or input error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help, --version and usage errors (already printed)
+        return int(exit.code or 0)
     try:
         if args.command not in _NO_TENSORFLOW:
             from imgenlib._env import quiet_tensorflow
