@@ -83,9 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_datasets_parser(commands):
-    datasets = commands.add_parser(
-        "datasets", help="list datasets, their sizes and where each is found"
-    )
+    datasets = commands.add_parser("datasets", help="list datasets, sizes and where each is")
     datasets.add_argument("--data-dir", help="extra directory to search for local copies")
     datasets.set_defaults(handler=_cmd_datasets)
 
@@ -265,32 +263,22 @@ def _cmd_datasets(args) -> int:
         shape = "x".join(map(str, spec.image_shape))
         rows.append((name, shape, sizes, str(spec.num_classes), where))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-            + "  "
-            + row[-1]
-        )
+    for *cells, where in rows:
+        print("  ".join([*map(str.ljust, cells, widths), where]))
     return 0
-
-
-def _load_for_show(args):
-    from imgenlib.data import DATASETS, load_folder, load_images
-
-    if args.name not in DATASETS and Path(args.name).is_dir():
-        return load_folder(args.name, args.image_size or 64)[: args.n]
-    images, _ = load_images(args.name, args.split, args.image_size, args.data_dir, n=args.n)
-    return images
 
 
 def _cmd_show(args) -> int:
     from imgenlib._validation import check_positive_int
     from imgenlib.plotting import save_grid
+    from imgenlib.runs import load_split
 
     check_positive_int("--n", args.n)
     check_positive_int("--scale", args.scale)
     _check_output_file("--out", args.out, ".png")
-    images = _load_for_show(args)
+    images, _, _ = load_split(
+        args.name, args.split, image_size=args.image_size, n=args.n, data_dir=args.data_dir
+    )
     save_grid(images, args.out, scale=args.scale)
     print(f"Wrote {len(images)} images of {args.name!r} to {Path(args.out)}")
     return 0

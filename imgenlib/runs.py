@@ -321,6 +321,7 @@ def load_split(
     image_size: int | None = None,
     conditional: bool = False,
     n: int | None = None,
+    data_dir=None,
 ):
     """Images (and labels) of a dataset's split or of a folder of images.
 
@@ -331,6 +332,8 @@ def load_split(
         image_size: resize to this square size (a folder's default is 64).
         conditional: return the labels (a labelled dataset is then required).
         n: keep the first `n` images.
+        data_dir: a directory holding a local copy of the dataset
+            (see `imgenlib.data.load_images`).
 
     Returns:
         ``(images, labels, split)``; labels are None unless `conditional`.
@@ -341,7 +344,7 @@ def load_split(
         n = check_positive_int("n", n)
     split = default_split(data) if split is None else split
     if data in DATASETS:
-        images, labels = load_images(data, split, image_size, n=n)
+        images, labels = load_images(data, split, image_size, data_dir, n=n)
     elif Path(data).is_dir():
         if split != "train":
             raise ValueError(

@@ -139,3 +139,11 @@ def test_help_and_datasets_do_not_import_tensorflow():
     for args, code in ((["--help"], 0), (["datasets"], 0), (["presets"], 3)):  # presets: control
         result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True)
         assert result.returncode == code, (args, result.stderr)
+
+
+def test_show_uses_the_runs_split_rule_for_folders(tmp_path, capsys):
+    """`show` reads a folder through `imgenlib.runs.load_split`: only a 'train' split."""
+    Image.new("RGB", (10, 10), (255, 0, 0)).save(tmp_path / "a.png")
+    out = str(tmp_path / "grid.png")
+    assert main(["show", str(tmp_path), "--out", out, "--split", "test"]) == 2
+    assert "only a 'train' split. Received: split='test'" in capsys.readouterr().err
