@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown zoo model(s) {unknown}; expected some of {list(ZOO)}")
 
     from imgenlib import pretrained
-    from imgenlib.training import load_run_model
+    from imgenlib.runs import load_run_model
 
     for name in args.names or list(ZOO):
         description, command = ZOO[name]

@@ -47,6 +47,7 @@ SUBMODULES = (
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
+    "runs", "demo",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -125,6 +126,8 @@ _EXPORTS = {
     "make_optimizer": "imgenlib.optimizers",
     # imgenlib.training
     "train": "imgenlib.training",
+    "RunConfig": "imgenlib.runs",
+    "load_run_model": "imgenlib.runs",
     # imgenlib._env
     "quick_mode": "imgenlib._env",
     "quiet_tensorflow": "imgenlib._env",
@@ -194,6 +197,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.plotting import plot_history as plot_history
     from imgenlib.plotting import save_grid as save_grid
     from imgenlib.reconstruction import reconstruction_metrics as reconstruction_metrics
+    from imgenlib.runs import RunConfig as RunConfig
+    from imgenlib.runs import load_run_model as load_run_model
     from imgenlib.training import train as train
     from imgenlib.widgets import Interpolator as Interpolator
     from imgenlib.widgets import LatentExplorer as LatentExplorer

@@ -4,11 +4,14 @@
   samples evolve instead of new random ones each time.
 - `TrainingHealth` watches the losses and the samples for the classic GAN (and VAE)
   failures and says, in plain words, what is happening and what to try.
+- `HistoryJSON`, `SaveModel`, `SaveBest` and `TimeBudget` keep a run directory
+  (`imgenlib.training.train`): history, model files written atomically, a time budget.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections import deque
 from pathlib import Path
@@ -17,10 +20,20 @@ import keras
 import numpy as np
 
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.io import atomic_path, load_json, save_json
 from imgenlib.neighbours import mean_pairwise_distance
 from imgenlib.plotting import save_grid
 
-__all__ = ["SampleGrid", "TrainingDiverged", "TrainingHealth", "TrainingHealthWarning"]
+__all__ = [
+    "HistoryJSON",
+    "SampleGrid",
+    "SaveBest",
+    "SaveModel",
+    "TimeBudget",
+    "TrainingDiverged",
+    "TrainingHealth",
+    "TrainingHealthWarning",
+]
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -278,3 +291,106 @@ class TrainingHealth(keras.callbacks.Callback):
 def diversity(images) -> float:
     """Mean pairwise Euclidean distance between the images of a batch (a cheap diversity score)."""
     return mean_pairwise_distance(np.asarray(images).reshape(len(images), -1))
+
+
+# Run-directory callbacks used by `imgenlib.training.train`.
+
+
+class HistoryJSON(keras.callbacks.Callback):
+    """Write Keras ``History.history`` to JSON after every epoch, continuing across resumes.
+
+    Epochs are numbered absolutely (Keras passes the resumed epoch index), so a resumed run
+    truncates any entries past its restored epoch before appending: values are never lost
+    or duplicated.
+
+    Args:
+        path: the JSON file (metric name → one value per finished epoch).
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        history = load_json(self.path) if self.path.exists() else {}
+        for name, value in (logs or {}).items():
+            values = history.setdefault(name, [])[:epoch]
+            values += [math.nan] * (epoch - len(values)) + [float(value)]
+            history[name] = values
+        save_json(history, self.path)
+
+
+class SaveModel(keras.callbacks.Callback):
+    """Save the whole model to a ``.keras`` file atomically after every epoch.
+
+    Args:
+        path: the ``.keras`` file; a kill mid-write leaves the previous one intact.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.save()
+
+    def save(self):
+        """Write the model now (via a temporary file and a rename)."""
+        with atomic_path(self.path) as tmp:
+            self.model.save(tmp)
+
+
+class SaveBest(SaveModel):
+    """Save the model atomically whenever `monitor` (lower is better) reaches a new minimum.
+
+    The best value so far is read back from ``history.json`` when training (re)starts, so a
+    resumed run only replaces ``best.keras`` with a model that beats every earlier epoch.
+
+    Args:
+        path: the ``.keras`` file of the best model.
+        history_path: the run's `HistoryJSON` file.
+        monitor: the logged metric to minimise, e.g. ``"fid"``.
+    """
+
+    def __init__(self, path, history_path, monitor: str):
+        super().__init__(path)
+        self.history_path, self.monitor = Path(history_path), monitor
+        self.best = math.inf
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf
+        if self.history_path.exists() and self.path.exists():
+            values = [
+                v for v in load_json(self.history_path).get(self.monitor, []) if math.isfinite(v)
+            ]
+            self.best = min(values, default=math.inf)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)) or float(value) >= self.best:
+            return
+        self.best = float(value)
+        self.save()
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training at the first step past a wall-clock budget; counts steps run.
+
+    Args:
+        max_minutes: the budget, or None for none (steps are still counted).
+    """
+
+    def __init__(self, max_minutes: float | None):
+        super().__init__()
+        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
+        self.steps = 0
+        self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.max_seconds is not None and time.perf_counter() - self._start > self.max_seconds:
+            self.stopped = True
+            self.model.stop_training = True

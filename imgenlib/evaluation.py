@@ -34,14 +34,17 @@ from imgenlib.metrics import (
     kid_from_features,
     precision_recall,
 )
+from imgenlib.runs import default_split  # the one split rule, shared with runs
 
 __all__ = [
     "FEATURE_METRICS",
+    "QUICK_EVAL_IMAGES",
     "QUICK_MAX_EVAL",
     "default_split",
     "evaluate",
     "evaluate_images",
     "evaluate_run",
+    "evaluate_vae",
     "extractor_for",
     "format_report",
     "generate_samples",
@@ -89,16 +92,6 @@ def extractor_for(dataset_name: str):
     from imgenlib.features import FeatureExtractor
 
     return FeatureExtractor(dataset_name)
-
-
-def default_split(dataset_name: str) -> str:
-    """The split metrics compare against: ``"test"`` when the dataset has one, else ``"train"``.
-
-    ``digits`` has a single split, so its samples are compared with the training images.
-    """
-    from imgenlib.data import dataset_info
-
-    return "test" if "test" in dataset_info(dataset_name).splits else "train"
 
 
 @functools.lru_cache(maxsize=8)
@@ -271,7 +264,7 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
     from imgenlib.data import DATASETS, load_images
     from imgenlib.features import CLASSIFIERS
     from imgenlib.io import load_json
-    from imgenlib.training import load_run_model
+    from imgenlib.runs import load_run_model
 
     n = check_int("n", n, minimum=10)
     seed = check_int("seed", seed, minimum=0)
@@ -343,3 +336,40 @@ def format_report(result: dict) -> str:
                 lines.append(f"  {label:<20}{value:<22}{hint}")
     lines.append(f"  ({result['seconds']} s)")
     return "\n".join(lines)
+
+
+QUICK_EVAL_IMAGES = 512
+
+
+def evaluate_vae(model, data: str, image_size=None, conditional: bool = False, *, n=None) -> dict:
+    """Held-out −ELBO (nats per image) and reconstruction error of a VAE on its dataset.
+
+    Uses `imgenlib.runs.default_split` (the test split when the dataset has one, else the
+    training images, and says so); at most `n` images (default: all, or
+    `QUICK_EVAL_IMAGES` in quick mode). ``imgenlib.training.train`` stores the result in a
+    VAE run's ``metrics.json``.
+
+    Returns:
+        A dict: ``split``, ``images``, ``likelihood``, ``negative_elbo_nats`` (mean per
+        image, one-sample estimate with seed 0; see `VAE.negative_elbo` for what the nats
+        measure) with its ``standard_error``, and ``reconstruction_mse``: the mean squared
+        error of `reconstruct` per pixel on the [0, 1] scale.
+    """
+    import numpy as np
+
+    from imgenlib.runs import load_split
+
+    n = n or (QUICK_EVAL_IMAGES if quick_mode() else None)
+    images, labels, split = load_split(data, image_size=image_size, conditional=conditional, n=n)
+    nelbo = model.negative_elbo(images, labels, seed=0)
+    recon = model.reconstruct(images, labels)
+    mse = float(np.mean(((recon - images) * 0.5) ** 2))
+    standard_error = float(nelbo.std(ddof=1) / np.sqrt(len(nelbo))) if len(nelbo) > 1 else None
+    return {
+        "split": split,
+        "images": int(len(images)),
+        "likelihood": model.likelihood,
+        "negative_elbo_nats": round(float(nelbo.mean()), 3),
+        "standard_error": None if standard_error is None else round(standard_error, 3),
+        "reconstruction_mse": round(mse, 6),
+    }

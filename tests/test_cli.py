@@ -81,3 +81,69 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
         2 * (16 * 29 - 1),
         2 * (4 * 29 - 1),
     )
+
+
+def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
+    """`train` has one option per RunConfig field, with the field's default, and the parsed
+    options build the RunConfig that ``train(kind, data, out, **settings)`` builds."""
+    import dataclasses
+
+    from imgenlib.cli import build_parser, run_config
+    from imgenlib.runs import RunConfig
+
+    parser = build_parser()
+    out = str(tmp_path / "r")
+    plain = parser.parse_args(["train", "gan", "--data", "digits", "--out", out])
+    assert run_config(plain) == RunConfig("gan", "digits", out)
+    settings = {
+        "preset": "tiny", "epochs": 3, "max_minutes": 1.5, "conditional": True, "loss": "hinge",
+        "batch_size": 16, "seed": 7, "image_size": 24, "learning_rate": 1e-4,
+        "strategy": "mirrored", "deterministic": True, "eval_every": 2, "patience": 4,
+        "eval_n": 300, "precision": "mixed_bfloat16",
+    }  # fmt: skip
+    assert set(settings) | {"kind", "data", "out"} == {
+        f.name for f in dataclasses.fields(RunConfig)
+    }
+    argv = ["train", "gan", "--data", "digits", "--out", out]
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        argv += [flag] if value is True else [flag, str(value)]
+    assert run_config(parser.parse_args(argv)) == RunConfig("gan", "digits", out, **settings)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["train", "gan", "--data", "digits", "--out", "r", "--precision", "fp8"], "'fp8'"),
+        (["train", "gan", "--data", "digits", "--out", "r", "--strategy", "tpu"], "'tpu'"),
+        (["train", "gan", "--data", "digits", "--out", "r", "--loss", "wgan"], "'wgan'"),
+        (["reconstruct", "r", "--out", "x.png", "--split", "val"], "'val'"),
+        (["export", "r", "--format", "tflite", "--quantize", "int4", "--out", "x"], "'int4'"),
+    ],
+)
+def test_closed_sets_are_argparse_choices(args, fragment, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"invalid choice: {fragment} (choose from" in err[0]
+
+
+def test_help_and_datasets_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom imgenlib.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nsys.exit(3 if 'tensorflow' in sys.modules else 0)"
+    )
+    for args, code in ((["--help"], 0), (["datasets"], 0), (["presets"], 3)):  # presets: control
+        result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True)
+        assert result.returncode == code, (args, result.stderr)
+
+
+def test_show_uses_the_runs_split_rule_for_folders(tmp_path, capsys):
+    """`show` reads a folder through `imgenlib.runs.load_split`: only a 'train' split."""
+    Image.new("RGB", (10, 10), (255, 0, 0)).save(tmp_path / "a.png")
+    out = str(tmp_path / "grid.png")
+    assert main(["show", str(tmp_path), "--out", out, "--split", "test"]) == 2
+    assert "only a 'train' split. Received: split='test'" in capsys.readouterr().err

@@ -162,7 +162,7 @@ def test_mirrored_two_logical_cpus_matches_one_device(tmp_path, single_device_we
     """MirroredStrategy over 2 logical CPUs: weights within 1e-6 of one device (see module
     docstring); the CLI run with --strategy mirrored trains 2 replicas and saves a model
     that loads and samples on one device."""
-    from imgenlib.training import load_run_model
+    from imgenlib.runs import load_run_model
 
     worker = _run_worker(tmp_path, "mirrored")
     stdout, stderr = worker.communicate()
@@ -193,7 +193,7 @@ def test_multiworker_two_local_processes_match_one_device(tmp_path, single_devic
     ``timeout -k 5``: a worker waiting for its peer ignores SIGTERM): both end with the
     same weights, within 1e-6 of one device; the CLI run writes worker 0's outputs to DIR
     and worker 1's to DIR/worker-1, with identical trainable weights."""
-    from imgenlib.training import load_run_model
+    from imgenlib.runs import load_run_model
 
     for _attempt in range(2):
         shutil.rmtree(tmp_path / "run", ignore_errors=True)

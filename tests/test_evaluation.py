@@ -62,7 +62,7 @@ class FakeVAE:
 
 def test_eval_of_a_vae_like_run_adds_reconstruction_and_elbo(tmp_path, monkeypatch, capsys):
     save_json({"kind": "vae", "data": "digits"}, tmp_path / "run.json")
-    monkeypatch.setattr("imgenlib.training.load_run_model", lambda run_dir: FakeVAE())
+    monkeypatch.setattr("imgenlib.runs.load_run_model", lambda run_dir: FakeVAE())
     monkeypatch.setattr("imgenlib.evaluation.QUICK_MAX_EVAL", 150)  # --n 5000 is capped
     assert main(["eval", str(tmp_path), "--n", "5000", "--json", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out

@@ -172,8 +172,8 @@ def test_eval_every_needs_a_dataset_with_an_extractor(tmp_path):
 def test_save_best_only_replaces_the_file_with_a_better_model(tmp_path):
     import keras
 
+    from imgenlib.callbacks import SaveBest
     from imgenlib.io import save_json
-    from imgenlib.training import SaveBest
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     best, history = tmp_path / "best.keras", tmp_path / "history.json"
@@ -262,7 +262,7 @@ def test_cli_train_and_sample(tmp_path, run_cli):
     [
         (
             ["train", "gan", "--data", "digits", "--out", "{tmp}/r", "--loss", "wgan"],
-            "Unknown loss 'wgan'",
+            "invalid choice: 'wgan'",
         ),
         (["train", "gan", "--data", "nowhere", "--out", "{tmp}/r"], "Unknown dataset 'nowhere'"),
         (
@@ -287,7 +287,7 @@ def test_cli_errors_are_one_line(tmp_path, args, fragment, run_cli):
 
 
 def _weights_and_optimiser_state(run_dir):
-    from imgenlib.training import load_run_model
+    from imgenlib.runs import load_run_model
 
     model = load_run_model(run_dir)
     state = {f"weights/{i}/{v.path}": np.asarray(v) for i, v in enumerate(model.weights)}
@@ -370,7 +370,7 @@ def test_nan_stops_with_exit_1_and_the_last_good_epoch_survives(tmp_path, capsys
     the epoch, the step and the likely cause; epoch 1's model.keras, backup and history stay
     and load; re-running with a sane rate resumes from epoch 1 with that rate."""
     from imgenlib.cli import main
-    from imgenlib.training import load_run_model
+    from imgenlib.runs import load_run_model
 
     out = tmp_path / "run"
     args = ["train", "gan", "--data", "digits", "--out", str(out), "--preset", "tiny"]
@@ -401,8 +401,8 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
     last finished epoch stays byte for byte, and no temporary file is left behind."""
     import keras
 
+    from imgenlib.callbacks import HistoryJSON, SaveModel
     from imgenlib.plotting import save_grid
-    from imgenlib.training import HistoryJSON, SaveModel
 
     path = tmp_path / target
     if target == "model.keras":

@@ -1,0 +1,361 @@
+"""Run configuration and run directories: what a training run is and how to read one back.
+
+`RunConfig` is the one description of a run, shared by `imgenlib.training.train`, the
+``python -m imgenlib train`` command, the ``DIR/run.json`` record and the check that refuses
+to resume a run directory with other settings. It is a frozen dataclass, validated on
+construction, with a `RunConfig.tiny` preset for tests; vary it with `dataclasses.replace`::
+
+    config = RunConfig(kind="gan", data="digits", out="runs/digits", epochs=5)
+    longer = dataclasses.replace(config, epochs=20)   # the same run, resumed for longer
+
+The functions below read a finished (or interrupted) run directory back: `load_run_config`,
+`load_run_model` and `load_run_data`, the last with the one rule for which real images a
+run is compared with (`default_split`: the test split when the dataset has one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.io import load_json
+
+__all__ = [
+    "KINDS",
+    "PRECISIONS",
+    "SPLITS",
+    "RunConfig",
+    "check_same_run",
+    "default_split",
+    "load_run_config",
+    "load_run_data",
+    "load_run_model",
+    "load_split",
+]
+
+KINDS = ("gan", "vae")
+PRECISIONS = ("float32", "mixed_bfloat16")
+SPLITS = ("train", "test")
+LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The settings of one training run of `imgenlib.training.train`.
+
+    Values are validated on construction (messages name the received value); `out` is
+    stored as a `Path` and a folder given as `data` as a string, so equal settings give
+    equal configs.
+
+    The fields listed in `IDENTITY` define the run: resuming a directory with other values
+    for any of them is refused (`check_same_run`). The others may change between sessions.
+
+    Attributes:
+        kind: ``"gan"`` or ``"vae"``.
+        data: a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
+        out: the run directory; training into it again resumes the run.
+        preset: preset name (see `imgenlib.presets.available`); None: the dataset's
+            recommended preset if there is one, else ``"default"`` (`resolved` fills it in).
+        epochs: number of epochs; None: the preset's.
+        max_minutes: wall-clock budget; training stops at the first step past it.
+        conditional: train a class-conditional model (needs a labelled dataset).
+        loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
+        batch_size: batch size; None: the preset's.
+        seed: seeds data order, initialisation and sampling noise.
+        image_size: resize images to this square size (folders default to 64).
+        learning_rate: sets every learning rate of the preset (a GAN's generator and
+            discriminator alike). May differ between sessions: resuming after a divergence
+            with a lower rate continues from the last good epoch with it.
+        strategy: ``"default"`` (one device), ``"mirrored"`` or ``"multiworker"`` (see
+            `imgenlib.distribute.make_strategy`); ``"multiworker"`` must be chosen before
+            TensorFlow runs any operation in the process.
+        deterministic: turn on TensorFlow's op determinism (for the rest of the process):
+            runs on one machine are then bit-identical; it silently disables XLA.
+        eval_every: measure KID and FID (`imgenlib.monitoring.QualityMonitor`, `eval_n`
+            samples) every this many epochs and keep the lowest-FID model in
+            ``DIR/best.keras``. Needs a dataset with a shipped feature extractor
+            (`imgenlib.features.CLASSIFIERS`).
+        patience: with `eval_every`, stop once FID has not improved for this many epochs
+            (counted within a session).
+        eval_n: samples per quality evaluation (FID is biased upwards at small n: compare
+            only FIDs measured with the same n).
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (GANs only): layers compute in
+            bfloat16 with float32 variables and losses. Faster only on hardware with
+            bfloat16 units: measure first (``benchmarks/options.py``, notebook 07). The
+            saved model keeps the policy. VAEs are refused: their ELBO sums hundreds of
+            per-pixel log-likelihoods, too many for bfloat16's 8-bit mantissa.
+
+    Example::
+
+        config = RunConfig.tiny("runs/smoke")
+        train(dataclasses.replace(config, epochs=3, loss="hinge"))
+    """
+
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "kind", "data", "preset", "conditional", "loss", "batch_size", "seed", "image_size",
+    )  # fmt: skip
+
+    kind: str
+    data: str
+    out: Path
+    preset: str | None = None
+    epochs: int | None = None
+    max_minutes: float | None = None
+    conditional: bool = False
+    loss: str | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    image_size: int | None = None
+    learning_rate: float | None = None
+    strategy: str = "default"
+    deterministic: bool = False
+    eval_every: int | None = None
+    patience: int | None = None
+    eval_n: int = 2000
+    precision: str = "float32"
+
+    def __post_init__(self):
+        check_choice("model kind", self.kind, KINDS)
+        for name in ("data", "out"):
+            value = getattr(self, name)
+            if not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"{name} must be a str or a path. Received: {name}={value!r}")
+        object.__setattr__(self, "data", os.fspath(self.data))
+        object.__setattr__(self, "out", Path(self.out))
+        for name in ("conditional", "deterministic"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool. Received: {name}={getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "image_size", "eval_every", "patience"):
+            self._set_optional(name, check_positive_int)
+        for name in ("max_minutes", "learning_rate"):
+            self._set_optional(name, lambda n, v: check_float(n, v, minimum=0, min_inclusive=False))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
+        object.__setattr__(self, "eval_n", check_int("eval_n", self.eval_n, minimum=10))
+        self._check_choices()
+        self._check_combinations()
+
+    def _set_optional(self, name, check):
+        value = getattr(self, name)
+        if value is not None:
+            object.__setattr__(self, name, check(name, value))
+
+    def _check_choices(self):
+        from imgenlib import presets
+        from imgenlib.distribute import STRATEGIES
+        from imgenlib.losses import LOSSES
+
+        if self.preset is not None:
+            presets.get(self.kind, self.preset)
+        if self.loss is not None:
+            check_choice("loss", self.loss, LOSSES)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("precision", self.precision, PRECISIONS)
+
+    def _check_combinations(self):
+        if self.patience is not None and self.eval_every is None:
+            raise ValueError(
+                "patience needs eval_every (early stopping watches FID). "
+                f"Received: patience={self.patience}"
+            )
+        if self.precision != "float32" and self.kind != "gan":
+            raise ValueError(
+                f"precision={self.precision!r} is for GANs only: a VAE's ELBO needs float32. "
+                f"Received: precision={self.precision!r} for a {self.kind}"
+            )
+        if self.loss is not None and self.kind != "gan":
+            raise ValueError(
+                f"loss applies to GANs only. Received: loss={self.loss!r} for a {self.kind}"
+            )
+        if self.eval_every is not None:
+            from imgenlib.features import CLASSIFIERS
+
+            if self.data not in CLASSIFIERS:
+                raise ValueError(
+                    "eval_every measures FID with a shipped feature extractor, and there is one "
+                    f"for {', '.join(CLASSIFIERS)} only. Received: data={self.data!r}"
+                )
+
+    @classmethod
+    def tiny(cls, out) -> RunConfig:
+        """A one-epoch GAN on the embedded digits with the smallest preset, for tests."""
+        return cls(kind="gan", data="digits", out=out, preset="tiny", epochs=1)
+
+    def resolved(self) -> RunConfig:
+        """This config with `preset`, `batch_size` and `epochs` filled in from the preset.
+
+        The preset defaults to the dataset's recommended one (`imgenlib.presets.default_preset`).
+        """
+        from imgenlib import presets
+
+        name = self.preset or presets.default_preset(self.kind, self.data)
+        chosen = presets.get(self.kind, name)
+        return dataclasses.replace(
+            self,
+            preset=name,
+            batch_size=self.batch_size or chosen.batch_size,
+            epochs=self.epochs or chosen.epochs,
+        )
+
+    def model_config(self):
+        """The preset's model config with this run's `loss` and `learning_rate` applied."""
+        from imgenlib import presets
+
+        config = presets.get(self.kind, self.resolved().preset).model
+        if self.loss is not None:
+            config = dataclasses.replace(config, loss=self.loss)
+        if self.learning_rate is not None:
+            fields = [f.name for f in dataclasses.fields(config) if f.name in LEARNING_RATE_FIELDS]
+            if not fields:
+                raise ValueError(f"{type(config).__name__} has no learning rate to set.")
+            config = dataclasses.replace(config, **dict.fromkeys(fields, self.learning_rate))
+        return config
+
+    def identity(self) -> dict:
+        """The values of the `IDENTITY` fields (call it on a `resolved` config)."""
+        return {name: getattr(self, name) for name in self.IDENTITY}
+
+    def to_json(self) -> dict:
+        """Every field but `out` (the record lives inside it), as JSON-ready values."""
+        record = dataclasses.asdict(self)
+        del record["out"]
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict, out) -> RunConfig:
+        """The config recorded in a run directory `out` by `to_json` (missing fields: defaults).
+
+        Records written before `RunConfig` existed hold only the `IDENTITY` fields; they load.
+        """
+        known = {f.name for f in dataclasses.fields(cls)} - {"out"}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise ValueError(
+                f"run.json in {str(out)!r} has unknown settings {unknown}; it was written by "
+                "another version of imgenlib."
+            )
+        return cls(**record, out=out)
+
+
+def check_same_run(config: RunConfig, recorded: dict) -> None:
+    """Raise unless the `recorded` run.json holds the same `RunConfig.IDENTITY` values.
+
+    Args:
+        config: the `resolved` config of the session about to start.
+        recorded: the run directory's ``run.json`` as a dict (today's or an older one).
+
+    Raises:
+        ValueError: naming each differing setting, recorded value → requested value.
+    """
+    identity = config.identity()
+    differing = [
+        f"{key}: {recorded.get(key)!r} → {identity[key]!r}"
+        for key in RunConfig.IDENTITY
+        if recorded.get(key) != identity[key]
+    ]
+    if differing:
+        raise ValueError(
+            f"{str(config.out)!r} holds a run with other settings ({'; '.join(differing)}); "
+            "re-run with the same settings to resume, or choose another --out."
+        )
+
+
+def load_run_config(run_dir) -> RunConfig:
+    """The `RunConfig` recorded in ``run_dir/run.json`` (with ``out=run_dir``)."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise ValueError(f"No run.json in {str(run_dir)!r}: not a run directory written by train.")
+    return RunConfig.from_json(load_json(path), run_dir)
+
+
+def load_run_model(run_dir):
+    """Load ``run_dir/model.keras`` (safe mode), with a clear error when there is none."""
+    from imgenlib.models import load_model
+
+    path = Path(run_dir) / "model.keras"
+    if not Path(run_dir).is_dir():
+        raise ValueError(f"Run directory does not exist. Received: {str(run_dir)!r}")
+    if not path.is_file():
+        raise ValueError(
+            f"No model.keras in {str(run_dir)!r}: train first with "
+            f"`python -m imgenlib train gan|vae --data NAME --out {run_dir}`."
+        )
+    return load_model(path)
+
+
+def load_run_data(run_dir, split: str | None = None, n: int | None = None):
+    """Load the images a run was trained on (as recorded in its ``run.json``), from `split`.
+
+    Args:
+        run_dir: a run directory written by `imgenlib.training.train`.
+        split: ``"train"`` or ``"test"``; default: `default_split`.
+        n: keep the first `n` images.
+
+    Returns:
+        ``(images, labels, split)``; labels are None unless the run is conditional.
+    """
+    config = load_run_config(run_dir)
+    return load_split(
+        config.data, split, image_size=config.image_size, conditional=config.conditional, n=n
+    )
+
+
+def default_split(data: str) -> str:
+    """The split a run on `data` is measured on: ``"test"`` when the dataset has one.
+
+    ``digits`` has a single split and a folder of images has only ``"train"``.
+    """
+    from imgenlib.data import DATASETS, dataset_info
+
+    if data in DATASETS and "test" in dataset_info(data).splits:
+        return "test"
+    return "train"
+
+
+def load_split(
+    data: str,
+    split: str | None = None,
+    *,
+    image_size: int | None = None,
+    conditional: bool = False,
+    n: int | None = None,
+    data_dir=None,
+):
+    """Images (and labels) of a dataset's split or of a folder of images.
+
+    Args:
+        data: a dataset name (`imgenlib.data.DATASETS`) or a folder of images.
+        split: ``"train"`` or ``"test"``; default: `default_split`. A folder has only
+            ``"train"``.
+        image_size: resize to this square size (a folder's default is 64).
+        conditional: return the labels (a labelled dataset is then required).
+        n: keep the first `n` images.
+        data_dir: a directory holding a local copy of the dataset
+            (see `imgenlib.data.load_images`).
+
+    Returns:
+        ``(images, labels, split)``; labels are None unless `conditional`.
+    """
+    from imgenlib.data import DATASETS, load_folder, load_images
+
+    if n is not None:
+        n = check_positive_int("n", n)
+    split = default_split(data) if split is None else split
+    if data in DATASETS:
+        images, labels = load_images(data, split, image_size, data_dir, n=n)
+    elif Path(data).is_dir():
+        if split != "train":
+            raise ValueError(
+                f"A folder of images has only a 'train' split. Received: split={split!r}"
+            )
+        images, labels = load_folder(data, image_size or 64)[:n], None
+    else:
+        known = ", ".join(repr(name) for name in DATASETS)
+        raise ValueError(
+            f"Unknown dataset {data!r}; expected one of {known} or a folder of images."
+        )
+    if conditional and labels is None:
+        raise ValueError(f"--conditional needs a labelled dataset; {data!r} has no labels.")
+    return images, (labels if conditional else None), split
