@@ -55,4 +55,5 @@ def with_defaults(cls, defaults: dict, overrides: dict):
     (see `renamed_keywords`) replaces the default given under the new name."""
     renames = getattr(cls.__init__, "renamed_keywords", {})
     replaced = {renames[old] for old in overrides if old in renames}
-    return cls(**{k: v for k, v in defaults.items() if k not in replaced}, **overrides)
+    kept = {k: v for k, v in defaults.items() if k not in replaced}
+    return cls(**{**kept, **overrides})
