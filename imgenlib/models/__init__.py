@@ -12,6 +12,7 @@ from pathlib import Path
 
 from imgenlib.models.base import GenerativeModel, NoiseSalt
 from imgenlib.models.conditions import balanced_labels
+from imgenlib.models.elbo import LIKELIHOODS, Sampling, kl_divergence, reconstruction_nll
 from imgenlib.models.gan import GAN, GANConfig, build_gan
 from imgenlib.models.networks import (
     build_decoder,
@@ -19,15 +20,7 @@ from imgenlib.models.networks import (
     build_encoder,
     build_generator,
 )
-from imgenlib.models.vae import (
-    LIKELIHOODS,
-    VAE,
-    Sampling,
-    VAEConfig,
-    build_vae,
-    kl_divergence,
-    reconstruction_nll,
-)
+from imgenlib.models.vae import VAE, VAEConfig, build_vae
 
 __all__ = [
     "GAN",

@@ -128,6 +128,24 @@ class GenerativeModel(keras.Model):
             f"Received: num_classes={self.num_classes}, {counts}"
         )
 
+    def check_latent_input(self, role: str):
+        """Raise unless the network `role` takes z of size ``latent_dim`` (first input)."""
+        z_size = getattr(self, role).inputs[0].shape[-1]
+        if z_size != self.latent_dim:
+            raise ValueError(
+                f"latent_dim must match the {role}'s input size ({z_size}). Received: latent_dim={self.latent_dim}"
+            )
+
+    def check_image_shapes(self, producer: str, consumer: str):
+        """Raise unless `producer` outputs images of `consumer`'s input shape; store it."""
+        made = tuple(getattr(self, producer).outputs[0].shape[1:])
+        taken = tuple(getattr(self, consumer).inputs[0].shape[1:])
+        if made != taken:
+            raise ValueError(
+                f"{producer} output shape {made} does not match {consumer} input shape {taken}."
+            )
+        self.image_shape = made
+
     # --- data and noise ----------------------------------------------------------------
 
     def with_labels(self, x, labels):

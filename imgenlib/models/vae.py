@@ -1,4 +1,4 @@
-"""VAEs: conv encoder and decoder, the reparameterisation `Sampling` layer, the `VAE` model.
+"""VAEs: the `VAE` model, its config and a builder (networks: `imgenlib.models.networks`).
 
 The variational autoencoder of Kingma & Welling 2014 (https://arxiv.org/abs/1312.6114),
 done correctly where the source article's TF1 code is not: the encoder uses *strided
@@ -47,15 +47,7 @@ from imgenlib.models.networks import build_decoder, build_encoder
 from imgenlib.models.renames import renamed_keywords, with_defaults
 from imgenlib.optimizers import make_optimizer
 
-__all__ = [
-    "LIKELIHOODS",
-    "Sampling",
-    "VAE",
-    "VAEConfig",
-    "build_vae",
-    "kl_divergence",
-    "reconstruction_nll",
-]
+__all__ = ["VAE", "VAEConfig", "build_vae"]
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
@@ -124,25 +116,14 @@ class VAE(GenerativeModel):
 
     def _check_networks(self):
         self.check_label_inputs(self.networks)
-        e_inputs, d_inputs = self.encoder.inputs, self.decoder.inputs
         outputs = self.encoder.outputs
         if len(outputs) != 2 or any(tuple(o.shape[1:]) != (self.latent_dim,) for o in outputs):
             raise ValueError(
                 f"encoder must output (z_mean, z_log_var), each of shape (batch, {self.latent_dim}). "
                 f"Received: output shapes {[tuple(o.shape) for o in outputs]}"
             )
-        z_size = d_inputs[0].shape[-1]
-        if z_size != self.latent_dim:
-            raise ValueError(
-                f"latent_dim must match the decoder's input size ({z_size}). Received: latent_dim={self.latent_dim}"
-            )
-        image_in = tuple(e_inputs[0].shape[1:])
-        image_out = tuple(self.decoder.outputs[0].shape[1:])
-        if image_in != image_out:
-            raise ValueError(
-                f"decoder output shape {image_out} does not match encoder input shape {image_in}."
-            )
-        self.image_shape = image_in
+        self.check_latent_input("decoder")
+        self.check_image_shapes("decoder", "encoder")
 
     @property
     def metrics(self):
@@ -276,11 +257,9 @@ class VAE(GenerativeModel):
 
         The reconstruction term averages `samples` reparameterised draws of z (noise from
         NumPy with `seed`, so the result does not depend on `batch_size`). What the nats
-        measure depends on the likelihood: for ``"bernoulli"`` they are the Bernoulli
-        negative log-likelihood of pixel intensities mapped to [0, 1] (the standard
-        (Fashion-)MNIST figure, though not a true density of continuous grey levels); for
-        the Gaussian likelihoods, a density of pixels on the library's [-1, 1] scale —
-        subtract ``H·W·C·log 2`` for the [0, 1] scale.
+        measure depends on the likelihood (`imgenlib.models.elbo`): Bernoulli nats of
+        pixels mapped to [0, 1], or Gaussian densities on the [-1, 1] scale (subtract
+        ``H·W·C·log 2`` for the [0, 1] scale).
 
         Args:
             images: (n, H, W, C) in [-1, 1].
