@@ -322,7 +322,7 @@ class GANConfig:
     ema_decay: float = 0.0
     augment: str | None = None
     update: str = "alternating"
-    projection: str = "pooled"
+    projection: str = "flatten"
     optimizer: str = "adam"
     g_learning_rate: float = 2e-4
     d_learning_rate: float = 2e-4

@@ -74,7 +74,7 @@ def build_discriminator(
     spectral_norm: bool = False,
     dropout: float = 0.0,
     num_classes: int | None = None,
-    projection: str = "pooled",
+    projection: str = "flatten",
     name="discriminator",
 ):
     """Build a DCGAN discriminator: image (and a class label) → one logit (no sigmoid).
@@ -94,13 +94,18 @@ def build_discriminator(
             projection over concatenating a one-hot label to the image because it matches
             the form of the optimal conditional discriminator (a log density ratio), needs
             no label-sized input channels, and is what SNGAN/BigGAN use.
-        projection: the features h of a conditional discriminator. ``"pooled"`` (the
-            papers' form): the global sum over positions of the last feature map, and with
-            `spectral_norm` the class embedding is spectrally normalised too.
-            ``"flatten"`` (imgenlib before 0.x, kept so its saved configs and the shipped
-            ``fashion_mnist_cgan`` rebuild unchanged): the flattened map, with an
-            un-normalised embedding of that (much larger) size. An unconditional
-            discriminator always uses the flattened map (DCGAN).
+        projection: the features h of a conditional discriminator. ``"flatten"`` (the
+            default): the flattened last feature map, with an un-normalised class
+            embedding of that size. ``"pooled"`` (SNGAN/BigGAN): the global sum over
+            positions of the map, with the class embedding spectrally normalised when
+            `spectral_norm` is on. The papers' discriminators are deep ResNets; ours has two
+            (28×28) to four (64×64) conv blocks, and pooling their output discards where
+            features are. Measured on Fashion-MNIST (cGAN, width 0.25, latent 64,
+            EMA 0.99, 1,000 steps of batch 64, 2,000 samples, one seed): flatten FID 8.2,
+            class accuracy of the samples 0.72 (7.9 and 0.76 with spectral norm); pooled
+            FID 39.9, accuracy 0.12 (44.1 and 0.10): pooled never learned the classes;
+            nor did flatten with a spectrally normalised embedding (FID 14.8, 0.11). An
+            unconditional discriminator always uses the flattened map (DCGAN).
 
     Returns:
         A functional `keras.Model` taking images (or ``[images, labels]``).

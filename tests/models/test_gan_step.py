@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from imgenlib.data import make_dataset
-from imgenlib.models import GAN, GANConfig, NoiseSalt, build_discriminator, build_gan
+from imgenlib.models import GANConfig, NoiseSalt, build_discriminator, build_gan
 
 LR, BATCH, STEPS, D_STEPS, GP_WEIGHT = 0.01, 16, 3, 2, 10.0
 
@@ -104,7 +104,11 @@ def test_pooled_projection_follows_sngan(spectral_norm):
     the embedding is spectrally normalised with the rest of D."""
     keras.utils.set_random_seed(0)
     d = build_discriminator(
-        (16, 16, 1), width_multiplier=0.125, spectral_norm=spectral_norm, num_classes=3
+        (16, 16, 1),
+        width_multiplier=0.125,
+        spectral_norm=spectral_norm,
+        num_classes=3,
+        projection="pooled",
     )
     names = [layer.name for layer in d.layers]
     assert "d_sum_pool" in names and "d_flatten" not in names
@@ -121,15 +125,17 @@ def test_pooled_projection_follows_sngan(spectral_norm):
     np.testing.assert_allclose(d([images, labels]).numpy()[:, 0], want, rtol=1e-4, atol=1e-4)
 
 
-def test_flatten_projection_is_the_old_architecture():
-    d = build_discriminator(
-        (16, 16, 1), width_multiplier=0.125, num_classes=3, projection="flatten"
-    )
+def test_flatten_projection_is_the_default_and_the_old_architecture():
+    """The default keeps the layers (names, sizes) saved models and the zoo were built with."""
+    keras.utils.set_random_seed(0)
+    d = build_discriminator((16, 16, 1), width_multiplier=0.125, spectral_norm=True, num_classes=3)
     names = [layer.name for layer in d.layers]
     assert "d_flatten" in names and "d_sum_pool" not in names
+    assert "class_projection" in names and "class_projection_sn" not in names
     flat = d.get_layer("d_flatten").output.shape[-1]
     assert d.get_layer("class_projection").output.shape[-1] == flat
     with pytest.raises(ValueError, match="Unknown projection 'mean'"):
         build_discriminator((16, 16, 1), num_classes=3, projection="mean")
-    assert GANConfig().projection == "pooled"
-    assert isinstance(build_gan(GANConfig.tiny(projection="flatten"), (16, 16, 1), 3), GAN)
+    assert GANConfig().projection == "flatten"
+    pooled = build_gan(GANConfig.tiny(projection="pooled"), (16, 16, 1), 3)
+    assert "d_sum_pool" in [layer.name for layer in pooled.discriminator.layers]
