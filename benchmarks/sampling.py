@@ -65,7 +65,7 @@ def measure_size(size, *, calls, batches, repeats, export_formats):
     ready = tf.constant(z1())
     result = {
         "image_shape": list(model.image_shape),
-        "parameters_generator": int(model._sampler().count_params()),
+        "parameters_generator": int(model.sampler().count_params()),
         "one_image_ms": percentiles(lambda: model.generate(z=z1()), calls),
         "forward_only_ms": percentiles(lambda: forward(ready).numpy(), calls),
         "widget_frame_ms": percentiles(

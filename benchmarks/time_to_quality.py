@@ -96,10 +96,10 @@ def run_imgenlib(minutes: float, every: float, run_dir: Path) -> tuple[Snapshots
             snapshots.begin()
 
         def on_train_batch_end(self, batch, logs=None):
-            snapshots.step(self.model._sampler())
+            snapshots.step(self.model.sampler())
 
         def on_train_end(self, logs=None):
-            snapshots.finish(self.model._sampler())
+            snapshots.finish(self.model.sampler())
             self.final_model = self.model
 
     snap = Snap()
@@ -227,7 +227,7 @@ def main(argv=None):
 
     ours, model, summary = run_imgenlib(args.minutes, args.every, Path(args.run_dir))
     theirs, generator = run_tutorial(args.minutes, args.every, n_images)
-    sampler = model._sampler()
+    sampler = model.sampler()
 
     def sample_ours(n):
         return model.generate(n, seed=0)

@@ -65,7 +65,7 @@ def main():
     keras.utils.set_random_seed(0)
     models = {
         "tiny (latent 8, width 0.125)": build_gan(GANConfig.tiny(), (28, 28, 1)),
-        "DCGAN width 0.5 (latent 128)": build_gan(GANConfig(width=0.5), (28, 28, 1)),
+        "DCGAN width 0.5 (latent 128)": build_gan(GANConfig(width_multiplier=0.5), (28, 28, 1)),
     }
     print(f"median / p90 over {args.frames} frames, ms")
     print(f"{'generator':30} {'images':>6} {'render':>14} {'slider':>14}")

@@ -75,6 +75,8 @@ _EXPORTS = {
     "save_grid": "imgenlib.plotting",
     # imgenlib.models
     "GAN": "imgenlib.models",
+    "GenerativeModel": "imgenlib.models",
+    "balanced_labels": "imgenlib.models",
     "GANConfig": "imgenlib.models",
     "VAE": "imgenlib.models",
     "VAEConfig": "imgenlib.models",
@@ -181,7 +183,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.models import GAN as GAN
     from imgenlib.models import VAE as VAE
     from imgenlib.models import GANConfig as GANConfig
+    from imgenlib.models import GenerativeModel as GenerativeModel
     from imgenlib.models import VAEConfig as VAEConfig
+    from imgenlib.models import balanced_labels as balanced_labels
     from imgenlib.models import build_decoder as build_decoder
     from imgenlib.models import build_discriminator as build_discriminator
     from imgenlib.models import build_encoder as build_encoder

@@ -78,7 +78,7 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         labels = self.labels
         if labels is None and getattr(self.model, "num_classes", None):
-            labels = np.arange(self.n) % self.model.num_classes
+            labels = "balanced"
         images = self.model.generate(self.n, seed=self.seed, labels=labels)
         self.history.append((epoch + 1, images))
         if self.directory is not None:
@@ -170,7 +170,7 @@ class TrainingHealth(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._epoch = 0
-        self._adversarial = not hasattr(self.model, "encoder")
+        self._adversarial = getattr(self.model, "kind", None) == "gan"
         watched = ("d_loss", "g_loss") if self._adversarial else ("loss",)
         self._values = {name: deque(maxlen=self.window) for name in watched}
         self._previous = {}
@@ -245,9 +245,7 @@ class TrainingHealth(keras.callbacks.Callback):
             return
         if self.reference_diversity is None or not hasattr(self.model, "generate"):
             return
-        labels = None
-        if getattr(self.model, "num_classes", None):
-            labels = np.arange(64) % self.model.num_classes
+        labels = "balanced" if getattr(self.model, "num_classes", None) else None
         samples = self.model.generate(64, seed=0, labels=labels)
         ratio = diversity(samples) / self.reference_diversity
         self.best_diversity_ratio = max(self.best_diversity_ratio, ratio)

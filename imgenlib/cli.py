@@ -319,7 +319,7 @@ def _cmd_sample(args) -> int:
     model = load_run_model(args.run)
     labels = None
     if getattr(model, "num_classes", None):
-        labels = np.arange(n) % model.num_classes if args.label is None else args.label
+        labels = "balanced" if args.label is None else args.label
     elif args.label is not None:
         raise ValueError(
             f"--label is for conditional models; this run is unconditional. Received: --label={args.label}"
@@ -360,7 +360,7 @@ def _cmd_reconstruct(args) -> int:
     scale = check_positive_int("--scale", args.scale)
     _check_output_file("--out", args.out, ".png")
     model = load_run_model(args.run)
-    if not hasattr(model, "reconstruct"):
+    if model.kind != "vae":
         raise ValueError(
             f"reconstruct needs a VAE run; {args.run!r} holds a {type(model).__name__}."
         )

@@ -20,29 +20,27 @@ from __future__ import annotations
 import numpy as np
 
 from imgenlib._validation import check_int, check_latent_model, check_latents, check_vector
+from imgenlib.models.conditions import LABEL_EMBEDDING, LATENT_AND_LABEL
 
 __all__ = ["class_morph", "generate_from_embedding", "label_embeddings"]
 
-_EMBEDDING, _CONCAT = "label_embedding", "z_and_label"
-
 
 def _conditional_network(model):
-    """The Keras network that holds the label embedding, and whether its output is VAE logits."""
+    """The Keras network that holds the label embedding (`GenerativeModel.label_network`)."""
     check_latent_model(model)
     if getattr(model, "num_classes", None) is None:
         raise ValueError(
             "This needs a class-conditional model (num_classes set); "
             f"received an unconditional one: model={model!r}"
         )
-    decoder = getattr(model, "decoder", None)
-    network = decoder if decoder is not None else model._sampler()
+    network = model.label_network()
     names = [layer.name for layer in getattr(network, "layers", [])]
-    if _EMBEDDING not in names or _CONCAT not in names:
+    if LABEL_EMBEDDING not in names or LATENT_AND_LABEL not in names:
         raise ValueError(
-            f"The model's generator has no {_EMBEDDING!r} and {_CONCAT!r} layers (imgenlib's "
-            f"conditional networks have both). Received layers: {names}"
+            f"The model's generator has no {LABEL_EMBEDDING!r} and {LATENT_AND_LABEL!r} layers "
+            f"(imgenlib's conditional networks have both). Received layers: {names}"
         )
-    return network, decoder is not None
+    return network
 
 
 def label_embeddings(model) -> np.ndarray:
@@ -54,8 +52,8 @@ def label_embeddings(model) -> np.ndarray:
     Raises:
         ValueError: an unconditional model, or networks without a ``label_embedding`` layer.
     """
-    network, _ = _conditional_network(model)
-    return np.asarray(network.get_layer(_EMBEDDING).embeddings, dtype=np.float32)
+    network = _conditional_network(model)
+    return np.asarray(network.get_layer(LABEL_EMBEDDING).embeddings, dtype=np.float32)
 
 
 def _tail(model):
@@ -66,14 +64,13 @@ def _tail(model):
     import keras
     import tensorflow as tf
 
-    network, is_vae = _conditional_network(model)
-    tail = keras.Model(network.get_layer(_CONCAT).output, network.output)
+    network = _conditional_network(model)
+    tail = keras.Model(network.get_layer(LATENT_AND_LABEL).output, network.output)
     width = model.latent_dim + label_embeddings(model).shape[1]
 
     @tf.function(input_signature=[tf.TensorSpec([None, width], tf.float32)])
     def function(x):
-        output = tail(x, training=False)
-        return tf.tanh(0.5 * output) if is_vae else output  # a VAE decoder outputs logits
+        return model.outputs_to_images(tail(x, training=False))  # a VAE decoder outputs logits
 
     model._embedding_tail = function
     return function

@@ -41,7 +41,7 @@ class LatentDirections:
 
 
 def _network(model):
-    sampler = getattr(model, "_sampler", None)
+    sampler = getattr(model, "sampler", None)
     network = sampler() if callable(sampler) else None
     for attribute in ("generator", "decoder"):
         network = network if network is not None else getattr(model, attribute, None)
@@ -126,7 +126,9 @@ def pca_directions(
         raise TypeError(f"layer must be a layer name (str) or None. Received: layer={layer!r}")
     num_classes = getattr(model, "num_classes", None)
     if labels is None and num_classes is not None:
-        labels = np.arange(n_samples) % num_classes
+        from imgenlib.models.conditions import balanced_labels
+
+        labels = balanced_labels(n_samples, num_classes)
     if labels is not None:
         labels = np.broadcast_to(np.asarray(labels), (n_samples,)).astype(np.int32)
     z = np.random.default_rng(seed).standard_normal((n_samples, latent_dim)).astype(np.float32)

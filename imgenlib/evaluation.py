@@ -111,9 +111,7 @@ def generate_samples(model, n: int, seed: int) -> np.ndarray:
         raise TypeError(
             f"model must have a generate(n, seed=..., labels=...) method. Received: {type(model).__name__}"
         )
-    labels = None
-    if getattr(model, "num_classes", None):
-        labels = np.arange(n) % model.num_classes
+    labels = "balanced" if getattr(model, "num_classes", None) else None
     return model.generate(n, seed=seed, labels=labels)
 
 

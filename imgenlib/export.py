@@ -1,7 +1,7 @@
 """Export a generator for real-time serving: TF SavedModel and TFLite, and a loader for both.
 
 What is exported is the sampling network of a model with ``latent_dim``, ``num_classes``
-and ``_sampler()`` (a `GAN` — its EMA copy when it has one — or a VAE's decoder): a
+and ``sampler()`` (a `GAN` — its EMA copy when it has one — or a VAE's decoder): a
 function from latent vectors z (and, for a conditional model, class labels) to images.
 The exported files need neither imgenlib nor Keras to run.
 
@@ -71,7 +71,7 @@ QUANTIZATIONS = ("float16", "int8")
 
 def _check_model(model):
     latent_dim = getattr(model, "latent_dim", None)
-    if not callable(getattr(model, "_sampler", None)) or latent_dim is None:
+    if not callable(getattr(model, "sampler", None)) or latent_dim is None:
         raise TypeError(
             "model must be an imgenlib generative model (with latent_dim and a sampler), "
             f"such as a GAN. Received: model={type(model).__name__}"
@@ -85,7 +85,7 @@ def _archive(model):
     import tensorflow as tf
 
     latent_dim, num_classes = _check_model(model)
-    sampler = model._sampler()
+    sampler = model.sampler()
     archive = keras.export.ExportArchive()
     archive.track(sampler)
     z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
@@ -128,7 +128,7 @@ def export_savedmodel(model, path) -> Path:
     """Write the model's generator as a TF SavedModel directory (see the module docstring).
 
     Args:
-        model: a `GAN` (or any model with ``latent_dim``, ``num_classes``, ``_sampler()``).
+        model: a `GAN` (or any model with ``latent_dim``, ``num_classes``, ``sampler()``).
         path: the directory to create (replaced if it exists and holds a SavedModel).
 
     Returns:
@@ -338,7 +338,9 @@ def compare_exported(model, exported, *, n: int = 256, seed: int = 0) -> dict:
     if not isinstance(exported, ExportedGenerator):
         exported = load_exported(exported)
     z = model.sample_latent(n, seed)
-    labels = None if exported.num_classes is None else np.arange(n) % exported.num_classes
+    from imgenlib.models.conditions import balanced_labels
+
+    labels = None if exported.num_classes is None else balanced_labels(n, exported.num_classes)
     reference = model.generate(z=z, labels=labels)
     error = exported(z, labels) - reference
     mse = float(np.mean(error**2))

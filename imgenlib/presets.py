@@ -33,13 +33,13 @@ PRESETS: dict[str, dict[str, Preset]] = {
         ),
         "tiny": Preset(GANConfig.tiny(), 32, 2, "minimal network for tests and smoke runs"),
         "demo": Preset(
-            GANConfig(latent_dim=64, width=0.5, ema=0.99),
+            GANConfig(latent_dim=64, width_multiplier=0.5, ema_decay=0.99),
             64,
             30,
             "small DCGAN for the embedded digits (make demo), about two minutes on 2 CPU cores",
         ),
         "fashion_mnist": Preset(
-            GANConfig(latent_dim=128, width=0.5, ema=0.999),
+            GANConfig(latent_dim=128, width_multiplier=0.5, ema_decay=0.999),
             128,
             100,
             "28x28 DCGAN with generator EMA for Fashion-MNIST; meant for --max-minutes",
@@ -51,13 +51,13 @@ PRESETS: dict[str, dict[str, Preset]] = {
         ),
         "tiny": Preset(VAEConfig.tiny(), 32, 2, "minimal network for tests and smoke runs"),
         "demo": Preset(
-            VAEConfig(latent_dim=16, width=0.5),
+            VAEConfig(latent_dim=16, width_multiplier=0.5),
             64,
             30,
             "small conv VAE for the embedded digits (make demo), one to two minutes on 2 CPU cores",
         ),
         "fashion_mnist": Preset(
-            VAEConfig(latent_dim=32, width=0.25, learning_rate=2e-3),
+            VAEConfig(latent_dim=32, width_multiplier=0.25, learning_rate=2e-3),
             128,
             100,
             "narrow 28x28 conv VAE for Fashion-MNIST (Bernoulli, latent 32, Adam 2e-3): "

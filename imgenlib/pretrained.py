@@ -55,10 +55,11 @@ def info(name: str, *, registry=None) -> dict:
 
 
 def _networks(model) -> dict:
-    """The sub-networks whose weights sampling needs, by attribute name."""
-    if hasattr(model, "discriminator"):
-        return {"generator": model._sampler()}
-    if hasattr(model, "encoder") and hasattr(model, "decoder"):
+    """The sub-networks whose weights sampling needs, by role (the keys in the ``.npz``)."""
+    kind = getattr(model, "kind", None)
+    if kind == "gan":
+        return {"generator": model.sampler()}
+    if kind == "vae":
         return {"encoder": model.encoder, "decoder": model.decoder}
     raise TypeError(f"pack() takes an imgenlib GAN or VAE. Received: a {type(model).__name__}")
 

@@ -270,17 +270,11 @@ def _run_callbacks(config, run_dir, images, num_classes, quality) -> list:
             run_dir / "samples",
             n=64,
             seed=config.seed,
-            labels=_grid_labels(num_classes, 64),
+            labels="balanced" if num_classes else None,
             latest=run_dir / "samples.png",
         ),
         TrainingHealth(reference_images=images[:256]),
     ]
-
-
-def _grid_labels(num_classes, n):
-    if not num_classes:
-        return None
-    return np.arange(n) % num_classes
 
 
 def _summary(config, run_dir, images, num_classes, distribution, timer, seconds) -> dict:

@@ -55,8 +55,8 @@ def _tiny_networks(latent_dim=8, conditional=False):
 
     classes = 4 if conditional else None
     return (
-        build_generator((16, 16, 1), latent_dim, width=0.125, num_classes=classes),
-        build_discriminator((16, 16, 1), width=0.125, num_classes=classes),
+        build_generator((16, 16, 1), latent_dim, width_multiplier=0.125, num_classes=classes),
+        build_discriminator((16, 16, 1), width_multiplier=0.125, num_classes=classes),
     )
 
 
@@ -104,7 +104,7 @@ LIBRARY_CASES = {
         lambda f, m: build_gan(GANConfig.tiny(latent_dim=0), (16, 16, 1)), ValueError,
         "latent_dim=0"),
     "build_gan width<0": (
-        lambda f, m: build_gan(GANConfig.tiny(width=-1.0), (16, 16, 1)), ValueError, "width=-1"),
+        lambda f, m: build_gan(GANConfig.tiny(width_multiplier=-1.0), (16, 16, 1)), ValueError, "width_multiplier=-1"),
     "build_gan unknown optimizer": (
         lambda f, m: build_gan(GANConfig.tiny(optimizer="adagrad"), (16, 16, 1)), ValueError,
         "'adagrad'"),
@@ -113,8 +113,8 @@ LIBRARY_CASES = {
         "learning_rate=0.0"),
     "build_gan d_steps=0": (
         lambda f, m: build_gan(GANConfig.tiny(d_steps=0), (16, 16, 1)), ValueError, "d_steps=0"),
-    "build_gan ema=1.5": (
-        lambda f, m: build_gan(GANConfig.tiny(ema=1.5), (16, 16, 1)), ValueError, "ema=1.5"),
+    "build_gan ema_decay=1.5": (
+        lambda f, m: build_gan(GANConfig.tiny(ema_decay=1.5), (16, 16, 1)), ValueError, "ema_decay=1.5"),
     "build_gan unknown augment": (
         lambda f, m: build_gan(GANConfig.tiny(augment="zoom"), (16, 16, 1)), ValueError, "'zoom'"),
     "build_gan 30x30": (

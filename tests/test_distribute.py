@@ -73,7 +73,12 @@ def fit_small_gan(strategy):
              keras.layers.LeakyReLU(0.2), keras.layers.Flatten(), keras.layers.Dense(1)]
         )  # fmt: skip
         gan = GAN(
-            generator, discriminator, latent_dim=8, seed=3, ema=0.9, augment="color,translation"
+            generator,
+            discriminator,
+            latent_dim=8,
+            seed=3,
+            ema_decay=0.9,
+            augment="color,translation",
         )
         gan.compile()
         gan.build_for_training()

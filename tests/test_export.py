@@ -28,7 +28,7 @@ def gans():
     import keras
 
     keras.utils.set_random_seed(7)
-    config = GANConfig.tiny(ema=0.9)
+    config = GANConfig.tiny(ema_decay=0.9)
     return {
         "unconditional": build_gan(config, (16, 16, 1)),
         "conditional": build_gan(config, (16, 16, 3), num_classes=3),

@@ -19,7 +19,7 @@ def _pack(model, directory, name="toy"):
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_pack_and_load_give_the_same_samples_within_float16(tmp_path, keras_seed, ema):
-    gan = build_gan(GANConfig.tiny(ema=ema), (16, 16, 1))
+    gan = build_gan(GANConfig.tiny(ema_decay=ema), (16, 16, 1))
     for network in (gan.generator, gan.ema_generator):
         if network is not None:  # move the sampler away from its initial weights
             network.set_weights([w + 0.01 for w in network.get_weights()])
@@ -27,14 +27,14 @@ def test_pack_and_load_give_the_same_samples_within_float16(tmp_path, keras_seed
     loaded = pretrained.load("toy", registry=tmp_path / "pretrained.json")
     expected = gan.generate(8, seed=3)
     restored = loaded.generate(8, seed=3)
-    assert type(loaded).__name__ == "GAN" and loaded.ema == ema
+    assert type(loaded).__name__ == "GAN" and loaded.ema_decay == ema
     np.testing.assert_allclose(restored, expected, atol=2e-2)
     assert not np.array_equal(restored, loaded.generate(8, seed=4))
     assert (
         loaded.pretrained_info["sha256"]
         == pretrained.info("toy", registry=tmp_path / "pretrained.json")["sha256"]
     )
-    assert path.stat().st_size < 0.6 * sum(w.nbytes for w in gan._sampler().get_weights())
+    assert path.stat().st_size < 0.6 * sum(w.nbytes for w in gan.sampler().get_weights())
 
 
 def test_conditional_gan_round_trip(tmp_path, keras_seed):

@@ -28,7 +28,7 @@ def _state(gan):
 
 def _fit(images, backup_dir, init_seed, callbacks=()):
     keras.utils.set_random_seed(init_seed)
-    config = GANConfig.tiny(ema=0.9, augment="color,translation,cutout", d_steps=2)
+    config = GANConfig.tiny(ema_decay=0.9, augment="color,translation,cutout", d_steps=2)
     gan = build_gan(config, (16, 16, 1), seed=5).build_for_training()
     backup = AtomicBackupAndRestore(backup_dir)
     data = epoch_batches(

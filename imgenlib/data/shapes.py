@@ -18,12 +18,20 @@ from PIL import Image, ImageDraw
 from imgenlib._validation import check_image_size, check_int, check_positive_int
 from imgenlib.images import from_uint8
 
-__all__ = ["COLOUR_NAMES", "SHAPE_NAMES", "SIZE_NAMES", "Shapes", "caption", "load_shapes"]
+__all__ = [
+    "COLOUR_NAMES",
+    "COLOUR_RGB",
+    "SHAPE_NAMES",
+    "SIZE_NAMES",
+    "Shapes",
+    "caption",
+    "load_shapes",
+]
 
 SHAPE_NAMES = ("circle", "square", "triangle", "cross")
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "magenta", "cyan")
 SIZE_NAMES = ("small", "large")
-_COLOURS = {
+COLOUR_RGB = {
     "red": (230, 40, 40),
     "green": (40, 200, 60),
     "blue": (50, 90, 240),
@@ -101,7 +109,7 @@ def _draw(shape, colour, size, unit, height, width) -> np.ndarray:
     radius = (low + (high - low) * unit[0]) * side
     cx = radius + unit[1] * (big_w - 2 * radius)
     cy = radius + unit[2] * (big_h - 2 * radius)
-    fill = _COLOURS[COLOUR_NAMES[colour]]
+    fill = COLOUR_RGB[COLOUR_NAMES[colour]]
     canvas = Image.new("RGB", (big_w, big_h))
     draw = ImageDraw.Draw(canvas)
     name = SHAPE_NAMES[shape]

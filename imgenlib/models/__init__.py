@@ -1,4 +1,5 @@
-"""Generative models: GANs and VAEs (and their networks), sampling, and safe loading of saved models.
+"""Generative models: the `GenerativeModel` base, GANs and VAEs (and their networks), and
+safe loading of saved models.
 
 Importing this package registers imgenlib's classes with Keras, so `load_model` (or
 ``keras.saving.load_model`` after ``import imgenlib.models``) can restore ``.keras`` files.
@@ -9,26 +10,28 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from imgenlib.models.gan import GAN, GANConfig, build_discriminator, build_gan, build_generator
-from imgenlib.models.vae import (
-    LIKELIHOODS,
-    VAE,
-    Sampling,
-    VAEConfig,
+from imgenlib.models.base import GenerativeModel, NoiseSalt
+from imgenlib.models.conditions import balanced_labels
+from imgenlib.models.elbo import LIKELIHOODS, Sampling, kl_divergence, reconstruction_nll
+from imgenlib.models.gan import GAN, GANConfig, build_gan
+from imgenlib.models.networks import (
     build_decoder,
+    build_discriminator,
     build_encoder,
-    build_vae,
-    kl_divergence,
-    reconstruction_nll,
+    build_generator,
 )
+from imgenlib.models.vae import VAE, VAEConfig, build_vae
 
 __all__ = [
     "GAN",
     "GANConfig",
     "LIKELIHOODS",
+    "GenerativeModel",
+    "NoiseSalt",
     "Sampling",
     "VAE",
     "VAEConfig",
+    "balanced_labels",
     "build_decoder",
     "build_discriminator",
     "build_encoder",

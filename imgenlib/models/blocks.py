@@ -7,7 +7,7 @@ Both families use the same two shapes of network, chosen by image size:
   LeakyReLU → an output layer with `image_shape[-1]` channels;
 - a *down* stack (discriminator / encoder): strided convolutions (kernel 4, stride 2)
   halving the size each time, with LeakyReLU (and optional BatchNorm, spectral norm,
-  dropout) → flattened features.
+  dropout) → flattened features (or their global sum over positions).
 
 Sizes follow DCGAN (Radford et al. 2016, https://arxiv.org/abs/1511.06434), the
 architecture of the source article: 64×64 uses four blocks each way, 32×32 one fewer,
@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import keras
 
-from imgenlib._validation import check_float
+from imgenlib._validation import check_choice, check_float
+from imgenlib.models.renames import renamed_keywords
 
-__all__ = ["ARCHITECTURES", "check_image_shape", "down_stack", "up_stack"]
+__all__ = ["ARCHITECTURES", "FEATURES", "check_image_shape", "down_stack", "up_stack"]
+
+FEATURES = ("flatten", "sum")
 
 # size: (start grid, dense filters, transposed-conv filters, output layer, down filters)
 ARCHITECTURES = {
@@ -48,20 +51,25 @@ def check_image_shape(image_shape) -> tuple[int, int, int]:
     return height, width, channels
 
 
-def _filters(count: int, width: float) -> int:
-    return max(4, int(round(count * width)))
+def _filters(count: int, width_multiplier: float) -> int:
+    return max(4, int(round(count * width_multiplier)))
 
 
-def up_stack(x, image_shape, *, width: float = 1.0, batch_norm: bool = True, name: str = "up"):
+@renamed_keywords(width="width_multiplier")
+def up_stack(
+    x, image_shape, *, width_multiplier: float = 1.0, batch_norm: bool = True, name: str = "up"
+):
     """Map a vector batch (B, D) to an image-shaped tensor (B, H, W, C) of pre-activations.
 
     `batch_norm=False` drops the BatchNorm layers (and gives the convolutions biases), so
     each output depends on its own input only, as a VAE's per-image likelihood should.
     """
     height, _, channels = check_image_shape(image_shape)
-    width = check_float("width", width, minimum=0, min_inclusive=False)
+    width_multiplier = check_float(
+        "width_multiplier", width_multiplier, minimum=0, min_inclusive=False
+    )
     start, dense_filters, filters, output, _ = ARCHITECTURES[height]
-    dense_filters = _filters(dense_filters, width)
+    dense_filters = _filters(dense_filters, width_multiplier)
     x = keras.layers.Dense(
         start * start * dense_filters, use_bias=not batch_norm, name=f"{name}_dense"
     )(x)
@@ -71,7 +79,7 @@ def up_stack(x, image_shape, *, width: float = 1.0, batch_norm: bool = True, nam
     x = keras.layers.LeakyReLU(0.2, name=f"{name}_act0")(x)
     for i, count in enumerate(filters, start=1):
         x = keras.layers.Conv2DTranspose(
-            _filters(count, width),
+            _filters(count, width_multiplier),
             4,
             strides=2,
             padding="same",
@@ -88,27 +96,34 @@ def up_stack(x, image_shape, *, width: float = 1.0, batch_norm: bool = True, nam
     return keras.layers.Conv2D(channels, 3, padding="same", name=f"{name}_out")(x)
 
 
+@renamed_keywords(width="width_multiplier")
 def down_stack(
     x,
     image_shape,
     *,
-    width: float = 1.0,
+    width_multiplier: float = 1.0,
     batch_norm: bool = True,
     spectral_norm: bool = False,
     dropout: float = 0.0,
+    features: str = "flatten",
     name: str = "down",
 ):
-    """Map images (B, H, W, C) to flattened features (B, F) with strided convolutions.
+    """Map images (B, H, W, C) to features (B, F) with strided convolutions.
 
     The first block has no normalisation (DCGAN); `batch_norm=False` removes it everywhere
     (WGAN-GP needs per-example gradients, which BatchNorm mixes across the batch).
+    `features` is ``"flatten"`` (every position's channels, DCGAN) or ``"sum"`` (the
+    global sum over positions of each channel, SNGAN/BigGAN).
     """
     height, _, _ = check_image_shape(image_shape)
-    width = check_float("width", width, minimum=0, min_inclusive=False)
+    width_multiplier = check_float(
+        "width_multiplier", width_multiplier, minimum=0, min_inclusive=False
+    )
+    features = check_choice("features", features, FEATURES)
     dropout = check_float("dropout", dropout, minimum=0, maximum=1, max_inclusive=False)
     for i, count in enumerate(ARCHITECTURES[height][4]):
         conv = keras.layers.Conv2D(
-            _filters(count, width), 4, strides=2, padding="same", name=f"{name}_conv{i}"
+            _filters(count, width_multiplier), 4, strides=2, padding="same", name=f"{name}_conv{i}"
         )
         x = (
             keras.layers.SpectralNormalization(conv, name=f"{name}_sn{i}")
@@ -120,4 +135,8 @@ def down_stack(
         x = keras.layers.LeakyReLU(0.2, name=f"{name}_act{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"{name}_drop{i}")(x)
+    if features == "sum":
+        area = x.shape[1] * x.shape[2]
+        x = keras.layers.GlobalAveragePooling2D(name=f"{name}_mean_pool")(x)
+        return keras.layers.Rescaling(float(area), name=f"{name}_sum_pool")(x)
     return keras.layers.Flatten(name=f"{name}_flatten")(x)

@@ -3,8 +3,20 @@
 - `Sampling`: z = z_mean + exp(z_log_var / 2) · ε, the reparameterisation trick of
   Kingma & Welling 2014 (https://arxiv.org/abs/1312.6114).
 - `kl_divergence`: the closed-form KL(q(z|x) || N(0, I)), summed over latent dimensions.
-- `reconstruction_nll`: −log p(x|z) summed over pixels, for the `LIKELIHOODS`
-  (see `imgenlib.models.vae` for what each one means and what its nats measure).
+- `reconstruction_nll`: −log p(x|z) summed over pixels, for the `LIKELIHOODS`.
+
+The decoder outputs one *logit* h per pixel; its mean image in [-1, 1] is tanh(h / 2)
+(= 2·sigmoid(h) − 1) for every likelihood:
+
+- ``"bernoulli"``: targets mapped to [0, 1], p(x|z) = Bernoulli(sigmoid(h)) per pixel. The
+  standard choice for (Fashion-)MNIST; for grey levels it is not a normalised density of
+  continuous data, so its nats compare only with other Bernoulli numbers.
+- ``"gaussian"``: N(x; tanh(h/2), σ²) on the library's [-1, 1] scale with a fixed σ.
+- ``"gaussian_learned"``: the same with one learned σ (the "σ-VAE" of Rybkin et al. 2021,
+  https://arxiv.org/abs/2006.13202), which balances the two terms by itself.
+
+Gaussian nats are densities on the [-1, 1] scale; on the [0, 1] scale the same model's
+-ELBO is D·log 2 nats lower (D = pixels × channels, the Jacobian of x → (x + 1) / 2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""VAEs: conv encoder and decoder, the reparameterisation `Sampling` layer, the `VAE` model.
+"""VAEs: the `VAE` model, its config and a builder (networks: `imgenlib.models.networks`).
 
 The variational autoencoder of Kingma & Welling 2014 (https://arxiv.org/abs/1312.6114),
 done correctly where the source article's TF1 code is not: the encoder uses *strided
@@ -16,18 +16,8 @@ an MSE called a likelihood, silently re-weights the KL term by 1/pixels.) Option
 (Bowman et al. 2016, https://arxiv.org/abs/1511.06349) and a conditional VAE (Sohn et al.
 2015, https://papers.nips.cc/paper/5775) whose encoder and decoder both see the label.
 
-The decoder outputs one *logit* h per pixel; its mean image in [-1, 1] is tanh(h / 2)
-(= 2·sigmoid(h) − 1) for every likelihood:
-
-- ``"bernoulli"``: targets mapped to [0, 1], p(x|z) = Bernoulli(sigmoid(h)) per pixel. The
-  standard choice for (Fashion-)MNIST; for grey levels it is not a normalised density of
-  continuous data, so its nats compare only with other Bernoulli numbers.
-- ``"gaussian"``: N(x; tanh(h/2), σ²) on the library's [-1, 1] scale with a fixed σ.
-- ``"gaussian_learned"``: the same with one learned σ (the "σ-VAE" of Rybkin et al. 2021,
-  https://arxiv.org/abs/2006.13202), which balances the two terms by itself.
-
-Gaussian nats are densities on the [-1, 1] scale; on the [0, 1] scale the same model's
--ELBO is D·log 2 nats lower (D = pixels × channels, the Jacobian of x → (x + 1) / 2).
+The decoder outputs one *logit* h per pixel; its mean image in [-1, 1] is tanh(h / 2).
+The likelihoods and what their nats measure: `imgenlib.models.elbo`.
 """
 
 from __future__ import annotations
@@ -41,8 +31,11 @@ import tensorflow as tf
 
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
 from imgenlib.distribute import stateless_normal
-from imgenlib.images import check_images
-from imgenlib.models.blocks import check_image_shape, down_stack, up_stack
+from imgenlib.models.base import (
+    GenerativeModel,
+    NoiseSalt,
+    logits_to_images,
+)
 from imgenlib.models.elbo import (
     LIKELIHOODS,
     MIN_LOG_SIGMA,
@@ -50,113 +43,15 @@ from imgenlib.models.elbo import (
     kl_divergence,
     reconstruction_nll,
 )
-from imgenlib.models.gan import _unpack
-from imgenlib.models.sampling import SamplingMixin, traced
+from imgenlib.models.networks import build_decoder, build_encoder
+from imgenlib.models.renames import renamed_keywords, with_defaults
 from imgenlib.optimizers import make_optimizer
 
-__all__ = [
-    "LIKELIHOODS",
-    "Sampling",
-    "VAE",
-    "VAEConfig",
-    "build_decoder",
-    "build_encoder",
-    "build_vae",
-    "kl_divergence",
-    "reconstruction_nll",
-]
-
-_SALT_TRAIN, _SALT_EVAL = 11, 12
-
-
-def _label_input_and_embedding(num_classes):
-    num_classes = check_int("num_classes", num_classes, minimum=2)
-    labels = keras.Input((), dtype="int32", name="labels")
-    embedded = keras.layers.Embedding(
-        num_classes, min(50, 4 * num_classes), name="label_embedding"
-    )(labels)
-    return labels, embedded
-
-
-def build_encoder(
-    image_shape,
-    latent_dim: int,
-    *,
-    width: float = 1.0,
-    batch_norm: bool = False,
-    num_classes: int | None = None,
-    name: str = "encoder",
-):
-    """Build a conv encoder: images (and labels) → ``(z_mean, z_log_var)``.
-
-    Strided convolutions halve the image size block by block (`imgenlib.models.blocks`),
-    then two linear heads give the mean and log-variance of q(z | x).
-
-    Args:
-        image_shape: (H, W, C) with H = W in 16, 28, 32, 64 and C in 1, 3.
-        latent_dim: size of z.
-        width: filter multiplier.
-        batch_norm: BatchNorm after every conv but the first. Off by default: it makes
-            an image's code depend on the rest of its batch, and the gap between batch
-            statistics (training) and moving averages (inference) cost ~50 nats of test
-            -ELBO on Fashion-MNIST after a minute of training.
-        num_classes: if given, the model takes ``[images, labels]`` and a learned label
-            embedding joins the conv features before the heads.
-
-    Returns:
-        A functional `keras.Model` with two outputs of shape (batch, latent_dim).
-    """
-    image_shape = check_image_shape(image_shape)
-    latent_dim = check_positive_int("latent_dim", latent_dim)
-    images = keras.Input(image_shape, name="images")
-    inputs = images
-    features = down_stack(images, image_shape, width=width, batch_norm=batch_norm, name="enc")
-    if num_classes is not None:
-        labels, embedded = _label_input_and_embedding(num_classes)
-        features = keras.layers.Concatenate(name="features_and_label")([features, embedded])
-        inputs = [images, labels]
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(features)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(features)
-    return keras.Model(inputs, [z_mean, z_log_var], name=name)
-
-
-def build_decoder(
-    image_shape,
-    latent_dim: int,
-    *,
-    width: float = 1.0,
-    batch_norm: bool = False,
-    num_classes: int | None = None,
-    name: str = "decoder",
-):
-    """Build a decoder: z (and labels) → per-pixel logits h (Dense → reshape → Conv2DTranspose).
-
-    The mean image in [-1, 1] is tanh(h / 2) = 2·sigmoid(h) − 1 (see the module docstring).
-
-    Args:
-        image_shape: (H, W, C) as for `build_encoder`.
-        latent_dim: size of z.
-        width: filter multiplier.
-        batch_norm: BatchNorm in the up-sampling blocks (off by default, as for the encoder).
-        num_classes: if given, the model takes ``[z, labels]`` and concatenates a learned
-            label embedding to z.
-
-    Returns:
-        A functional `keras.Model` with output shape (batch, H, W, C).
-    """
-    latent_dim = check_positive_int("latent_dim", latent_dim)
-    z = keras.Input((latent_dim,), name="z")
-    inputs, x = z, z
-    if num_classes is not None:
-        labels, embedded = _label_input_and_embedding(num_classes)
-        x = keras.layers.Concatenate(name="z_and_label")([z, embedded])
-        inputs = [z, labels]
-    logits = up_stack(x, image_shape, width=width, batch_norm=batch_norm, name="dec")
-    return keras.Model(inputs, logits, name=name)
+__all__ = ["VAE", "VAEConfig", "build_vae"]
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
-class VAE(SamplingMixin, keras.Model):
+class VAE(GenerativeModel):
     """An encoder and a decoder trained with ``fit`` to maximise the ELBO.
 
     Args:
@@ -181,6 +76,9 @@ class VAE(SamplingMixin, keras.Model):
         >>> z_mean, z_log_var = vae.encode(images[:8])  # doctest: +SKIP
     """
 
+    kind = "vae"
+    NETWORKS = ("encoder", "decoder")
+
     def __init__(
         self,
         encoder,
@@ -195,21 +93,12 @@ class VAE(SamplingMixin, keras.Model):
         seed: int = 0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        super().__init__(latent_dim=latent_dim, num_classes=num_classes, seed=seed, **kwargs)
         self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
         self.initial_sigma = check_float("sigma", sigma, minimum=0, min_inclusive=False)
         self.beta = check_float("beta", beta, minimum=0)
         self.kl_warmup_steps = check_int("kl_warmup_steps", kl_warmup_steps, minimum=0)
-        self.num_classes = (
-            None if num_classes is None else check_int("num_classes", num_classes, minimum=2)
-        )
-        self.seed = check_int("seed", seed, minimum=0)
-        for role, network in (("encoder", encoder), ("decoder", decoder)):
-            if not isinstance(network, keras.Model):
-                raise TypeError(f"{role} must be a keras.Model. Received: {role}={network!r}")
-        self.encoder = encoder
-        self.decoder = decoder
+        self.set_networks(encoder=encoder, decoder=decoder)
         self._check_networks()
         self.sampling = Sampling(seed=self.seed, name="sampling")
         self.raw_log_sigma = None
@@ -226,32 +115,15 @@ class VAE(SamplingMixin, keras.Model):
         self.built = True
 
     def _check_networks(self):
-        e_inputs, d_inputs = self.encoder.inputs, self.decoder.inputs
-        conditional = self.num_classes is not None
-        if (len(e_inputs) == 2) != conditional or (len(d_inputs) == 2) != conditional:
-            raise ValueError(
-                "encoder and decoder must both take labels exactly when num_classes is set. "
-                f"Received: num_classes={self.num_classes}, encoder inputs={len(e_inputs)}, "
-                f"decoder inputs={len(d_inputs)}"
-            )
+        self.check_label_inputs(self.networks)
         outputs = self.encoder.outputs
         if len(outputs) != 2 or any(tuple(o.shape[1:]) != (self.latent_dim,) for o in outputs):
             raise ValueError(
                 f"encoder must output (z_mean, z_log_var), each of shape (batch, {self.latent_dim}). "
                 f"Received: output shapes {[tuple(o.shape) for o in outputs]}"
             )
-        z_size = d_inputs[0].shape[-1]
-        if z_size != self.latent_dim:
-            raise ValueError(
-                f"latent_dim must match the decoder's input size ({z_size}). Received: latent_dim={self.latent_dim}"
-            )
-        image_in = tuple(e_inputs[0].shape[1:])
-        image_out = tuple(self.decoder.outputs[0].shape[1:])
-        if image_in != image_out:
-            raise ValueError(
-                f"decoder output shape {image_out} does not match encoder input shape {image_in}."
-            )
-        self.image_shape = image_in
+        self.check_latent_input("decoder")
+        self.check_image_shapes("decoder", "encoder")
 
     @property
     def metrics(self):
@@ -267,21 +139,17 @@ class VAE(SamplingMixin, keras.Model):
         """Set the optimiser (default: Adam, learning rate 1e-3)."""
         super().compile(optimizer=optimizer or make_optimizer("adam", 1e-3, beta_1=0.9), **kwargs)
 
-    def build_for_training(self):
-        """Create the optimiser's slot variables now, so checkpoints can restore them before ``fit``."""
-        if getattr(self, "optimizer", None) is None:
-            raise ValueError("Call compile() before build_for_training().")
-        self.optimizer.build(self.trainable_variables)
-        return self
+    def optimizer_variables(self) -> dict:
+        return {"optimizer": self.trainable_variables}
 
     def call(self, inputs, training=False):
         """Reconstruct: images (or ``[images, labels]``) → decoded mean of z_mean, in [-1, 1]."""
         labels = None
         if self.num_classes is not None:
             inputs, labels = inputs
-        z_mean, _ = self.encoder(self._with_labels(inputs, labels), training=training)
-        logits = self.decoder(self._with_labels(z_mean, labels), training=training)
-        return tf.tanh(0.5 * logits)
+        z_mean, _ = self.encoder(self.with_labels(inputs, labels), training=training)
+        logits = self.decoder(self.with_labels(z_mean, labels), training=training)
+        return logits_to_images(logits)
 
     # --- the ELBO ----------------------------------------------------------------------
 
@@ -292,30 +160,18 @@ class VAE(SamplingMixin, keras.Model):
             return tf.constant(math.log(self.initial_sigma))
         return tf.maximum(tf.convert_to_tensor(self.raw_log_sigma), MIN_LOG_SIGMA)
 
-    def _with_labels(self, x, labels):
-        return x if labels is None else [x, labels]
-
     def _terms(self, images, labels, epsilon, training):
         """Per-example (reconstruction NLL, KL) in nats, from one reparameterised sample."""
-        z_mean, z_log_var = self.encoder(self._with_labels(images, labels), training=training)
+        z_mean, z_log_var = self.encoder(self.with_labels(images, labels), training=training)
         z = self.sampling([z_mean, z_log_var], epsilon=epsilon)
-        logits = self.decoder(self._with_labels(z, labels), training=training)
+        logits = self.decoder(self.with_labels(z, labels), training=training)
         recon = reconstruction_nll(
             images, logits, likelihood=self.likelihood, log_sigma=self._log_sigma()
         )
         return recon, kl_divergence(z_mean, z_log_var)
 
-    def _noise_seed(self, salt, counter):
-        seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([self.seed, salt], tf.int64), tf.cast(counter, tf.int64)
-        )
-        # The same on every replica: `stateless_normal` draws the global batch's noise and each
-        # replica keeps its slice, so N replicas see exactly one device's noise. (Folding in 0
-        # keeps the single-device seeds of earlier versions.)
-        return tf.random.experimental.stateless_fold_in(seed, 0)
-
     def _epsilon(self, salt, counter, batch):
-        return stateless_normal([batch, self.latent_dim], self._noise_seed(salt, counter))
+        return stateless_normal([batch, self.latent_dim], self.noise_seed(salt, counter))
 
     def kl_weight(self, step):
         """The KL weight at optimiser step `step`: ``beta * min(1, step / kl_warmup_steps)``."""
@@ -323,15 +179,6 @@ class VAE(SamplingMixin, keras.Model):
             return tf.constant(self.beta, tf.float32)
         ramp = tf.cast(step, tf.float32) / float(self.kl_warmup_steps)
         return self.beta * tf.minimum(1.0, ramp)
-
-    def _batch(self, data):
-        images, labels = _unpack(data)
-        if (labels is None) != (self.num_classes is None):
-            raise ValueError(
-                "A conditional VAE needs (images, labels) batches and an unconditional one images only. "
-                f"Received labels={'none' if labels is None else 'some'} for num_classes={self.num_classes}."
-            )
-        return tf.cast(images, tf.float32), labels
 
     def _update_trackers(self, recon, kl, beta):
         self.loss_tracker.update_state(recon + beta * kl)
@@ -341,9 +188,9 @@ class VAE(SamplingMixin, keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        images, labels = self._batch(data)
+        images, labels = self.unpack_batch(data)
         step = self.optimizer.iterations
-        epsilon = self._epsilon(_SALT_TRAIN, step, tf.shape(images)[0])
+        epsilon = self._epsilon(NoiseSalt.VAE_TRAIN, step, tf.shape(images)[0])
         beta = self.kl_weight(step)
         with tf.GradientTape() as tape:
             recon, kl = self._terms(images, labels, epsilon, training=True)
@@ -355,42 +202,12 @@ class VAE(SamplingMixin, keras.Model):
 
     def test_step(self, data):
         """Evaluate: ``loss`` = reconstruction + beta · KL at the full `beta` (the ELBO for beta = 1)."""
-        images, labels = self._batch(data)
-        epsilon = self._epsilon(_SALT_EVAL, 0, tf.shape(images)[0])
+        images, labels = self.unpack_batch(data)
+        epsilon = self._epsilon(NoiseSalt.VAE_EVAL, 0, tf.shape(images)[0])
         recon, kl = self._terms(images, labels, epsilon, training=False)
         return self._update_trackers(recon, kl, tf.constant(self.beta, tf.float32))
 
     # --- inference ---------------------------------------------------------------------
-
-    def _check_inputs(self, images, labels):
-        images = check_images(images)
-        if tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"images must have shape (n, {', '.join(map(str, self.image_shape))}) for this model. "
-                f"Received: images.shape={images.shape}"
-            )
-        return images, self._resolve_labels(labels, len(images))
-
-    def _batched(self, function, arrays, batch_size):
-        batch_size = check_positive_int("batch_size", batch_size)
-        n = len(arrays[0])
-        chunks = [
-            function(*(a[start : start + batch_size] for a in arrays if a is not None))
-            for start in range(0, n, batch_size)
-        ]
-        return [np.concatenate([c[i].numpy() for c in chunks]) for i in range(len(chunks[0]))]
-
-    def _traced(self, attribute, body, specs):
-        function = getattr(self, attribute, None)
-        if function is None:
-            image_spec = tf.TensorSpec([None, *self.image_shape], tf.float32)
-            specs = [image_spec, *specs]
-            if self.num_classes is None:
-                function = traced(lambda *args: body(*args, None), specs)
-            else:
-                function = traced(body, [*specs, tf.TensorSpec([None], tf.int32)])
-            setattr(self, attribute, function)
-        return function
 
     def encode(self, images, labels=None, *, batch_size: int = 256):
         """Encode images into the mean and log-variance of q(z | x).
@@ -407,13 +224,13 @@ class VAE(SamplingMixin, keras.Model):
             ValueError / TypeError: images of the wrong shape or range, labels missing for
                 a conditional model or given to an unconditional one.
         """
-        images, labels = self._check_inputs(images, labels)
+        images, labels = self.check_image_inputs(images, labels)
 
         def body(images, labels):
-            return self.encoder(self._with_labels(images, labels), training=False)
+            return self.encoder(self.with_labels(images, labels), training=False)
 
-        function = self._traced("_encode_tf_function", body, [])
-        z_mean, z_log_var = self._batched(function, [images, labels], batch_size)
+        function = self.traced_on_images("_encode_tf_function", body, [])
+        z_mean, z_log_var = self.batched(function, [images, labels], batch_size)
         return z_mean.astype(np.float32), z_log_var.astype(np.float32)
 
     def decode(self, z, labels=None, *, batch_size: int = 256):
@@ -440,11 +257,9 @@ class VAE(SamplingMixin, keras.Model):
 
         The reconstruction term averages `samples` reparameterised draws of z (noise from
         NumPy with `seed`, so the result does not depend on `batch_size`). What the nats
-        measure depends on the likelihood: for ``"bernoulli"`` they are the Bernoulli
-        negative log-likelihood of pixel intensities mapped to [0, 1] (the standard
-        (Fashion-)MNIST figure, though not a true density of continuous grey levels); for
-        the Gaussian likelihoods, a density of pixels on the library's [-1, 1] scale —
-        subtract ``H·W·C·log 2`` for the [0, 1] scale.
+        measure depends on the likelihood (`imgenlib.models.elbo`): Bernoulli nats of
+        pixels mapped to [0, 1], or Gaussian densities on the [-1, 1] scale (subtract
+        ``H·W·C·log 2`` for the [0, 1] scale).
 
         Args:
             images: (n, H, W, C) in [-1, 1].
@@ -456,7 +271,7 @@ class VAE(SamplingMixin, keras.Model):
         Returns:
             float64 array (n,): −ELBO of each image (an upper bound on −log p(x)).
         """
-        images, labels = self._check_inputs(images, labels)
+        images, labels = self.check_image_inputs(images, labels)
         seed = check_int("seed", seed, minimum=0)
         samples = check_positive_int("samples", samples)
         noise = np.random.default_rng(seed).standard_normal(
@@ -466,18 +281,18 @@ class VAE(SamplingMixin, keras.Model):
         def body(images, epsilon, labels):
             return self._terms(images, labels, epsilon, training=False)
 
-        function = self._traced(
+        function = self.traced_on_images(
             "_elbo_tf_function", body, [tf.TensorSpec([None, self.latent_dim], tf.float32)]
         )
         recon = np.zeros(len(images))
         for epsilon in noise:
-            recon_k, kl = self._batched(function, [images, epsilon, labels], batch_size)
+            recon_k, kl = self.batched(function, [images, epsilon, labels], batch_size)
             recon += recon_k / samples
         return recon + kl.astype(np.float64)
 
-    # --- sampling: see SamplingMixin.generate ----------------------------------------
+    # --- sampling: see GenerativeModel.generate ---------------------------------------
 
-    def _sampler(self):
+    def sampler(self):
         """A Keras model mapping z (or ``[z, labels]``) to mean images in [-1, 1]."""
         z = keras.Input((self.latent_dim,), name="z")
         inputs = z
@@ -488,45 +303,31 @@ class VAE(SamplingMixin, keras.Model):
         images = keras.layers.Activation("tanh", name="mean_image")(half)
         return keras.Model(inputs, images, name=f"{self.name}_sampler")
 
+    def label_network(self):
+        return self.decoder
+
+    def outputs_to_images(self, outputs):
+        return logits_to_images(outputs)
+
     # --- saving ----------------------------------------------------------------------
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "latent_dim": self.latent_dim,
+            **super().get_config(),
             "likelihood": self.likelihood,
             "sigma": self.initial_sigma,
             "beta": self.beta,
             "kl_warmup_steps": self.kl_warmup_steps,
-            "num_classes": self.num_classes,
-            "seed": self.seed,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
 
-    def get_compile_config(self):
-        if getattr(self, "optimizer", None) is None:
-            return None
-        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
-
-    def compile_from_config(self, config):
-        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
-        self.build_for_training()  # else the saved optimiser state is silently not restored
-
-
+@renamed_keywords(width="width_multiplier")
 @dataclasses.dataclass(frozen=True)
 class VAEConfig:
     """Everything that defines a VAE and its optimiser; vary it with `dataclasses.replace`.
 
     `imgenlib.presets` holds tuned variants, and `tiny()` a minimal one for tests.
+    ``width`` is the deprecated name of `width_multiplier`.
     """
 
     latent_dim: int = 32
@@ -534,7 +335,7 @@ class VAEConfig:
     sigma: float = 0.1
     beta: float = 1.0
     kl_warmup_steps: int = 0
-    width: float = 1.0
+    width_multiplier: float = 1.0
     batch_norm: bool = False
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -546,7 +347,7 @@ class VAEConfig:
     @classmethod
     def tiny(cls, **overrides) -> VAEConfig:
         """A minimal VAE (few filters, latent size 8) for tests and smoke runs."""
-        return dataclasses.replace(cls(latent_dim=8, width=0.125), **overrides)
+        return with_defaults(cls, {"latent_dim": 8, "width_multiplier": 0.125}, overrides)
 
 
 def build_vae(
@@ -567,7 +368,11 @@ def build_vae(
     if not isinstance(config, VAEConfig):
         raise TypeError(f"config must be a VAEConfig. Received: config={config!r}")
     check_choice("likelihood", config.likelihood, LIKELIHOODS)
-    networks = {"width": config.width, "batch_norm": config.batch_norm, "num_classes": num_classes}
+    networks = {
+        "width_multiplier": config.width_multiplier,
+        "batch_norm": config.batch_norm,
+        "num_classes": num_classes,
+    }
     vae = VAE(
         build_encoder(image_shape, config.latent_dim, **networks),
         build_decoder(image_shape, config.latent_dim, **networks),

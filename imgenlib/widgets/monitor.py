@@ -88,7 +88,7 @@ class TrainingMonitor(DisplayMixin, keras.callbacks.Callback):
         num_classes = getattr(self.model, "num_classes", None)
         self._labels = self.labels
         if self._labels is None and num_classes is not None:
-            self._labels = np.arange(self.n) % num_classes
+            self._labels = "balanced"
         if self.auto_display and not self._displayed and in_notebook():
             from IPython.display import display
 

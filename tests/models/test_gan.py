@@ -9,6 +9,7 @@ from imgenlib.losses import LOSSES
 from imgenlib.models import (
     GAN,
     GANConfig,
+    NoiseSalt,
     build_discriminator,
     build_gan,
     build_generator,
@@ -78,7 +79,9 @@ def test_seed_dcgan_architecture():
 
 
 def test_options_spectral_norm_dropout_width(tiny_data):
-    discriminator = build_discriminator((28, 28, 1), spectral_norm=True, dropout=0.3, width=0.5)
+    discriminator = build_discriminator(
+        (28, 28, 1), spectral_norm=True, dropout=0.3, width_multiplier=0.5
+    )
     assert (
         sum(isinstance(layer, keras.layers.SpectralNormalization) for layer in discriminator.layers)
         == 3
@@ -95,13 +98,13 @@ def test_options_spectral_norm_dropout_width(tiny_data):
 def test_keras_round_trip_same_samples_and_training_continues(tiny_data, tmp_path):
     images, labels = tiny_data
     keras.utils.set_random_seed(1)
-    gan = build_gan(GANConfig.tiny(ema=0.9, g_learning_rate=1e-3), (28, 28, 1), num_classes=4)
+    gan = build_gan(GANConfig.tiny(ema_decay=0.9, g_learning_rate=1e-3), (28, 28, 1), num_classes=4)
     dataset = one_batch(images, labels)
     gan.fit(dataset, epochs=2, verbose=0, shuffle=False)
     path = tmp_path / "gan.keras"
     gan.save(path)
     restored = load_model(path)
-    assert isinstance(restored, GAN) and restored.num_classes == 4 and restored.ema == 0.9
+    assert isinstance(restored, GAN) and restored.num_classes == 4 and restored.ema_decay == 0.9
     z = gan.sample_latent(8, seed=3)
     np.testing.assert_array_equal(restored.generate(z=z, labels=1), gan.generate(z=z, labels=1))
     for a, b in zip(gan.g_optimizer.variables, restored.g_optimizer.variables, strict=True):
@@ -126,7 +129,7 @@ def test_same_seed_same_training(tiny_data):
 
 
 def test_ema_generator_is_used_for_sampling(tiny_data):
-    gan = build_gan(GANConfig.tiny(ema=0.5), (28, 28, 1))
+    gan = build_gan(GANConfig.tiny(ema_decay=0.5), (28, 28, 1))
     gan.fit(one_batch(tiny_data[0]), epochs=3, verbose=0, shuffle=False)
     z = gan.sample_latent(4, seed=0)
     ema_images = gan.generate(z=z)
@@ -189,8 +192,8 @@ def test_construction_errors():
         GAN(g, build_discriminator((32, 32, 3)), latent_dim=8)
     with pytest.raises(ValueError, match=r"Received: image_shape=\(30, 30, 1\)"):
         build_generator((30, 30, 1), 8)
-    with pytest.raises(ValueError, match="ema must be < 1"):
-        GAN(g, d, latent_dim=8, ema=1.0)
+    with pytest.raises(ValueError, match="ema_decay must be < 1"):
+        GAN(g, d, latent_dim=8, ema_decay=1.0)
     with pytest.raises(TypeError, match="config must be a GANConfig"):
         build_gan({"loss": "hinge"}, (28, 28, 1))
 
@@ -213,9 +216,9 @@ def test_load_model_errors(tmp_path):
 
 def _colour_histogram(images):
     """Fraction of pixels nearest to black, each of the six shape colours, or none of them."""
-    from imgenlib.data.shapes import _COLOURS
+    from imgenlib.data.shapes import COLOUR_RGB
 
-    palette = np.array([[0, 0, 0], *_COLOURS.values()], np.float32) / 127.5 - 1
+    palette = np.array([[0, 0, 0], *COLOUR_RGB.values()], np.float32) / 127.5 - 1
     pixels = images.reshape(-1, 3)
     distances = np.linalg.norm(pixels[:, None, :] - palette[None], axis=-1)
     nearest = distances.argmin(axis=1)
@@ -229,7 +232,9 @@ def test_gan_learns_the_colours_of_shapes():
     data = load_shapes(4096, seed=0).images
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(
-        GANConfig.tiny(latent_dim=32, width=0.25), g_learning_rate=5e-4, d_learning_rate=5e-4
+        GANConfig.tiny(latent_dim=32, width_multiplier=0.25),
+        g_learning_rate=5e-4,
+        d_learning_rate=5e-4,
     )
     gan = build_gan(config, (32, 32, 3))
     target = _colour_histogram(data[:512])
@@ -256,7 +261,9 @@ def test_simultaneous_update_is_the_tutorial_step(tiny_data):
     discriminator = keras.models.clone_model(gan.discriminator)
     generator.set_weights(gan.generator.get_weights())
     discriminator.set_weights(gan.discriminator.get_weights())
-    z = tf.random.stateless_normal([16, 8], gan._noise_seed(1, tf.constant(0, tf.int64)))
+    z = tf.random.stateless_normal(
+        [16, 8], gan.noise_seed(NoiseSalt.GAN_D_NOISE, tf.constant(0, tf.int64))
+    )
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
         fakes = generator(z, training=True)

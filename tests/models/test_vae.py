@@ -9,6 +9,7 @@ from imgenlib.data import load_images, make_dataset
 from imgenlib.models import (
     LIKELIHOODS,
     VAE,
+    NoiseSalt,
     Sampling,
     VAEConfig,
     build_decoder,
@@ -18,7 +19,6 @@ from imgenlib.models import (
     load_model,
     reconstruction_nll,
 )
-from imgenlib.models.vae import _SALT_TRAIN
 
 
 def one_batch(images, labels=None, batch_size=16):
@@ -101,7 +101,7 @@ def test_beta_and_warmup_change_the_loss_as_computed_by_hand(tiny_data):
     vae = build_vae(VAEConfig.tiny(beta=4.0, kl_warmup_steps=4), (28, 28, 1))
     dataset = one_batch(images)
     for step in range(6):
-        epsilon = vae._epsilon(_SALT_TRAIN, step, 16).numpy()
+        epsilon = vae._epsilon(NoiseSalt.VAE_TRAIN, step, 16).numpy()
         z_mean, z_log_var = (t.numpy() for t in vae.encoder(images, training=True))
         logits = vae.decoder(z_mean + np.exp(0.5 * z_log_var) * epsilon, training=True).numpy()
         recon = numpy_reconstruction_nll(images, logits, "bernoulli")
@@ -152,8 +152,8 @@ def test_one_step_fit(tiny_data, likelihood, conditional):
 
 @pytest.mark.parametrize("image_shape", [(16, 16, 1), (28, 28, 1), (32, 32, 3), (64, 64, 3)])
 def test_image_sizes(image_shape):
-    encoder = build_encoder(image_shape, 4, width=0.125)
-    decoder = build_decoder(image_shape, 4, width=0.125)
+    encoder = build_encoder(image_shape, 4, width_multiplier=0.125)
+    decoder = build_decoder(image_shape, 4, width_multiplier=0.125)
     convs = [layer for layer in encoder.layers if type(layer) is keras.layers.Conv2D]
     assert convs and all(layer.strides == (2, 2) for layer in convs)  # strided, not transposed
     assert any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in decoder.layers)
@@ -211,7 +211,7 @@ def test_keras_round_trip_same_outputs_and_training_continues(tiny_data, tmp_pat
 
 def test_sampler_is_safe_mode_loadable(tmp_path):
     vae = build_vae(VAEConfig.tiny(), (16, 16, 3), num_classes=3)
-    sampler = vae._sampler()
+    sampler = vae.sampler()
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in sampler.layers)
     sampler.save(tmp_path / "sampler.keras")
     loaded = keras.saving.load_model(tmp_path / "sampler.keras", safe_mode=True)
@@ -309,7 +309,9 @@ def test_two_dimensional_latent_separates_digit_classes():
     order = np.random.default_rng(0).permutation(len(images))
     train, test = order[:1400], order[1400:]
     keras.utils.set_random_seed(0)
-    vae = build_vae(dataclasses.replace(VAEConfig(latent_dim=2, width=0.25)), (28, 28, 1))
+    vae = build_vae(
+        dataclasses.replace(VAEConfig(latent_dim=2, width_multiplier=0.25)), (28, 28, 1)
+    )
     vae.fit(make_dataset(images[train], batch_size=64, seed=0), epochs=25, verbose=0)
     z_train, _ = vae.encode(images[train])
     z_test, _ = vae.encode(images[test])

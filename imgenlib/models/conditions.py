@@ -1,0 +1,100 @@
+"""Conditions of conditional models: class labels today (text next).
+
+Every conditional network turns its integer labels into a learned vector with one
+embedding (`label_input_and_embedding`); the layer names are kept here so that
+`imgenlib.conditional` finds them and saved models keep loading. `check_labels`
+validates what users pass to ``generate(labels=...)``, including ``"balanced"``.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from imgenlib._validation import check_int, check_positive_int
+
+__all__ = [
+    "LABELS_INPUT",
+    "LABEL_EMBEDDING",
+    "LATENT_AND_LABEL",
+    "balanced_labels",
+    "check_labels",
+    "label_embedding_size",
+    "label_input_and_embedding",
+]
+
+LABELS_INPUT = "labels"
+LABEL_EMBEDDING = "label_embedding"
+LATENT_AND_LABEL = "z_and_label"
+
+
+def label_embedding_size(num_classes: int) -> int:
+    """Size of the learned label vector: ``min(50, 4 * num_classes)``."""
+    return min(50, 4 * check_int("num_classes", num_classes, minimum=2))
+
+
+def label_input_and_embedding(num_classes: int):
+    """A ``labels`` input and its ``label_embedding`` (every conditional network's label path).
+
+    Returns:
+        ``(labels, embedded)``: a `keras.Input` of int32 labels and the (batch, size)
+        tensor of their learned vectors, size `label_embedding_size`.
+    """
+    size = label_embedding_size(num_classes)
+    labels = keras.Input((), dtype="int32", name=LABELS_INPUT)
+    embedded = keras.layers.Embedding(num_classes, size, name=LABEL_EMBEDDING)(labels)
+    return labels, embedded
+
+
+def balanced_labels(n: int, num_classes: int) -> np.ndarray:
+    """`n` labels cycling through the classes (0, 1, ..., num_classes - 1, 0, 1, ...), int32."""
+    n = check_positive_int("n", n)
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    return (np.arange(n) % num_classes).astype(np.int32)
+
+
+def check_labels(labels, n: int, num_classes: int | None):
+    """Validate the class labels of `n` images for a model with `num_classes` (None: unconditional).
+
+    Args:
+        labels: None (unconditional), an int (the same class for all), `n` ints, or
+            ``"balanced"`` (`balanced_labels`).
+        n: number of images.
+        num_classes: the model's number of classes, or None.
+
+    Returns:
+        int32 array (n,), or None for an unconditional model.
+
+    Raises:
+        ValueError / TypeError: labels given to an unconditional model, missing for a
+            conditional one, not integers, of the wrong length or out of range.
+    """
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError(
+                f"This model is unconditional; labels must be None. Received: labels={labels!r}"
+            )
+        return None
+    if labels is None:
+        raise ValueError(
+            f'This model is conditional: give labels (an int, {n} ints in [0, {num_classes}) or "balanced"). Received: labels=None'
+        )
+    if isinstance(labels, str) and labels == "balanced":
+        return balanced_labels(n, num_classes)
+    array = np.asarray(labels)
+    if (
+        array.dtype == object
+        or not np.issubdtype(array.dtype, np.integer)
+        or isinstance(labels, bool)
+    ):
+        raise TypeError(f"labels must be integers. Received: labels={labels!r}")
+    array = np.broadcast_to(array, (n,)) if array.ndim == 0 else array
+    if array.shape != (n,):
+        raise ValueError(
+            f"labels must be an int or an array of {n} ints. Received: labels.shape={array.shape}"
+        )
+    if array.min() < 0 or array.max() >= num_classes:
+        raise ValueError(
+            f"labels must be in [0, {num_classes}). Received: labels in [{array.min()}, {array.max()}]"
+        )
+    return array.astype(np.int32)
