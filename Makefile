@@ -43,7 +43,7 @@ data: install
 		{ $$SUDO apt-get update && $$SUDO apt-get install -y dataset-fashion-mnist; } || \
 		echo "Could not install dataset-fashion-mnist; tests that need it will fail."; \
 	fi
-	$(PY) -c "from imgenlib.data import fetch_emoji; fetch_emoji()"
+	$(PY) -m imgenlib fetch emoji
 
 lint: install
 	$(PY) -m ruff check .

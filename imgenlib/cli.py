@@ -2,6 +2,7 @@
 
 Commands (``python -m imgenlib COMMAND --help`` for their options):
     datasets     list the datasets, their sizes and where each was found
+    fetch        download a dataset once (``fetch emoji``: the emoji packages, with npm)
     show         write a grid of a dataset's images
     train        train a model (a `imgenlib.runs.RunConfig`); re-running a DIR resumes it
     sample       generate images from a trained run
@@ -32,7 +33,7 @@ __all__ = ["EXPORT_FORMATS", "build_parser", "main", "run_config"]
 
 EXPORT_FORMATS = ("savedmodel", "tflite")
 
-_NO_TENSORFLOW = {"datasets"}
+_NO_TENSORFLOW = {"datasets", "fetch"}
 _TRAINING_FAILED = 1
 
 
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imgenlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
-        _add_datasets_parser, _add_show_parser, _add_train_parser, _add_sample_parser,
+        _add_datasets_parser, _add_fetch_parser, _add_show_parser, _add_train_parser, _add_sample_parser,
         _add_eval_parser, _add_reconstruct_parser, _add_export_parser, _add_presets_parser,
         _add_demo_parser,
     ):  # fmt: skip
@@ -86,6 +87,17 @@ def _add_datasets_parser(commands):
     datasets = commands.add_parser("datasets", help="list datasets, sizes and where each is")
     datasets.add_argument("--data-dir", help="extra directory to search for local copies")
     datasets.set_defaults(handler=_cmd_datasets)
+
+
+def _add_fetch_parser(commands):
+    fetch = commands.add_parser("fetch", help="download a dataset once (emoji: with npm)")
+    fetch.add_argument("name", choices=("emoji",), help="dataset to fetch")
+    fetch.add_argument("--style", choices=("all", "twitter", "google"), default="all")
+    fetch.add_argument(
+        "--data-dir", help="cache directory (default $IMGENLIB_DATA/emoji or ~/.cache)"
+    )
+    fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
+    fetch.set_defaults(handler=_cmd_fetch)
 
 
 def _add_show_parser(commands):
@@ -248,23 +260,22 @@ def _check_output_file(flag: str, value: str, suffix: str) -> None:
 
 
 def _cmd_datasets(args) -> int:
-    from imgenlib.data import DATASETS, find_local_copy
+    from imgenlib.data.catalog import datasets_table
 
-    rows = [("name", "image shape", "sizes", "classes", "found at")]
-    for name, spec in DATASETS.items():
-        if spec.embedded:
-            where = "embedded (always available)"
-        else:
-            local = find_local_copy(name, args.data_dir)
-            where = str(local) if local else "not found locally (Keras download on first use)"
-        sizes = ", ".join(f"{split} {count:,}" for split, count in spec.splits.items())
-        if name == "shapes":
-            sizes += " (default; any count)"
-        shape = "x".join(map(str, spec.image_shape))
-        rows.append((name, shape, sizes, str(spec.num_classes), where))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for *cells, where in rows:
-        print("  ".join([*map(str.ljust, cells, widths), where]))
+    print(datasets_table(args.data_dir))
+    return 0
+
+
+def _cmd_fetch(args) -> int:
+    from imgenlib.data import EMOJI_STYLES, fetch_emoji
+
+    styles = EMOJI_STYLES if args.style == "all" else (args.style,)
+    try:
+        paths = fetch_emoji(styles, args.data_dir, force=args.force)
+    except RuntimeError as error:  # npm missing, no network, a corrupted download
+        print(f"python -m imgenlib fetch: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(f"emoji ({style}): {path}" for style, path in paths.items()))
     return 0
 
 

@@ -133,12 +133,28 @@ def build_discriminator(
     if num_classes is None:
         return keras.Model(images, logit, name=name)
     labels = keras.Input((), dtype="int32", name="labels")
-    embedding = keras.layers.Embedding(num_classes, features.shape[-1], name="class_projection")
     if pooled and spectral_norm:
-        embedding = keras.layers.SpectralNormalization(embedding, name="class_projection_sn")
-    projected = keras.layers.Dot(axes=1, name="projection")([embedding(labels), features])
+        embedded = normalized_class_embedding(labels, num_classes, features.shape[-1])
+    else:
+        embedded = keras.layers.Embedding(num_classes, features.shape[-1], name="class_projection")(
+            labels
+        )
+    projected = keras.layers.Dot(axes=1, name="projection")([embedded, features])
     logit = keras.layers.Add(name="logit_plus_projection")([logit, projected])
     return keras.Model([images, labels], logit, name=name)
+
+
+def normalized_class_embedding(labels, num_classes: int, size: int):
+    """A spectrally normalised class embedding: ``one_hot(labels) @ (W / σ(W))``.
+
+    The same matrix W (num_classes × size) as an ``Embedding``, looked up through a one-hot
+    product so that Keras' `SpectralNormalization` can wrap it: wrapped around an
+    ``Embedding`` it casts the output to the labels' integer dtype (Keras 3.15), which
+    truncates the vectors and stops every gradient.
+    """
+    one_hot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot", name="class_onehot")
+    dense = keras.layers.Dense(size, use_bias=False, name="class_projection")
+    return keras.layers.SpectralNormalization(dense, name="class_projection_sn")(one_hot(labels))
 
 
 @renamed_keywords(width="width_multiplier")

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import stat
+import subprocess
 import sys
 import tarfile
 
@@ -223,3 +224,20 @@ def test_load_images_emoji_is_the_library_convention():
     black, _ = imgenlib.load_images("emoji", "test", n=8, background="black")
     corner = (slice(None), 0, 0)  # emoji drawings leave the corner transparent
     assert np.all(white[corner] == 1.0) and np.all(black[corner] == -1.0)
+
+
+def test_cli_fetch_without_npm_is_one_line_and_exit_2(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}  # no npm on PATH
+    result = subprocess.run(
+        [sys.executable, "-m", "imgenlib", "fetch", "emoji", "--data-dir", str(tmp_path / "c")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "npm was not found" in result.stderr
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+def test_cli_datasets_shows_the_emoji_cache_and_licences(run_cli):
+    result = run_cli("datasets")
+    assert result.returncode == 0
+    assert "emoji" in result.stdout and "CC-BY 4.0" in result.stdout

@@ -120,9 +120,23 @@ def test_pooled_projection_follows_sngan(spectral_norm):
     feature_model = keras.Model(d.inputs, d.get_layer("d_act1").output)
     h = feature_model([images, labels]).numpy().sum(axis=(1, 2))
     logit_layer = d.get_layer("logit_sn" if spectral_norm else "logit")
-    embedding = d.get_layer("class_projection_sn" if spectral_norm else "class_projection")
-    want = logit_layer(h).numpy()[:, 0] + np.sum(embedding(labels).numpy() * h, axis=1)
+    if spectral_norm:
+        matrix = d.get_layer("class_projection_sn").layer.kernel.numpy()  # (classes, channels)
+        embedded = matrix[labels]
+    else:
+        embedded = d.get_layer("class_projection")(labels).numpy()
+    want = logit_layer(h).numpy()[:, 0] + np.sum(embedded * h, axis=1)
     np.testing.assert_allclose(d([images, labels]).numpy()[:, 0], want, rtol=1e-4, atol=1e-4)
+    with tf.GradientTape() as tape:
+        logits = d([images, labels], training=True)
+    grads = tape.gradient(logits, d.trainable_variables)
+    assert all(g is not None and np.any(tf.convert_to_tensor(g).numpy()) for g in grads)
+    if spectral_norm:
+        for _ in range(30):  # one power iteration per training call
+            d([images, labels], training=True)
+        kernel = d.get_layer("class_projection_sn").layer.kernel.numpy()
+        sigma = np.linalg.svd(kernel, compute_uv=False)[0]
+        assert sigma == pytest.approx(1.0, abs=0.02)
 
 
 def test_flatten_projection_is_the_default_and_the_old_architecture():
