@@ -58,11 +58,11 @@ def flatten_with_normalised_embedding(reference: GAN) -> GAN:
 
 def run(steps: int = 1000, batch_size: int = 64, n: int = 2000) -> dict:
     images, labels = load_images("fashion_mnist", n=steps * batch_size)
-    data = make_dataset(images, labels, batch_size=batch_size, seed=0)
     classifier = FeatureExtractor("fashion_mnist")
     results = {}
     for name, variant in VARIANTS.items():
         keras.utils.set_random_seed(0)
+        data = make_dataset(images, labels, batch_size=batch_size, seed=0)  # same order for all
         config = GANConfig(
             **CONFIG, projection=variant["projection"], spectral_norm=variant["spectral_norm"]
         )

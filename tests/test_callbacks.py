@@ -19,7 +19,9 @@ from imgenlib.optimizers import make_optimizer
 
 
 class StubModel:
-    """Just enough of a model for callbacks: stop_training, loss_name and generate."""
+    """Just enough of a GAN for callbacks: kind, stop_training, loss_name and generate."""
+
+    kind = "gan"
 
     def __init__(self, images_per_epoch=None):
         self.stop_training = False
@@ -159,7 +161,9 @@ def test_bad_arguments():
 
 
 class StubVAE:
-    """Just enough of a VAE for TrainingHealth: an encoder, warm-up settings, an optimizer."""
+    """Just enough of a VAE for TrainingHealth: kind, warm-up settings, an optimizer."""
+
+    kind = "vae"
 
     def __init__(self, kl_warmup_steps=0, iterations=0):
         self.stop_training = False
