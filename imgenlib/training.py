@@ -14,6 +14,9 @@ safe to interrupt:
 - ``DIR/history.json`` — Keras ``History.history`` form (metric → one value per finished
   epoch), continued across resumes (`imgenlib.callbacks.HistoryJSON`).
 - ``DIR/samples.png`` and ``DIR/samples/epoch_NNN.png`` — a grid from fixed latent vectors.
+- ``DIR/.lock`` — held while a session trains (`imgenlib.io.lock_directory`): a second
+  ``train`` on the same directory is refused at once (`imgenlib.io.DirectoryInUse`, naming
+  the holder); the lock dies with its process, so a killed run never blocks its resume.
 - ``DIR/run.json`` — the run's settings (`RunConfig.to_json`, rewritten each session);
   re-running ``DIR`` with other values of `RunConfig.IDENTITY` is refused rather than
   silently mixing two runs.
@@ -55,7 +58,13 @@ from imgenlib.callbacks import (
     TrainingHealth,
 )
 from imgenlib.evaluation import evaluate_vae
-from imgenlib.io import ensure_writable_dir, load_json, remove_stale_temporaries, save_json
+from imgenlib.io import (
+    ensure_writable_dir,
+    load_json,
+    lock_directory,
+    remove_stale_temporaries,
+    save_json,
+)
 from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 from imgenlib.runs import RunConfig, check_same_run, load_split
 
@@ -96,13 +105,21 @@ def train(
     Raises:
         ValueError / TypeError: bad names or values, an unwritable directory, or one that
             holds a run with different settings.
+        imgenlib.io.DirectoryInUse: another process is training into the directory (a
+            `ValueError`; the CLI exits with code 2).
         TrainingDiverged: a loss became NaN/Inf (``DIR`` keeps the last finished epoch).
     """
     config = _as_config(kind, data, out, settings).resolved()
     callbacks = _check_callbacks(callbacks)
     ensure_writable_dir(config.out)
     distribution = _start_strategy(config)
-    run_dir = _prepare_run_dir(config, distribution)
+    run_dir = _worker_dir(config, distribution)
+    with lock_directory(run_dir, purpose="training"):
+        return _train_locked(config, run_dir, distribution, callbacks, verbose)
+
+
+def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
+    _prepare_run_dir(config, run_dir)
     quality = _quality_monitor(config)  # before the data loads: fails fast on a bad dataset
     images, labels, num_classes = _load_training_data(config)
     model = _build_model(config, distribution, images.shape[1:], num_classes)
@@ -182,8 +199,8 @@ def _start_strategy(config: RunConfig):
         ) from None
 
 
-def _prepare_run_dir(config: RunConfig, distribution) -> Path:
-    """This worker's directory, cleared of temporaries and checked to hold the same run."""
+def _worker_dir(config: RunConfig, distribution) -> Path:
+    """This worker's directory: ``DIR``, or ``DIR/worker-i`` for multi-worker task i > 0."""
     import tensorflow as tf
 
     run_dir = config.out
@@ -191,11 +208,15 @@ def _prepare_run_dir(config: RunConfig, distribution) -> Path:
         task_id = distribution.cluster_resolver.task_id
         if task_id:
             run_dir = ensure_writable_dir(run_dir / f"worker-{task_id}")
+    return run_dir
+
+
+def _prepare_run_dir(config: RunConfig, run_dir: Path) -> None:
+    """Clear `run_dir` of temporaries and check that it holds the same run (under its lock)."""
     for directory in (run_dir, run_dir / "samples", run_dir / "backup"):
         remove_stale_temporaries(directory)  # left by a process killed mid-write
     if (run_dir / "run.json").exists():
         check_same_run(config, load_json(run_dir / "run.json"))
-    return run_dir
 
 
 def _quality_monitor(config: RunConfig):
