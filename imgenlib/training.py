@@ -48,7 +48,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from imgenlib._env import quick_mode
+from imgenlib._env import live_progress, quick_mode
 from imgenlib.callbacks import (
     HistoryJSON,
     SampleGrid,
@@ -95,7 +95,9 @@ def train(
         data: with a kind, a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
         out: with a kind, the run directory; re-running with the same directory resumes.
         callbacks: extra Keras callbacks, called after imgenlib's own each epoch/step.
-        verbose: Keras progress bar setting.
+        verbose: Keras' ``fit`` verbosity (0, 1 or 2). ``"auto"``: the live progress bar on a
+            terminal or in a notebook, else (output piped or redirected to a file) one line
+            per epoch (``verbose=2``), so logs stay readable.
         **settings: with a kind, the other `RunConfig` fields (see there), e.g. ``preset``,
             ``epochs``, ``max_minutes``, ``conditional``, ``loss``, ``eval_every``.
 
@@ -111,6 +113,7 @@ def train(
     """
     config = _as_config(kind, data, out, settings).resolved()
     callbacks = _check_callbacks(callbacks)
+    verbose = _fit_verbosity(verbose)
     ensure_writable_dir(config.out)
     distribution = _start_strategy(config)
     run_dir = _worker_dir(config, distribution)
@@ -179,6 +182,14 @@ def _check_callbacks(callbacks) -> list:
                 f"callbacks must be keras.callbacks.Callback instances. Received: {callback!r}"
             )
     return callbacks
+
+
+def _fit_verbosity(verbose):
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    if verbose == "auto":
+        return 1 if live_progress() else 2
+    return verbose
 
 
 def _start_strategy(config: RunConfig):
