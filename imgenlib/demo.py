@@ -14,13 +14,15 @@ import numpy as np
 
 from imgenlib import __version__
 from imgenlib._env import quick_mode
+from imgenlib._validation import check_positive_int
 from imgenlib.data import dataset_info, load_images
-from imgenlib.io import ensure_writable_dir, save_json
+from imgenlib.images import to_unit
+from imgenlib.io import atomic_path, ensure_writable_dir, save_json
 from imgenlib.plotting import paired_rows, save_grid
 from imgenlib.runs import RunConfig, load_run_data, load_run_model
 from imgenlib.training import train
 
-__all__ = ["run_demo", "save_reconstructions"]
+__all__ = ["run_demo", "save_reconstructions", "save_samples"]
 
 
 def run_demo(out="outputs") -> dict:
@@ -51,6 +53,34 @@ def save_reconstructions(model, images, labels, path, *, scale: int = 2, ncols: 
     ncols = min(ncols, len(images))
     pairs = paired_rows(images, model.reconstruct(images, labels), ncols=ncols)
     return save_grid(pairs, path, ncols=ncols, scale=scale)
+
+
+def save_samples(
+    model, n: int, path, *, seed: int = 0, labels=None, npy=None, grid: int = 64, scale: int = 2
+) -> np.ndarray:
+    """Generate `n` images: a PNG grid of the first `grid` of them, and all of them as .npy.
+
+    Args:
+        model: a generative model (``model.generate``).
+        n: number of images to generate.
+        path: the PNG grid to write; it shows at most `grid` tiles, so a large `n` still
+            gives a picture a viewer shows usefully.
+        seed: latent seed; the same seed gives the same images.
+        labels: class labels for a conditional model (see ``model.generate``).
+        npy: optional .npy path for every image, float32 NHWC in [0, 1].
+        grid: the most tiles in the PNG.
+        scale: pixel upscaling of the PNG.
+
+    Returns:
+        The `n` generated images, in [-1, 1].
+    """
+    grid = check_positive_int("grid", grid)
+    images = model.generate(check_positive_int("n", n), seed=seed, labels=labels)
+    save_grid(images[:grid], path, scale=scale)
+    if npy is not None:
+        with atomic_path(npy) as tmp:
+            np.save(tmp, to_unit(images))
+    return images
 
 
 def _describe_dataset(name, out) -> dict:
