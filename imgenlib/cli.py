@@ -146,6 +146,8 @@ def _add_train_parser(commands):
          "faster only on hardware with bfloat16 units: measure with benchmarks/options.py first)"),
         ("--patience", {"type": int, "metavar": "P"},
          "with --eval-every: stop once FID has not improved for P epochs"),
+        ("--tensorboard", {"action": "store_true"}, "also write TensorBoard logs to DIR/logs "
+         "(view: tensorboard --logdir DIR/logs)"),
     ):  # fmt: skip
         train.add_argument(flag, **options, help=text)
     fields = dataclasses.fields(RunConfig)

@@ -20,6 +20,9 @@ safe to interrupt:
 - ``DIR/run.json`` — the run's settings (`RunConfig.to_json`, rewritten each session);
   re-running ``DIR`` with other values of `RunConfig.IDENTITY` is refused rather than
   silently mixing two runs.
+- With ``tensorboard=True``: ``DIR/logs/`` — TensorBoard event files (scalars, a sample
+  grid per epoch, the settings; `imgenlib.summaries.TensorBoardLogger`), the step being the
+  absolute epoch, so resumed sessions continue the curves.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
   (`imgenlib.evaluation.evaluate_vae`).
@@ -67,6 +70,7 @@ from imgenlib.io import (
 )
 from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 from imgenlib.runs import RunConfig, check_same_run, load_split
+from imgenlib.summaries import TensorBoardLogger
 
 __all__ = ["QUICK_MAX_IMAGES", "train"]
 
@@ -131,7 +135,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
     builtin = [
         backup,
         KeepLearningRates(),
-        *_run_callbacks(config, run_dir, images, num_classes, quality),
+        *_run_callbacks(config, run_dir, images, num_classes, quality, backup),
         timer,
     ]
     dataset = epoch_batches(
@@ -281,7 +285,7 @@ def _build_model(config: RunConfig, distribution, image_shape, num_classes):
     return model
 
 
-def _run_callbacks(config, run_dir, images, num_classes, quality) -> list:
+def _run_callbacks(config, run_dir, images, num_classes, quality, backup) -> list:
     """The callbacks between the backup and the time budget: quality first (the writers
     read its logs), then the files of the run directory and the health checks."""
     quality_callbacks = []
@@ -294,6 +298,15 @@ def _run_callbacks(config, run_dir, images, num_classes, quality) -> list:
             quality_callbacks.append(
                 keras.callbacks.EarlyStopping(monitor="fid", mode="min", patience=config.patience)
             )
+    if config.tensorboard:
+        quality_callbacks.append(
+            TensorBoardLogger(
+                run_dir / "logs",
+                config.to_json(),
+                seed=config.seed,
+                initial_epoch=backup.finished_epochs(),
+            )  # fmt: skip
+        )
     return [
         *quality_callbacks,
         HistoryJSON(run_dir / "history.json"),

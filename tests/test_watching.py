@@ -105,3 +105,64 @@ def test_cli_sample_10000_writes_a_64_tile_grid_and_every_sample(tmp_path, run_c
     assert Image.open(png).size == (_grid_side(2, tile), _grid_side(2, tile))
     refused = run_cli("sample", str(out), "--grid", "0", "--out", str(png))
     assert refused.returncode == 2 and "--grid=0" in refused.stderr
+
+
+def _events(log_dir):
+    """{tag: {step: (plugin, value)}} of every event file under `log_dir`; duplicates fail."""
+    import tensorflow as tf
+
+    found = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                steps = found.setdefault(value.tag, {})
+                assert event.step not in steps, f"duplicate step {event.step} of {value.tag}"
+                steps[event.step] = (
+                    value.metadata.plugin_data.plugin_name,
+                    tf.make_ndarray(value.tensor),
+                )
+    return found
+
+
+def test_tensorboard_logs_scalars_samples_and_settings_across_a_resume(tmp_path):
+    """Every history metric and both learning rates per epoch, a PNG grid per epoch, the
+    settings; a resumed session continues at the restored epoch without duplicate steps."""
+    import dataclasses
+    import json
+
+    from imgenlib.runs import RunConfig
+    from imgenlib.training import train
+
+    out = tmp_path / "run"
+    config = dataclasses.replace(RunConfig.tiny(out), tensorboard=True)
+    train(config, verbose=0)
+    train(dataclasses.replace(config, epochs=2), verbose=0)  # resumes at epoch 1
+
+    events = _events(out / "logs")
+    history = json.loads((out / "history.json").read_text())
+    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(history)
+    for name, values in history.items():
+        assert events[name].keys() == {1, 2}, name
+        for step, (plugin, value) in events[name].items():
+            assert plugin == "scalars"
+            np.testing.assert_allclose(value, values[step - 1], rtol=1e-6)
+    for optimizer in ("g_optimizer", "d_optimizer"):
+        plugin, rate = events[f"learning_rate/{optimizer}"][2]
+        assert plugin == "scalars" and 0 < rate < 1
+    assert events["samples"].keys() == {1, 2}
+    plugin, (width, height, png) = events["samples"][2]
+    assert plugin == "images"
+    picture = Image.open(io.BytesIO(png))
+    assert picture.size == (int(width), int(height)) == (8 * 29 - 1, 8 * 29 - 1)
+    assert events["run_config"].keys() == {0, 1}  # one per session, at its first step
+    plugin, text = events["run_config"][0]
+    assert plugin == "text" and "| kind | 'gan' |" in text.item().decode()
+    assert "tensorboard" not in RunConfig.IDENTITY
+
+
+def test_tensorboard_is_off_by_default(tmp_path):
+    from imgenlib.runs import RunConfig
+    from imgenlib.training import train
+
+    train(RunConfig.tiny(tmp_path / "run"), verbose=0)
+    assert not (tmp_path / "run" / "logs").exists()
