@@ -158,6 +158,11 @@ def test_tensorboard_logs_scalars_samples_and_settings_across_a_resume(tmp_path)
     plugin, text = events["run_config"][0]
     assert plugin == "text" and "| kind | 'gan' |" in text.item().decode()
     assert "tensorboard" not in RunConfig.IDENTITY
+    try:
+        import tensorboard.plugins.hparams.api  # noqa: F401
+    except ImportError:  # not a dependency: the settings are still in run_config
+        return
+    assert events["_hparams_/session_start_info"].keys() == {0}  # once per run
 
 
 def test_tensorboard_is_off_by_default(tmp_path):
