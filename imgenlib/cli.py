@@ -305,6 +305,8 @@ def _cmd_train(args) -> int:
         f"{done}/{summary['epochs_requested']} epochs done; {summary['images_per_second']} img/s this session. "
         f"Outputs in {args.out}: model.keras, samples.png, history.json, metrics.json"
     )
+    if args.tensorboard:
+        print(f"TensorBoard: tensorboard --logdir {Path(args.out) / 'logs'}")
     if "best" in summary:
         best = summary["best"]
         print(

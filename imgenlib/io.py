@@ -174,8 +174,10 @@ def lock_directory(directory, *, purpose: str = "writing"):
         }  # fmt: skip
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(record).encode())
-        yield path
-        os.ftruncate(fd, 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # the holder's record ends with its lock
     finally:
         os.close(fd)  # releases the lock
 

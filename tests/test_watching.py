@@ -41,7 +41,8 @@ def test_a_log_redirected_to_a_file_has_one_line_per_epoch(tmp_path):
     args = ["train", "gan", "--data", "digits", "--out", str(tmp_path / "run")]
     with open(log, "wb") as file:
         result = subprocess.run(
-            [sys.executable, "-m", "imgenlib", *args, "--preset", "tiny", "--epochs", str(epochs)],
+            [sys.executable, "-m", "imgenlib", *args, "--preset", "tiny", "--epochs", str(epochs)]
+            + ["--tensorboard"],
             stdout=file,
             stderr=subprocess.STDOUT,
             env=env,
@@ -53,6 +54,8 @@ def test_a_log_redirected_to_a_file_has_one_line_per_epoch(tmp_path):
     assert len(text) < 2000 * epochs, text
     assert sum("d_loss" in line for line in text.splitlines()) == epochs, text
     assert f"{epochs}/{epochs} epochs done" in text
+    assert f"tensorboard --logdir {tmp_path / 'run' / 'logs'}" in text
+    assert list((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
 
 
 class _Stub:
