@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -81,6 +82,12 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
         2 * (16 * 29 - 1),
         2 * (4 * 29 - 1),
     )
+    page = (tmp_path / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert sorted(images) == sorted(p.name for p in tmp_path.glob("*.png"))
+    assert page.count("<figcaption>") == len(images) == 5
+    assert '<a href="gan_digits/">' in page and '<a href="vae_digits/">' in page
+    assert "img/s" in page and "ELBO" in page
 
 
 def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
