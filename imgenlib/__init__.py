@@ -91,6 +91,7 @@ _EXPORTS = {
     "SampleGrid": "imgenlib.callbacks",
     "TrainingDiverged": "imgenlib.callbacks",
     "TrainingHealth": "imgenlib.callbacks",
+    "TensorBoardLogger": "imgenlib.summaries",
     # imgenlib.metrics and imgenlib.features
     "FeatureExtractor": "imgenlib.features",
     "density_coverage": "imgenlib.metrics",
@@ -203,6 +204,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.reconstruction import reconstruction_metrics as reconstruction_metrics
     from imgenlib.runs import RunConfig as RunConfig
     from imgenlib.runs import load_run_model as load_run_model
+    from imgenlib.summaries import TensorBoardLogger as TensorBoardLogger
     from imgenlib.training import train as train
     from imgenlib.widgets import Interpolator as Interpolator
     from imgenlib.widgets import LatentExplorer as LatentExplorer

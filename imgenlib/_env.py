@@ -62,3 +62,26 @@ def quiet_tensorflow():
     if kept:
         sys.stderr.write("\n".join(kept) + "\n")
     return tensorflow
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter (IPython kernel) process."""
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def live_progress() -> bool:
+    """True when a live progress bar is readable: stdout is a terminal, or in a notebook.
+
+    Piped or redirected to a file, a bar redrawn at every step becomes one ANSI-coloured
+    line per step; callers then print one line per epoch instead.
+    """
+    try:
+        terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        terminal = False
+    return terminal or in_notebook()

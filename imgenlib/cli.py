@@ -146,6 +146,8 @@ def _add_train_parser(commands):
          "faster only on hardware with bfloat16 units: measure with benchmarks/options.py first)"),
         ("--patience", {"type": int, "metavar": "P"},
          "with --eval-every: stop once FID has not improved for P epochs"),
+        ("--tensorboard", {"action": "store_true"}, "also write TensorBoard logs to DIR/logs "
+         "(view: tensorboard --logdir DIR/logs)"),
     ):  # fmt: skip
         train.add_argument(flag, **options, help=text)
     fields = dataclasses.fields(RunConfig)
@@ -164,9 +166,8 @@ def _add_sample_parser(commands):
     sample.add_argument(
         "--seed", type=int, default=0, help="latent seed; same seed, same images (default 0)"
     )
-    sample.add_argument(
-        "--npy", help="also write the images as float32 NHWC in [0, 1] to this .npy file"
-    )
+    sample.add_argument("--grid", type=int, default=64, help="most tiles in the PNG (default 64)")
+    sample.add_argument("--npy", help="also write every image as float32 NHWC in [0, 1] (.npy)")
     sample.add_argument(
         "--label", type=int, help="class for a conditional model (default: cycle through classes)"
     )
@@ -304,6 +305,8 @@ def _cmd_train(args) -> int:
         f"{done}/{summary['epochs_requested']} epochs done; {summary['images_per_second']} img/s this session. "
         f"Outputs in {args.out}: model.keras, samples.png, history.json, metrics.json"
     )
+    if args.tensorboard:
+        print(f"TensorBoard: tensorboard --logdir {Path(args.out) / 'logs'}")
     if "best" in summary:
         best = summary["best"]
         print(
@@ -313,15 +316,11 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    import numpy as np
-
     from imgenlib._validation import check_int, check_positive_int
-    from imgenlib.images import to_unit
-    from imgenlib.io import atomic_path
-    from imgenlib.plotting import save_grid
+    from imgenlib.demo import save_samples
     from imgenlib.runs import load_run_model
 
-    n = check_positive_int("--n", args.n)
+    n, grid = check_positive_int("--n", args.n), check_positive_int("--grid", args.grid)
     seed = check_int("--seed", args.seed, minimum=0)
     scale = check_positive_int("--scale", args.scale)
     _check_output_file("--out", args.out, ".png")
@@ -335,13 +334,11 @@ def _cmd_sample(args) -> int:
         raise ValueError(
             f"--label is for conditional models; this run is unconditional. Received: --label={args.label}"
         )
-    images = model.generate(n, seed=seed, labels=labels)
-    save_grid(images, args.out, scale=scale)
-    if args.npy:
-        with atomic_path(args.npy) as tmp:
-            np.save(tmp, to_unit(images))
+    save_samples(model, n, args.out, seed=seed, labels=labels, npy=args.npy, grid=grid, scale=scale)
+    shown = f" (a grid of the first {grid})" if n > grid else ""
     print(
-        f"Wrote {n} samples (seed {seed}) to {args.out}" + (f" and {args.npy}" if args.npy else "")
+        f"Wrote {n} samples (seed {seed}) to {args.out}{shown}"
+        + (f" and {args.npy}" if args.npy else "")
     )
     return 0
 

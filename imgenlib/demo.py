@@ -3,24 +3,28 @@
 `run_demo` writes, into one directory, a grid and statistics of each embedded dataset
 (``digits``, ``shapes``), then trains a GAN and a VAE on ``digits`` (preset ``demo``; in
 quick mode ``tiny`` for one epoch) and writes their samples, the VAE's reconstructions and
-a ``metrics.json`` report of everything.
+a ``metrics.json`` report of everything, and ``index.html`` showing it (`html_report`).
 """
 
 from __future__ import annotations
 
 import time
+from html import escape
+from pathlib import Path
 
 import numpy as np
 
 from imgenlib import __version__
 from imgenlib._env import quick_mode
+from imgenlib._validation import check_positive_int
 from imgenlib.data import dataset_info, load_images
-from imgenlib.io import ensure_writable_dir, save_json
+from imgenlib.images import to_unit
+from imgenlib.io import atomic_path, ensure_writable_dir, save_json
 from imgenlib.plotting import paired_rows, save_grid
 from imgenlib.runs import RunConfig, load_run_data, load_run_model
 from imgenlib.training import train
 
-__all__ = ["run_demo", "save_reconstructions"]
+__all__ = ["html_report", "run_demo", "save_reconstructions", "save_samples"]
 
 
 def run_demo(out="outputs") -> dict:
@@ -42,8 +46,50 @@ def run_demo(out="outputs") -> dict:
         )
         report["models"][f"{kind}_digits"] = _demo_run(config, out)
     path = save_json(report, out / "metrics.json")
-    print(f"Wrote {path}")
+    with atomic_path(out / "index.html") as tmp:
+        Path(tmp).write_text(html_report(report), encoding="utf-8")
+    print(f"Wrote {path} and {out / 'index.html'}")
     return report
+
+
+def html_report(report: dict) -> str:
+    """A self-contained HTML page of a `run_demo` report: every grid with its caption, the
+    measured quality and timings, links to the run directories (relative: open the file
+    from the output directory in any browser, no server)."""
+    figures = []
+    for name, info in report["datasets"].items():
+        caption = (
+            f"Dataset {name}: {info['images']} images {tuple(info['image_shape'])}, classes "
+            f"{', '.join(map(str, info['classes']))}; loaded in {info['seconds']} s"
+        )
+        figures.append((info["grid"], escape(caption)))
+    for name, run in report["models"].items():
+        quality = ", ".join(f"{key} {value}" for key, value in run["final"].items())
+        if "evaluation" in run:
+            quality += f"; test −ELBO {run['evaluation']['negative_elbo_nats']:.1f} nats"
+        caption = (
+            f"{run['kind'].upper()} on {run['data']} (preset {run['preset']}): "
+            f"{run['epochs_completed']} epochs in {run['seconds_this_session']} s "
+            f"({run['images_per_second']} img/s); final {quality}. Run directory: "
+        )
+        link = escape(run["run_dir"])
+        figures.append((run["samples"], f'{escape(caption)}<a href="{link}/">{link}/</a>'))
+        if "reconstructions" in run:
+            text = f"{name}: originals above their reconstructions"
+            figures.append((run["reconstructions"], escape(text)))
+    body = "\n".join(
+        f'<figure><img src="{escape(src)}" alt="{escape(src)}">'
+        f"<figcaption>{text}</figcaption></figure>"
+        for src, text in figures
+    )
+    mode = " (quick mode)" if report["quick_mode"] else ""
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>imgenlib demo</title>'
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+        "img{image-rendering:pixelated;max-width:100%}figure{margin:2em 0}</style></head>"
+        f"<body><h1>imgenlib {escape(report['imgenlib'])} demo{mode}</h1>\n{body}\n"
+        "<p>Numbers: metrics.json.</p></body></html>\n"
+    )
 
 
 def save_reconstructions(model, images, labels, path, *, scale: int = 2, ncols: int = 16):
@@ -51,6 +97,34 @@ def save_reconstructions(model, images, labels, path, *, scale: int = 2, ncols: 
     ncols = min(ncols, len(images))
     pairs = paired_rows(images, model.reconstruct(images, labels), ncols=ncols)
     return save_grid(pairs, path, ncols=ncols, scale=scale)
+
+
+def save_samples(
+    model, n: int, path, *, seed: int = 0, labels=None, npy=None, grid: int = 64, scale: int = 2
+) -> np.ndarray:
+    """Generate `n` images: a PNG grid of the first `grid` of them, and all of them as .npy.
+
+    Args:
+        model: a generative model (``model.generate``).
+        n: number of images to generate.
+        path: the PNG grid to write; it shows at most `grid` tiles, so a large `n` still
+            gives a picture a viewer shows usefully.
+        seed: latent seed; the same seed gives the same images.
+        labels: class labels for a conditional model (see ``model.generate``).
+        npy: optional .npy path for every image, float32 NHWC in [0, 1].
+        grid: the most tiles in the PNG.
+        scale: pixel upscaling of the PNG.
+
+    Returns:
+        The `n` generated images, in [-1, 1].
+    """
+    grid = check_positive_int("grid", grid)
+    images = model.generate(check_positive_int("n", n), seed=seed, labels=labels)
+    save_grid(images[:grid], path, scale=scale)
+    if npy is not None:
+        with atomic_path(npy) as tmp:
+            np.save(tmp, to_unit(images))
+    return images
 
 
 def _describe_dataset(name, out) -> dict:

@@ -2,6 +2,7 @@
 
 A process killed mid-write therefore leaves either the previous complete file or the new
 complete file, never a truncated one (`os.replace` is atomic on POSIX and Windows).
+`lock_directory` keeps a directory to one writing process at a time.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import json
 import os
 import re
 import secrets
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = [
+    "DirectoryInUse",
     "atomic_path",
     "ensure_writable_dir",
     "load_json",
+    "lock_directory",
     "remove_stale_temporaries",
     "save_json",
 ]
@@ -132,3 +137,77 @@ def _process_exists(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+class DirectoryInUse(ValueError):
+    """Another process holds the lock of a directory (`lock_directory`)."""
+
+
+@contextlib.contextmanager
+def lock_directory(directory, *, purpose: str = "writing"):
+    """Hold an exclusive lock on `directory` (its ``.lock`` file) for the ``with`` block.
+
+    The lock is an ``flock`` on ``directory/.lock`` (``msvcrt.locking`` on Windows): the
+    operating system releases it when the holding process ends, however it ends, so a
+    process killed with SIGKILL never leaves a lock that blocks the next one. The file
+    holds the holder's pid, host and start time, for the message of the process refused.
+    (Network file systems may not honour ``flock`` across machines.)
+
+    Args:
+        directory: an existing directory.
+        purpose: what the holder does, for the refusal message (e.g. ``"training"``).
+
+    Raises:
+        DirectoryInUse: another process holds the lock; the message names it and since when.
+    """
+    path = Path(directory) / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_lock(fd):
+            raise DirectoryInUse(
+                f"{str(directory)!r} is in use: {_holder(path)}. One process per directory; "
+                "wait for it to finish or stop it, then run again (it resumes)."
+            )
+        record = {
+            "pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose,
+            "since": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        }  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(record).encode())
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # the holder's record ends with its lock
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder(path: Path) -> str:
+    try:
+        record = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        record = {}
+    if "pid" not in record:
+        return "another process holds its lock"
+    return (
+        f"{record.get('purpose', 'writing')} by pid {record['pid']} on "
+        f"{record.get('host', '?')} since {record.get('since', '?')}"
+    )

@@ -87,6 +87,10 @@ class RunConfig:
             bfloat16 units: measure first (``benchmarks/options.py``, notebook 07). The
             saved model keeps the policy. VAEs are refused: their ELBO sums hundreds of
             per-pixel log-likelihoods, too many for bfloat16's 8-bit mantissa.
+        tensorboard: also write TensorBoard event files to ``DIR/logs`` (scalars, a sample
+            grid per epoch, these settings: `imgenlib.summaries.TensorBoardLogger`); view
+            with ``tensorboard --logdir DIR/logs``. Off by default: the files grow with
+            every epoch and most runs are read from ``history.json`` and ``samples/``.
 
     Example::
 
@@ -116,6 +120,7 @@ class RunConfig:
     patience: int | None = None
     eval_n: int = 2000
     precision: str = "float32"
+    tensorboard: bool = False
 
     def __post_init__(self):
         check_choice("model kind", self.kind, KINDS)
@@ -125,7 +130,7 @@ class RunConfig:
                 raise TypeError(f"{name} must be a str or a path. Received: {name}={value!r}")
         object.__setattr__(self, "data", os.fspath(self.data))
         object.__setattr__(self, "out", Path(self.out))
-        for name in ("conditional", "deterministic"):
+        for name in ("conditional", "deterministic", "tensorboard"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool. Received: {name}={getattr(self, name)!r}")
         for name in ("epochs", "batch_size", "image_size", "eval_every", "patience"):

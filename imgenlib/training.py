@@ -14,9 +14,15 @@ safe to interrupt:
 - ``DIR/history.json`` — Keras ``History.history`` form (metric → one value per finished
   epoch), continued across resumes (`imgenlib.callbacks.HistoryJSON`).
 - ``DIR/samples.png`` and ``DIR/samples/epoch_NNN.png`` — a grid from fixed latent vectors.
+- ``DIR/.lock`` — held while a session trains (`imgenlib.io.lock_directory`): a second
+  ``train`` on the same directory is refused at once (`imgenlib.io.DirectoryInUse`, naming
+  the holder); the lock dies with its process, so a killed run never blocks its resume.
 - ``DIR/run.json`` — the run's settings (`RunConfig.to_json`, rewritten each session);
   re-running ``DIR`` with other values of `RunConfig.IDENTITY` is refused rather than
   silently mixing two runs.
+- With ``tensorboard=True``: ``DIR/logs/`` — TensorBoard event files (scalars, a sample
+  grid per epoch, the settings; `imgenlib.summaries.TensorBoardLogger`), the step being the
+  absolute epoch, so resumed sessions continue the curves.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
   (`imgenlib.evaluation.evaluate_vae`).
@@ -45,7 +51,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from imgenlib._env import quick_mode
+from imgenlib._env import live_progress, quick_mode
 from imgenlib.callbacks import (
     HistoryJSON,
     SampleGrid,
@@ -55,9 +61,16 @@ from imgenlib.callbacks import (
     TrainingHealth,
 )
 from imgenlib.evaluation import evaluate_vae
-from imgenlib.io import ensure_writable_dir, load_json, remove_stale_temporaries, save_json
+from imgenlib.io import (
+    ensure_writable_dir,
+    load_json,
+    lock_directory,
+    remove_stale_temporaries,
+    save_json,
+)
 from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 from imgenlib.runs import RunConfig, check_same_run, load_split
+from imgenlib.summaries import TensorBoardLogger
 
 __all__ = ["QUICK_MAX_IMAGES", "train"]
 
@@ -86,7 +99,9 @@ def train(
         data: with a kind, a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
         out: with a kind, the run directory; re-running with the same directory resumes.
         callbacks: extra Keras callbacks, called after imgenlib's own each epoch/step.
-        verbose: Keras progress bar setting.
+        verbose: Keras' ``fit`` verbosity (0, 1 or 2). ``"auto"``: the live progress bar on a
+            terminal or in a notebook, else (output piped or redirected to a file) one line
+            per epoch (``verbose=2``), so logs stay readable.
         **settings: with a kind, the other `RunConfig` fields (see there), e.g. ``preset``,
             ``epochs``, ``max_minutes``, ``conditional``, ``loss``, ``eval_every``.
 
@@ -96,13 +111,22 @@ def train(
     Raises:
         ValueError / TypeError: bad names or values, an unwritable directory, or one that
             holds a run with different settings.
+        imgenlib.io.DirectoryInUse: another process is training into the directory (a
+            `ValueError`; the CLI exits with code 2).
         TrainingDiverged: a loss became NaN/Inf (``DIR`` keeps the last finished epoch).
     """
     config = _as_config(kind, data, out, settings).resolved()
     callbacks = _check_callbacks(callbacks)
+    verbose = _fit_verbosity(verbose)
     ensure_writable_dir(config.out)
     distribution = _start_strategy(config)
-    run_dir = _prepare_run_dir(config, distribution)
+    run_dir = _worker_dir(config, distribution)
+    with lock_directory(run_dir, purpose="training"):
+        return _train_locked(config, run_dir, distribution, callbacks, verbose)
+
+
+def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
+    _prepare_run_dir(config, run_dir)
     quality = _quality_monitor(config)  # before the data loads: fails fast on a bad dataset
     images, labels, num_classes = _load_training_data(config)
     model = _build_model(config, distribution, images.shape[1:], num_classes)
@@ -111,7 +135,7 @@ def train(
     builtin = [
         backup,
         KeepLearningRates(),
-        *_run_callbacks(config, run_dir, images, num_classes, quality),
+        *_run_callbacks(config, run_dir, images, num_classes, quality, backup),
         timer,
     ]
     dataset = epoch_batches(
@@ -164,6 +188,14 @@ def _check_callbacks(callbacks) -> list:
     return callbacks
 
 
+def _fit_verbosity(verbose):
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    if verbose == "auto":
+        return 1 if live_progress() else 2
+    return verbose
+
+
 def _start_strategy(config: RunConfig):
     """Create the strategy (and op determinism) before the first TensorFlow op of the run."""
     import tensorflow as tf
@@ -182,8 +214,8 @@ def _start_strategy(config: RunConfig):
         ) from None
 
 
-def _prepare_run_dir(config: RunConfig, distribution) -> Path:
-    """This worker's directory, cleared of temporaries and checked to hold the same run."""
+def _worker_dir(config: RunConfig, distribution) -> Path:
+    """This worker's directory: ``DIR``, or ``DIR/worker-i`` for multi-worker task i > 0."""
     import tensorflow as tf
 
     run_dir = config.out
@@ -191,11 +223,15 @@ def _prepare_run_dir(config: RunConfig, distribution) -> Path:
         task_id = distribution.cluster_resolver.task_id
         if task_id:
             run_dir = ensure_writable_dir(run_dir / f"worker-{task_id}")
+    return run_dir
+
+
+def _prepare_run_dir(config: RunConfig, run_dir: Path) -> None:
+    """Clear `run_dir` of temporaries and check that it holds the same run (under its lock)."""
     for directory in (run_dir, run_dir / "samples", run_dir / "backup"):
         remove_stale_temporaries(directory)  # left by a process killed mid-write
     if (run_dir / "run.json").exists():
         check_same_run(config, load_json(run_dir / "run.json"))
-    return run_dir
 
 
 def _quality_monitor(config: RunConfig):
@@ -249,7 +285,7 @@ def _build_model(config: RunConfig, distribution, image_shape, num_classes):
     return model
 
 
-def _run_callbacks(config, run_dir, images, num_classes, quality) -> list:
+def _run_callbacks(config, run_dir, images, num_classes, quality, backup) -> list:
     """The callbacks between the backup and the time budget: quality first (the writers
     read its logs), then the files of the run directory and the health checks."""
     quality_callbacks = []
@@ -262,6 +298,15 @@ def _run_callbacks(config, run_dir, images, num_classes, quality) -> list:
             quality_callbacks.append(
                 keras.callbacks.EarlyStopping(monitor="fid", mode="min", patience=config.patience)
             )
+    if config.tensorboard:
+        quality_callbacks.append(
+            TensorBoardLogger(
+                run_dir / "logs",
+                config.to_json(),
+                seed=config.seed,
+                initial_epoch=backup.finished_epochs(),
+            )  # fmt: skip
+        )
     return [
         *quality_callbacks,
         HistoryJSON(run_dir / "history.json"),

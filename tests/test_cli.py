@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -81,6 +82,12 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
         2 * (16 * 29 - 1),
         2 * (4 * 29 - 1),
     )
+    page = (tmp_path / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert sorted(images) == sorted(p.name for p in tmp_path.glob("*.png"))
+    assert page.count("<figcaption>") == len(images) == 5
+    assert '<a href="gan_digits/">' in page and '<a href="vae_digits/">' in page
+    assert "img/s" in page and "ELBO" in page
 
 
 def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
@@ -99,7 +106,7 @@ def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
         "preset": "tiny", "epochs": 3, "max_minutes": 1.5, "conditional": True, "loss": "hinge",
         "batch_size": 16, "seed": 7, "image_size": 24, "learning_rate": 1e-4,
         "strategy": "mirrored", "deterministic": True, "eval_every": 2, "patience": 4,
-        "eval_n": 300, "precision": "mixed_bfloat16",
+        "eval_n": 300, "precision": "mixed_bfloat16", "tensorboard": True,
     }  # fmt: skip
     assert set(settings) | {"kind", "data", "out"} == {
         f.name for f in dataclasses.fields(RunConfig)
