@@ -284,6 +284,7 @@ def test_cli_rejects_with_exit_2_and_one_line(args, fragment, tmp_path, folders,
     assert not (tmp_path / "r" / "run.json").exists()
 
 
+@pytest.mark.slow
 def test_real_subprocesses_exit_2_with_one_line(run_cli, tmp_path):
     for args, fragment in (
         (["train", "gan", "--data", "digits", "--out", str(tmp_path), "--epochs", "two"], "'two'"),

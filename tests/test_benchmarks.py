@@ -23,6 +23,7 @@ def _positive(value):
     return isinstance(value, (int, float)) and value > 0
 
 
+@pytest.mark.slow
 def test_train_throughput_shape():
     import train_throughput
 
@@ -33,6 +34,7 @@ def test_train_throughput_shape():
     json.dumps(result)
 
 
+@pytest.mark.slow
 def test_options_shape():
     import options
 
@@ -45,6 +47,7 @@ def test_options_shape():
     assert isinstance(result["recommendation"], str) and "no_prefetch" in table
 
 
+@pytest.mark.slow
 def test_sampling_and_summary_shape(tmp_path):
     import run
     import sampling
@@ -81,6 +84,7 @@ def test_goals_are_met_exactly_when_the_measurement_beats_them():
     assert sampling.goals_met(fast)["batch_img_per_s"]["measured"] == 9000.0
 
 
+@pytest.mark.slow
 def test_memory_child_process():
     import memory
 
@@ -88,6 +92,7 @@ def test_memory_child_process():
     assert measured["mode"] == "import" and measured["peak_rss_mb"] > 50
 
 
+@pytest.mark.slow
 def test_time_to_quality_quick_run(tmp_path, monkeypatch):
     import run
     import time_to_quality

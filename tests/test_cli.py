@@ -37,6 +37,7 @@ def test_show_folder(tmp_path):
     assert Image.open(out).size == (8, 8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -63,6 +64,7 @@ def test_unwritable_output(tmp_path, capsys):
     assert "Cannot write to output directory '/proc/imgenlib'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
     result = run_cli("demo", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -135,6 +137,7 @@ def test_closed_sets_are_argparse_choices(args, fragment, capsys):
     assert f"invalid choice: {fragment} (choose from" in err[0]
 
 
+@pytest.mark.slow
 def test_help_and_datasets_do_not_import_tensorflow():
     import subprocess
     import sys

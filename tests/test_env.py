@@ -30,6 +30,7 @@ def test_startup_noise_filter_keeps_real_messages():
     assert not any(TF_STARTUP_NOISE.match(line) for line in real)
 
 
+@pytest.mark.slow
 def test_quiet_tensorflow_import_prints_nothing():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     script = "import imgenlib; tf = imgenlib.quiet_tensorflow(); print(tf.reduce_sum(tf.ones(3)).numpy())"

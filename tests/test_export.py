@@ -98,6 +98,7 @@ def test_savedmodel_loads_without_imgenlib(gans, tmp_path):
     np.testing.assert_allclose(np.load(out), expected, atol=TOLERANCE["savedmodel"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantization", [None, "float16", "int8"])
 @pytest.mark.parametrize("kind", ["unconditional", "conditional"])
 def test_tflite_matches_keras(gans, tflite, kind, quantization):
@@ -208,6 +209,7 @@ def test_cli_round_trip_and_bad_input(gans, tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1 and fragment in err, err
 
 
+@pytest.mark.slow
 def test_export_logs_no_temporary_paths_and_restores_the_logger(gans, tmp_path, caplog):
     """SavedModel writing logs "Assets written to /tmp/..." at INFO: noise with a random path."""
     import logging

@@ -86,6 +86,7 @@ class ImagesAsModel:
         return self.images[:n]
 
 
+@pytest.mark.slow
 def test_evaluate_real_data_scores_near_the_floor_and_noise_far_above():
     from imgenlib.evaluation import evaluate
 

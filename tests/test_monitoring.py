@@ -45,6 +45,7 @@ def fit(model, epochs, callbacks):
     return model.fit(data, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
 
 
+@pytest.mark.slow
 def test_early_stopping_and_best_checkpoint_follow_kid(tmp_path):
     schedule = [0.5, 0.25, 0.0, 0.35, 0.7, 0.8, 0.9, 1.0]
     monitor = QualityMonitor("digits", every=1, n=N, metrics=("kid", "fid"))

@@ -49,6 +49,7 @@ def test_small_blocks_give_the_same_answers(rng, monkeypatch):
     np.testing.assert_allclose(small_d, distances, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_ten_thousand_squared_never_holds_the_full_matrix(rng):
     real = rng.standard_normal((10_000, 16))
     fake = rng.standard_normal((10_000, 16))

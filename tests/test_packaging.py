@@ -103,6 +103,7 @@ def test_keras_load_model_works_after_import_imgenlib(tmp_path, order):
     assert result.stdout.split()[:2] == ["imgenlib.models.gan", "GAN"]
 
 
+@pytest.mark.slow
 def test_submodules_are_attributes_after_import_imgenlib(tmp_path):
     code = (
         "import imgenlib; print(callable(imgenlib.pretrained.load), callable(imgenlib.presets.get))"

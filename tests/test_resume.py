@@ -38,6 +38,7 @@ def _fit(images, backup_dir, init_seed, callbacks=()):
     return gan
 
 
+@pytest.mark.slow
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     images, _ = load_images("digits", image_size=16, n=STEPS * BATCH + 5)
     expected = _state(_fit(images, tmp_path / "a", init_seed=0))

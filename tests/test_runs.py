@@ -105,6 +105,7 @@ def test_run_json_round_trip(tmp_path):
         load_run_config(tmp_path / "elsewhere")
 
 
+@pytest.mark.slow
 def test_a_run_json_written_before_run_config_still_resumes(tmp_path):
     """A run directory whose run.json holds only the identity fields (as written by the
     driver before RunConfig) is accepted: train resumes it, then records the full config."""

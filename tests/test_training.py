@@ -14,6 +14,7 @@ import pytest
 from imgenlib.training import train
 
 
+@pytest.mark.slow
 def test_train_writes_every_output_and_resumes(tmp_path):
     out = tmp_path / "run"
     summary = train("gan", "digits", out, preset="tiny", epochs=1, verbose=0)
@@ -86,6 +87,7 @@ def test_bad_settings(tmp_path, kwargs, error, pattern):
     assert not (tmp_path / "run" / "run.json").exists()  # a refused run leaves no record behind
 
 
+@pytest.mark.slow
 def test_eval_every_logs_quality_keeps_the_best_model_and_stops_early(tmp_path):
     import keras
 
@@ -127,6 +129,7 @@ def test_eval_every_logs_quality_keeps_the_best_model_and_stops_early(tmp_path):
     assert monitor.evaluate()["fid"] == pytest.approx(fids[best], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_trains_saves_and_restores_the_global_policy(tmp_path):
     import keras
 
@@ -211,6 +214,7 @@ def test_conditional_needs_labels(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_cli_train_and_sample(tmp_path, run_cli):
     out = tmp_path / "run"
     result = run_cli(
@@ -365,6 +369,7 @@ def test_epoch_batches_depend_on_the_epoch_only():
     assert not np.array_equal(full[0], full[2])  # reshuffled every epoch
 
 
+@pytest.mark.slow
 def test_nan_stops_with_exit_1_and_the_last_good_epoch_survives(tmp_path, capsys):
     """An absurd learning rate in epoch 2 makes the losses NaN: exit code 1, one line naming
     the epoch, the step and the likely cause; epoch 1's model.keras, backup and history stay
@@ -438,6 +443,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == [target]
 
 
+@pytest.mark.slow
 def test_deterministic_runs_are_bit_identical(tmp_path):
     """Same seed + op determinism: two runs give bit-identical weights; another seed does not
     (so the comparison can fail)."""
@@ -460,6 +466,7 @@ def test_deterministic_runs_are_bit_identical(tmp_path):
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["deterministic"] is True
 
 
+@pytest.mark.slow
 def test_train_vae_writes_outputs_evaluation_and_resumes(tmp_path):
     out = tmp_path / "run"
     summary = train("vae", "digits", out, preset="tiny", epochs=1, verbose=0)
@@ -484,6 +491,7 @@ def test_loss_is_for_gans_only(tmp_path):
         train("vae", "digits", tmp_path / "run", preset="tiny", loss="hinge", verbose=0)
 
 
+@pytest.mark.slow
 def test_cli_train_vae_sample_and_reconstruct(tmp_path, run_cli, capsys):
     import keras
     from PIL import Image

@@ -117,6 +117,7 @@ def test_keras_round_trip_same_samples_and_training_continues(tiny_data, tmp_pat
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_same_training(tiny_data):
     def run():
         keras.utils.set_random_seed(7)
