@@ -85,3 +85,23 @@ def live_progress() -> bool:
     except (AttributeError, ValueError):  # replaced or closed stdout
         terminal = False
     return terminal or in_notebook()
+
+
+def progress(iterable, *, total: int, desc: str, min_total: int = 8):
+    """`iterable` wrapped in a `tqdm` bar on a terminal for long loops; unchanged otherwise.
+
+    The bar appears only when stderr is a terminal and the loop has at least `min_total`
+    steps (sampling 10,000 images, extracting features of a test split), and it is
+    removed when the loop ends. Piped output, notebooks and short loops get no bar.
+    """
+    if total < min_total:
+        return iterable
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if not terminal:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False, file=sys.stderr)

@@ -2,8 +2,10 @@
 
 `run_demo` writes, into one directory, a grid and statistics of each embedded dataset
 (``digits``, ``shapes``), then trains a GAN and a VAE on ``digits`` (preset ``demo``; in
-quick mode ``tiny`` for one epoch) and writes their samples, the VAE's reconstructions and
-a ``metrics.json`` report of everything, and ``index.html`` showing it (`html_report`).
+quick mode ``tiny`` for one epoch) and writes their samples, the VAE's reconstructions,
+samples of every shipped pretrained model (what a longer run reaches, with its measured
+quality), a ``metrics.json`` report of everything, and ``index.html`` showing it
+(`html_report`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgenlib import __version__
+from imgenlib import __version__, pretrained
 from imgenlib._env import quick_mode
 from imgenlib._validation import check_positive_int
 from imgenlib.data import dataset_info, load_images
@@ -36,7 +38,10 @@ def run_demo(out="outputs") -> dict:
         ``models`` (per run: its `train` summary and the files written).
     """
     out = ensure_writable_dir(out)
-    report = {"imgenlib": __version__, "quick_mode": quick_mode(), "datasets": {}, "models": {}}
+    report = {
+        "imgenlib": __version__, "quick_mode": quick_mode(), "datasets": {}, "models": {},
+        "pretrained": {},
+    }  # fmt: skip
     for name in ("digits", "shapes"):
         report["datasets"][name] = _describe_dataset(name, out)
     preset, epochs = ("tiny", 1) if quick_mode() else ("demo", None)
@@ -45,6 +50,8 @@ def run_demo(out="outputs") -> dict:
             kind=kind, data="digits", out=out / f"{kind}_digits", preset=preset, epochs=epochs
         )
         report["models"][f"{kind}_digits"] = _demo_run(config, out)
+    for name in pretrained.available():
+        report["pretrained"][name] = _pretrained_samples(name, out)
     path = save_json(report, out / "metrics.json")
     with atomic_path(out / "index.html") as tmp:
         Path(tmp).write_text(html_report(report), encoding="utf-8")
@@ -77,6 +84,14 @@ def html_report(report: dict) -> str:
         if "reconstructions" in run:
             text = f"{name}: originals above their reconstructions"
             figures.append((run["reconstructions"], escape(text)))
+    for name, model in report.get("pretrained", {}).items():
+        quality = model["quality"]
+        caption = (
+            f"Pretrained {name} ({model['description']}): FID {quality['fid']}, KID "
+            f"{quality['kid']}, precision {quality['precision']}, recall {quality['recall']} "
+            f"(n = {quality['n']}); made by `{model['command']}`"
+        )
+        figures.append((model["samples"], escape(caption)))
     body = "\n".join(
         f'<figure><img src="{escape(src)}" alt="{escape(src)}">'
         f"<figcaption>{text}</figcaption></figure>"
@@ -142,6 +157,17 @@ def _describe_dataset(name, out) -> dict:
         "grid": grid.name,
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def _pretrained_samples(name, out) -> dict:
+    model = pretrained.load(name)
+    labels = "balanced" if model.conditional else None
+    path = save_grid(model.generate(64, seed=0, labels=labels), out / f"{name}.png", scale=2)
+    print(f"pretrained {name} samples -> {path}")
+    record = pretrained.info(name)
+    quality = {key: record["quality"][key] for key in ("n", "fid", "kid", "precision", "recall")}
+    keys = ("description", "command", "train_seconds")
+    return {**{key: record[key] for key in keys}, "quality": quality, "samples": path.name}
 
 
 def _demo_run(config: RunConfig, out) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgenlib._env import progress
 from imgenlib._validation import check_choice, check_positive_int
 from imgenlib.images import check_images
 
@@ -120,7 +121,8 @@ class FeatureExtractor:
             )
         batch_size = check_positive_int("batch_size", batch_size)
         features, logits = [], []
-        for start in range(0, len(images), batch_size):
+        starts = range(0, len(images), batch_size)
+        for start in progress(starts, total=len(starts), desc="features"):
             batch_features, batch_logits = self._predict(images[start : start + batch_size])
             features.append(batch_features.numpy())
             logits.append(batch_logits.numpy())

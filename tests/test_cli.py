@@ -4,6 +4,7 @@ import re
 import pytest
 from PIL import Image
 
+from imgenlib import pretrained
 from imgenlib.cli import main
 
 
@@ -87,7 +88,16 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
     page = (tmp_path / "index.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
     assert sorted(images) == sorted(p.name for p in tmp_path.glob("*.png"))
-    assert page.count("<figcaption>") == len(images) == 5
+    zoo = report["pretrained"]
+    assert set(zoo) == set(pretrained.available())
+    for name, model in zoo.items():
+        assert Image.open(tmp_path / model["samples"]).size == (2 * (8 * 29 - 1),) * 2
+        assert model["quality"] == {
+            key: pretrained.info(name)["quality"][key]
+            for key in ("n", "fid", "kid", "precision", "recall")
+        }
+        assert f"Pretrained {name}" in page and f"FID {model['quality']['fid']}" in page
+    assert page.count("<figcaption>") == len(images) == 5 + len(zoo)
     assert '<a href="gan_digits/">' in page and '<a href="vae_digits/">' in page
     assert "img/s" in page and "ELBO" in page
 

@@ -1,4 +1,6 @@
+import io
 import os
+import re
 import subprocess
 import sys
 
@@ -40,3 +42,32 @@ def test_quiet_tensorflow_import_prints_nothing():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "3.0"
     assert result.stderr == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_for_long_loops_on_a_terminal(monkeypatch):
+    from imgenlib._env import progress
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert list(progress(range(20), total=20, desc="generate")) == list(range(20))
+    assert sys.stderr.getvalue() == ""  # piped: no bar
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert list(progress(range(3), total=3, desc="generate")) == [0, 1, 2]
+    assert terminal.getvalue() == ""  # short loop: no bar
+    assert list(progress(range(20), total=20, desc="generate")) == list(range(20))
+    assert re.search(r"generate: .*/20 ", terminal.getvalue())  # a bar over the 20 steps
+
+
+def test_sampling_ten_thousand_images_shows_a_bar_on_a_terminal(monkeypatch):
+    from imgenlib.models import GANConfig, build_gan
+
+    gan = build_gan(GANConfig.tiny(), (16, 16, 1))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert gan.generate(2048, seed=0, batch_size=128).shape == (2048, 16, 16, 1)
+    assert re.search(r"generate: .*/16 ", terminal.getvalue())  # 2,048 / 128 batches

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from imgenlib._env import progress
 from imgenlib._validation import check_int, check_positive_int
 from imgenlib.images import check_images
 from imgenlib.models.conditions import check_labels
@@ -321,7 +322,8 @@ class GenerativeModel(keras.Model):
         batch_size = check_positive_int("batch_size", batch_size)
         function = self._generate_function()
         outputs = []
-        for start in range(0, len(z), batch_size):
+        starts = range(0, len(z), batch_size)
+        for start in progress(starts, total=len(starts), desc="generate"):
             chunk = z[start : start + batch_size]
             if labels is None:
                 outputs.append(function(chunk).numpy())
