@@ -271,6 +271,7 @@ def _cmd_fetch(args) -> int:
     from imgenlib.data import EMOJI_STYLES, fetch_emoji
 
     styles = EMOJI_STYLES if args.style == "all" else (args.style,)
+    print(f"emoji: fetching {', '.join(styles)} with npm unless cached (~70 MB each) ...")
     try:
         paths = fetch_emoji(styles, args.data_dir, force=args.force)
     except RuntimeError as error:  # npm missing, no network, a corrupted download
