@@ -186,3 +186,23 @@ def check_quantile_span(name: str, span) -> tuple[float, float]:
     raise TypeError(
         f"{name} must be a float in (0.5, 1) or a (low, high) pair of quantiles. Received: {name}={span!r}"
     )
+
+
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+
+
+def check_background(value) -> tuple[int, int, int]:
+    """The RGB colour under transparent pixels: ``"white"``, ``"black"``, ``"R,G,B"`` or a triple."""
+    if isinstance(value, str) and value in BACKGROUNDS:
+        return BACKGROUNDS[value]
+    colour = value.split(",") if isinstance(value, str) else value
+    try:
+        rgb = tuple(int(c) for c in colour)
+    except (TypeError, ValueError):
+        rgb = ()
+    if len(rgb) != 3 or min(rgb) < 0 or max(rgb) > 255:
+        raise ValueError(
+            "background must be 'white', 'black' or an (R, G, B) colour with values in 0..255 "
+            f"(also as 'R,G,B'). Received: background={value!r}"
+        )
+    return rgb

@@ -131,6 +131,7 @@ def _add_train_parser(commands):
          "GAN loss: %(choices)s (default: the preset's)"),
         ("--batch-size", {"type": int}, "batch size (default: the preset's)"),
         ("--image-size", {"type": int}, "resize images to this square size"),
+        ("--background", {}, "colour under transparent pixels: white, black or R,G,B"),
         ("--seed", {"type": int}, "random seed (default %(default)s)"),
         ("--learning-rate", {"type": float}, "set every learning rate of the preset (a GAN's "
          "G and D alike); may be lowered when resuming a run that diverged"),

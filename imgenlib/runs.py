@@ -20,7 +20,13 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib._validation import (
+    check_background,
+    check_choice,
+    check_float,
+    check_int,
+    check_positive_int,
+)
 from imgenlib.io import load_json
 
 __all__ = [
@@ -66,6 +72,9 @@ class RunConfig:
         batch_size: batch size; None: the preset's.
         seed: seeds data order, initialisation and sampling noise.
         image_size: resize images to this square size (folders default to 64).
+        background: colour under transparent pixels, for folders of images with alpha and
+            for ``emoji``: ``"white"``, ``"black"`` or ``"R,G,B"``; None: the data's default
+            (folders black, emoji white).
         learning_rate: sets every learning rate of the preset (a GAN's generator and
             discriminator alike). May differ between sessions: resuming after a divergence
             with a lower rate continues from the last good epoch with it.
@@ -100,6 +109,7 @@ class RunConfig:
 
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "kind", "data", "preset", "conditional", "loss", "batch_size", "seed", "image_size",
+        "background",
     )  # fmt: skip
 
     kind: str
@@ -113,6 +123,7 @@ class RunConfig:
     batch_size: int | None = None
     seed: int = 0
     image_size: int | None = None
+    background: str | None = None
     learning_rate: float | None = None
     strategy: str = "default"
     deterministic: bool = False
@@ -139,6 +150,8 @@ class RunConfig:
             self._set_optional(name, lambda n, v: check_float(n, v, minimum=0, min_inclusive=False))
         object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
         object.__setattr__(self, "eval_n", check_int("eval_n", self.eval_n, minimum=10))
+        if self.background is not None:
+            check_background(self.background)
         self._check_choices()
         self._check_combinations()
 
@@ -303,7 +316,12 @@ def load_run_data(run_dir, split: str | None = None, n: int | None = None):
     """
     config = load_run_config(run_dir)
     return load_split(
-        config.data, split, image_size=config.image_size, conditional=config.conditional, n=n
+        config.data,
+        split,
+        image_size=config.image_size,
+        conditional=config.conditional,
+        n=n,
+        background=config.background,
     )
 
 
@@ -327,6 +345,7 @@ def load_split(
     conditional: bool = False,
     n: int | None = None,
     data_dir=None,
+    background=None,
 ):
     """Images (and labels) of a dataset's split or of a folder of images.
 
@@ -339,6 +358,7 @@ def load_split(
         n: keep the first `n` images.
         data_dir: a directory holding a local copy of the dataset
             (see `imgenlib.data.load_images`).
+        background: colour under transparent pixels (folders and ``emoji``); None: default.
 
     Returns:
         ``(images, labels, split)``; labels are None unless `conditional`.
@@ -349,13 +369,15 @@ def load_split(
         n = check_positive_int("n", n)
     split = default_split(data) if split is None else split
     if data in DATASETS:
-        images, labels = load_images(data, split, image_size, data_dir, n=n)
+        options = {} if background is None else {"background": background}
+        images, labels = load_images(data, split, image_size, data_dir, n=n, **options)
     elif Path(data).is_dir():
         if split != "train":
             raise ValueError(
                 f"A folder of images has only a 'train' split. Received: split={split!r}"
             )
-        images, labels = load_folder(data, image_size or 64)[:n], None
+        colour = "black" if background is None else background
+        images, labels = load_folder(data, image_size or 64, background=colour)[:n], None
     else:
         known = ", ".join(repr(name) for name in DATASETS)
         raise ValueError(

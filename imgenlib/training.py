@@ -250,7 +250,11 @@ def _load_training_data(config: RunConfig):
     from imgenlib.data import dataset_info
 
     images, labels, _ = load_split(
-        config.data, "train", image_size=config.image_size, conditional=config.conditional
+        config.data,
+        "train",
+        image_size=config.image_size,
+        conditional=config.conditional,
+        background=config.background,
     )
     if quick_mode():
         images = images[:QUICK_MAX_IMAGES]

@@ -118,7 +118,7 @@ def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
         "preset": "tiny", "epochs": 3, "max_minutes": 1.5, "conditional": True, "loss": "hinge",
         "batch_size": 16, "seed": 7, "image_size": 24, "learning_rate": 1e-4,
         "strategy": "mirrored", "deterministic": True, "eval_every": 2, "patience": 4,
-        "eval_n": 300, "precision": "mixed_bfloat16", "tensorboard": True,
+        "eval_n": 300, "precision": "mixed_bfloat16", "tensorboard": True, "background": "white",
     }  # fmt: skip
     assert set(settings) | {"kind", "data", "out"} == {
         f.name for f in dataclasses.fields(RunConfig)

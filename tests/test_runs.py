@@ -75,14 +75,17 @@ def test_resolved_fills_in_the_preset_and_model_config_applies_overrides(tmp_pat
 
 
 def test_identity_fields_decide_what_may_change_on_resume(tmp_path):
-    assert RunConfig.IDENTITY == tuple(OLD_RUN_JSON)
+    # background joined the identity later; a run.json without it reads as None (the default)
+    assert RunConfig.IDENTITY == (*OLD_RUN_JSON, "background")
     config = RunConfig.tiny(tmp_path).resolved()
-    assert config.identity() == OLD_RUN_JSON
+    assert config.identity() == {**OLD_RUN_JSON, "background": None}
+    check_same_run(config, OLD_RUN_JSON)
     recorded = config.to_json()
     for change in ({"epochs": 9}, {"learning_rate": 1e-5}, {"precision": "mixed_bfloat16"},
                    {"max_minutes": 1.0}, {"strategy": "mirrored"}, {"deterministic": True}):  # fmt: skip
         check_same_run(dataclasses.replace(config, **change), recorded)  # may change
-    for name, value in (("seed", 1), ("batch_size", 16), ("loss", "hinge"), ("conditional", True)):
+    for name, value in (("seed", 1), ("batch_size", 16), ("loss", "hinge"), ("conditional", True),
+                        ("background", "white")):  # fmt: skip
         with pytest.raises(ValueError, match=f"other settings \\({name}: .* → {value!r}\\)"):
             check_same_run(dataclasses.replace(config, **{name: value}), recorded)
 

@@ -35,7 +35,13 @@ import hashlib
 
 import numpy as np
 
-from imgenlib._validation import check_choice, check_image_size, check_positive_int
+from imgenlib._validation import (
+    BACKGROUNDS,
+    check_background,
+    check_choice,
+    check_image_size,
+    check_positive_int,
+)
 from imgenlib.data.emoji_cache import (
     EMOJI_PACKAGES,
     STYLES,
@@ -69,7 +75,6 @@ SKIN_TONES = {
     "1F3FE": "medium-dark skin tone",
     "1F3FF": "dark skin tone",
 }
-BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 TEST_FRACTION = 0.1
 
 
@@ -141,25 +146,9 @@ def _in_test_split(base_codes, categories) -> np.ndarray:
     return np.array([code in test for code in base_codes], dtype=bool)
 
 
-def _background(value) -> np.ndarray:
-    if isinstance(value, str) and value in BACKGROUNDS:
-        return np.array(BACKGROUNDS[value], np.float32)
-    colour = value.split(",") if isinstance(value, str) else value
-    try:
-        rgb = np.array([int(c) for c in colour], np.float32)
-    except (TypeError, ValueError):
-        rgb = np.zeros(0)
-    if rgb.shape != (3,) or rgb.min() < 0 or rgb.max() > 255:
-        raise ValueError(
-            "background must be 'white', 'black' or an (R, G, B) colour with values in 0..255 "
-            f"(also as 'R,G,B'). Received: background={value!r}"
-        )
-    return rgb
-
-
 def composite(rgba: np.ndarray, background="white") -> np.ndarray:
     """Composite uint8 RGBA images (N, H, W, 4) on a background: uint8 RGB (N, H, W, 3)."""
-    colour = _background(background)
+    colour = np.array(check_background(background), np.float32)
     alpha = rgba[..., 3:].astype(np.float32) / 255.0
     rgb = rgba[..., :3].astype(np.float32) * alpha + colour * (1.0 - alpha)
     return np.round(rgb).astype(np.uint8)
@@ -202,7 +191,7 @@ def load_emoji(
     check_choice("split", split, ("train", "test", "all"))
     styles = STYLES if check_choice("style", style, (*STYLES, "all")) == "all" else (style,)
     size = check_image_size("image_size", image_size)
-    colour = _background(background)
+    colour = np.array(check_background(background), np.float32)
     if n is not None:
         n = check_positive_int("n", n)
     cache = emoji_cache_dir(cache_dir)

@@ -2,7 +2,7 @@
 
 Files are found recursively by extension (JPEG, PNG, BMP, GIF, WebP, TIFF); everything else
 is ignored. Each file is decoded with Pillow and normalised to the library convention:
-EXIF rotation applied; palette, grayscale, RGBA (composited on black), CMYK and 16-bit
+EXIF rotation applied; palette, grayscale, RGBA (composited on `background`), CMYK and 16-bit
 images converted; an aspect-preserving centre crop resized to `image_size` with Lanczos
 filtering; float32 in [-1, 1]. Files that cannot be decoded are skipped and reported in
 **one** `ImageLoadWarning` that counts them by reason, so a folder with a few bad files
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imgenlib._validation import check_image_size
+from imgenlib._validation import check_background, check_image_size
 from imgenlib.images import from_uint8
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageLoadWarning", "load_folder"]
@@ -42,7 +42,13 @@ class _Skip(Exception):
 
 
 def load_folder(
-    path, image_size, channels: int = 3, dedupe: bool = False, *, return_paths: bool = False
+    path,
+    image_size,
+    channels: int = 3,
+    dedupe: bool = False,
+    *,
+    return_paths: bool = False,
+    background="black",
 ):
     """Load every decodable image under `path` as float32 NHWC in [-1, 1].
 
@@ -53,6 +59,9 @@ def load_folder(
         dedupe: drop exact duplicates (identical decoded pixels, whatever the file
             format or name), keeping the first in sorted path order.
         return_paths: also return the list of source paths, one per image.
+        background: colour under transparent pixels (images with alpha): ``"black"``
+            (default), ``"white"`` or (R, G, B) / ``"R,G,B"``. Choose the colour the
+            images are meant to be seen on: a GAN learns the backdrop along with the rest.
 
     Returns:
         images: float32 array (N, H, W, channels); with ``return_paths=True``,
@@ -70,6 +79,7 @@ def load_folder(
         >>> images = load_folder("my_photos", image_size=64)  # doctest: +SKIP
     """
     height, width = check_image_size("image_size", image_size)
+    colour = check_background(background)
     if channels not in (1, 3) or isinstance(channels, bool):
         raise ValueError(f"channels must be 1 or 3. Received: channels={channels!r}")
     for flag_name, flag in (("dedupe", dedupe), ("return_paths", return_paths)):
@@ -88,7 +98,7 @@ def load_folder(
     duplicates = 0
     for file in _progress(files):
         try:
-            image = _decode(file, channels)
+            image = _decode(file, channels, colour)
         except _Skip as skip:
             skipped[skip.reason] += 1
             continue
@@ -127,7 +137,7 @@ def load_folder(
     return (images, [str(p) for p in kept]) if return_paths else images
 
 
-def _decode(file: Path, channels: int) -> Image.Image:
+def _decode(file: Path, channels: int, background=(0, 0, 0)) -> Image.Image:
     """Open one file fully and convert it to 'RGB' or 'L', or raise `_Skip` with a reason."""
     try:
         if os.path.getsize(file) == 0:
@@ -147,10 +157,10 @@ def _decode(file: Path, channels: int) -> Image.Image:
         raise _Skip("too large") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError):
         raise _Skip("truncated or corrupt") from None
-    return _to_mode(image, "RGB" if channels == 3 else "L")
+    return _to_mode(image, "RGB" if channels == 3 else "L", background)
 
 
-def _to_mode(image: Image.Image, mode: str) -> Image.Image:
+def _to_mode(image: Image.Image, mode: str, background=(0, 0, 0)) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
@@ -161,8 +171,8 @@ def _to_mode(image: Image.Image, mode: str) -> Image.Image:
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
+        backdrop = Image.new("RGBA", image.size, (*background, 255))
+        image = Image.alpha_composite(backdrop, image.convert("RGBA"))
     return image.convert(mode)
 
 

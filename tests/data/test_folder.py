@@ -158,3 +158,19 @@ def test_random_bytes_never_crash_and_never_load(tmp_path, blobs, ext):
     # Random bytes essentially never form a valid image; the one real image always loads.
     assert images.shape == (1, 4, 4, 3)
     np.testing.assert_allclose(images[0], 1.0)
+
+
+def test_transparent_pixels_take_the_chosen_background(tmp_path):
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., 0] = 255
+    rgba[:4, :, 3] = 255  # top half opaque red, bottom half transparent
+    _save(Image.fromarray(rgba, "RGBA"), tmp_path / "icon.png")
+    black = load_folder(tmp_path, 8)
+    white = load_folder(tmp_path, 8, background="white")
+    grey = load_folder(tmp_path, 8, background="128,128,128")
+    np.testing.assert_array_equal(black[0, :4], white[0, :4])  # opaque pixels unchanged
+    np.testing.assert_allclose(black[0, 4:], -1.0)
+    np.testing.assert_allclose(white[0, 4:], 1.0)
+    np.testing.assert_allclose(grey[0, 6, 6], 128 / 127.5 - 1, atol=1e-6)
+    with pytest.raises(ValueError, match=r"Received: background='pink'"):
+        load_folder(tmp_path, 8, background="pink")
