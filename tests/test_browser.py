@@ -245,8 +245,9 @@ def lab_notebook():
     executable = chromium_path()
     start_playwright = sync_playwright()
     workdir = Path(tempfile.mkdtemp(prefix="imgenlib-browser-"))
-    server = LabServer(workdir)
+    server = None
     try:
+        server = LabServer(workdir)
         server.start()
         with start_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -272,7 +273,8 @@ def lab_notebook():
             finally:
                 browser.close()
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
