@@ -34,14 +34,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,notebooks]"
 	@touch $(STAMP)
 
-# Real data for the notebooks and tests: Debian's Fashion-MNIST package (where apt exists)
-# and the colour emoji (npm packages, fetched once into ~/.cache/imgenlib or $IMGENLIB_DATA).
+# Real data for the notebooks and tests: Debian's Fashion-MNIST package (where apt exists),
+# Debian's chromium for the browser test (tests/test_browser.py), and the colour emoji
+# (npm packages, fetched once into ~/.cache/imgenlib or $IMGENLIB_DATA).
 data: install
 	@if [ ! -d $(FASHION_MNIST) ] && command -v apt-get >/dev/null 2>&1; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get install -y dataset-fashion-mnist || \
 		{ $$SUDO apt-get update && $$SUDO apt-get install -y dataset-fashion-mnist; } || \
 		echo "Could not install dataset-fashion-mnist; tests that need it will fail."; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y chromium || \
+		{ $$SUDO apt-get update && $$SUDO apt-get install -y chromium; } || \
+		echo "Could not install chromium; tests/test_browser.py will fail."; \
 	fi
 	$(PY) -m imgenlib fetch emoji
 
