@@ -65,6 +65,18 @@ def test_moving_a_slider_changes_the_image_and_the_same_state_gives_the_same_byt
     assert explorer.image.value == moved and explorer.sliders[1].value == 1.5
 
 
+def test_set_latent_snaps_to_the_slider_step_so_the_browser_has_nothing_to_round(tiny_gan):
+    """A browser rounds an off-step slider value and sends the rounded value back late,
+    which undid a later reset() in JupyterLab; set_latent puts values on the step grid."""
+    explorer = LatentExplorer(tiny_gan, dims=(0,), seed=5, value_range=3.0)
+    slider, start = explorer.sliders[0], tiny_gan.sample_latent(1, 5)[0, 0]
+    explorer.set_latent(0, 0.33)
+    assert slider.value == round(0.33 / slider.step) * slider.step == pytest.approx(0.3)
+    assert explorer.z[0, 0] == pytest.approx(start + slider.value)
+    explorer.reset()
+    assert slider.value == 0.0 and explorer.z[0, 0] == pytest.approx(start)
+
+
 def test_render_shows_the_generated_images():
     model = TanhLinearModel()
     explorer = LatentExplorer(model, n=4, scale=2, seed=3)

@@ -184,11 +184,16 @@ class LatentExplorer(DisplayMixin):
         return png
 
     def set_latent(self, i: int, value: float) -> bytes:
-        """Set slider `i`'s offset to `value` and re-render."""
+        """Set slider `i`'s offset to `value`, snapped to the slider's step, and re-render.
+
+        Snapping matters in a browser: the front end rounds an off-step value to its grid
+        and sends the rounded value back, and that late echo would undo a `reset()` made
+        meanwhile (seen in JupyterLab; tests/test_browser.py).
+        """
         i = check_int("i", i, minimum=0, maximum=len(self.basis) - 1)
-        value = check_float("value", value)
-        self._offsets[i] = value
         slider = self.sliders[i]
+        value = round(check_float("value", value) / slider.step) * slider.step
+        self._offsets[i] = value
         with self._quiet():
             slider.min, slider.max = min(slider.min, value), max(slider.max, value)
             slider.value = value
