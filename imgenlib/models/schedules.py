@@ -29,7 +29,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from imgenlib._validation import check_choice, check_float, check_int
+from imgenlib._validation import check_choice, check_int
 
 __all__ = [
     "PREDICTIONS",
@@ -187,11 +187,3 @@ def ddim_update(x, epsilon, alpha_bar_from, alpha_bar_to, sigma=0.0, noise=None,
             return out
         raise ValueError("ddim_update needs noise when sigma is not 0. Received: noise=None")
     return out + sigma * noise
-
-
-def check_sampling(timesteps: int, steps, eta, sampler: str, samplers) -> tuple[int, float, str]:
-    """Validate ``generate``'s `steps` (1..T), `eta` (≥ 0) and `sampler` (one of `samplers`)."""
-    sampler = check_choice("sampler", sampler, samplers)
-    steps = check_int("steps", steps, minimum=1, maximum=timesteps)
-    eta = check_float("eta", eta, minimum=0)
-    return steps, eta, sampler
