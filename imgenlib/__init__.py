@@ -81,6 +81,9 @@ _EXPORTS = {
     "VAE": "imgenlib.models",
     "VAEConfig": "imgenlib.models",
     "build_vae": "imgenlib.models",
+    "Diffusion": "imgenlib.models",
+    "DiffusionConfig": "imgenlib.models",
+    "build_diffusion": "imgenlib.models",
     "build_encoder": "imgenlib.models",
     "build_decoder": "imgenlib.models",
     "build_discriminator": "imgenlib.models",
@@ -183,11 +186,14 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.metrics import precision_recall as precision_recall
     from imgenlib.models import GAN as GAN
     from imgenlib.models import VAE as VAE
+    from imgenlib.models import Diffusion as Diffusion
+    from imgenlib.models import DiffusionConfig as DiffusionConfig
     from imgenlib.models import GANConfig as GANConfig
     from imgenlib.models import GenerativeModel as GenerativeModel
     from imgenlib.models import VAEConfig as VAEConfig
     from imgenlib.models import balanced_labels as balanced_labels
     from imgenlib.models import build_decoder as build_decoder
+    from imgenlib.models import build_diffusion as build_diffusion
     from imgenlib.models import build_discriminator as build_discriminator
     from imgenlib.models import build_encoder as build_encoder
     from imgenlib.models import build_gan as build_gan

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from imgenlib._validation import check_choice
+from imgenlib.models.diffusion import DiffusionConfig, build_diffusion
 from imgenlib.models.gan import GANConfig, build_gan
 from imgenlib.models.vae import VAEConfig, build_vae
 
@@ -20,7 +21,7 @@ __all__ = ["PRESETS", "Preset", "available", "build", "default_preset", "get"]
 class Preset:
     """A model configuration with the batch size and epoch count it is meant for."""
 
-    model: GANConfig | VAEConfig
+    model: GANConfig | VAEConfig | DiffusionConfig
     batch_size: int
     epochs: int
     description: str
@@ -84,6 +85,16 @@ PRESETS: dict[str, dict[str, Preset]] = {
             "three colour channels is not a likelihood one can quote; untuned first version",
         ),
     },
+    "diffusion": {
+        "default": Preset(
+            DiffusionConfig(),
+            128,
+            20,
+            "U-Net (widths 32-64-128, attention at the lowest level), cosine schedule, "
+            "epsilon objective, EMA 0.999, Adam 2e-4",
+        ),
+        "tiny": Preset(DiffusionConfig.tiny(), 32, 2, "minimal U-Net for tests and smoke runs"),
+    },
 }
 _RECOMMENDED = {
     ("gan", "fashion_mnist"): "fashion_mnist",
@@ -115,5 +126,5 @@ def default_preset(kind: str, data: str) -> str:
 def build(kind: str, config, image_shape, *, num_classes=None, seed: int = 0):
     """Build and compile a model of `kind` from its config."""
     check_choice("model kind", kind, PRESETS)
-    builder = build_vae if kind == "vae" else build_gan
+    builder = {"gan": build_gan, "vae": build_vae, "diffusion": build_diffusion}[kind]
     return builder(config, image_shape, num_classes=num_classes, seed=seed)

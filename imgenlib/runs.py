@@ -42,7 +42,7 @@ __all__ = [
     "load_split",
 ]
 
-KINDS = ("gan", "vae")
+KINDS = ("gan", "vae", "diffusion")
 PRECISIONS = ("float32", "mixed_bfloat16")
 SPLITS = ("train", "test")
 LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")

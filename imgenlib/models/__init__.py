@@ -1,5 +1,5 @@
-"""Generative models: the `GenerativeModel` base, GANs and VAEs (and their networks), and
-safe loading of saved models.
+"""Generative models: the `GenerativeModel` base, GANs, VAEs and diffusion models (and their
+networks), and safe loading of saved models.
 
 Importing this package registers imgenlib's classes with Keras, so `load_model` (or
 ``keras.saving.load_model`` after ``import imgenlib.models``) can restore ``.keras`` files.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from imgenlib.models.base import GenerativeModel, NoiseSalt
 from imgenlib.models.conditions import balanced_labels
+from imgenlib.models.diffusion import Diffusion, DiffusionConfig, build_diffusion
 from imgenlib.models.elbo import LIKELIHOODS, Sampling, kl_divergence, reconstruction_nll
 from imgenlib.models.gan import GAN, GANConfig, build_gan
 from imgenlib.models.networks import (
@@ -23,6 +24,8 @@ from imgenlib.models.networks import (
 from imgenlib.models.vae import VAE, VAEConfig, build_vae
 
 __all__ = [
+    "Diffusion",
+    "DiffusionConfig",
     "GAN",
     "GANConfig",
     "LIKELIHOODS",
@@ -33,6 +36,7 @@ __all__ = [
     "VAEConfig",
     "balanced_labels",
     "build_decoder",
+    "build_diffusion",
     "build_discriminator",
     "build_encoder",
     "build_gan",
@@ -55,7 +59,7 @@ def load_model(path, *, compile: bool = True):
         compile: also restore the optimisers (needed to continue training).
 
     Returns:
-        The model (a `GAN` or `VAE`), ready to ``generate`` and, with `compile`, ``fit``.
+        The model (a `GAN`, `VAE` or `Diffusion`), ready to ``generate`` and, with `compile`, ``fit``.
 
     Raises:
         ValueError: the file is missing, not a ``.keras`` archive, truncated or tampered

@@ -57,6 +57,10 @@ class NoiseSalt(enum.IntEnum):
     GAN_GP_ALPHA = 4
     VAE_TRAIN = 11
     VAE_EVAL = 12
+    DIFFUSION_TIME = 21
+    DIFFUSION_NOISE = 22
+    DIFFUSION_LABEL_DROP = 23
+    DIFFUSION_EVAL = 24
 
 
 def traced(function, input_signature):

@@ -55,6 +55,10 @@ def test_noise_salts_keep_their_values():
         "GAN_GP_ALPHA": 4,
         "VAE_TRAIN": 11,
         "VAE_EVAL": 12,
+        "DIFFUSION_TIME": 21,
+        "DIFFUSION_NOISE": 22,
+        "DIFFUSION_LABEL_DROP": 23,
+        "DIFFUSION_EVAL": 24,
     }
 
 

@@ -1,0 +1,395 @@
+"""Diffusion models: the `Diffusion` model, its config and a builder (network: `imgenlib.models.unet`).
+
+A denoising diffusion probabilistic model (Ho et al. 2020, https://arxiv.org/abs/2006.11239)
+trained with ``fit``: each step draws a timestep t and noise ε per image, noises the
+batch to x_t = sqrt(ᾱ_t) · x_0 + sqrt(1 − ᾱ_t) · ε and regresses the network's output on ε
+(``prediction="epsilon"``, the "simple" loss of Ho et al.) or on v = sqrt(ᾱ) · ε − sqrt(1 − ᾱ) · x_0
+(``"v"``, Salimans & Ho 2022), the squared error averaged over pixels. An EMA copy of the
+network (not trainable, saved with the model) is what samples.
+
+Sampling (`imgenlib.models.sampling`) runs the whole reverse chain in one traced TensorFlow
+graph: ancestral DDPM or DDIM (Song et al. 2021, η = 0 deterministic, η > 0 stochastic)
+with any number of steps ≤ T, and DDIM inversion (image → x_T). The latent z of
+``generate(z=...)`` is the initial noise x_T flattened, so ``latent_dim = H·W·C`` and the
+library's latent tools work on it.
+
+Class-conditional models use classifier-free guidance (Ho & Salimans 2022,
+https://arxiv.org/abs/2207.12598): training replaces a fraction ``label_dropout`` of labels
+by the "no condition" label (`imgenlib.models.unet.null_label`), and sampling combines
+
+    ε̂ = ε̂(x_t, ∅) + w · (ε̂(x_t, y) − ε̂(x_t, ∅)),
+
+so guidance w = 0 is the unconditional model, w = 1 the conditional one, w > 1 stronger.
+
+All training noise (t, ε, label dropout) comes from stateless RNGs keyed by (seed,
+`NoiseSalt`, optimiser step), so a resumed run continues exactly like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from imgenlib._validation import check_choice, check_float, check_int
+from imgenlib.distribute import stateless_normal, stateless_uniform
+from imgenlib.models.base import GenerativeModel, NoiseSalt
+from imgenlib.models.conditions import check_labels
+from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
+from imgenlib.models.schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, noisy, v_target
+from imgenlib.models.unet import build_unet, null_label
+from imgenlib.optimizers import make_optimizer
+
+__all__ = ["Diffusion", "DiffusionConfig", "build_diffusion"]
+
+
+@keras.saving.register_keras_serializable(package="imgenlib")
+class Diffusion(GenerativeModel):
+    """A denoising network trained with ``fit`` to predict the noise in noised images.
+
+    Args:
+        network: model mapping ``[x_t, timesteps]`` (or ``[x_t, timesteps, labels]``, labels
+            in [0, num_classes], the last being "no condition") to a tensor of x_t's shape.
+        noise_schedule: ``"cosine"`` or ``"linear"`` (`imgenlib.models.schedules`).
+        timesteps: T, the number of noising steps.
+        prediction: what the network predicts: ``"epsilon"`` (ε) or ``"v"``.
+        ema_decay: decay of the EMA copy of the network that samples; 0 samples with the
+            trained network itself.
+        label_dropout: fraction of training labels replaced by "no condition"
+            (conditional models; what classifier-free guidance needs).
+        num_classes: number of classes of a class-conditional model.
+        seed: seed of the training noise.
+        latent_dim: accepted for saving; must equal H·W·C of the network's input.
+
+    Example:
+        >>> model = build_diffusion(DiffusionConfig.tiny(), (28, 28, 1))
+        >>> model.fit(make_dataset(images, batch_size=64), epochs=1)  # doctest: +SKIP
+        >>> samples = model.generate(16, seed=0, steps=25)
+        >>> z = model.invert(samples)  # x_T of each image, shape (16, 784)
+    """
+
+    kind = "diffusion"
+    NETWORKS = ("network",)
+
+    def __init__(
+        self,
+        network,
+        *,
+        noise_schedule: str = "cosine",
+        timesteps: int = 1000,
+        prediction: str = "epsilon",
+        ema_decay: float = 0.999,
+        label_dropout: float = 0.1,
+        num_classes: int | None = None,
+        seed: int = 0,
+        latent_dim: int | None = None,
+        **kwargs,
+    ):
+        if not isinstance(network, keras.Model):
+            raise TypeError(f"network must be a keras.Model. Received: network={network!r}")
+        size = int(np.prod(network.inputs[0].shape[1:]))
+        if latent_dim is not None and latent_dim != size:
+            raise ValueError(
+                f"latent_dim must be H·W·C of the network's input ({size}). Received: latent_dim={latent_dim}"
+            )
+        super().__init__(latent_dim=size, num_classes=num_classes, seed=seed, **kwargs)
+        self.schedule = NoiseSchedule(noise_schedule, timesteps)
+        self.prediction = check_choice("prediction", prediction, PREDICTIONS)
+        self.ema_decay = check_float(
+            "ema_decay", ema_decay, minimum=0, maximum=1, max_inclusive=False
+        )
+        self.label_dropout = check_float("label_dropout", label_dropout, minimum=0, maximum=1)
+        self.set_networks(network=network)
+        self._check_network()
+        self.ema_network = None
+        if self.ema_decay > 0:
+            self.ema_network = keras.models.clone_model(network)
+            self.ema_network.set_weights(network.get_weights())
+            self.ema_network.trainable = False
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self._samplers = {}
+        self.built = True
+
+    def _check_network(self):
+        expected = 3 if self.conditional else 2
+        if len(self.network.inputs) != expected:
+            raise ValueError(
+                f"network must take [x_t, timesteps{', labels' if self.conditional else ''}] "
+                f"for num_classes={self.num_classes}. Received: {len(self.network.inputs)} inputs"
+            )
+        self.image_shape = tuple(self.network.inputs[0].shape[1:])
+        made = tuple(self.network.outputs[0].shape[1:])
+        if made != self.image_shape:
+            raise ValueError(
+                f"network output shape {made} does not match its input shape {self.image_shape}."
+            )
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    @property
+    def timesteps(self) -> int:
+        """T, the number of noising steps."""
+        return self.schedule.timesteps
+
+    @property
+    def null_label(self) -> int | None:
+        """The "no condition" label of a conditional model (`num_classes`); None otherwise."""
+        return None if self.num_classes is None else null_label(self.num_classes)
+
+    def compile(self, optimizer=None, **kwargs):
+        """Set the optimiser (default: Adam, learning rate 2e-4, β1 = 0.9)."""
+        super().compile(optimizer=optimizer or make_optimizer("adam", 2e-4, beta_1=0.9), **kwargs)
+
+    def optimizer_variables(self) -> dict:
+        return {"optimizer": self.network.trainable_variables}
+
+    def call(self, inputs, training=False):
+        """The network's raw prediction for ``[x_t, timesteps(, labels)]``."""
+        return self.network(inputs, training=training)
+
+    # --- training ---------------------------------------------------------------------
+
+    def training_inputs(self, images, labels, counter, evaluation=False):
+        """(x_t, t, labels after condition dropout, target) of a batch at step `counter`.
+
+        Training draws t, ε and the dropped labels from their `NoiseSalt` streams at
+        `counter`; ``evaluation=True`` draws t and ε from the evaluation stream and keeps
+        every label.
+        """
+        batch = tf.shape(images)[0]
+        if evaluation:
+            time_seed = self.noise_seed(NoiseSalt.DIFFUSION_EVAL, 2 * counter)
+            noise_seed = self.noise_seed(NoiseSalt.DIFFUSION_EVAL, 2 * counter + 1)
+        else:
+            time_seed = self.noise_seed(NoiseSalt.DIFFUSION_TIME, counter)
+            noise_seed = self.noise_seed(NoiseSalt.DIFFUSION_NOISE, counter)
+        u = stateless_uniform([batch], time_seed)
+        t = tf.minimum(tf.cast(u * self.timesteps, tf.int32), self.timesteps - 1)
+        noise = stateless_normal([batch, *self.image_shape], noise_seed)
+        alpha_bar = tf.reshape(self.schedule.alpha_bar(t), [-1, 1, 1, 1])
+        x_t = noisy(images, alpha_bar, noise)
+        target = noise if self.prediction == "epsilon" else v_target(images, alpha_bar, noise)
+        if labels is not None:
+            labels = tf.cast(labels, tf.int32)
+            if self.label_dropout > 0 and not evaluation:
+                seed = self.noise_seed(NoiseSalt.DIFFUSION_LABEL_DROP, counter)
+                drop = stateless_uniform([batch], seed) < self.label_dropout
+                labels = tf.where(drop, tf.fill([batch], self.null_label), labels)
+        return x_t, t, labels, target
+
+    def per_example_loss(self, x_t, t, labels, target, training):
+        """Squared error of the network's prediction, averaged over pixels: (batch,)."""
+        inputs = [x_t, t] if labels is None else [x_t, t, labels]
+        prediction = tf.cast(self.network(inputs, training=training), tf.float32)
+        return tf.reduce_mean(tf.square(target - prediction), axis=[1, 2, 3])
+
+    def train_step(self, data):
+        images, labels = self.unpack_batch(data)
+        x_t, t, labels, target = self.training_inputs(images, labels, self.optimizer.iterations)
+        with tf.GradientTape() as tape:
+            per_example = self.per_example_loss(x_t, t, labels, target, training=True)
+            loss = tf.nn.compute_average_loss(per_example)
+        variables = self.network.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        if self.ema_network is not None:
+            self._update_ema()
+        self.loss_tracker.update_state(per_example)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        """Evaluate the loss on noise fixed per batch position (the same every evaluation)."""
+        images, labels = self.unpack_batch(data)
+        x_t, t, labels, target = self.training_inputs(images, labels, 0, evaluation=True)
+        self.loss_tracker.update_state(
+            self.per_example_loss(x_t, t, labels, target, training=False)
+        )
+        return {m.name: m.result() for m in self.metrics}
+
+    def _update_ema(self):
+        step = tf.cast(self.optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))  # warm-up
+        for ema_var, var in zip(self.ema_network.weights, self.network.weights, strict=True):
+            ema_var.assign(decay * ema_var + (1.0 - decay) * var)
+
+    # --- sampling ----------------------------------------------------------------------
+
+    def sampler(self):
+        """The denoising network that samples: the EMA copy when there is one."""
+        return self.ema_network if self.ema_network is not None else self.network
+
+    def diffusion_sampler(self, sampler: str = "ddim", clip: bool = True) -> DiffusionSampler:
+        """The traced reverse chain of `sampler` (cached; one graph for any batch and steps)."""
+        key = (check_choice("sampler", sampler, SAMPLERS), bool(clip))
+        if key not in self._samplers:
+            self._samplers[key] = DiffusionSampler(self, sampler=sampler, clip=clip)
+        return self._samplers[key]
+
+    def generate(
+        self,
+        n: int | None = None,
+        z=None,
+        seed: int | None = None,
+        labels=None,
+        *,
+        steps: int = 50,
+        eta: float = 0.0,
+        guidance: float = 1.0,
+        sampler: str = "ddim",
+        clip: bool = True,
+        batch_size: int = 256,
+    ):
+        """Generate images by running the reverse chain from x_T = z (drawn from `seed`).
+
+        Args:
+            n: number of images; omit when `z` (or an array of `labels`) fixes it.
+            z: initial noise x_T, flattened: (k, H·W·C); overrides `n` and `seed`.
+            seed: seed of z and of the sampler's noise (η > 0 or DDPM); the same seed (and
+                `batch_size`) gives identical images. None: random.
+            labels: class labels of a conditional model (an int, n ints or ``"balanced"``).
+            steps: network evaluations, 1..T, on evenly spaced timesteps.
+            eta: DDIM stochasticity η ≥ 0 (0: deterministic; 1: DDPM's variance). Ignored
+                by ``sampler="ddpm"``.
+            guidance: classifier-free guidance scale w (0: unconditional, 1: conditional).
+            sampler: ``"ddim"`` or ``"ddpm"`` (ancestral, posterior variance).
+            clip: clip each predicted x_0 to [-1, 1] (and re-derive ε̂ from it).
+            batch_size: images per run of the chain.
+
+        Returns:
+            float32 array (n, H, W, C) in [-1, 1].
+
+        Raises:
+            ValueError / TypeError: a bad n, z, labels, steps (not in 1..T), eta (< 0),
+                guidance or sampler.
+        """
+        chain = self.diffusion_sampler(sampler, clip)
+        steps, eta, guidance = chain.check(steps, eta, guidance)
+        z = self._resolve_latents(n, z, seed, labels)
+        labels = check_labels(labels, len(z), self.num_classes)
+        if guidance != 1.0 and labels is None:
+            raise ValueError(
+                f"guidance needs a conditional model; use 1.0. Received: guidance={guidance}"
+            )
+        key = np.random.default_rng(None if seed is None else [seed, 1]).integers(2**31, size=1)
+        x_T = z.reshape(-1, *self.image_shape)
+        return chain.run(x_T, labels, steps, eta, guidance, int(key[0]), batch_size)
+
+    def invert(self, images, labels=None, *, steps: int = 50, batch_size: int = 256):
+        """DDIM inversion: the x_T (flattened, like z) from which deterministic DDIM with
+        `steps` steps and ``clip=False`` regenerates `images` (approximately: each step
+        evaluates the network at the level it comes from).
+
+        Args:
+            images: (n, H, W, C) in [-1, 1], the model's image shape.
+            labels: class labels of a conditional model (inversion uses guidance 1).
+            steps: network evaluations, 1..T.
+            batch_size: images per run.
+
+        Returns:
+            float32 array (n, latent_dim).
+        """
+        images, labels = self.check_image_inputs(images, labels)
+        chain = self.diffusion_sampler("ddim", clip=False)
+        steps, _, _ = chain.check(steps, 0.0, 1.0)
+        x_T = chain.invert(images, labels, steps, batch_size)
+        return x_T.reshape(len(images), self.latent_dim)
+
+    # --- saving ----------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "noise_schedule": self.schedule.kind,
+            "timesteps": self.timesteps,
+            "prediction": self.prediction,
+            "ema_decay": self.ema_decay,
+            "label_dropout": self.label_dropout,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """Everything that defines a diffusion model and its optimiser; vary it with `dataclasses.replace`.
+
+    ``noise_schedule`` is the noise schedule (``schedule`` is the learning-rate schedule,
+    as in the other configs). `tiny()` is a minimal network for tests.
+    """
+
+    noise_schedule: str = "cosine"
+    timesteps: int = 1000
+    prediction: str = "epsilon"
+    widths: tuple = (32, 64, 128)
+    blocks_per_level: int = 2
+    attention: bool = True
+    heads: int = 4
+    dropout: float = 0.0
+    embedding_dim: int | None = None
+    ema_decay: float = 0.999
+    label_dropout: float = 0.1
+    optimizer: str = "adam"
+    learning_rate: float = 2e-4
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    schedule: str | None = None
+    decay_steps: int = 10000
+
+    @classmethod
+    def tiny(cls, **overrides) -> DiffusionConfig:
+        """A minimal U-Net (widths 8, 16; one block per level) for tests and smoke runs."""
+        defaults = {"widths": (8, 16), "blocks_per_level": 1, "heads": 2, "embedding_dim": 16}
+        return cls(**{**defaults, **overrides})
+
+
+def build_diffusion(
+    config: DiffusionConfig, image_shape, num_classes: int | None = None, *, seed: int = 0
+) -> Diffusion:
+    """Build and compile a `Diffusion` model for images of `image_shape` from a `DiffusionConfig`.
+
+    Args:
+        config: the settings.
+        image_shape: (H, W, C), H = W in 16, 28, 32, 64; C in 1, 3.
+        num_classes: build a class-conditional model (with classifier-free guidance).
+        seed: seed of the training noise (weights come from Keras' global seed).
+
+    Returns:
+        A compiled `Diffusion`, ready for ``fit``.
+    """
+    if not isinstance(config, DiffusionConfig):
+        raise TypeError(f"config must be a DiffusionConfig. Received: config={config!r}")
+    check_choice("noise_schedule", config.noise_schedule, SCHEDULES)
+    check_int("timesteps", config.timesteps, minimum=2)
+    network = build_unet(
+        image_shape,
+        widths=config.widths,
+        blocks_per_level=config.blocks_per_level,
+        attention=config.attention,
+        heads=config.heads,
+        dropout=config.dropout,
+        embedding_dim=config.embedding_dim,
+        num_classes=num_classes,
+    )
+    model = Diffusion(
+        network,
+        noise_schedule=config.noise_schedule,
+        timesteps=config.timesteps,
+        prediction=config.prediction,
+        ema_decay=config.ema_decay,
+        label_dropout=config.label_dropout,
+        num_classes=num_classes,
+        seed=seed,
+    )
+    model.compile(
+        make_optimizer(
+            config.optimizer,
+            config.learning_rate,
+            beta_1=config.beta_1,
+            beta_2=config.beta_2,
+            schedule=config.schedule,
+            decay_steps=config.decay_steps,
+        )
+    )
+    return model

@@ -1,0 +1,186 @@
+"""The reverse chain of a `imgenlib.models.diffusion.Diffusion` model, run in one graph.
+
+`DiffusionSampler` traces the whole chain (every step of DDIM or ancestral DDPM, with
+classifier-free guidance) as one `tf.function` whose loop is a `tf.while_loop` over a tensor
+of timesteps: a single trace serves every batch size and every number of steps, and a
+sample costs `steps` network calls inside TensorFlow's runtime, not `steps` Python calls of
+``predict`` (what keras.io's DDPM/DDIM examples do). DDIM inversion is a second traced loop.
+The update algebra is `imgenlib.models.schedules`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from imgenlib._env import progress
+from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib.models.base import traced
+from imgenlib.models.schedules import (
+    ddim_sigma,
+    ddim_update,
+    ddpm_posterior,
+    epsilon_from_prediction,
+    predict_x0,
+    sampling_timesteps,
+)
+
+__all__ = ["SAMPLERS", "DiffusionSampler"]
+
+SAMPLERS = ("ddim", "ddpm")
+
+
+class DiffusionSampler:
+    """The traced reverse chain (and DDIM inversion) of one diffusion model.
+
+    Args:
+        model: a `Diffusion` model; its sampling network (the EMA copy) is used.
+        sampler: ``"ddim"`` or ``"ddpm"``.
+        clip: clip each predicted x_0 to [-1, 1] and re-derive ε̂ from it.
+    """
+
+    def __init__(self, model, *, sampler: str = "ddim", clip: bool = True):
+        self.model = model
+        self.sampler = check_choice("sampler", sampler, SAMPLERS)
+        self.clip = bool(clip)
+        self._run = None
+        self._invert = None
+
+    def check(self, steps, eta, guidance) -> tuple[int, float, float]:
+        """Validate `steps` (1..T), `eta` (≥ 0) and `guidance` (a finite number)."""
+        steps = check_int("steps", steps, minimum=1, maximum=self.model.timesteps)
+        eta = check_float("eta", eta, minimum=0)
+        guidance = check_float("guidance", guidance)
+        return steps, eta, guidance
+
+    # --- one network evaluation ---------------------------------------------------------
+
+    def epsilon(self, x, t, labels, guidance):
+        """ε̂ at x_t (batch of images) and scalar timestep t, guided when conditional."""
+        model = self.model
+        network = model.sampler()
+        batch = tf.shape(x)[0]
+        times = tf.fill([batch], t)
+        alpha_bar = model.schedule.alpha_bar(t)
+
+        def predict(x, times, labels):
+            inputs = [x, times] if labels is None else [x, times, labels]
+            output = tf.cast(network(inputs, training=False), tf.float32)
+            return epsilon_from_prediction(output, x, alpha_bar, model.prediction)
+
+        if labels is None:
+            return predict(x, times, None)
+
+        def guided():
+            null = tf.fill([batch], model.null_label)
+            both = predict(
+                tf.concat([x, x], 0), tf.concat([times, times], 0), tf.concat([labels, null], 0)
+            )
+            conditional, unconditional = both[:batch], both[batch:]
+            return unconditional + guidance * (conditional - unconditional)
+
+        return tf.cond(tf.equal(guidance, 1.0), lambda: predict(x, times, labels), guided)
+
+    # --- the chains ---------------------------------------------------------------------
+
+    def reverse(self, x, timesteps, labels, guidance, eta, key):
+        """Run the chain from x at timesteps[0] down to x_0 (graph code)."""
+        schedule = self.model.schedule
+        previous = tf.concat([timesteps[1:], [-1]], 0)
+
+        def body(i, x):
+            t, s = timesteps[i], previous[i]
+            alpha_t, alpha_s = schedule.alpha_bar(t), schedule.alpha_bar(s)
+            epsilon = self.epsilon(x, t, labels, guidance)
+            x0 = predict_x0(x, epsilon, alpha_t)
+            if self.clip:
+                x0 = tf.clip_by_value(x0, -1.0, 1.0)
+                epsilon = (x - tf.sqrt(alpha_t) * x0) / tf.sqrt(1.0 - alpha_t)
+            noise = tf.random.stateless_normal(
+                tf.shape(x), tf.random.experimental.stateless_fold_in(key, i)
+            )
+            if self.sampler == "ddpm":
+                mean, variance = ddpm_posterior(x0, x, alpha_t, alpha_s)
+                return i + 1, mean + tf.sqrt(variance) * noise
+            sigma = ddim_sigma(alpha_t, alpha_s, eta)
+            return i + 1, ddim_update(x, epsilon, alpha_t, alpha_s, sigma, noise, x0=x0)
+
+        _, x = tf.while_loop(lambda i, x: i < tf.shape(timesteps)[0], body, (tf.constant(0), x))
+        return x
+
+    def forward(self, x, timesteps, labels):
+        """Deterministic DDIM from x_0 up through ascending timesteps (graph code)."""
+        schedule = self.model.schedule
+        previous = tf.concat([[-1], timesteps[:-1]], 0)
+
+        def body(i, x):
+            t, s = timesteps[i], previous[i]
+            epsilon = self.epsilon(x, t, labels, tf.constant(1.0))
+            return i + 1, ddim_update(x, epsilon, schedule.alpha_bar(s), schedule.alpha_bar(t))
+
+        _, x = tf.while_loop(lambda i, x: i < tf.shape(timesteps)[0], body, (tf.constant(0), x))
+        return x
+
+    def _signature(self, *extra):
+        image = tf.TensorSpec([None, *self.model.image_shape], tf.float32)
+        specs = [image, tf.TensorSpec([None], tf.int32)]
+        if self.model.conditional:
+            specs.append(tf.TensorSpec([None], tf.int32))
+        return [*specs, *extra]
+
+    def _run_function(self):
+        if self._run is None:
+            scalar = tf.TensorSpec([], tf.float32)
+            extra = [scalar, scalar, tf.TensorSpec([2], tf.int64)]
+            if self.model.conditional:
+                function = traced(self.reverse, self._signature(*extra))
+            else:
+                function = traced(
+                    lambda x, ts, *rest: self.reverse(x, ts, None, *rest),
+                    self._signature(*extra),
+                )
+            self._run = function.get_concrete_function()
+        return self._run
+
+    def _invert_function(self):
+        if self._invert is None:
+            if self.model.conditional:
+                function = traced(self.forward, self._signature())
+            else:
+                function = traced(lambda x, ts: self.forward(x, ts, None), self._signature())
+            self._invert = function.get_concrete_function()
+        return self._invert
+
+    def run(self, x_T, labels, steps, eta, guidance, key, batch_size):
+        """Images from initial noise `x_T` (n, H, W, C), `batch_size` at a time, as NumPy.
+
+        Batch k's step noise comes from (key, k), so results depend on `batch_size` when
+        the chain is stochastic (η > 0 or DDPM).
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        function = self._run_function()
+        timesteps = tf.constant(sampling_timesteps(self.model.timesteps, steps))
+        scalars = [tf.constant(guidance, tf.float32), tf.constant(eta, tf.float32)]
+        starts = range(0, len(x_T), batch_size)
+        outputs = []
+        for index, start in enumerate(progress(starts, total=len(starts), desc="generate")):
+            x = tf.constant(x_T[start : start + batch_size], tf.float32)
+            args = [x, timesteps]
+            if labels is not None:
+                args.append(tf.constant(labels[start : start + batch_size], tf.int32))
+            seed = tf.constant([key, index], tf.int64)
+            outputs.append(function(*args, *scalars, seed).numpy())
+        return np.concatenate(outputs).astype(np.float32, copy=False)
+
+    def invert(self, images, labels, steps, batch_size):
+        """x_T of `images` under deterministic DDIM with `steps` steps, as NumPy."""
+        batch_size = check_positive_int("batch_size", batch_size)
+        function = self._invert_function()
+        timesteps = tf.constant(sampling_timesteps(self.model.timesteps, steps)[::-1].copy())
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            args = [tf.constant(images[start : start + batch_size], tf.float32), timesteps]
+            if labels is not None:
+                args.append(tf.constant(labels[start : start + batch_size], tf.int32))
+            outputs.append(function(*args).numpy())
+        return np.concatenate(outputs).astype(np.float32, copy=False)

@@ -1,0 +1,189 @@
+"""Noise schedules and the update algebra of diffusion models, as pure functions.
+
+The forward process of a denoising diffusion model (Ho et al. 2020,
+https://arxiv.org/abs/2006.11239) noises an image x_0 in T discrete steps; in closed form
+
+    q(x_t | x_0) = N(sqrt(ᾱ_t) · x_0, (1 − ᾱ_t) · I),    ᾱ_t = ∏_{s ≤ t} (1 − β_s),
+
+so x_t = sqrt(ᾱ_t) · x_0 + sqrt(1 − ᾱ_t) · ε with ε ~ N(0, I) (`noisy`). Timesteps here are
+indices t = 0, ..., T − 1 (index t is the paper's step t + 1), and "t = −1" is the clean image,
+ᾱ = 1. `NoiseSchedule` holds ᾱ for the linear β schedule of Ho et al. and the cosine
+schedule of Nichol & Dhariwal 2021 (https://arxiv.org/abs/2102.09672).
+
+The reverse updates go from level ᾱ_t to an earlier level ᾱ_s (s < t, any stride):
+
+- `ddpm_posterior`: the mean and variance of q(x_s | x_t, x_0), the ancestral DDPM step
+  when x_0 is the network's prediction;
+- `ddim_update`: the DDIM step of Song et al. 2021 (https://arxiv.org/abs/2010.02502),
+  x_s = sqrt(ᾱ_s) · x̂_0 + sqrt(1 − ᾱ_s − σ²) · ε̂ + σ · z, with σ from `ddim_sigma`; η = 0 is
+  deterministic (and run from s to t it is DDIM inversion), η = 1 is the DDPM posterior.
+
+The functions take TensorFlow tensors or NumPy arrays; ᾱ values broadcast against images
+(shape (batch, 1, 1, 1) or scalars).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from imgenlib._validation import check_choice, check_int
+
+__all__ = [
+    "PREDICTIONS",
+    "SCHEDULES",
+    "NoiseSchedule",
+    "ddim_sigma",
+    "ddim_update",
+    "ddpm_posterior",
+    "epsilon_from_prediction",
+    "noisy",
+    "predict_x0",
+    "sampling_timesteps",
+    "v_target",
+]
+
+SCHEDULES = ("cosine", "linear")
+PREDICTIONS = ("epsilon", "v")
+MAX_BETA = 0.999
+
+
+class NoiseSchedule:
+    """ᾱ_t (and β_t) of a discrete noise schedule with `timesteps` steps.
+
+    Args:
+        kind: ``"cosine"`` (Nichol & Dhariwal 2021: ᾱ(t) = f(t)/f(0),
+            f(t) = cos²((t/T + s)/(1 + s) · π/2), s = 0.008, β clipped at 0.999) or
+            ``"linear"`` (Ho et al. 2020: β from 1e-4 to 0.02, scaled by 1000/T so that any
+            T spans the same noise range).
+        timesteps: T, the number of noising steps.
+
+    Attributes:
+        betas, alpha_bars: float64 NumPy arrays of shape (T,), indexed by t = 0, ..., T − 1.
+
+    Raises:
+        ValueError: an unknown kind or T < 2.
+    """
+
+    def __init__(self, kind: str = "cosine", timesteps: int = 1000):
+        self.kind = check_choice("noise_schedule", kind, SCHEDULES)
+        self.timesteps = check_int("timesteps", timesteps, minimum=2)
+        steps = self.timesteps
+        if self.kind == "cosine":
+            s = 0.008
+            f = np.cos((np.arange(steps + 1) / steps + s) / (1 + s) * math.pi / 2) ** 2
+            betas = np.minimum(1.0 - f[1:] / f[:-1], MAX_BETA)
+        else:
+            scale = 1000.0 / steps
+            betas = np.linspace(scale * 1e-4, scale * 0.02, steps, dtype=np.float64)
+        self.betas = betas
+        self.alpha_bars = np.cumprod(1.0 - betas)
+
+    def __repr__(self):
+        return f"NoiseSchedule(kind={self.kind!r}, timesteps={self.timesteps})"
+
+    def alpha_bar(self, t):
+        """ᾱ_t as float32 for integer timesteps `t` (a tensor); ᾱ = 1 where t = −1."""
+        table = tf.constant(np.concatenate([[1.0], self.alpha_bars]), tf.float32)
+        return tf.gather(table, tf.cast(t, tf.int32) + 1)
+
+    def signal_to_noise(self) -> np.ndarray:
+        """ᾱ_t / (1 − ᾱ_t) for every t, float64 (T,)."""
+        return self.alpha_bars / (1.0 - self.alpha_bars)
+
+
+def sampling_timesteps(timesteps: int, steps: int) -> np.ndarray:
+    """`steps` evenly spaced timesteps in [0, T), descending, always starting at T − 1.
+
+    ``steps == T`` gives every timestep (exact ancestral sampling); fewer skip evenly.
+
+    Returns:
+        int32 array (steps,), strictly decreasing, the last entry ≥ 0.
+
+    Raises:
+        ValueError: steps not in [1, T].
+    """
+    timesteps = check_int("timesteps", timesteps, minimum=2)
+    steps = check_int("steps", steps, minimum=1, maximum=timesteps)
+    grid = np.round(np.arange(1, steps + 1) * timesteps / steps).astype(np.int64) - 1
+    return grid[::-1].astype(np.int32)
+
+
+def noisy(x0, alpha_bar, noise):
+    """Sample of q(x_t | x_0): sqrt(ᾱ_t) · x_0 + sqrt(1 − ᾱ_t) · ε."""
+    return tf.sqrt(alpha_bar) * x0 + tf.sqrt(1.0 - alpha_bar) * noise
+
+
+def v_target(x0, alpha_bar, noise):
+    """The v-prediction target (Salimans & Ho 2022, https://arxiv.org/abs/2202.00512):
+    v = sqrt(ᾱ) · ε − sqrt(1 − ᾱ) · x_0."""
+    return tf.sqrt(alpha_bar) * noise - tf.sqrt(1.0 - alpha_bar) * x0
+
+
+def epsilon_from_prediction(prediction, x_t, alpha_bar, kind: str = "epsilon"):
+    """ε̂ from the network's output: the output itself (``"epsilon"``) or, for ``"v"``,
+    ε̂ = sqrt(ᾱ) · v̂ + sqrt(1 − ᾱ) · x_t."""
+    if kind == "epsilon":
+        return prediction
+    if kind == "v":
+        return tf.sqrt(alpha_bar) * prediction + tf.sqrt(1.0 - alpha_bar) * x_t
+    raise ValueError(f"unknown prediction {kind!r}; expected one of {PREDICTIONS}")
+
+
+def predict_x0(x_t, epsilon, alpha_bar):
+    """x̂_0 = (x_t − sqrt(1 − ᾱ_t) · ε̂) / sqrt(ᾱ_t)."""
+    return (x_t - tf.sqrt(1.0 - alpha_bar) * epsilon) / tf.sqrt(alpha_bar)
+
+
+def ddpm_posterior(x0, x_t, alpha_bar_t, alpha_bar_s):
+    """Mean and variance of q(x_s | x_t, x_0) for s < t (Ho et al. 2020, eq. 6–7, any stride).
+
+    With α = ᾱ_t / ᾱ_s and β = 1 − α (the one step from s to t):
+
+        mean = sqrt(ᾱ_s) · β / (1 − ᾱ_t) · x_0 + sqrt(α) · (1 − ᾱ_s) / (1 − ᾱ_t) · x_t
+        variance = β · (1 − ᾱ_s) / (1 − ᾱ_t)
+
+    Returns:
+        ``(mean, variance)``; the variance has the shape of the ᾱ arguments.
+    """
+    alpha = alpha_bar_t / alpha_bar_s
+    beta = 1.0 - alpha
+    mean = (
+        tf.sqrt(alpha_bar_s) * beta / (1.0 - alpha_bar_t) * x0
+        + tf.sqrt(alpha) * (1.0 - alpha_bar_s) / (1.0 - alpha_bar_t) * x_t
+    )
+    return mean, beta * (1.0 - alpha_bar_s) / (1.0 - alpha_bar_t)
+
+
+def ddim_sigma(alpha_bar_t, alpha_bar_s, eta):
+    """σ of a DDIM step from ᾱ_t to ᾱ_s: η · sqrt((1 − ᾱ_s)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_s)).
+
+    η = 1 makes σ² the DDPM posterior variance; η = 0 makes the step deterministic.
+    """
+    return eta * tf.sqrt(
+        (1.0 - alpha_bar_s) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_s)
+    )
+
+
+def ddim_update(x, epsilon, alpha_bar_from, alpha_bar_to, sigma=0.0, noise=None, x0=None):
+    """Move `x` from level ᾱ_from to ᾱ_to along the DDIM path of ε̂ = `epsilon`.
+
+    x_to = sqrt(ᾱ_to) · x̂_0 + sqrt(1 − ᾱ_to − σ²) · ε̂ + σ · noise, with x̂_0 from
+    `predict_x0` unless given (e.g. clipped, with `epsilon` recomputed to match). With σ = 0
+    this runs either way: to an earlier level (sampling) or a later one (DDIM inversion),
+    and a step there and back returns `x`.
+
+    Raises:
+        ValueError: ``sigma`` given without ``noise``.
+    """
+    if x0 is None:
+        x0 = predict_x0(x, epsilon, alpha_bar_from)
+    direction = tf.sqrt(tf.maximum(1.0 - alpha_bar_to - sigma**2, 0.0)) * epsilon
+    out = tf.sqrt(alpha_bar_to) * x0 + direction
+    if noise is None:
+        if isinstance(sigma, (int, float)) and sigma == 0:
+            return out
+        raise ValueError("ddim_update needs noise when sigma is not 0. Received: noise=None")
+    return out + sigma * noise

@@ -1,0 +1,206 @@
+"""The denoising U-Net of the diffusion family: ``[x_t, t(, labels)] → prediction``.
+
+A small version of the network of Ho et al. 2020 (https://arxiv.org/abs/2006.11239), itself
+a PixelCNN++-style U-Net: residual blocks with GroupNorm and swish, the timestep's
+sinusoidal embedding (Vaswani et al. 2017) passed through an MLP and added inside every
+block, optional self-attention at the lowest resolution, and skip connections from each
+down-sampling level to the matching up-sampling level. Built from Keras layers only (one
+registered layer, `SinusoidalEmbedding`; no Lambda), so ``.keras`` files load in safe mode.
+
+Class conditioning adds a learned class vector to the time embedding. Its table has
+``num_classes + 1`` rows: the last, index ``num_classes`` (`null_label`), is the "no
+condition" class that classifier-free guidance (Ho & Salimans 2022,
+https://arxiv.org/abs/2207.12598) trains by condition dropout and samples with.
+
+Image sizes: ``len(widths)`` levels halve the resolution ``len(widths) − 1`` times, so the
+side must be divisible by 2^(levels − 1). A side that is not is zero-padded inside the
+network to the next multiple and the output cropped back: 28×28 with three levels runs at
+28 → 14 → 7 unpadded; with four levels it is padded to 32 (→ 16 → 8 → 4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from imgenlib._validation import check_float, check_int, check_positive_int
+from imgenlib.models.blocks import check_image_shape
+
+__all__ = ["SinusoidalEmbedding", "build_unet", "group_count", "null_label"]
+
+TIME_INPUT = "timesteps"
+LABELS_INPUT = "labels"
+CLASS_EMBEDDING = "class_embedding"
+
+
+@keras.saving.register_keras_serializable(package="imgenlib")
+class SinusoidalEmbedding(keras.layers.Layer):
+    """Integer timesteps (batch,) → (batch, dim) sinusoids of geometrically spaced periods.
+
+    embedding[i] = sin(t · ω_i) for i < dim/2 and cos(t · ω_(i − dim/2)) after, with
+    ω_i = max_period^(−i / (dim/2 − 1)) (Vaswani et al. 2017, as in Ho et al. 2020).
+
+    Args:
+        dim: embedding size (even, at least 4).
+        max_period: the longest period, in timesteps.
+    """
+
+    def __init__(self, dim: int, max_period: float = 10000.0, **kwargs):
+        super().__init__(**kwargs)
+        self.dim = check_int("dim", dim, minimum=4)
+        if self.dim % 2:
+            raise ValueError(f"dim must be even. Received: dim={dim}")
+        self.max_period = check_float("max_period", max_period, minimum=1)
+
+    def call(self, t):
+        half = self.dim // 2
+        exponents = ops.arange(half, dtype="float32") / float(half - 1)
+        frequencies = ops.exp(-math.log(self.max_period) * exponents)
+        angles = ops.cast(ops.reshape(t, (-1, 1)), "float32") * frequencies[None, :]
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
+
+
+def null_label(num_classes: int) -> int:
+    """The label index meaning "no condition" (classifier-free guidance): `num_classes`."""
+    return check_int("num_classes", num_classes, minimum=2)
+
+
+def group_count(channels: int, preferred: int = 8) -> int:
+    """Groups for GroupNorm on `channels`: the largest divisor of `channels` ≤ `preferred`."""
+    return max(g for g in range(1, min(preferred, channels) + 1) if channels % g == 0)
+
+
+def _residual_block(x, embedding, width, dropout, name):
+    """GroupNorm → swish → conv → + Dense(embedding) → GroupNorm → swish → dropout → conv, + skip."""
+    layers = keras.layers
+    skip = x
+    if x.shape[-1] != width:
+        skip = layers.Conv2D(width, 1, name=f"{name}_skip")(x)
+    h = layers.GroupNormalization(group_count(x.shape[-1]), name=f"{name}_norm1")(x)
+    h = layers.Activation("swish", name=f"{name}_act1")(h)
+    h = layers.Conv2D(width, 3, padding="same", name=f"{name}_conv1")(h)
+    shift = layers.Dense(width, name=f"{name}_time")(embedding)
+    h = layers.Add(name=f"{name}_add_time")([h, layers.Reshape((1, 1, width))(shift)])
+    h = layers.GroupNormalization(group_count(width), name=f"{name}_norm2")(h)
+    h = layers.Activation("swish", name=f"{name}_act2")(h)
+    if dropout:
+        h = layers.Dropout(dropout, name=f"{name}_dropout")(h)
+    h = layers.Conv2D(width, 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv2")(h)
+    return layers.Add(name=f"{name}_out")([skip, h])
+
+
+def _attention_block(x, heads, name):
+    """Pre-norm multi-head self-attention over the H·W positions, added to `x`."""
+    layers = keras.layers
+    height, width, channels = x.shape[1:]
+    h = layers.GroupNormalization(group_count(channels), name=f"{name}_norm")(x)
+    h = layers.Reshape((height * width, channels), name=f"{name}_flatten")(h)
+    h = layers.MultiHeadAttention(heads, max(channels // heads, 1), name=f"{name}_mha")(h, h)
+    h = layers.Reshape((height, width, channels), name=f"{name}_unflatten")(h)
+    return layers.Add(name=f"{name}_out")([x, h])
+
+
+def build_unet(
+    image_shape,
+    *,
+    widths=(32, 64, 128),
+    blocks_per_level: int = 2,
+    attention: bool = True,
+    heads: int = 4,
+    dropout: float = 0.0,
+    embedding_dim: int | None = None,
+    num_classes: int | None = None,
+    name: str = "unet",
+):
+    """Build the denoising U-Net: ``[x_t, t]`` (or ``[x_t, t, labels]``) → ε̂ (or v̂).
+
+    Args:
+        image_shape: (H, W, C), C in 1, 3; H = W (e.g. 28, 32, 64); padded inside if H is
+            not divisible by 2^(len(widths) − 1) (module docstring).
+        widths: filters at each resolution level, highest resolution first.
+        blocks_per_level: residual blocks per level on the way down (one more on the way up).
+        attention: self-attention between the two middle residual blocks (lowest resolution).
+        heads: attention heads.
+        dropout: dropout rate inside residual blocks.
+        embedding_dim: size of the time (and class) embedding; default 4 · widths[0].
+        num_classes: a class-conditional network with ``num_classes + 1`` class vectors
+            (the last is `null_label`, "no condition").
+
+    Returns:
+        A functional `keras.Model` with int32 inputs ``timesteps`` (and ``labels``), shape (batch,).
+
+    Raises:
+        ValueError / TypeError: a bad image shape, widths, or other argument.
+    """
+    height, width_px, channels = check_image_shape(image_shape)
+    widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
+    if not isinstance(widths, tuple) or not widths:
+        raise ValueError(f"widths must be a non-empty tuple of ints. Received: widths={widths!r}")
+    widths = tuple(check_positive_int("widths", w) for w in widths)
+    blocks_per_level = check_positive_int("blocks_per_level", blocks_per_level)
+    heads = check_positive_int("heads", heads)
+    dropout = check_float("dropout", dropout, minimum=0, maximum=1, max_inclusive=False)
+    embedding_dim = 4 * widths[0] if embedding_dim is None else embedding_dim
+    embedding_dim = check_int("embedding_dim", embedding_dim, minimum=4)
+    layers = keras.layers
+
+    x_in = keras.Input((height, width_px, channels), name="x_t")
+    t_in = keras.Input((), dtype="int32", name=TIME_INPUT)
+    inputs = [x_in, t_in]
+    embedding = SinusoidalEmbedding(embedding_dim - embedding_dim % 2, name="time_sinusoids")(t_in)
+    embedding = layers.Dense(embedding_dim, activation="swish", name="time_mlp1")(embedding)
+    embedding = layers.Dense(embedding_dim, name="time_mlp2")(embedding)
+    if num_classes is not None:
+        labels = keras.Input((), dtype="int32", name=LABELS_INPUT)
+        inputs.append(labels)
+        classes = layers.Embedding(
+            null_label(num_classes) + 1, embedding_dim, name=CLASS_EMBEDDING
+        )(labels)
+        embedding = layers.Add(name="time_and_class")([embedding, classes])
+    embedding = layers.Activation("swish", name="embedding_act")(embedding)
+
+    factor = 2 ** (len(widths) - 1)
+    padded = -(-max(height, width_px) // factor) * factor
+    pad_h, pad_w = padded - height, padded - width_px
+    x = x_in
+    if pad_h or pad_w:
+        padding = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
+        x = layers.ZeroPadding2D(padding, name="pad")(x)
+    x = layers.Conv2D(widths[0], 3, padding="same", name="stem")(x)
+
+    skips = [x]
+    for level, width in enumerate(widths):
+        for block in range(blocks_per_level):
+            x = _residual_block(x, embedding, width, dropout, f"down{level}_{block}")
+            skips.append(x)
+        if level < len(widths) - 1:
+            x = layers.Conv2D(width, 3, strides=2, padding="same", name=f"down{level}_pool")(x)
+            skips.append(x)
+
+    x = _residual_block(x, embedding, widths[-1], dropout, "middle_0")
+    if attention:
+        x = _attention_block(x, heads, "middle_attention")
+    x = _residual_block(x, embedding, widths[-1], dropout, "middle_1")
+
+    for level in reversed(range(len(widths))):
+        for block in range(blocks_per_level + 1):
+            x = layers.Concatenate(name=f"up{level}_{block}_concat")([x, skips.pop()])
+            x = _residual_block(x, embedding, widths[level], dropout, f"up{level}_{block}")
+        if level > 0:
+            x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}_resize")(x)
+            x = layers.Conv2D(widths[level], 3, padding="same", name=f"up{level}_conv")(x)
+
+    x = layers.GroupNormalization(group_count(widths[0]), name="out_norm")(x)
+    x = layers.Activation("swish", name="out_act")(x)
+    x = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="out_conv")(x)
+    if pad_h or pad_w:
+        x = layers.Cropping2D(padding, name="crop")(x)
+    return keras.Model(inputs, x, name=name)

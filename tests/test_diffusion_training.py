@@ -1,0 +1,37 @@
+"""`train("diffusion", ...)`: the run driver, presets and CLI know the diffusion family."""
+
+import json
+
+import numpy as np
+import pytest
+
+from imgenlib import presets
+from imgenlib.models import Diffusion, load_model
+from imgenlib.runs import KINDS
+from imgenlib.training import train
+
+
+def test_diffusion_presets_and_kind():
+    assert "diffusion" in KINDS
+    assert set(presets.available("diffusion")["diffusion"]) >= {"default", "tiny"}
+    model = presets.build("diffusion", presets.get("diffusion", "tiny").model, (28, 28, 1))
+    assert isinstance(model, Diffusion) and model.latent_dim == 784
+
+
+@pytest.mark.slow
+def test_train_conditional_diffusion_writes_outputs_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    summary = train(
+        "diffusion", "digits", out, preset="tiny", epochs=1, conditional=True, verbose=0
+    )
+    for name in ("model.keras", "samples.png", "history.json", "metrics.json", "run.json"):
+        assert (out / name).is_file(), name
+    assert set(json.loads((out / "history.json").read_text())) == {"loss"}
+    model = load_model(out / "model.keras")
+    assert isinstance(model, Diffusion) and model.num_classes == 10
+    samples = model.generate(4, seed=0, labels="balanced", steps=5, guidance=2.0)
+    assert samples.shape == (4, 28, 28, 1) and np.all(np.isfinite(samples))
+    summary = train(
+        "diffusion", "digits", out, preset="tiny", epochs=2, conditional=True, verbose=0
+    )
+    assert summary["steps_this_session"] == 1797 // 32 and summary["epochs_completed"] == 2
