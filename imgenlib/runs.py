@@ -48,6 +48,12 @@ SPLITS = ("train", "test")
 LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 
 
+_FLOAT32_REASON = {
+    "vae": "a VAE's ELBO sums hundreds of per-pixel terms, too many for bfloat16",
+    "diffusion": "bfloat16 diffusion training is not measured yet",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """The settings of one training run of `imgenlib.training.train`.
@@ -180,7 +186,7 @@ class RunConfig:
             )
         if self.precision != "float32" and self.kind != "gan":
             raise ValueError(
-                f"precision={self.precision!r} is for GANs only: a VAE's ELBO needs float32. "
+                f"precision={self.precision!r} is for GANs only ({_FLOAT32_REASON[self.kind]}). "
                 f"Received: precision={self.precision!r} for a {self.kind}"
             )
         if self.loss is not None and self.kind != "gan":

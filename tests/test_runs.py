@@ -26,7 +26,7 @@ OLD_RUN_JSON = {
 @pytest.mark.parametrize(
     ("changes", "error", "message"),
     [
-        ({"kind": "diffusion"}, ValueError, "Unknown model kind 'diffusion'"),
+        ({"kind": "flow"}, ValueError, "Unknown model kind 'flow'"),
         ({"data": 3}, TypeError, "Received: data=3"),
         ({"out": None}, TypeError, "Received: out=None"),
         ({"preset": "huge"}, ValueError, "Unknown preset 'huge'"),

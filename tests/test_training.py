@@ -55,7 +55,7 @@ def test_other_settings_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "pattern"),
     [
-        ({"kind": "diffusion"}, ValueError, "Unknown model kind 'diffusion'"),
+        ({"kind": "flow"}, ValueError, "Unknown model kind 'flow'"),
         ({"data": "imagenet"}, ValueError, "Unknown dataset 'imagenet'"),
         ({"preset": "huge"}, ValueError, "Unknown preset 'huge'"),
         ({"loss": "wgan"}, ValueError, "Unknown loss 'wgan'"),
