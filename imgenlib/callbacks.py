@@ -170,7 +170,8 @@ class TrainingHealth(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._epoch = 0
-        self._adversarial = getattr(self.model, "kind", None) == "gan"
+        # A stand-in generator without `kind` (a notebook demo, your own model) is a GAN.
+        self._adversarial = getattr(self.model, "kind", "gan") == "gan"
         watched = ("d_loss", "g_loss") if self._adversarial else ("loss",)
         self._values = {name: deque(maxlen=self.window) for name in watched}
         self._previous = {}

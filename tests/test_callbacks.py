@@ -100,6 +100,30 @@ def test_mode_collapse_needs_a_fall_in_diversity(rng):
         callback.on_epoch_end(2)
 
 
+class ForeignGenerator:
+    """A generator that is not an imgenlib model: no `kind`, only `generate`."""
+
+    num_classes = None
+    stop_training = False
+
+    def __init__(self, images_per_epoch):
+        self._images, self.calls = images_per_epoch, 0
+
+    def generate(self, n, seed=0, labels=None):
+        images = self._images[min(self.calls, len(self._images) - 1)]
+        self.calls += 1
+        return images[:n]
+
+
+def test_mode_collapse_is_caught_for_a_generator_without_kind(rng):
+    real = rng.uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)
+    collapsed = np.repeat(real[:1], 64, axis=0)
+    callback = attach(TrainingHealth(reference_images=real), ForeignGenerator([real, collapsed]))
+    callback.on_epoch_end(0)
+    with pytest.warns(TrainingHealthWarning, match="mode collapse after epoch 2"):
+        callback.on_epoch_end(1)
+
+
 def test_diversity_matches_direct_computation(rng):
     images = rng.standard_normal((5, 3, 3, 1))
     flat = images.reshape(5, -1)
