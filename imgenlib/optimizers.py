@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from imgenlib._validation import check_choice, check_float, check_positive_int
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "make_optimizer"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "make_optimizer", "optimizer_from_config"]
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = (None, "cosine", "exponential")
@@ -73,4 +73,17 @@ def make_optimizer(
         )
     return keras.optimizers.SGD(
         rate, momentum=check_float("momentum", momentum, minimum=0, maximum=1)
+    )
+
+
+def optimizer_from_config(config, learning_rate: float):
+    """`make_optimizer` with the settings of a model config (`GANConfig`, `VAEConfig`, ...):
+    its ``optimizer``, ``beta_1``, ``beta_2``, ``schedule`` and ``decay_steps``."""
+    return make_optimizer(
+        config.optimizer,
+        learning_rate,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        schedule=config.schedule,
+        decay_steps=config.decay_steps,
     )

@@ -37,10 +37,11 @@ from imgenlib._validation import check_choice, check_float, check_int
 from imgenlib.distribute import stateless_normal, stateless_uniform
 from imgenlib.models.base import GenerativeModel, NoiseSalt
 from imgenlib.models.conditions import check_labels
+from imgenlib.models.ema import ema_copy, update_ema
 from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
 from imgenlib.models.schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, noisy, v_target
 from imgenlib.models.unet import build_unet, null_label
-from imgenlib.optimizers import make_optimizer
+from imgenlib.optimizers import make_optimizer, optimizer_from_config
 
 __all__ = ["Diffusion", "DiffusionConfig", "build_diffusion"]
 
@@ -105,9 +106,7 @@ class Diffusion(GenerativeModel):
         self._check_network()
         self.ema_network = None
         if self.ema_decay > 0:
-            self.ema_network = keras.models.clone_model(network)
-            self.ema_network.set_weights(network.get_weights())
-            self.ema_network.trainable = False
+            self.ema_network = ema_copy(network)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._samplers = {}
         self.built = True
@@ -211,10 +210,7 @@ class Diffusion(GenerativeModel):
         return {m.name: m.result() for m in self.metrics}
 
     def _update_ema(self):
-        step = tf.cast(self.optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))  # warm-up
-        for ema_var, var in zip(self.ema_network.weights, self.network.weights, strict=True):
-            ema_var.assign(decay * ema_var + (1.0 - decay) * var)
+        update_ema(self.ema_network, self.network, self.ema_decay, self.optimizer.iterations)
 
     # --- sampling ----------------------------------------------------------------------
 
@@ -382,14 +378,5 @@ def build_diffusion(
         num_classes=num_classes,
         seed=seed,
     )
-    model.compile(
-        make_optimizer(
-            config.optimizer,
-            config.learning_rate,
-            beta_1=config.beta_1,
-            beta_2=config.beta_2,
-            schedule=config.schedule,
-            decay_steps=config.decay_steps,
-        )
-    )
+    model.compile(optimizer_from_config(config, config.learning_rate))
     return model

@@ -44,9 +44,10 @@ from imgenlib._validation import check_choice, check_float, check_positive_int
 from imgenlib.diffaugment import diff_augment, parse_policy
 from imgenlib.distribute import stateless_normal, stateless_uniform
 from imgenlib.models.base import GenerativeModel, NoiseSalt
+from imgenlib.models.ema import ema_copy, update_ema
 from imgenlib.models.networks import PROJECTIONS, build_discriminator, build_generator
 from imgenlib.models.renames import renamed_keywords, with_defaults
-from imgenlib.optimizers import make_optimizer
+from imgenlib.optimizers import make_optimizer, optimizer_from_config
 
 __all__ = ["GAN", "GANConfig", "UPDATES", "build_gan"]
 
@@ -122,9 +123,7 @@ class GAN(GenerativeModel):
         self._check_networks()
         self.ema_generator = None
         if self.ema_decay > 0:
-            self.ema_generator = keras.models.clone_model(generator)
-            self.ema_generator.set_weights(generator.get_weights())
-            self.ema_generator.trainable = False
+            self.ema_generator = ema_copy(generator)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
@@ -261,14 +260,7 @@ class GAN(GenerativeModel):
 
     def _update_ema(self):
         """Move the EMA copy towards G: averaged trainable weights, copied BatchNorm statistics."""
-        step = tf.cast(self.g_optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))  # warm-up
-        trained = {id(v) for v in self.generator.trainable_variables}
-        for ema_var, var in zip(self.ema_generator.weights, self.generator.weights, strict=True):
-            if id(var) in trained:
-                ema_var.assign(decay * ema_var + (1.0 - decay) * var)
-            else:
-                ema_var.assign(var)
+        update_ema(self.ema_generator, self.generator, self.ema_decay, self.g_optimizer.iterations)
 
     # --- sampling: see GenerativeModel.generate ----------------------------------------
 
@@ -387,14 +379,8 @@ def build_gan(
         update=config.update,
         seed=seed,
     )
-    settings = {
-        "beta_1": config.beta_1,
-        "beta_2": config.beta_2,
-        "schedule": config.schedule,
-        "decay_steps": config.decay_steps,
-    }
     gan.compile(
-        g_optimizer=make_optimizer(config.optimizer, config.g_learning_rate, **settings),
-        d_optimizer=make_optimizer(config.optimizer, config.d_learning_rate, **settings),
+        g_optimizer=optimizer_from_config(config, config.g_learning_rate),
+        d_optimizer=optimizer_from_config(config, config.d_learning_rate),
     )
     return gan

@@ -45,7 +45,7 @@ from imgenlib.models.elbo import (
 )
 from imgenlib.models.networks import build_decoder, build_encoder
 from imgenlib.models.renames import renamed_keywords, with_defaults
-from imgenlib.optimizers import make_optimizer
+from imgenlib.optimizers import make_optimizer, optimizer_from_config
 
 __all__ = ["VAE", "VAEConfig", "build_vae"]
 
@@ -384,14 +384,5 @@ def build_vae(
         num_classes=num_classes,
         seed=seed,
     )
-    vae.compile(
-        make_optimizer(
-            config.optimizer,
-            config.learning_rate,
-            beta_1=config.beta_1,
-            beta_2=config.beta_2,
-            schedule=config.schedule,
-            decay_steps=config.decay_steps,
-        )
-    )
+    vae.compile(optimizer_from_config(config, config.learning_rate))
     return vae
