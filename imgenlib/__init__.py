@@ -47,7 +47,7 @@ SUBMODULES = (
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
-    "runs", "demo", "summaries",
+    "runs", "demo", "summaries", "dataset_commands",
 )  # fmt: skip
 
 _EXPORTS = {

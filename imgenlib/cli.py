@@ -25,8 +25,15 @@ import importlib
 import sys
 from pathlib import Path
 
+from imgenlib.dataset_commands import (
+    add_datasets_parser,
+    add_fetch_parser,
+    add_grid_options,
+    add_show_parser,
+)
 from imgenlib.distribute import STRATEGIES
 from imgenlib.export import QUANTIZATIONS
+from imgenlib.io import check_output_file
 from imgenlib.runs import KINDS, PRECISIONS, SPLITS, RunConfig
 
 __all__ = ["EXPORT_FORMATS", "build_parser", "main", "run_config"]
@@ -75,45 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imgenlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
-        _add_datasets_parser, _add_fetch_parser, _add_show_parser, _add_train_parser, _add_sample_parser,
+        add_datasets_parser, add_fetch_parser, add_show_parser, _add_train_parser, _add_sample_parser,
         _add_eval_parser, _add_reconstruct_parser, _add_export_parser, _add_presets_parser,
         _add_demo_parser,
     ):  # fmt: skip
         add(commands)
     return parser
-
-
-def _add_datasets_parser(commands):
-    datasets = commands.add_parser("datasets", help="list datasets, sizes and where each is")
-    datasets.add_argument("--data-dir", help="extra directory to search for local copies")
-    datasets.set_defaults(handler=_cmd_datasets)
-
-
-def _add_fetch_parser(commands):
-    fetch = commands.add_parser("fetch", help="download a dataset once (emoji: with npm)")
-    fetch.add_argument("name", choices=("emoji",), help="dataset to fetch")
-    fetch.add_argument("--style", choices=("all", "twitter", "google"), default="all")
-    fetch.add_argument(
-        "--data-dir", help="cache directory (default $IMGENLIB_DATA/emoji or ~/.cache)"
-    )
-    fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
-    fetch.set_defaults(handler=_cmd_fetch)
-
-
-def _add_show_parser(commands):
-    show = commands.add_parser("show", help="write a PNG grid of a dataset's images")
-    show.add_argument("name", help="dataset name (see `datasets`) or a folder of images")
-    _add_grid_options(show, n=64)
-    show.add_argument("--split", default="train", choices=SPLITS, help="(default train)")
-    show.add_argument("--image-size", type=int, help="resize to this square size")
-    show.add_argument("--data-dir", help="directory holding a local copy of the dataset")
-    show.set_defaults(handler=_cmd_show)
-
-
-def _add_grid_options(parser, *, n: int):
-    parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--n", type=int, default=n, help="number of images (default %(default)s)")
-    parser.add_argument("--scale", type=int, default=2, help="pixel upscaling (default 2)")
 
 
 def _add_train_parser(commands):
@@ -163,7 +137,7 @@ def _add_sample_parser(commands):
         "sample", help="generate a PNG grid (and optionally .npy) from a run"
     )
     sample.add_argument("run", help="run directory written by `train`")
-    _add_grid_options(sample, n=64)
+    add_grid_options(sample, n=64)
     sample.add_argument(
         "--seed", type=int, default=0, help="latent seed; same seed, same images (default 0)"
     )
@@ -193,7 +167,7 @@ def _add_reconstruct_parser(commands):
         "reconstruct", help="write originals above their reconstructions (VAE runs)"
     )
     reconstruct.add_argument("run", help="VAE run directory written by `train vae`")
-    _add_grid_options(reconstruct, n=32)
+    add_grid_options(reconstruct, n=32)
     reconstruct.add_argument(
         "--split", choices=SPLITS, help="default: test when the dataset has one"
     )
@@ -252,52 +226,6 @@ def main(argv=None) -> int:
         return 130
 
 
-def _check_output_file(flag: str, value: str, suffix: str) -> None:
-    """Raise unless `value` names a `suffix` file in a writable (created) directory."""
-    from imgenlib.io import ensure_writable_dir
-
-    if Path(value).suffix.lower() != suffix:
-        raise ValueError(f"{flag} must be a {suffix} file. Received: {flag}={value!r}")
-    ensure_writable_dir(Path(value).parent)
-
-
-def _cmd_datasets(args) -> int:
-    from imgenlib.data.catalog import datasets_table
-
-    print(datasets_table(args.data_dir))
-    return 0
-
-
-def _cmd_fetch(args) -> int:
-    from imgenlib.data import EMOJI_STYLES, fetch_emoji
-
-    styles = EMOJI_STYLES if args.style == "all" else (args.style,)
-    print(f"emoji: fetching {', '.join(styles)} with npm unless cached (~70 MB each) ...")
-    try:
-        paths = fetch_emoji(styles, args.data_dir, force=args.force)
-    except RuntimeError as error:  # npm missing, no network, a corrupted download
-        print(f"python -m imgenlib fetch: error: {error}", file=sys.stderr)
-        return 2
-    print("\n".join(f"emoji ({style}): {path}" for style, path in paths.items()))
-    return 0
-
-
-def _cmd_show(args) -> int:
-    from imgenlib._validation import check_positive_int
-    from imgenlib.plotting import save_grid
-    from imgenlib.runs import load_split
-
-    check_positive_int("--n", args.n)
-    check_positive_int("--scale", args.scale)
-    _check_output_file("--out", args.out, ".png")
-    images, _, _ = load_split(
-        args.name, args.split, image_size=args.image_size, n=args.n, data_dir=args.data_dir
-    )
-    save_grid(images, args.out, scale=args.scale)
-    print(f"Wrote {len(images)} images of {args.name!r} to {Path(args.out)}")
-    return 0
-
-
 def _cmd_train(args) -> int:
     from imgenlib.training import train
 
@@ -325,9 +253,9 @@ def _cmd_sample(args) -> int:
     n, grid = check_positive_int("--n", args.n), check_positive_int("--grid", args.grid)
     seed = check_int("--seed", args.seed, minimum=0)
     scale = check_positive_int("--scale", args.scale)
-    _check_output_file("--out", args.out, ".png")
+    check_output_file("--out", args.out, ".png")
     if args.npy is not None:
-        _check_output_file("--npy", args.npy, ".npy")
+        check_output_file("--npy", args.npy, ".npy")
     model = load_run_model(args.run)
     labels = None
     if getattr(model, "num_classes", None):
@@ -353,7 +281,7 @@ def _cmd_eval(args) -> int:
     check_int("--n", args.n, minimum=10)
     check_int("--seed", args.seed, minimum=0)
     if args.json is not None:
-        _check_output_file("--json", args.json, ".json")
+        check_output_file("--json", args.json, ".json")
     result = evaluate_run(args.run, n=args.n, seed=args.seed)
     print(format_report(result))
     if args.json is not None:
@@ -368,7 +296,7 @@ def _cmd_reconstruct(args) -> int:
 
     n = check_positive_int("--n", args.n)
     scale = check_positive_int("--scale", args.scale)
-    _check_output_file("--out", args.out, ".png")
+    check_output_file("--out", args.out, ".png")
     model = load_run_model(args.run)
     if model.kind != "vae":
         raise ValueError(

@@ -20,6 +20,7 @@ from pathlib import Path
 __all__ = [
     "DirectoryInUse",
     "atomic_path",
+    "check_output_file",
     "ensure_writable_dir",
     "load_json",
     "lock_directory",
@@ -211,3 +212,10 @@ def _holder(path: Path) -> str:
         f"{record.get('purpose', 'writing')} by pid {record['pid']} on "
         f"{record.get('host', '?')} since {record.get('since', '?')}"
     )
+
+
+def check_output_file(flag: str, value: str, suffix: str) -> None:
+    """Raise unless `value` names a `suffix` file in a writable (created) directory."""
+    if Path(value).suffix.lower() != suffix:
+        raise ValueError(f"{flag} must be a {suffix} file. Received: {flag}={value!r}")
+    ensure_writable_dir(Path(value).parent)
