@@ -28,16 +28,19 @@ from _common import machine, markdown_table, print_json_line, training_images, w
 NOISE_DIM = 100
 
 
-def tutorial_generator():
+def tutorial_generator(image_shape=(28, 28, 1)):
+    """The tutorial's generator; other image shapes keep its layers and scale the 7x7 seed
+    to a quarter of the side (64x64x3: a 16x16x256 seed, three output channels)."""
     from keras import Input, Sequential, layers
 
+    side, channels = image_shape[0] // 4, image_shape[-1]
     return Sequential(
         [
             Input((NOISE_DIM,)),
-            layers.Dense(7 * 7 * 256, use_bias=False),
+            layers.Dense(side * side * 256, use_bias=False),
             layers.BatchNormalization(),
             layers.LeakyReLU(),
-            layers.Reshape((7, 7, 256)),
+            layers.Reshape((side, side, 256)),
             layers.Conv2DTranspose(128, (5, 5), strides=(1, 1), padding="same", use_bias=False),
             layers.BatchNormalization(),
             layers.LeakyReLU(),
@@ -45,19 +48,20 @@ def tutorial_generator():
             layers.BatchNormalization(),
             layers.LeakyReLU(),
             layers.Conv2DTranspose(
-                1, (5, 5), strides=(2, 2), padding="same", use_bias=False, activation="tanh"
+                channels, (5, 5), strides=(2, 2), padding="same", use_bias=False, activation="tanh"
             ),
         ],
         name="generator",
     )
 
 
-def tutorial_discriminator():
+def tutorial_discriminator(image_shape=(28, 28, 1)):
+    """The tutorial's discriminator for images of `image_shape`."""
     from keras import Input, Sequential, layers
 
     return Sequential(
         [
-            Input((28, 28, 1)),
+            Input(tuple(image_shape)),
             layers.Conv2D(64, (5, 5), strides=(2, 2), padding="same"),
             layers.LeakyReLU(),
             layers.Dropout(0.3),
@@ -71,13 +75,14 @@ def tutorial_discriminator():
     )
 
 
-def tutorial_step(batch_size, return_generator=False):
+def tutorial_step(batch_size, return_generator=False, image_shape=(28, 28, 1)):
     """The tutorial's training step, verbatim apart from names; returns ``train_step``
     (and the generator it trains when `return_generator`)."""
     import keras
     import tensorflow as tf
 
-    generator, discriminator = tutorial_generator(), tutorial_discriminator()
+    generator = tutorial_generator(image_shape)
+    discriminator = tutorial_discriminator(image_shape)
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(1e-4)
     discriminator_optimizer = keras.optimizers.Adam(1e-4)

@@ -42,14 +42,20 @@ def parse_policy(policy) -> tuple[str, ...]:
 def diff_augment(images, policy, seed):
     """Apply the DiffAugment `policy` to a batch (B, H, W, C) with a stateless `seed` (shape [2]).
 
-    Returns a tensor of the same shape; gradients flow to `images`.
+    Returns a tensor of the same shape and dtype; gradients flow to `images`. The
+    augmentations are computed in float32 whatever the input dtype (a ``mixed_bfloat16``
+    generator hands over bfloat16 images), then cast back.
     """
     names = parse_policy(policy)
+    if not names:
+        return images
+    dtype = images.dtype
+    images = tf.cast(images, tf.float32)
     seed = tf.cast(seed, tf.int64)
     for index, name in enumerate(names):
         step_seed = tf.random.experimental.stateless_fold_in(seed, index)
         images = _OPS[name](images, step_seed)
-    return images
+    return tf.cast(images, dtype)
 
 
 def _uniform(shape, seed, salt, minval=0.0, maxval=1.0):

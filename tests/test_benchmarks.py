@@ -127,3 +127,31 @@ def test_time_to_quality_quick_run(tmp_path, monkeypatch):
         rows[-1][0].startswith("time to quality")
         and rows[-1][1] == result["final_fid_ratio_tutorial_over_imgenlib"]
     )
+
+
+@pytest.mark.slow
+def test_time_to_quality_emoji_quick_run(tmp_path, monkeypatch):
+    """The 64×64 colour case: imgenlib's emoji preset against the tutorial scaled to 64×64×3."""
+    import time_to_quality
+
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
+    results = []
+    time_to_quality.main(
+        ["--quick", "--data", "emoji", "--out", str(tmp_path), "--run-dir", str(tmp_path / "run")]
+    )
+    result = results[0]
+    assert result["data"] == "emoji" and result["imgenlib"]["preset"] == "emoji"
+    assert "--data emoji" in result["imgenlib"]["command"]
+    for key in ("imgenlib", "tutorial"):
+        assert all(_positive(point["fid"]) for point in result[key]["curve"])
+    import json
+
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["data"] == "emoji" and run["preset"] == "emoji"
+    for name in ("imgenlib", "tutorial"):
+        from PIL import Image
+
+        grid = Image.open(tmp_path / f"time_to_quality_emoji_{name}_samples.png")
+        assert grid.mode == "RGB" and min(grid.size) >= 8 * 64  # colour, 8x8 tiles of 64 px
+    assert (tmp_path / "time_to_quality_emoji.json").is_file()

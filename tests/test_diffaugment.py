@@ -88,3 +88,35 @@ def test_policy_parsing():
     assert parse_policy("color, cutout") == ("color", "cutout")
     with pytest.raises(ValueError, match="Unknown DiffAugment policy 'colour'"):
         parse_policy("colour")
+
+
+def test_bfloat16_images_are_augmented_like_float32_ones(images):
+    """A mixed_bfloat16 generator hands DiffAugment bfloat16 images: the same augmentation
+    (computed in float32), returned in bfloat16. This failed with a dtype error in the
+    colour op before."""
+    policy = "color,translation,cutout"
+    low = tf.cast(images, tf.bfloat16)
+    out = diff_augment(low, policy, [4, 5])
+    assert out.dtype == tf.bfloat16 and out.shape == images.shape
+    reference = diff_augment(tf.cast(low, tf.float32), policy, [4, 5])
+    np.testing.assert_allclose(
+        tf.cast(out, tf.float32).numpy(), reference.numpy(), atol=2**-7 * 2, rtol=2**-7
+    )
+
+
+def test_mixed_bfloat16_gan_with_diffaugment_trains():
+    import dataclasses
+
+    import keras
+
+    from imgenlib.models.gan import GANConfig, build_gan
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        config = dataclasses.replace(GANConfig.tiny(), augment="color,translation,cutout")
+        gan = build_gan(config, (32, 32, 3))
+        x = np.random.default_rng(0).uniform(-1, 1, (32, 32, 32, 3)).astype(np.float32)
+        history = gan.fit(x, batch_size=16, epochs=1, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(np.isfinite(values[-1]) for values in history.values())
