@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 use_tensorflow_backend()
 
 # Modules whose classes are registered with Keras (`register_keras_serializable`).
-KERAS_MODULES = ("imgenlib.models",)
+KERAS_MODULES = ("imgenlib.models", "imgenlib.text")
 
 
 def _register_keras_classes(keras_module) -> None:
@@ -47,7 +47,7 @@ SUBMODULES = (
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
-    "runs", "demo", "summaries", "dataset_commands",
+    "runs", "demo", "summaries", "dataset_commands", "text",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -62,6 +62,7 @@ _EXPORTS = {
     "load_folder": "imgenlib.data",
     "load_images": "imgenlib.data",
     "load_shapes": "imgenlib.data",
+    "load_shapes_captions": "imgenlib.data",
     "make_dataset": "imgenlib.data",
     # imgenlib.images
     "from_uint8": "imgenlib.images",
@@ -134,6 +135,10 @@ _EXPORTS = {
     "train": "imgenlib.training",
     "RunConfig": "imgenlib.runs",
     "load_run_model": "imgenlib.runs",
+    # imgenlib.text
+    "CaptionTokenizer": "imgenlib.text",
+    "TextEncoder": "imgenlib.text",
+    "build_text_encoder": "imgenlib.text",
     # imgenlib._env
     "quick_mode": "imgenlib._env",
     "quiet_tensorflow": "imgenlib._env",
@@ -159,6 +164,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.data import load_folder as load_folder
     from imgenlib.data import load_images as load_images
     from imgenlib.data import load_shapes as load_shapes
+    from imgenlib.data import load_shapes_captions as load_shapes_captions
     from imgenlib.data import make_dataset as make_dataset
     from imgenlib.distribute import make_strategy as make_strategy
     from imgenlib.distribute import use_logical_cpus as use_logical_cpus
@@ -211,6 +217,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.runs import RunConfig as RunConfig
     from imgenlib.runs import load_run_model as load_run_model
     from imgenlib.summaries import TensorBoardLogger as TensorBoardLogger
+    from imgenlib.text import CaptionTokenizer as CaptionTokenizer
+    from imgenlib.text import TextEncoder as TextEncoder
+    from imgenlib.text import build_text_encoder as build_text_encoder
     from imgenlib.training import train as train
     from imgenlib.widgets import Interpolator as Interpolator
     from imgenlib.widgets import LatentExplorer as LatentExplorer

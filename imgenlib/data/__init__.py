@@ -8,6 +8,9 @@ Everything returns images as float32 NHWC in [-1, 1] (the library convention).
   categories in two styles (`fetch_emoji` downloads them once with npm).
 - `load_shapes(n, image_size, seed)`: the procedural shapes with colour/size labels and
   captions such as "small red circle".
+- `load_shapes_captions(split, n, image_size, seed)`: one or two shapes per image with
+  captions ("a small red circle in the top left", "a red circle left of a blue square"),
+  ground-truth attributes and held-out colour-shape pairs (split ``"test_compositional"``).
 - `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped.
 - `make_dataset(images, labels, batch_size, shuffle, augment)`: a `tf.data` pipeline.
 - `augmentation(...)`: flip / rotation / zoom / translation as Keras layers.
@@ -39,21 +42,32 @@ from imgenlib.data.emoji import (
 from imgenlib.data.folder import IMAGE_EXTENSIONS, ImageLoadWarning, load_folder
 from imgenlib.data.pipeline import augmentation, make_dataset
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES, Shapes, caption, load_shapes
+from imgenlib.data.shapes_captions import (
+    HELD_OUT_PAIRS,
+    POSITION_NAMES,
+    RELATION_NAMES,
+    ShapesCaptions,
+    load_shapes_captions,
+)
 
 __all__ = [
     "COLOUR_NAMES",
     "DATASETS",
     "DatasetNotFoundError",
     "DatasetSpec",
+    "HELD_OUT_PAIRS",
     "EMOJI_CATEGORIES",
     "EMOJI_STYLES",
     "EmojiCacheError",
     "EmojiData",
     "IMAGE_EXTENSIONS",
     "ImageLoadWarning",
+    "POSITION_NAMES",
+    "RELATION_NAMES",
     "SHAPE_NAMES",
     "SIZE_NAMES",
     "Shapes",
+    "ShapesCaptions",
     "augmentation",
     "caption",
     "composite",
@@ -65,6 +79,7 @@ __all__ = [
     "load_emoji",
     "load_images",
     "load_shapes",
+    "load_shapes_captions",
     "make_dataset",
     "read_idx",
 ]

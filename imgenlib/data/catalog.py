@@ -24,7 +24,7 @@ def datasets_table(data_dir=None) -> str:
             local = find_local_copy(name, data_dir)
             where = str(local) if local else "not found locally (Keras download on first use)"
         sizes = ", ".join(f"{split} {count:,}" for split, count in spec.splits.items())
-        if name == "shapes":
+        if name in ("shapes", "shapes_captions"):
             sizes += " (default; any count)"
         if name == "emoji":
             sizes += " per style"

@@ -80,6 +80,15 @@ DATASETS: dict[str, DatasetSpec] = {
         "procedurally drawn coloured shapes with captions (embedded, any count)",
         embedded=True,
     ),
+    "shapes_captions": DatasetSpec(
+        "shapes_captions",
+        (32, 32, 3),
+        {"train": 10000, "test": 2000, "test_compositional": 2000},
+        ("circle", "square", "triangle", "cross"),
+        "one or two coloured shapes with captions and relations; held-out colour-shape "
+        "pairs in test_compositional; labels: first shape (embedded, any count)",
+        embedded=True,
+    ),
     "fashion_mnist": DatasetSpec(
         "fashion_mnist",
         (28, 28, 1),
@@ -156,17 +165,21 @@ def load_images(
     """Load a named dataset as float32 NHWC images in [-1, 1] with integer labels.
 
     Args:
-        name: one of `DATASETS`: ``"digits"``, ``"shapes"``, ``"fashion_mnist"``,
+        name: one of `DATASETS`: ``"digits"``, ``"shapes"``, ``"shapes_captions"``
+            (`load_shapes_captions` gives captions and attributes too), ``"fashion_mnist"``,
             ``"mnist"``, ``"cifar10"``, ``"emoji"`` (fetched once with
             ``python -m imgenlib fetch emoji``; labels are categories; `load_emoji` gives
             captions and styles too).
-        split: ``"train"`` or ``"test"``. ``digits`` has no official split: its only split,
+        split: ``"train"`` or ``"test"`` (``shapes_captions`` also has
+            ``"test_compositional"``). ``digits`` has no official split: its only split,
             ``"train"``, holds all 1,797 images.
         image_size: optional int or (height, width) to resize to (antialiased bilinear).
             Default: the dataset's own size (``digits``: 28x28, upscaled from 8x8).
         data_dir: optional directory holding a local copy of a real dataset.
         n: keep only the first `n` images (for ``shapes``: generate `n` images).
-        seed: for ``shapes`` only, the drawing seed (default 0 for train, 1 for test).
+        seed: for ``shapes`` and ``shapes_captions`` only, the drawing seed (``shapes``:
+            default 0 for train, 1 for test; ``shapes_captions``: default 0, one stream
+            per split).
         style: for ``emoji`` only: ``"twitter"`` (default), ``"google"`` or ``"all"``.
         background: for ``emoji`` only: the colour under transparent pixels, ``"white"``
             (default), ``"black"`` or (R, G, B).
@@ -211,8 +224,21 @@ def load_images(
             seed=(0 if split == "train" else 1) if seed is None else seed,
         )
         return shapes.images, shapes.labels
+    if name == "shapes_captions":
+        from imgenlib.data.shapes_captions import load_shapes_captions
+
+        scenes = load_shapes_captions(
+            split,
+            n if n is not None else spec.splits[split],
+            size,
+            seed=0 if seed is None else seed,
+        )
+        return scenes.images, scenes.labels
     if seed is not None:
-        raise ValueError(f"seed is only used by the 'shapes' dataset. Received: seed={seed!r}")
+        raise ValueError(
+            "seed is only used by the 'shapes' and 'shapes_captions' datasets. "
+            f"Received: seed={seed!r}"
+        )
 
     if name == "digits":
         raw, labels = _load_digits()
