@@ -25,6 +25,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from imgenlib.data.emoji import CONDITIONS as EMOJI_CONDITIONS
+from imgenlib.data.emoji import STYLES
 from imgenlib.dataset_commands import (
     add_datasets_parser,
     add_fetch_parser,
@@ -106,6 +108,11 @@ def _add_train_parser(commands):
         ("--batch-size", {"type": int}, "batch size (default: the preset's)"),
         ("--image-size", {"type": int}, "resize images to this square size"),
         ("--background", {}, "colour under transparent pixels: white, black or R,G,B"),
+        ("--style", {"choices": (*STYLES, "all")}, "emoji drawing style: twitter (default), google "
+         "or all (both styles; needed by --condition style|category_style)"),
+        ("--condition", {"choices": EMOJI_CONDITIONS}, "with --conditional: what the model is "
+         "conditioned on: category (default), or for --data emoji --style all: style or "
+         "category_style (one model draws a category in either style; see imgenlib.styles)"),
         ("--seed", {"type": int}, "random seed (default %(default)s)"),
         ("--learning-rate", {"type": float}, "set every learning rate of the preset (a GAN's "
          "G and D alike); may be lowered when resuming a run that diverged"),

@@ -5,10 +5,12 @@ Everything returns images as float32 NHWC in [-1, 1] (the library convention).
 - `load_images(name, split, image_size, data_dir)`: ``digits``, ``shapes`` (embedded,
   offline), ``fashion_mnist``, ``mnist``, ``cifar10`` (local copy first, then download).
 - `load_emoji(split, image_size, style, background)`: colour emoji with captions and
-  categories in two styles (`fetch_emoji` downloads them once with npm).
+  categories in two styles (`fetch_emoji` downloads them once with npm); `emoji_labels`
+  and `emoji_class_names` label them by category, style or both.
 - `load_shapes(n, image_size, seed)`: the procedural shapes with colour/size labels and
   captions such as "small red circle".
 - `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped.
+- `load_split(data, split, ...)`, `default_split`, `label_names`: a run's images and labels.
 - `make_dataset(images, labels, batch_size, shuffle, augment)`: a `tf.data` pipeline.
 - `augmentation(...)`: flip / rotation / zoom / translation as Keras layers.
 """
@@ -26,6 +28,9 @@ from imgenlib.data.emoji import (
     CATEGORIES as EMOJI_CATEGORIES,
 )
 from imgenlib.data.emoji import (
+    CONDITIONS as EMOJI_CONDITIONS,
+)
+from imgenlib.data.emoji import (
     STYLES as EMOJI_STYLES,
 )
 from imgenlib.data.emoji import (
@@ -33,12 +38,15 @@ from imgenlib.data.emoji import (
     EmojiData,
     composite,
     emoji_cache_dir,
+    emoji_class_names,
+    emoji_labels,
     fetch_emoji,
     load_emoji,
 )
 from imgenlib.data.folder import IMAGE_EXTENSIONS, ImageLoadWarning, load_folder
 from imgenlib.data.pipeline import augmentation, make_dataset
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES, Shapes, caption, load_shapes
+from imgenlib.data.splits import default_split, label_names, load_split
 
 __all__ = [
     "COLOUR_NAMES",
@@ -46,6 +54,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetSpec",
     "EMOJI_CATEGORIES",
+    "EMOJI_CONDITIONS",
     "EMOJI_STYLES",
     "EmojiCacheError",
     "EmojiData",
@@ -58,13 +67,18 @@ __all__ = [
     "caption",
     "composite",
     "dataset_info",
+    "default_split",
     "emoji_cache_dir",
+    "emoji_class_names",
+    "emoji_labels",
     "fetch_emoji",
     "find_local_copy",
+    "label_names",
     "load_folder",
     "load_emoji",
     "load_images",
     "load_shapes",
+    "load_split",
     "make_dataset",
     "read_idx",
 ]
