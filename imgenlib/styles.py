@@ -99,7 +99,7 @@ def _rows(model, condition, z, categories, seed):
         )
     indices = None if condition == "style" else _category_indices(categories)
     if z is None:
-        rows = DEFAULT_ROWS if indices is None else len(indices)
+        rows = DEFAULT_ROWS if indices is None or len(indices) == 1 else len(indices)
         seed = check_int("seed", seed, minimum=0)
         z = np.random.default_rng(seed).standard_normal((rows, model.latent_dim))
     z = check_latents("z", z, model.latent_dim)
@@ -124,8 +124,8 @@ def style_swap(model, z=None, *, categories=None, seed: int = 0, **generate_opti
         model: a conditional GAN, VAE or diffusion model trained on emoji with
             ``style="all"`` and ``condition="style"`` or ``"category_style"``.
         z: latents (rows, latent_dim), or one latent (latent_dim,) for every row; None:
-            one latent per row drawn from `seed` (rows: one per category, or 8 for a
-            style model).
+            one latent per row drawn from `seed` (rows: one per category, or 8 for a style
+            model or a single category).
         categories: category_style models only: None (every category, one per row), a
             category (index or name, e.g. ``"Animals & Nature"``) for every row, or one per
             row.
