@@ -11,7 +11,8 @@ construction, with a `RunConfig.tiny` preset for tests; vary it with `dataclasse
 The functions below read a finished (or interrupted) run directory back: `load_run_config`,
 `load_run_model` and `load_run_data`, the last with the one rule for which real images a
 run is compared with (`default_split`: the test split when the dataset has one; it and
-`load_split` live in `imgenlib.data.splits` and are re-exported here).
+`load_split` live in `imgenlib.data.splits` and are re-exported here, loaded on first use
+so that the CLI's ``--help`` does not load the data modules).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from imgenlib._validation import (
     check_background,
@@ -28,8 +29,10 @@ from imgenlib._validation import (
     check_int,
     check_positive_int,
 )
-from imgenlib.data.splits import default_split, load_split
 from imgenlib.io import load_json
+
+if TYPE_CHECKING:  # re-exported, loaded on first use (module __getattr__ below)
+    from imgenlib.data.splits import default_split, load_split
 
 __all__ = [
     "KINDS",
@@ -181,10 +184,10 @@ class RunConfig:
             object.__setattr__(self, name, check(name, value))
 
     def _check_style_and_condition(self):
-        from imgenlib.data.emoji import CONDITIONS, STYLES
+        from imgenlib.data.emoji import CONDITIONS, STYLE_CHOICES
 
         if self.style is not None:
-            check_choice("style", self.style, (*STYLES, "all"))
+            check_choice("style", self.style, STYLE_CHOICES)
             if self.data != "emoji":
                 raise ValueError(
                     "style is for the 'emoji' dataset only. "
@@ -305,6 +308,14 @@ class RunConfig:
         return cls(**record, out=out)
 
 
+def __getattr__(name: str):
+    if name in ("default_split", "load_split"):
+        from imgenlib.data import splits
+
+        return getattr(splits, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def resolved_style_and_condition(data, conditional, style=None, condition=None) -> dict:
     """``{"style", "condition"}`` with what None means: ``"twitter"`` for ``emoji`` (else
     None) and ``"category"`` for a conditional run (else None)."""
@@ -381,6 +392,8 @@ def load_run_data(run_dir, split: str | None = None, n: int | None = None):
     Returns:
         ``(images, labels, split)``; labels are None unless the run is conditional.
     """
+    from imgenlib.data.splits import load_split
+
     config = load_run_config(run_dir)
     return load_split(
         config.data,

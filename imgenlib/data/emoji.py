@@ -63,6 +63,7 @@ __all__ = [
     "EmojiCacheError",
     "EmojiData",
     "STYLES",
+    "STYLE_CHOICES",
     "composite",
     "emoji_cache_dir",
     "emoji_class_names",
@@ -84,6 +85,7 @@ SKIN_TONES = {
 }
 TEST_FRACTION = 0.1
 CONDITIONS = ("category", "style", "category_style")
+STYLE_CHOICES = (*STYLES, "all")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +200,7 @@ def load_emoji(
     from imgenlib.images import from_uint8, resize_images
 
     check_choice("split", split, ("train", "test", "all"))
-    styles = STYLES if check_choice("style", style, (*STYLES, "all")) == "all" else (style,)
+    styles = STYLES if check_choice("style", style, STYLE_CHOICES) == "all" else (style,)
     size = check_image_size("image_size", image_size)
     colour = np.array(check_background(background), np.float32)
     if n is not None:
