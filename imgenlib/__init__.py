@@ -47,7 +47,7 @@ SUBMODULES = (
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
-    "runs", "demo", "summaries", "dataset_commands", "text",
+    "runs", "demo", "summaries", "dataset_commands", "text", "styles",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -60,6 +60,7 @@ _EXPORTS = {
     "fetch_emoji": "imgenlib.data",
     "load_emoji": "imgenlib.data",
     "load_folder": "imgenlib.data",
+    "label_names": "imgenlib.data",
     "load_images": "imgenlib.data",
     "load_shapes": "imgenlib.data",
     "load_shapes_captions": "imgenlib.data",
@@ -72,6 +73,7 @@ _EXPORTS = {
     "augmentation_grid": "imgenlib.plotting",
     "grid_array": "imgenlib.plotting",
     "image_grid": "imgenlib.plotting",
+    "labelled_grid": "imgenlib.plotting",
     "plot_history": "imgenlib.plotting",
     "save_grid": "imgenlib.plotting",
     # imgenlib.models
@@ -123,6 +125,9 @@ _EXPORTS = {
     "traverse": "imgenlib.latent",
     "truncated_normal": "imgenlib.latent",
     "class_morph": "imgenlib.conditional",
+    "style_swap": "imgenlib.styles",
+    "category_style_grid": "imgenlib.styles",
+    "category_style_figure": "imgenlib.styles",
     # imgenlib.export and imgenlib.distribute
     "export_savedmodel": "imgenlib.export",
     "export_tflite": "imgenlib.export",
@@ -160,6 +165,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.data import augmentation as augmentation
     from imgenlib.data import dataset_info as dataset_info
     from imgenlib.data import fetch_emoji as fetch_emoji
+    from imgenlib.data import label_names as label_names
     from imgenlib.data import load_emoji as load_emoji
     from imgenlib.data import load_folder as load_folder
     from imgenlib.data import load_images as load_images
@@ -211,11 +217,15 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.plotting import augmentation_grid as augmentation_grid
     from imgenlib.plotting import grid_array as grid_array
     from imgenlib.plotting import image_grid as image_grid
+    from imgenlib.plotting import labelled_grid as labelled_grid
     from imgenlib.plotting import plot_history as plot_history
     from imgenlib.plotting import save_grid as save_grid
     from imgenlib.reconstruction import reconstruction_metrics as reconstruction_metrics
     from imgenlib.runs import RunConfig as RunConfig
     from imgenlib.runs import load_run_model as load_run_model
+    from imgenlib.styles import category_style_figure as category_style_figure
+    from imgenlib.styles import category_style_grid as category_style_grid
+    from imgenlib.styles import style_swap as style_swap
     from imgenlib.summaries import TensorBoardLogger as TensorBoardLogger
     from imgenlib.text import CaptionTokenizer as CaptionTokenizer
     from imgenlib.text import TextEncoder as TextEncoder

@@ -52,8 +52,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 class _LazyChoices:
-    """``choices=`` read from a module that imports TensorFlow, on first use: building the
-    parser (``--help``, ``datasets``) then does not import TensorFlow."""
+    """``choices=`` read from a module that imports TensorFlow (or the data modules), on
+    first use: building the parser (``--help``, ``datasets``) then does not import it."""
 
     def __init__(self, module: str, name: str):
         self.module, self.name = module, name
@@ -106,6 +106,13 @@ def _add_train_parser(commands):
         ("--batch-size", {"type": int}, "batch size (default: the preset's)"),
         ("--image-size", {"type": int}, "resize images to this square size"),
         ("--background", {}, "colour under transparent pixels: white, black or R,G,B"),
+        ("--style", {"choices": _LazyChoices("imgenlib.data.emoji", "STYLE_CHOICES"),
+                     "metavar": "STYLE"}, "emoji drawing style: twitter (default), google or "
+         "all (both styles; needed by --condition style|category_style)"),
+        ("--condition", {"choices": _LazyChoices("imgenlib.data.emoji", "CONDITIONS"),
+                         "metavar": "CONDITION"}, "with --conditional: what the model is "
+         "conditioned on: category (default), or for --data emoji --style all: style or "
+         "category_style (one model draws a category in either style; see imgenlib.styles)"),
         ("--seed", {"type": int}, "random seed (default %(default)s)"),
         ("--learning-rate", {"type": float}, "set every learning rate of the preset (a GAN's "
          "G and D alike); may be lowered when resuming a run that diverged"),

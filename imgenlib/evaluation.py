@@ -259,7 +259,7 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
         ValueError: no such run, no model or run.json, or a dataset without a shipped
             feature extractor (e.g. a run on a folder of images).
     """
-    from imgenlib.data import DATASETS, load_images
+    from imgenlib.data import DATASETS
     from imgenlib.features import CLASSIFIERS
     from imgenlib.io import load_json
     from imgenlib.runs import load_run_model
@@ -293,10 +293,9 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
     }
     if callable(getattr(model, "reconstruct", None)):
         from imgenlib.reconstruction import reconstruction_metrics
+        from imgenlib.runs import load_run_data
 
-        images, labels = load_images(data, default_split(data), n=n)
-        if not getattr(model, "num_classes", None):
-            labels = None
+        images, labels, _ = load_run_data(run_dir, default_split(data), n)
         result["reconstruction"] = reconstruction_metrics(model, images, labels, seed=seed)
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
@@ -339,13 +338,23 @@ def format_report(result: dict) -> str:
 QUICK_EVAL_IMAGES = 512
 
 
-def evaluate_vae(model, data: str, image_size=None, conditional: bool = False, *, n=None) -> dict:
+def evaluate_vae(
+    model,
+    data: str,
+    image_size=None,
+    conditional: bool = False,
+    *,
+    n=None,
+    background=None,
+    style=None,
+    condition=None,
+) -> dict:
     """Held-out −ELBO (nats per image) and reconstruction error of a VAE on its dataset.
 
     Uses `imgenlib.runs.default_split` (the test split when the dataset has one, else the
     training images, and says so); at most `n` images (default: all, or
-    `QUICK_EVAL_IMAGES` in quick mode). ``imgenlib.training.train`` stores the result in a
-    VAE run's ``metrics.json``.
+    `QUICK_EVAL_IMAGES` in quick mode). `background`, `style` and `condition` are the
+    run's (see `imgenlib.data.load_split`), so the images and labels are those it trained on. ``imgenlib.training.train`` stores the result in a VAE run's ``metrics.json``.
 
     Returns:
         A dict: ``split``, ``images``, ``likelihood``, ``negative_elbo_nats`` (mean per
@@ -358,7 +367,10 @@ def evaluate_vae(model, data: str, image_size=None, conditional: bool = False, *
     from imgenlib.runs import load_split
 
     n = n or (QUICK_EVAL_IMAGES if quick_mode() else None)
-    images, labels, split = load_split(data, image_size=image_size, conditional=conditional, n=n)
+    images, labels, split = load_split(
+        data, image_size=image_size, conditional=conditional, n=n, background=background,
+        style=style, condition=condition,
+    )  # fmt: skip
     nelbo = model.negative_elbo(images, labels, seed=0)
     recon = model.reconstruct(images, labels)
     mse = float(np.mean(((recon - images) * 0.5) ** 2))

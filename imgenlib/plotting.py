@@ -25,6 +25,7 @@ __all__ = [
     "grid_array",
     "grid_png",
     "image_grid",
+    "labelled_grid",
     "paired_rows",
     "plot_history",
     "save_grid",
@@ -175,6 +176,58 @@ def image_grid(
                     tile[..., 0] if gray else tile, cmap="gray" if gray else None, vmin=0, vmax=255
                 )
                 ax.set_title(str(titles[index]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def labelled_grid(
+    images, row_labels=None, col_labels=None, *, title: str | None = None, size: float = 1.0
+) -> Figure:
+    """Draw a table of [-1, 1] images, (rows, cols, H, W, C), with row and column labels.
+
+    For example the categories × styles of `imgenlib.styles.category_style_grid`.
+
+    Args:
+        images: (rows, cols, H, W, C) in [-1, 1], C in {1, 3}.
+        row_labels: optional `rows` strings shown left of the rows.
+        col_labels: optional `cols` strings shown above the columns.
+        title: optional figure title.
+        size: inches per tile.
+
+    Returns:
+        `matplotlib.figure.Figure` (not shown; display or save it).
+    """
+    array = np.asarray(images)
+    if array.ndim != 5:
+        raise ValueError(
+            f"images must have shape (rows, cols, H, W, C). Received: images.shape={array.shape}"
+        )
+    rows, cols = array.shape[:2]
+    pixels = to_uint8(check_images(array.reshape(-1, *array.shape[2:])))
+    for name, labels, count in (("row_labels", row_labels, rows), ("col_labels", col_labels, cols)):
+        if labels is not None and len(labels) != count:
+            raise ValueError(f"{name} must have {count} entries. Received: {len(labels)} labels")
+    margin = 0.0 if row_labels is None else 0.07 * max(len(str(label)) for label in row_labels)
+    top = (0.3 if col_labels is not None else 0.0) + (0.4 if title else 0.0)
+    width, height = cols * size + margin, rows * size + top
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(
+        left=margin / width, right=1, bottom=0, top=1 - top / height, wspace=0.04, hspace=0.04
+    )
+    axes = fig.subplots(rows, cols, squeeze=False)
+    gray = pixels.shape[-1] == 1
+    for index, ax in enumerate(axes.flat):
+        tile = pixels[index]
+        ax.imshow(tile[..., 0] if gray else tile, cmap="gray" if gray else None, vmin=0, vmax=255)
+        ax.set_axis_off()
+    for col, label in enumerate(() if col_labels is None else col_labels):
+        axes[0, col].set_title(str(label), fontsize=8)
+    for row, label in enumerate(() if row_labels is None else row_labels):
+        axes[row, 0].text(
+            -0.06, 0.5, str(label), transform=axes[row, 0].transAxes, ha="right", va="center",
+            fontsize=8,
+        )  # fmt: skip
     if title:
         fig.suptitle(title)
     return fig

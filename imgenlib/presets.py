@@ -123,8 +123,13 @@ def default_preset(kind: str, data: str) -> str:
     return _RECOMMENDED.get((kind, data), "default")
 
 
-def build(kind: str, config, image_shape, *, num_classes=None, seed: int = 0):
-    """Build and compile a model of `kind` from its config."""
+def build(kind: str, config, image_shape, *, num_classes=None, class_names=None, seed: int = 0):
+    """Build and compile a model of `kind` from its config.
+
+    A conditional model gets `num_classes`, or `class_names` (then one class per name).
+    """
     check_choice("model kind", kind, PRESETS)
     builder = {"gan": build_gan, "vae": build_vae, "diffusion": build_diffusion}[kind]
-    return builder(config, image_shape, num_classes=num_classes, seed=seed)
+    if class_names is not None and num_classes is None:
+        num_classes = len(class_names)
+    return builder(config, image_shape, num_classes=num_classes, class_names=class_names, seed=seed)

@@ -10,7 +10,9 @@ construction, with a `RunConfig.tiny` preset for tests; vary it with `dataclasse
 
 The functions below read a finished (or interrupted) run directory back: `load_run_config`,
 `load_run_model` and `load_run_data`, the last with the one rule for which real images a
-run is compared with (`default_split`: the test split when the dataset has one).
+run is compared with (`default_split`: the test split when the dataset has one; it and
+`load_split` live in `imgenlib.data.splits` and are re-exported here, loaded on first use
+so that the CLI's ``--help`` does not load the data modules).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from imgenlib._validation import (
     check_background,
@@ -28,6 +30,9 @@ from imgenlib._validation import (
     check_positive_int,
 )
 from imgenlib.io import load_json
+
+if TYPE_CHECKING:  # re-exported, loaded on first use (module __getattr__ below)
+    from imgenlib.data.splits import default_split, load_split
 
 __all__ = [
     "KINDS",
@@ -40,6 +45,7 @@ __all__ = [
     "load_run_data",
     "load_run_model",
     "load_split",
+    "resolved_style_and_condition",
 ]
 
 KINDS = ("gan", "vae", "diffusion")
@@ -81,6 +87,14 @@ class RunConfig:
         background: colour under transparent pixels, for folders of images with alpha and
             for ``emoji``: ``"white"``, ``"black"`` or ``"R,G,B"``; None: the data's default
             (folders black, emoji white).
+        style: ``emoji`` only: ``"twitter"`` (what None resolves to), ``"google"`` or
+            ``"all"`` (both styles, each emoji twice).
+        condition: what a conditional model is conditioned on (`conditional` only):
+            ``"category"`` (what None resolves to: the dataset's classes), and for ``emoji``
+            with ``style="all"``: ``"style"`` (2 classes: twitter 0, google 1) or
+            ``"category_style"`` (20 classes: ``category * 2 + style``), so one model draws
+            the same concept in either style (`imgenlib.styles`). The model's `class_names`
+            (`imgenlib.data.label_names`) name the classes.
         learning_rate: sets every learning rate of the preset (a GAN's generator and
             discriminator alike). May differ between sessions: resuming after a divergence
             with a lower rate continues from the last good epoch with it.
@@ -115,7 +129,7 @@ class RunConfig:
 
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "kind", "data", "preset", "conditional", "loss", "batch_size", "seed", "image_size",
-        "background",
+        "background", "style", "condition",
     )  # fmt: skip
 
     kind: str
@@ -130,6 +144,8 @@ class RunConfig:
     seed: int = 0
     image_size: int | None = None
     background: str | None = None
+    style: str | None = None
+    condition: str | None = None
     learning_rate: float | None = None
     strategy: str = "default"
     deterministic: bool = False
@@ -158,6 +174,7 @@ class RunConfig:
         object.__setattr__(self, "eval_n", check_int("eval_n", self.eval_n, minimum=10))
         if self.background is not None:
             check_background(self.background)
+        self._check_style_and_condition()
         self._check_choices()
         self._check_combinations()
 
@@ -165,6 +182,31 @@ class RunConfig:
         value = getattr(self, name)
         if value is not None:
             object.__setattr__(self, name, check(name, value))
+
+    def _check_style_and_condition(self):
+        from imgenlib.data.emoji import CONDITIONS, STYLE_CHOICES
+
+        if self.style is not None:
+            check_choice("style", self.style, STYLE_CHOICES)
+            if self.data != "emoji":
+                raise ValueError(
+                    "style is for the 'emoji' dataset only. "
+                    f"Received: style={self.style!r} for data={self.data!r}"
+                )
+        if self.condition is None:
+            return
+        check_choice("condition", self.condition, CONDITIONS)
+        if not self.conditional:
+            raise ValueError(
+                "condition is for conditional models (conditional=True, --conditional). "
+                f"Received: condition={self.condition!r} with conditional=False"
+            )
+        if self.condition != "category" and (self.data != "emoji" or self.style != "all"):
+            raise ValueError(
+                f"condition={self.condition!r} needs data='emoji' with style='all' (a model that "
+                f"sees both styles). Received: condition={self.condition!r}, data={self.data!r}, "
+                f"style={self.style!r}"
+            )
 
     def _check_choices(self):
         from imgenlib import presets
@@ -210,7 +252,9 @@ class RunConfig:
     def resolved(self) -> RunConfig:
         """This config with `preset`, `batch_size` and `epochs` filled in from the preset.
 
-        The preset defaults to the dataset's recommended one (`imgenlib.presets.default_preset`).
+        The preset defaults to the dataset's recommended one (`imgenlib.presets.default_preset`);
+        `style` and `condition` get their defaults (``emoji``: ``"twitter"``; conditional:
+        ``"category"``).
         """
         from imgenlib import presets
 
@@ -221,6 +265,7 @@ class RunConfig:
             preset=name,
             batch_size=self.batch_size or chosen.batch_size,
             epochs=self.epochs or chosen.epochs,
+            **resolved_style_and_condition(self.data, self.conditional, self.style, self.condition),
         )
 
     def model_config(self):
@@ -263,8 +308,28 @@ class RunConfig:
         return cls(**record, out=out)
 
 
+def __getattr__(name: str):
+    if name in ("default_split", "load_split"):
+        from imgenlib.data import splits
+
+        return getattr(splits, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def resolved_style_and_condition(data, conditional, style=None, condition=None) -> dict:
+    """``{"style", "condition"}`` with what None means: ``"twitter"`` for ``emoji`` (else
+    None) and ``"category"`` for a conditional run (else None)."""
+    return {
+        "style": style or ("twitter" if data == "emoji" else None),
+        "condition": condition or ("category" if conditional else None),
+    }
+
+
 def check_same_run(config: RunConfig, recorded: dict) -> None:
     """Raise unless the `recorded` run.json holds the same `RunConfig.IDENTITY` values.
+
+    A record written before `style` and `condition` existed holds the run they resolve to
+    (``emoji``: twitter; conditional: category).
 
     Args:
         config: the `resolved` config of the session about to start.
@@ -273,6 +338,13 @@ def check_same_run(config: RunConfig, recorded: dict) -> None:
     Raises:
         ValueError: naming each differing setting, recorded value → requested value.
     """
+    recorded = {
+        **recorded,
+        **resolved_style_and_condition(
+            recorded.get("data"), recorded.get("conditional"),
+            recorded.get("style"), recorded.get("condition"),
+        ),
+    }  # fmt: skip
     identity = config.identity()
     differing = [
         f"{key}: {recorded.get(key)!r} → {identity[key]!r}"
@@ -320,6 +392,8 @@ def load_run_data(run_dir, split: str | None = None, n: int | None = None):
     Returns:
         ``(images, labels, split)``; labels are None unless the run is conditional.
     """
+    from imgenlib.data.splits import load_split
+
     config = load_run_config(run_dir)
     return load_split(
         config.data,
@@ -328,67 +402,6 @@ def load_run_data(run_dir, split: str | None = None, n: int | None = None):
         conditional=config.conditional,
         n=n,
         background=config.background,
+        style=config.style,
+        condition=config.condition,
     )
-
-
-def default_split(data: str) -> str:
-    """The split a run on `data` is measured on: ``"test"`` when the dataset has one.
-
-    ``digits`` has a single split and a folder of images has only ``"train"``.
-    """
-    from imgenlib.data import DATASETS, dataset_info
-
-    if data in DATASETS and "test" in dataset_info(data).splits:
-        return "test"
-    return "train"
-
-
-def load_split(
-    data: str,
-    split: str | None = None,
-    *,
-    image_size: int | None = None,
-    conditional: bool = False,
-    n: int | None = None,
-    data_dir=None,
-    background=None,
-):
-    """Images (and labels) of a dataset's split or of a folder of images.
-
-    Args:
-        data: a dataset name (`imgenlib.data.DATASETS`) or a folder of images.
-        split: ``"train"`` or ``"test"``; default: `default_split`. A folder has only
-            ``"train"``.
-        image_size: resize to this square size (a folder's default is 64).
-        conditional: return the labels (a labelled dataset is then required).
-        n: keep the first `n` images.
-        data_dir: a directory holding a local copy of the dataset
-            (see `imgenlib.data.load_images`).
-        background: colour under transparent pixels (folders and ``emoji``); None: default.
-
-    Returns:
-        ``(images, labels, split)``; labels are None unless `conditional`.
-    """
-    from imgenlib.data import DATASETS, load_folder, load_images
-
-    if n is not None:
-        n = check_positive_int("n", n)
-    split = default_split(data) if split is None else split
-    if data in DATASETS:
-        options = {} if background is None else {"background": background}
-        images, labels = load_images(data, split, image_size, data_dir, n=n, **options)
-    elif Path(data).is_dir():
-        if split != "train":
-            raise ValueError(
-                f"A folder of images has only a 'train' split. Received: split={split!r}"
-            )
-        colour = "black" if background is None else background
-        images, labels = load_folder(data, image_size or 64, background=colour)[:n], None
-    else:
-        known = ", ".join(repr(name) for name in DATASETS)
-        raise ValueError(
-            f"Unknown dataset {data!r}; expected one of {known} or a folder of images."
-        )
-    if conditional and labels is None:
-        raise ValueError(f"--conditional needs a labelled dataset; {data!r} has no labels.")
-    return images, (labels if conditional else None), split

@@ -128,8 +128,9 @@ def train(
 def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
     _prepare_run_dir(config, run_dir)
     quality = _quality_monitor(config)  # before the data loads: fails fast on a bad dataset
-    images, labels, num_classes = _load_training_data(config)
-    model = _build_model(config, distribution, images.shape[1:], num_classes)
+    images, labels, class_names = _load_training_data(config)
+    num_classes = None if class_names is None else len(class_names)
+    model = _build_model(config, distribution, images.shape[1:], class_names)
     save_json(config.to_json(), run_dir / "run.json")
     backup, timer = AtomicBackupAndRestore(run_dir / "backup"), TimeBudget(config.max_minutes)
     builtin = [
@@ -155,8 +156,9 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
     summary = _summary(config, run_dir, images, num_classes, distribution, timer, seconds)
     if config.kind == "vae":
         summary["evaluation"] = evaluate_vae(
-            model, config.data, config.image_size, config.conditional
-        )
+            model, config.data, config.image_size, config.conditional,
+            background=config.background, style=config.style, condition=config.condition,
+        )  # fmt: skip
     save_json(summary, run_dir / "metrics.json")
     return summary
 
@@ -246,8 +248,8 @@ def _quality_monitor(config: RunConfig):
 
 
 def _load_training_data(config: RunConfig):
-    """Training images, labels (conditional runs) and class count; capped in quick mode."""
-    from imgenlib.data import dataset_info
+    """Training images, labels and class names (conditional runs); capped in quick mode."""
+    from imgenlib.data import label_names
 
     images, labels, _ = load_split(
         config.data,
@@ -255,6 +257,8 @@ def _load_training_data(config: RunConfig):
         image_size=config.image_size,
         conditional=config.conditional,
         background=config.background,
+        style=config.style,
+        condition=config.condition,
     )
     if quick_mode():
         images = images[:QUICK_MAX_IMAGES]
@@ -264,11 +268,11 @@ def _load_training_data(config: RunConfig):
             f"batch_size must not exceed the number of training images ({len(images)}). "
             f"Received: batch_size={config.batch_size}"
         )
-    num_classes = dataset_info(config.data).num_classes if config.conditional else None
-    return images, labels, num_classes
+    class_names = label_names(config.data, config.condition) if config.conditional else None
+    return images, labels, class_names
 
 
-def _build_model(config: RunConfig, distribution, image_shape, num_classes):
+def _build_model(config: RunConfig, distribution, image_shape, class_names):
     """The preset's model, built with its optimisers inside the strategy, in `precision`."""
     from imgenlib import presets
     from imgenlib.distribute import prepare_model
@@ -279,7 +283,7 @@ def _build_model(config: RunConfig, distribution, image_shape, num_classes):
     try:
         with distribution.scope():
             model = presets.build(
-                config.kind, config.model_config(), image_shape, num_classes=num_classes,
+                config.kind, config.model_config(), image_shape, class_names=class_names,
                 seed=config.seed,
             )  # fmt: skip
             model.build_for_training()
@@ -334,6 +338,7 @@ def _summary(config, run_dir, images, num_classes, distribution, timer, seconds)
         "data": config.data,
         "preset": config.preset,
         "conditional": config.conditional,
+        "condition": config.condition,
         "epochs_completed": len(next(iter(history.values()), [])),
         "epochs_requested": config.epochs,
         "steps_this_session": timer.steps,

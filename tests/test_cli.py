@@ -119,15 +119,16 @@ def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
         "batch_size": 16, "seed": 7, "image_size": 24, "learning_rate": 1e-4,
         "strategy": "mirrored", "deterministic": True, "eval_every": 2, "patience": 4,
         "eval_n": 300, "precision": "mixed_bfloat16", "tensorboard": True, "background": "white",
+        "style": "all", "condition": "category_style",
     }  # fmt: skip
     assert set(settings) | {"kind", "data", "out"} == {
         f.name for f in dataclasses.fields(RunConfig)
     }
-    argv = ["train", "gan", "--data", "digits", "--out", out]
+    argv = ["train", "gan", "--data", "emoji", "--out", out]  # style is for emoji only
     for name, value in settings.items():
         flag = "--" + name.replace("_", "-")
         argv += [flag] if value is True else [flag, str(value)]
-    assert run_config(parser.parse_args(argv)) == RunConfig("gan", "digits", out, **settings)
+    assert run_config(parser.parse_args(argv)) == RunConfig("gan", "emoji", out, **settings)
 
 
 @pytest.mark.parametrize(

@@ -75,10 +75,13 @@ def test_resolved_fills_in_the_preset_and_model_config_applies_overrides(tmp_pat
 
 
 def test_identity_fields_decide_what_may_change_on_resume(tmp_path):
-    # background joined the identity later; a run.json without it reads as None (the default)
-    assert RunConfig.IDENTITY == (*OLD_RUN_JSON, "background")
+    # background, style and condition joined the identity later; a run.json without them
+    # reads as None (the defaults; for digits and unconditional runs they resolve to None)
+    assert RunConfig.IDENTITY == (*OLD_RUN_JSON, "background", "style", "condition")
     config = RunConfig.tiny(tmp_path).resolved()
-    assert config.identity() == {**OLD_RUN_JSON, "background": None}
+    assert config.identity() == {
+        **OLD_RUN_JSON, "background": None, "style": None, "condition": None,
+    }  # fmt: skip
     check_same_run(config, OLD_RUN_JSON)
     recorded = config.to_json()
     for change in ({"epochs": 9}, {"learning_rate": 1e-5}, {"precision": "mixed_bfloat16"},

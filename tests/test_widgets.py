@@ -132,6 +132,14 @@ def test_class_picker_on_a_conditional_model():
     assert explorer.image.value == first and explorer.class_picker.value == 0
 
 
+def test_class_picker_shows_the_models_own_class_names():
+    model = TanhLinearModel(num_classes=2)
+    model.class_names = ("twitter", "google")  # what `train` gives a style-conditioned model
+    assert LatentExplorer(model).class_picker.options == (("0: twitter", 0), ("1: google", 1))
+    named = LatentExplorer(model, class_names=["x", "y"])
+    assert named.class_picker.options == (("0: x", 0), ("1: y", 1))
+
+
 def test_conditional_gan_class_picker():
     keras.utils.set_random_seed(0)
     gan = build_gan(GANConfig.tiny(), (28, 28, 1), num_classes=3)

@@ -17,6 +17,10 @@ the cache (``$IMGENLIB_DATA/emoji`` or ``~/.cache/imgenlib/emoji``) as one ``.np
 style with a manifest; after that everything is offline. `load_emoji` returns a record
 with images, captions ("father christmas, medium skin tone") and labels.
 
+A conditional model can be conditioned on the category, the style or both
+(`CONDITIONS`): `emoji_labels` gives each image's class and `emoji_class_names` the names
+("Smileys & Emotion / google"), so one model can draw the same concept in either style.
+
 **Splits are by emoji, not by image**: an emoji is in the test split with all its skin
 tones and in both styles, so the test split holds emoji a model never saw (10 % of each
 category, chosen by a hash of the emoji's code, so the split never changes).
@@ -54,12 +58,16 @@ from imgenlib.data.emoji_cache import (
 __all__ = [
     "BACKGROUNDS",
     "CATEGORIES",
+    "CONDITIONS",
     "EMOJI_PACKAGES",
     "EmojiCacheError",
     "EmojiData",
     "STYLES",
+    "STYLE_CHOICES",
     "composite",
     "emoji_cache_dir",
+    "emoji_class_names",
+    "emoji_labels",
     "fetch_emoji",
     "load_emoji",
 ]
@@ -76,6 +84,8 @@ SKIN_TONES = {
     "1F3FF": "dark skin tone",
 }
 TEST_FRACTION = 0.1
+CONDITIONS = ("category", "style", "category_style")
+STYLE_CHOICES = (*STYLES, "all")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +180,8 @@ def load_emoji(
     Args:
         split: ``"train"``, ``"test"`` (emoji never in train, 10 % per category) or ``"all"``.
         image_size: int or (height, width); the PNGs are 64×64 (resized antialiased).
-        style: ``"twitter"``, ``"google"`` or ``"all"`` (both; each emoji twice).
+        style: ``"twitter"``, ``"google"`` or ``"all"`` (both: each emoji twice, its two
+            styles one after the other, so the first `n` images hold both styles).
         background: ``"white"``, ``"black"`` or an (R, G, B) colour for the transparent pixels.
         skin_tones: include the skin-tone variants (1,874 of the 3,786 images per style).
         flags: include the 270 flags (drawings of rectangles with little in common with
@@ -189,7 +200,7 @@ def load_emoji(
     from imgenlib.images import from_uint8, resize_images
 
     check_choice("split", split, ("train", "test", "all"))
-    styles = STYLES if check_choice("style", style, (*STYLES, "all")) == "all" else (style,)
+    styles = STYLES if check_choice("style", style, STYLE_CHOICES) == "all" else (style,)
     size = check_image_size("image_size", image_size)
     colour = np.array(check_background(background), np.float32)
     if n is not None:
@@ -213,7 +224,9 @@ def load_emoji(
             fields["base"].append(base)
     rgba = np.concatenate(fields["rgba"])
     test = _in_test_split(fields["base"], fields["category"])
-    selected = np.arange(len(rgba)) if split == "all" else np.flatnonzero(test == (split == "test"))
+    rank = np.concatenate([np.arange(len(part)) for part in fields["rgba"]])
+    order = np.argsort(rank, kind="stable")  # with both styles: each emoji in both, in turn
+    selected = order if split == "all" else order[test[order] == (split == "test")]
     selected = selected[:n]
     images = resize_images(from_uint8(composite(rgba[selected], colour)), size)
 
@@ -229,3 +242,42 @@ def load_emoji(
         code=pick("code"),
         base_code=pick("base"),
     )
+
+
+def emoji_class_names(condition: str = "category") -> tuple[str, ...]:
+    """The names of the classes of an emoji model conditioned on `condition`.
+
+    Args:
+        condition: ``"category"`` (`CATEGORIES`), ``"style"`` (`STYLES`: twitter, google) or
+            ``"category_style"`` (20 classes, ``"Smileys & Emotion / google"``: class
+            ``category * len(STYLES) + style``).
+
+    Returns:
+        A tuple of names; name k is class k's.
+    """
+    check_choice("condition", condition, CONDITIONS)
+    if condition == "category":
+        return CATEGORIES
+    if condition == "style":
+        return STYLES
+    return tuple(f"{category} / {style}" for category in CATEGORIES for style in STYLES)
+
+
+def emoji_labels(data: EmojiData, condition: str = "category") -> np.ndarray:
+    """The class of every image of `data` when a model is conditioned on `condition`.
+
+    Args:
+        data: an `EmojiData` record (`load_emoji`).
+        condition: ``"category"`` (``data.labels``), ``"style"`` (twitter 0, google 1) or
+            ``"category_style"`` (``category * 2 + style``); `emoji_class_names` names them.
+
+    Returns:
+        int64 array (N,).
+    """
+    check_choice("condition", condition, CONDITIONS)
+    styles = np.array([STYLES.index(style) for style in data.style], np.int64)
+    if condition == "category":
+        return data.labels.astype(np.int64)
+    if condition == "style":
+        return styles
+    return data.labels.astype(np.int64) * len(STYLES) + styles

@@ -34,7 +34,7 @@ import tensorflow as tf
 from imgenlib._env import progress
 from imgenlib._validation import check_int, check_positive_int
 from imgenlib.images import check_images
-from imgenlib.models.conditions import check_labels
+from imgenlib.models.conditions import check_class_names, check_labels
 
 __all__ = [
     "GenerativeModel",
@@ -89,6 +89,9 @@ class GenerativeModel(keras.Model):
     Args:
         latent_dim: size of z.
         num_classes: number of classes of a class-conditional model; None for none.
+        class_names: optional names of a conditional model's classes (name k for class k),
+            kept with the model; ``imgenlib.training.train`` sets them
+            (`imgenlib.data.label_names`).
         seed: seed of the training noise.
         **kwargs: passed to `keras.Model` (``name``, ``trainable``, ``dtype``).
     """
@@ -96,12 +99,16 @@ class GenerativeModel(keras.Model):
     kind: ClassVar[str] = ""
     NETWORKS: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, *, latent_dim: int, num_classes: int | None = None, seed: int = 0, **kwargs):
+    def __init__(
+        self, *, latent_dim: int, num_classes: int | None = None, class_names=None, seed: int = 0,
+        **kwargs,
+    ):  # fmt: skip
         super().__init__(**kwargs)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.num_classes = (
             None if num_classes is None else check_int("num_classes", num_classes, minimum=2)
         )
+        self.class_names = check_class_names(class_names, self.num_classes)
         self.seed = check_int("seed", seed, minimum=0)
 
     def set_networks(self, **networks):
@@ -220,6 +227,7 @@ class GenerativeModel(keras.Model):
             **networks,
             "latent_dim": self.latent_dim,
             "num_classes": self.num_classes,
+            "class_names": None if self.class_names is None else list(self.class_names),
             "seed": self.seed,
         }
 

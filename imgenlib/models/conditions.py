@@ -3,7 +3,8 @@
 Every conditional network turns its integer labels into a learned vector with one
 embedding (`label_input_and_embedding`); the layer names are kept here so that
 `imgenlib.conditional` finds them and saved models keep loading. `check_labels`
-validates what users pass to ``generate(labels=...)``, including ``"balanced"``.
+validates what users pass to ``generate(labels=...)``, including ``"balanced"``, and
+`check_class_names` the names a model keeps for its classes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "LABEL_EMBEDDING",
     "LATENT_AND_LABEL",
     "balanced_labels",
+    "check_class_names",
     "check_labels",
     "label_embedding_size",
     "label_input_and_embedding",
@@ -98,3 +100,36 @@ def check_labels(labels, n: int, num_classes: int | None):
             f"labels must be in [0, {num_classes}). Received: labels in [{array.min()}, {array.max()}]"
         )
     return array.astype(np.int32)
+
+
+def check_class_names(class_names, num_classes: int | None) -> tuple[str, ...] | None:
+    """Validate the names of a model's `num_classes` classes (None: no names).
+
+    Returns:
+        A tuple of `num_classes` distinct non-empty strings, or None.
+
+    Raises:
+        ValueError / TypeError: names for an unconditional model, not strings, repeated,
+            or not one per class.
+    """
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not isinstance(class_names, (list, tuple)):
+        raise TypeError(
+            f"class_names must be a list or tuple of str. Received: class_names={class_names!r}"
+        )
+    names = tuple(class_names)
+    if num_classes is None:
+        raise ValueError(
+            f"class_names are for conditional models (num_classes set). Received: class_names={names!r}"
+        )
+    if not all(isinstance(name, str) and name for name in names) or len(set(names)) != len(names):
+        raise ValueError(
+            f"class_names must be distinct non-empty strings. Received: class_names={names!r}"
+        )
+    if len(names) != num_classes:
+        raise ValueError(
+            f"class_names must have one name per class ({num_classes}). "
+            f"Received: {len(names)} names"
+        )
+    return names

@@ -341,7 +341,12 @@ class DiffusionConfig:
 
 
 def build_diffusion(
-    config: DiffusionConfig, image_shape, num_classes: int | None = None, *, seed: int = 0
+    config: DiffusionConfig,
+    image_shape,
+    num_classes: int | None = None,
+    *,
+    class_names=None,
+    seed: int = 0,
 ) -> Diffusion:
     """Build and compile a `Diffusion` model for images of `image_shape` from a `DiffusionConfig`.
 
@@ -349,6 +354,7 @@ def build_diffusion(
         config: the settings.
         image_shape: (H, W, C), H = W in 16, 28, 32, 64; C in 1, 3.
         num_classes: build a class-conditional model (with classifier-free guidance).
+        class_names: optional names of the classes (`GenerativeModel.class_names`).
         seed: seed of the training noise (weights come from Keras' global seed).
 
     Returns:
@@ -376,6 +382,7 @@ def build_diffusion(
         ema_decay=config.ema_decay,
         label_dropout=config.label_dropout,
         num_classes=num_classes,
+        class_names=class_names,
         seed=seed,
     )
     model.compile(optimizer_from_config(config, config.learning_rate))

@@ -330,7 +330,12 @@ class GANConfig:
 
 
 def build_gan(
-    config: GANConfig, image_shape, num_classes: int | None = None, *, seed: int = 0
+    config: GANConfig,
+    image_shape,
+    num_classes: int | None = None,
+    *,
+    class_names=None,
+    seed: int = 0,
 ) -> GAN:
     """Build and compile a `GAN` for images of `image_shape` from a `GANConfig`.
 
@@ -338,6 +343,7 @@ def build_gan(
         config: the settings.
         image_shape: (H, W, C), H = W in 16, 28, 32, 64; C in 1, 3.
         num_classes: build a class-conditional GAN with this many classes.
+        class_names: optional names of the classes (`GenerativeModel.class_names`).
         seed: seed of the training noise (weights are initialised from Keras' global
             seed; call `keras.utils.set_random_seed` first for reproducible weights).
 
@@ -377,6 +383,7 @@ def build_gan(
         augment=config.augment,
         num_classes=num_classes,
         update=config.update,
+        class_names=class_names,
         seed=seed,
     )
     gan.compile(

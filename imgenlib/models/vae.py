@@ -351,7 +351,12 @@ class VAEConfig:
 
 
 def build_vae(
-    config: VAEConfig, image_shape, num_classes: int | None = None, *, seed: int = 0
+    config: VAEConfig,
+    image_shape,
+    num_classes: int | None = None,
+    *,
+    class_names=None,
+    seed: int = 0,
 ) -> VAE:
     """Build and compile a `VAE` for images of `image_shape` from a `VAEConfig`.
 
@@ -359,6 +364,7 @@ def build_vae(
         config: the settings.
         image_shape: (H, W, C), H = W in 16, 28, 32, 64; C in 1, 3.
         num_classes: build a conditional VAE with this many classes.
+        class_names: optional names of the classes (`GenerativeModel.class_names`).
         seed: seed of the training noise (weights are initialised from Keras' global
             seed; call `keras.utils.set_random_seed` first for reproducible weights).
 
@@ -382,6 +388,7 @@ def build_vae(
         beta=config.beta,
         kl_warmup_steps=config.kl_warmup_steps,
         num_classes=num_classes,
+        class_names=class_names,
         seed=seed,
     )
     vae.compile(optimizer_from_config(config, config.learning_rate))

@@ -45,6 +45,8 @@ def check_class(model, value, name="label") -> int | None:
 def class_options(model, class_names):
     num_classes = model.num_classes
     if class_names is None:
+        class_names = getattr(model, "class_names", None)
+    if class_names is None:
         return [(str(k), k) for k in range(num_classes)]
     class_names = list(class_names)
     if len(class_names) != num_classes:

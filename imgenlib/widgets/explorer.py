@@ -44,7 +44,8 @@ class LatentExplorer(DisplayMixin):
         n: number of images shown (a grid of n latents from the seed).
         ncols: grid columns (default square-ish).
         label: class for a conditional model (default 0).
-        class_names: names shown in the class picker.
+        class_names: names shown in the class picker (default: the model's `class_names`,
+            which `imgenlib.training.train` sets).
         scale: pixel upscaling of the image.
         value_range: sliders span [-value_range, value_range].
 
