@@ -3,17 +3,25 @@
     python benchmarks/train_pretrained.py                      # every zoo model (10 epochs each)
     python benchmarks/train_pretrained.py fashion_mnist_vae    # one of them
     python benchmarks/train_pretrained.py --runs runs/zoo      # where the run directories go
+    python benchmarks/train_pretrained.py emoji_gan --from-run runs/time_to_quality_emoji
+                              # pack a run already trained with the entry's exact command
 
 For each model this runs the exact CLI command recorded in ``imgenlib/weights/pretrained.json``
 (``python -m imgenlib train ... --epochs 10``), times it, evaluates the trained model on
-the Fashion-MNIST test split (FID/KID/precision/recall with the shipped extractor, n = 10,000;
-for VAEs also the test −ELBO in nats per image), and writes the float16 sampling weights
-with `imgenlib.pretrained.pack`. Re-running resumes unfinished runs (the CLI does).
+its dataset's test split (FID/KID/precision/recall with the shipped extractor, n = 10,000
+for Fashion-MNIST; for emoji 2,000 samples against the 371 test images; for VAEs also the
+test −ELBO in nats per image), and writes the float16 sampling weights with
+`imgenlib.pretrained.pack`. Re-running resumes unfinished runs (the CLI does).
+``emoji_gan`` is trained for a time budget (``--max-minutes 30``), the run that
+``benchmarks/time_to_quality.py --data emoji --minutes 30 --precision mixed_bfloat16`` writes
+with the same command, so ``--from-run`` can pack that run instead of training again (its
+training time is read from the run's ``metrics.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -37,50 +45,84 @@ ZOO = {
         "class-conditional convolutional VAE on Fashion-MNIST (Bernoulli likelihood)",
         "train vae --data fashion_mnist --conditional --epochs 10",
     ),
+    "emoji_gan": (
+        "the source article's 64x64 DCGAN on Twemoji (emoji preset, bfloat16, 30 CPU minutes)",
+        "train gan --data emoji --max-minutes 30 --precision mixed_bfloat16",
+    ),
 }
-EVAL_N = 10000
+EVAL_N = {"fashion_mnist": 10000, "emoji": 2000}
 
 
-def measure(model, kind: str) -> dict:
-    """Quality of a trained model on the Fashion-MNIST test split."""
+def dataset_of(command: str) -> str:
+    """The ``--data`` value of a zoo command."""
+    words = shlex.split(command)
+    return words[words.index("--data") + 1]
+
+
+def measure(model, kind: str, data: str = "fashion_mnist") -> dict:
+    """Quality of a trained model on its dataset's test split."""
     import numpy as np
 
     from imgenlib.data import load_images
     from imgenlib.evaluation import evaluate
 
-    quality = evaluate(model, "fashion_mnist", n=EVAL_N, seed=0)
+    n = EVAL_N[data]
+    quality = evaluate(model, data, n=n, seed=0)
     if kind == "vae":
-        images, labels = load_images("fashion_mnist", "test")
+        images, labels = load_images(data, "test")
         nelbo = model.negative_elbo(images, labels if model.num_classes else None, seed=0)
         quality["test_negative_elbo_nats"] = round(float(np.mean(nelbo)), 2)
-    quality["command"] = f"imgenlib.evaluation.evaluate(model, 'fashion_mnist', n={EVAL_N}, seed=0)"
+    quality["command"] = f"imgenlib.evaluation.evaluate(model, {data!r}, n={n}, seed=0)"
     return quality
+
+
+def check_run_matches(run_dir: Path, command: str) -> None:
+    """Refuse a `--from-run` directory whose run.json does not match the zoo command."""
+    run = json.loads((run_dir / "run.json").read_text())
+    words = shlex.split(command)
+    expected = {"kind": words[1], "data": dataset_of(command)}
+    for flag, key in (("--precision", "precision"), ("--max-minutes", "max_minutes")):
+        if flag in words:
+            value = words[words.index(flag) + 1]
+            expected[key] = float(value) if key == "max_minutes" else value
+    wrong = {key: run.get(key) for key, value in expected.items() if run.get(key) != value}
+    if wrong:
+        raise SystemExit(f"{run_dir} was not trained with `{command}`: {wrong} vs {expected}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"zoo models (default: all of {', '.join(ZOO)})")
     parser.add_argument("--runs", default="runs/zoo", help="parent of the run directories")
+    parser.add_argument("--from-run", help="pack this finished run of ONE zoo model's command")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(ZOO))
     if unknown:
         parser.error(f"unknown zoo model(s) {unknown}; expected some of {list(ZOO)}")
+    if args.from_run and len(args.names) != 1:
+        parser.error("--from-run packs one model: name exactly one zoo model")
 
     from imgenlib import pretrained
     from imgenlib.runs import load_run_model
 
     for name in args.names or list(ZOO):
         description, command = ZOO[name]
-        out = Path(args.runs) / name
+        out = Path(args.from_run or Path(args.runs) / name)
         cli = f"python -m imgenlib {command} --out {out}"
-        print(f"[{name}] {cli}", flush=True)
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "imgenlib", *shlex.split(command), "--out", str(out)], check=True
-        )
-        seconds = time.perf_counter() - start
+        if args.from_run:
+            check_run_matches(out, command)
+            seconds = json.loads((out / "metrics.json").read_text())["seconds_this_session"]
+            print(f"[{name}] packing {out}, trained by: {cli}", flush=True)
+        else:
+            print(f"[{name}] {cli}", flush=True)
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "imgenlib", *shlex.split(command), "--out", str(out)],
+                check=True,
+            )
+            seconds = time.perf_counter() - start
         model = load_run_model(out)
-        quality = measure(model, command.split()[1])
+        quality = measure(model, command.split()[1], dataset_of(command))
         path = pretrained.pack(
             model,
             name,
