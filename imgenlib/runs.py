@@ -70,14 +70,18 @@ class RunConfig:
         data: a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
         out: the run directory; training into it again resumes the run.
         preset: preset name (see `imgenlib.presets.available`); None: the dataset's
-            recommended preset if there is one, else ``"default"`` (`resolved` fills it in).
-        epochs: number of epochs; None: the preset's.
-        max_minutes: wall-clock budget; training stops at the first step past it.
+            recommended preset if there is one, for a folder one chosen from what it holds
+            (`imgenlib.presets.choose_preset`), else ``"default"`` (`resolved` fills it in).
+        epochs: number of epochs; None: the preset's (its epochs, or as many as its step
+            budget needs: `planned`), or, with `max_minutes`, as many as the budget allows.
+        max_minutes: wall-clock budget; training stops at the first step past it. Without
+            `epochs` it is the only limit: the preset's length does not end training first.
         conditional: train a class-conditional model (needs a labelled dataset).
         loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
         batch_size: batch size; None: the preset's.
         seed: seeds data order, initialisation and sampling noise.
-        image_size: resize images to this square size (folders default to 64).
+        image_size: resize images to this square size (folders default to 64): 16, 28, 32
+            or 64, the sides the networks are built for.
         background: colour under transparent pixels, for folders of images with alpha and
             for ``emoji``: ``"white"``, ``"black"`` or ``"R,G,B"``; None: the data's default
             (folders black, emoji white).
@@ -170,9 +174,13 @@ class RunConfig:
         from imgenlib import presets
         from imgenlib.distribute import STRATEGIES
         from imgenlib.losses import LOSSES
+        from imgenlib.models.blocks import check_image_side
 
         if self.preset is not None:
             presets.get(self.kind, self.preset)
+        if self.image_size is not None:
+            preset = "a" if self.preset is None else f"the {self.preset!r}"
+            check_image_side(self.image_size, f"{preset} {self.kind}")
         if self.loss is not None:
             check_choice("loss", self.loss, LOSSES)
         check_choice("strategy", self.strategy, STRATEGIES)
@@ -210,17 +218,35 @@ class RunConfig:
     def resolved(self) -> RunConfig:
         """This config with `preset`, `batch_size` and `epochs` filled in from the preset.
 
-        The preset defaults to the dataset's recommended one (`imgenlib.presets.default_preset`).
+        The preset defaults to the data's recommended one (`imgenlib.presets.choose_preset`).
+        `epochs` stays None when `max_minutes` is given without it (train until the budget)
+        and for a preset with a step budget (`planned` fills it in once the data is loaded).
         """
         from imgenlib import presets
 
         name = self.preset or presets.default_preset(self.kind, self.data)
         chosen = presets.get(self.kind, name)
+        epochs = self.epochs
+        if epochs is None and self.max_minutes is None:
+            epochs = chosen.epochs
         return dataclasses.replace(
-            self,
-            preset=name,
-            batch_size=self.batch_size or chosen.batch_size,
-            epochs=self.epochs or chosen.epochs,
+            self, preset=name, batch_size=self.batch_size or chosen.batch_size, epochs=epochs
+        )
+
+    def planned(self, train_images: int) -> RunConfig:
+        """The `resolved` config for `train_images` images: a step budget becomes epochs.
+
+        `epochs` stays None only when `max_minutes` alone bounds the run. Resuming
+        recomputes the same epochs from the same data, so the plan does not change.
+        """
+        from imgenlib import presets
+
+        config = self.resolved()
+        if config.epochs is not None or config.max_minutes is not None:
+            return config
+        chosen = presets.get(config.kind, config.preset)
+        return dataclasses.replace(
+            config, epochs=chosen.epochs_for(train_images, config.batch_size)
         )
 
     def model_config(self):

@@ -8,7 +8,8 @@ Everything returns images as float32 NHWC in [-1, 1] (the library convention).
   categories in two styles (`fetch_emoji` downloads them once with npm).
 - `load_shapes(n, image_size, seed)`: the procedural shapes with colour/size labels and
   captions such as "small red circle".
-- `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped.
+- `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped;
+  `describe_folder(path)`: how many, and whether in colour, without loading them.
 - `make_dataset(images, labels, batch_size, shuffle, augment)`: a `tf.data` pipeline.
 - `augmentation(...)`: flip / rotation / zoom / translation as Keras layers.
 """
@@ -36,7 +37,13 @@ from imgenlib.data.emoji import (
     fetch_emoji,
     load_emoji,
 )
-from imgenlib.data.folder import IMAGE_EXTENSIONS, ImageLoadWarning, load_folder
+from imgenlib.data.folder import (
+    IMAGE_EXTENSIONS,
+    FolderSummary,
+    ImageLoadWarning,
+    describe_folder,
+    load_folder,
+)
 from imgenlib.data.pipeline import augmentation, make_dataset
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES, Shapes, caption, load_shapes
 
@@ -49,6 +56,7 @@ __all__ = [
     "EMOJI_STYLES",
     "EmojiCacheError",
     "EmojiData",
+    "FolderSummary",
     "IMAGE_EXTENSIONS",
     "ImageLoadWarning",
     "SHAPE_NAMES",
@@ -58,6 +66,7 @@ __all__ = [
     "caption",
     "composite",
     "dataset_info",
+    "describe_folder",
     "emoji_cache_dir",
     "fetch_emoji",
     "find_local_copy",
