@@ -194,7 +194,10 @@ def _choose_preset(config: RunConfig) -> tuple[RunConfig, str | None]:
     from imgenlib.presets import choose_preset
 
     name, reason = choose_preset(config.kind, config.data)
-    return dataclasses.replace(config, preset=name).resolved(), reason
+    config = dataclasses.replace(config, preset=name).resolved()
+    if config.epochs is None and config.max_minutes is not None:
+        reason += f"; no epochs given: training until the {config.max_minutes:g}-minute budget"
+    return config, reason
 
 
 def _check_callbacks(callbacks) -> list:

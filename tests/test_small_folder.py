@@ -125,7 +125,7 @@ def test_a_step_budget_becomes_the_fewest_epochs_with_that_many_steps(images, ba
 
 
 def test_presets_with_epochs_keep_them():
-    for kind, named in presets.PRESETS.items():
+    for named in presets.PRESETS.values():
         for name, preset in named.items():
             if name != "small_colour":
                 assert preset.steps is None and preset.epochs_for(10**6) == preset.epochs
@@ -231,6 +231,9 @@ def test_cli_max_minutes_alone_reports_training_until_the_budget(
     code, printed = _run(argv, capsys)
     assert code == 0, printed.err
     assert "epochs (until the 0.02-minute budget) done" in printed.out
+    assert "rather than epochs); no epochs given: training until the 0.02-minute budget\n" in (
+        printed.out
+    )
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["stopped_by_time_budget"] and summary["epochs_requested"] is None
 
