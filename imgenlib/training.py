@@ -27,15 +27,15 @@ safe to interrupt:
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
   (`imgenlib.evaluation.evaluate_vae`); when no preset was named, the line saying which
   one was chosen for the data and why (``preset_choice``, also printed at the start).
+- With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
+  ``history.json``; epochs in between carry the last value), ``DIR/best.keras`` — the
+  model of the lowest FID so far, which survives resumes — and, with ``patience=P``,
+  early stopping once FID has not improved for P epochs.
 
 How long: `epochs` if given; else, with `max_minutes`, until the time budget (the preset's
 length does not stop it first); else the preset's epochs, or for a preset with a step
 budget (``small_colour``) the epochs that give that many steps on this data
 (`RunConfig.planned`, recorded in ``run.json``).
-- With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
-  ``history.json``; epochs in between carry the last value), ``DIR/best.keras`` — the
-  model of the lowest FID so far, which survives resumes — and, with ``patience=P``,
-  early stopping once FID has not improved for P epochs.
 
 Scale-out (`strategy`): the model and its optimisers are built inside the strategy's scope
 (``"mirrored"``: all local GPUs or logical CPUs; ``"multiworker"``: one process per machine,
