@@ -97,14 +97,18 @@ def _add_train_parser(commands):
     for flag, options, text in (
         ("--data", {"required": True}, "dataset name (see `datasets`) or a folder of images"),
         ("--out", {"required": True}, "run directory; re-running with the same one resumes"),
-        ("--preset", {}, "preset name (see `presets`); default: the dataset's recommended one"),
-        ("--epochs", {"type": int}, "number of epochs (default: the preset's)"),
-        ("--max-minutes", {"type": float}, "stop after this much training time"),
+        ("--preset", {}, "preset name (see `presets`); default: the dataset's recommended "
+         "one, for a folder one chosen from what it holds (printed)"),
+        ("--epochs", {"type": int}, "number of epochs (default: the preset's; with "
+         "--max-minutes alone: until the time budget)"),
+        ("--max-minutes", {"type": float}, "stop after this much training time; without "
+         "--epochs, train until then"),
         ("--conditional", {"action": "store_true"}, "train a class-conditional model"),
         ("--loss", {"choices": _LazyChoices("imgenlib.losses", "LOSSES"), "metavar": "LOSS"},
          "GAN loss: %(choices)s (default: the preset's)"),
         ("--batch-size", {"type": int}, "batch size (default: the preset's)"),
-        ("--image-size", {"type": int}, "resize images to this square size"),
+        ("--image-size", {"type": int}, "resize images to this square size: 16, 28, 32 or 64 "
+         "(folders default to 64)"),
         ("--background", {}, "colour under transparent pixels: white, black or R,G,B"),
         ("--style", {"choices": _LazyChoices("imgenlib.data.emoji", "STYLE_CHOICES"),
                      "metavar": "STYLE"}, "emoji drawing style: twitter (default), google or "
@@ -237,9 +241,14 @@ def _cmd_train(args) -> int:
     from imgenlib.training import train
 
     summary = train(run_config(args))
-    done = summary["epochs_completed"]
+    done, requested = summary["epochs_completed"], summary["epochs_requested"]
+    length = (
+        f"{done}/{requested} epochs"
+        if requested
+        else f"{done} epochs (until the {args.max_minutes:g}-minute budget)"
+    )
     print(
-        f"{done}/{summary['epochs_requested']} epochs done; {summary['images_per_second']} img/s this session. "
+        f"{length} done; {summary['images_per_second']} img/s this session. "
         f"Outputs in {args.out}: model.keras, samples.png, history.json, metrics.json"
     )
     if args.tensorboard:

@@ -45,7 +45,6 @@ __all__ = [
     "load_run_data",
     "load_run_model",
     "load_split",
-    "resolved_style_and_condition",
 ]
 
 KINDS = ("gan", "vae", "diffusion")
@@ -76,14 +75,18 @@ class RunConfig:
         data: a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
         out: the run directory; training into it again resumes the run.
         preset: preset name (see `imgenlib.presets.available`); None: the dataset's
-            recommended preset if there is one, else ``"default"`` (`resolved` fills it in).
-        epochs: number of epochs; None: the preset's.
-        max_minutes: wall-clock budget; training stops at the first step past it.
+            recommended preset if there is one, for a folder one chosen from what it holds
+            (`imgenlib.presets.choose_preset`), else ``"default"`` (`resolved` fills it in).
+        epochs: number of epochs; None: the preset's (its epochs, or as many as its step
+            budget needs: `planned`), or, with `max_minutes`, as many as the budget allows.
+        max_minutes: wall-clock budget; training stops at the first step past it. Without
+            `epochs` it is the only limit: the preset's length does not end training first.
         conditional: train a class-conditional model (needs a labelled dataset).
         loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
         batch_size: batch size; None: the preset's.
         seed: seeds data order, initialisation and sampling noise.
-        image_size: resize images to this square size (folders default to 64).
+        image_size: resize images to this square size (folders default to 64): 16, 28, 32
+            or 64, the sides the networks are built for.
         background: colour under transparent pixels, for folders of images with alpha and
             for ``emoji``: ``"white"``, ``"black"`` or ``"R,G,B"``; None: the data's default
             (folders black, emoji white).
@@ -174,7 +177,9 @@ class RunConfig:
         object.__setattr__(self, "eval_n", check_int("eval_n", self.eval_n, minimum=10))
         if self.background is not None:
             check_background(self.background)
-        self._check_style_and_condition()
+        from imgenlib.data.emoji import check_style_and_condition
+
+        check_style_and_condition(self.data, self.conditional, self.style, self.condition)
         self._check_choices()
         self._check_combinations()
 
@@ -183,38 +188,17 @@ class RunConfig:
         if value is not None:
             object.__setattr__(self, name, check(name, value))
 
-    def _check_style_and_condition(self):
-        from imgenlib.data.emoji import CONDITIONS, STYLE_CHOICES
-
-        if self.style is not None:
-            check_choice("style", self.style, STYLE_CHOICES)
-            if self.data != "emoji":
-                raise ValueError(
-                    "style is for the 'emoji' dataset only. "
-                    f"Received: style={self.style!r} for data={self.data!r}"
-                )
-        if self.condition is None:
-            return
-        check_choice("condition", self.condition, CONDITIONS)
-        if not self.conditional:
-            raise ValueError(
-                "condition is for conditional models (conditional=True, --conditional). "
-                f"Received: condition={self.condition!r} with conditional=False"
-            )
-        if self.condition != "category" and (self.data != "emoji" or self.style != "all"):
-            raise ValueError(
-                f"condition={self.condition!r} needs data='emoji' with style='all' (a model that "
-                f"sees both styles). Received: condition={self.condition!r}, data={self.data!r}, "
-                f"style={self.style!r}"
-            )
-
     def _check_choices(self):
         from imgenlib import presets
         from imgenlib.distribute import STRATEGIES
         from imgenlib.losses import LOSSES
+        from imgenlib.models.blocks import check_image_side
 
         if self.preset is not None:
             presets.get(self.kind, self.preset)
+        if self.image_size is not None:
+            preset = "a" if self.preset is None else f"the {self.preset!r}"
+            check_image_side(self.image_size, f"{preset} {self.kind}")
         if self.loss is not None:
             check_choice("loss", self.loss, LOSSES)
         check_choice("strategy", self.strategy, STRATEGIES)
@@ -252,20 +236,41 @@ class RunConfig:
     def resolved(self) -> RunConfig:
         """This config with `preset`, `batch_size` and `epochs` filled in from the preset.
 
-        The preset defaults to the dataset's recommended one (`imgenlib.presets.default_preset`);
+        The preset defaults to the data's recommended one (`imgenlib.presets.choose_preset`);
         `style` and `condition` get their defaults (``emoji``: ``"twitter"``; conditional:
-        ``"category"``).
+        ``"category"``). `epochs` stays None when `max_minutes` is given without it (train
+        until the budget) and for a preset with a step budget (`planned` fills it in).
         """
         from imgenlib import presets
+        from imgenlib.data.emoji import resolved_style_and_condition
 
         name = self.preset or presets.default_preset(self.kind, self.data)
         chosen = presets.get(self.kind, name)
+        epochs = self.epochs
+        if epochs is None and self.max_minutes is None:
+            epochs = chosen.epochs
         return dataclasses.replace(
             self,
             preset=name,
             batch_size=self.batch_size or chosen.batch_size,
-            epochs=self.epochs or chosen.epochs,
+            epochs=epochs,
             **resolved_style_and_condition(self.data, self.conditional, self.style, self.condition),
+        )
+
+    def planned(self, train_images: int) -> RunConfig:
+        """The `resolved` config for `train_images` images: a step budget becomes epochs.
+
+        `epochs` stays None only when `max_minutes` alone bounds the run. Resuming
+        recomputes the same epochs from the same data, so the plan does not change.
+        """
+        from imgenlib import presets
+
+        config = self.resolved()
+        if config.epochs is not None or config.max_minutes is not None:
+            return config
+        chosen = presets.get(config.kind, config.preset)
+        return dataclasses.replace(
+            config, epochs=chosen.epochs_for(train_images, config.batch_size)
         )
 
     def model_config(self):
@@ -316,15 +321,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def resolved_style_and_condition(data, conditional, style=None, condition=None) -> dict:
-    """``{"style", "condition"}`` with what None means: ``"twitter"`` for ``emoji`` (else
-    None) and ``"category"`` for a conditional run (else None)."""
-    return {
-        "style": style or ("twitter" if data == "emoji" else None),
-        "condition": condition or ("category" if conditional else None),
-    }
-
-
 def check_same_run(config: RunConfig, recorded: dict) -> None:
     """Raise unless the `recorded` run.json holds the same `RunConfig.IDENTITY` values.
 
@@ -338,6 +334,8 @@ def check_same_run(config: RunConfig, recorded: dict) -> None:
     Raises:
         ValueError: naming each differing setting, recorded value → requested value.
     """
+    from imgenlib.data.emoji import resolved_style_and_condition
+
     recorded = {
         **recorded,
         **resolved_style_and_condition(

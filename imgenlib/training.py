@@ -25,11 +25,17 @@ safe to interrupt:
   absolute epoch, so resumed sessions continue the curves.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
-  (`imgenlib.evaluation.evaluate_vae`).
+  (`imgenlib.evaluation.evaluate_vae`); when no preset was named, the line saying which
+  one was chosen for the data and why (``preset_choice``, also printed at the start).
 - With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
   ``history.json``; epochs in between carry the last value), ``DIR/best.keras`` — the
   model of the lowest FID so far, which survives resumes — and, with ``patience=P``,
   early stopping once FID has not improved for P epochs.
+
+How long: `epochs` if given; else, with `max_minutes`, until the time budget (the preset's
+length does not stop it first); else the preset's epochs, or for a preset with a step
+budget (``small_colour``) the epochs that give that many steps on this data
+(`RunConfig.planned`, recorded in ``run.json``).
 
 Scale-out (`strategy`): the model and its optimisers are built inside the strategy's scope
 (``"mirrored"``: all local GPUs or logical CPUs; ``"multiworker"``: one process per machine,
@@ -44,6 +50,7 @@ truncated file behind.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -72,9 +79,10 @@ from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_bat
 from imgenlib.runs import RunConfig, check_same_run, load_split
 from imgenlib.summaries import TensorBoardLogger
 
-__all__ = ["QUICK_MAX_IMAGES", "train"]
+__all__ = ["QUICK_MAX_IMAGES", "UNTIL_TIME_BUDGET", "train"]
 
 QUICK_MAX_IMAGES = 2048
+UNTIL_TIME_BUDGET = 1_000_000  # the epochs given to fit when max_minutes alone bounds a run
 
 
 def train(
@@ -115,21 +123,24 @@ def train(
             `ValueError`; the CLI exits with code 2).
         TrainingDiverged: a loss became NaN/Inf (``DIR`` keeps the last finished epoch).
     """
-    config = _as_config(kind, data, out, settings).resolved()
+    config, choice = _choose_preset(_as_config(kind, data, out, settings))
     callbacks = _check_callbacks(callbacks)
     verbose = _fit_verbosity(verbose)
     ensure_writable_dir(config.out)
+    if verbose and choice:
+        print(choice, flush=True)
     distribution = _start_strategy(config)
     run_dir = _worker_dir(config, distribution)
     with lock_directory(run_dir, purpose="training"):
-        return _train_locked(config, run_dir, distribution, callbacks, verbose)
+        return _train_locked(config, run_dir, distribution, callbacks, verbose, choice)
 
 
-def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
+def _train_locked(config, run_dir, distribution, callbacks, verbose, choice) -> dict:
     _prepare_run_dir(config, run_dir)
     quality = _quality_monitor(config)  # before the data loads: fails fast on a bad dataset
     images, labels, class_names = _load_training_data(config)
     num_classes = None if class_names is None else len(class_names)
+    config = config.planned(len(images))
     model = _build_model(config, distribution, images.shape[1:], class_names)
     save_json(config.to_json(), run_dir / "run.json")
     backup, timer = AtomicBackupAndRestore(run_dir / "backup"), TimeBudget(config.max_minutes)
@@ -139,14 +150,15 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
         *_run_callbacks(config, run_dir, images, num_classes, quality, backup),
         timer,
     ]
+    epochs = UNTIL_TIME_BUDGET if config.epochs is None else config.epochs
     dataset = epoch_batches(
         images, labels, batch_size=config.batch_size, seed=config.seed,
-        epochs=(backup.finished_epochs(), config.epochs),
+        epochs=(backup.finished_epochs(), epochs),
     )  # fmt: skip
     start = time.perf_counter()
     model.fit(
         dataset,
-        epochs=config.epochs,
+        epochs=epochs,
         steps_per_epoch=len(images) // config.batch_size,
         callbacks=builtin + callbacks,
         verbose=verbose,
@@ -154,6 +166,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
     )
     seconds = time.perf_counter() - start
     summary = _summary(config, run_dir, images, num_classes, distribution, timer, seconds)
+    summary["preset_choice"] = choice
     if config.kind == "vae":
         summary["evaluation"] = evaluate_vae(
             model, config.data, config.image_size, config.conditional,
@@ -174,6 +187,19 @@ def _as_config(kind, data, out, settings) -> RunConfig:
             )
         return kind
     return RunConfig(kind=kind, data=data, out=out, **settings)
+
+
+def _choose_preset(config: RunConfig) -> tuple[RunConfig, str | None]:
+    """The `resolved` config and, when the preset was chosen for the data, the line saying why."""
+    if config.preset is not None:
+        return config.resolved(), None
+    from imgenlib.presets import choose_preset
+
+    name, reason = choose_preset(config.kind, config.data)
+    config = dataclasses.replace(config, preset=name).resolved()
+    if config.epochs is None and config.max_minutes is not None:
+        reason += f"; no epochs given: training until the {config.max_minutes:g}-minute budget"
+    return config, reason
 
 
 def _check_callbacks(callbacks) -> list:

@@ -116,7 +116,7 @@ def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
     assert run_config(plain) == RunConfig("gan", "digits", out)
     settings = {
         "preset": "tiny", "epochs": 3, "max_minutes": 1.5, "conditional": True, "loss": "hinge",
-        "batch_size": 16, "seed": 7, "image_size": 24, "learning_rate": 1e-4,
+        "batch_size": 16, "seed": 7, "image_size": 32, "learning_rate": 1e-4,
         "strategy": "mirrored", "deterministic": True, "eval_every": 2, "patience": 4,
         "eval_n": 300, "precision": "mixed_bfloat16", "tensorboard": True, "background": "white",
         "style": "all", "condition": "category_style",

@@ -12,7 +12,8 @@ Everything returns images as float32 NHWC in [-1, 1] (the library convention).
 - `load_shapes_captions(split, n, image_size, seed)`: one or two shapes per image with
   captions ("a small red circle in the top left", "a red circle left of a blue square"),
   ground-truth attributes and held-out colour-shape pairs (split ``"test_compositional"``).
-- `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped.
+- `load_folder(path, image_size, channels, dedupe)`: your own images, bad files skipped;
+  `describe_folder(path)`: how many, and whether in colour, without loading them.
 - `load_split(data, split, ...)`, `default_split`, `label_names`: a run's images and labels.
 - `make_dataset(images, labels, batch_size, shuffle, augment)`: a `tf.data` pipeline.
 - `augmentation(...)`: flip / rotation / zoom / translation as Keras layers.
@@ -46,7 +47,13 @@ from imgenlib.data.emoji import (
     fetch_emoji,
     load_emoji,
 )
-from imgenlib.data.folder import IMAGE_EXTENSIONS, ImageLoadWarning, load_folder
+from imgenlib.data.folder import (
+    IMAGE_EXTENSIONS,
+    FolderSummary,
+    ImageLoadWarning,
+    describe_folder,
+    load_folder,
+)
 from imgenlib.data.pipeline import augmentation, make_dataset
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES, Shapes, caption, load_shapes
 from imgenlib.data.shapes_captions import (
@@ -69,6 +76,7 @@ __all__ = [
     "EMOJI_STYLES",
     "EmojiCacheError",
     "EmojiData",
+    "FolderSummary",
     "IMAGE_EXTENSIONS",
     "ImageLoadWarning",
     "POSITION_NAMES",
@@ -82,6 +90,7 @@ __all__ = [
     "composite",
     "dataset_info",
     "default_split",
+    "describe_folder",
     "emoji_cache_dir",
     "emoji_class_names",
     "emoji_labels",

@@ -281,3 +281,41 @@ def emoji_labels(data: EmojiData, condition: str = "category") -> np.ndarray:
     if condition == "style":
         return styles
     return data.labels.astype(np.int64) * len(STYLES) + styles
+
+
+def check_style_and_condition(data, conditional, style=None, condition=None) -> None:
+    """Validate a run's `style` and `condition` settings (`imgenlib.runs.RunConfig`).
+
+    Raises:
+        ValueError: an unknown value, `style` for a dataset other than ``emoji``, or a
+            `condition` without `conditional` or needing both styles.
+    """
+    if style is not None:
+        check_choice("style", style, STYLE_CHOICES)
+        if data != "emoji":
+            raise ValueError(
+                f"style is for the 'emoji' dataset only. Received: style={style!r} for data={data!r}"
+            )
+    if condition is None:
+        return
+    check_choice("condition", condition, CONDITIONS)
+    if not conditional:
+        raise ValueError(
+            "condition is for conditional models (conditional=True, --conditional). "
+            f"Received: condition={condition!r} with conditional=False"
+        )
+    if condition != "category" and (data != "emoji" or style != "all"):
+        raise ValueError(
+            f"condition={condition!r} needs data='emoji' with style='all' (a model that "
+            f"sees both styles). Received: condition={condition!r}, data={data!r}, "
+            f"style={style!r}"
+        )
+
+
+def resolved_style_and_condition(data, conditional, style=None, condition=None) -> dict:
+    """``{"style", "condition"}`` with what None means: ``"twitter"`` for ``emoji`` (else
+    None) and ``"category"`` for a conditional run (else None)."""
+    return {
+        "style": style or ("twitter" if data == "emoji" else None),
+        "condition": condition or ("category" if conditional else None),
+    }

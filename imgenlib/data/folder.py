@@ -7,11 +7,16 @@ images converted; an aspect-preserving centre crop resized to `image_size` with 
 filtering; float32 in [-1, 1]. Files that cannot be decoded are skipped and reported in
 **one** `ImageLoadWarning` that counts them by reason, so a folder with a few bad files
 still loads, and a folder with nothing usable is an error.
+
+`describe_folder` looks at a folder without loading it (its image files counted, a few
+decoded to see whether they are in colour): `imgenlib.presets` chooses a training preset
+from it.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import logging
 import os
@@ -21,13 +26,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imgenlib._validation import check_background, check_image_size
+from imgenlib._validation import check_background, check_image_size, check_positive_int
 from imgenlib.images import from_uint8
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageLoadWarning", "load_folder"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "FolderSummary",
+    "ImageLoadWarning",
+    "describe_folder",
+    "load_folder",
+]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _MAX_PIXELS = 8192 * 8192
+_COLOUR_SPREAD = 24  # max − min over R, G, B above this (of 255): a coloured pixel
+_COLOUR_SHARE = 0.01  # an image with at least this share of coloured pixels is in colour
 _log = logging.getLogger("imgenlib")
 
 
@@ -91,9 +104,7 @@ def load_folder(
     if not root.is_dir():
         raise ValueError(f"Image folder must be a directory. Received: path={str(path)!r}")
 
-    files = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
+    files = _image_files(root)
     arrays, kept, skipped, seen = [], [], collections.Counter(), set()
     duplicates = 0
     for file in _progress(files):
@@ -135,6 +146,68 @@ def load_folder(
         )
     images = from_uint8(np.stack(arrays))
     return (images, [str(p) for p in kept]) if return_paths else images
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderSummary:
+    """What a folder of images holds (`describe_folder`).
+
+    Attributes:
+        path: the folder, as given.
+        files: files with image extensions under it (undecodable ones included).
+        sampled: how many of them were decoded to judge `colour`.
+        colour: whether most sampled images are in colour (not grey on R = G = B).
+    """
+
+    path: str
+    files: int
+    sampled: int
+    colour: bool
+
+
+def describe_folder(path, sample: int = 16) -> FolderSummary:
+    """Count a folder's image files and decode a few, evenly spaced, to see if they are in colour.
+
+    An image counts as colour when at least 1 % of its pixels (alpha composited on black,
+    shrunk to at most 64×64) differ by more than 24 of 255 between their most and least
+    intense channel: JPEG noise on a grey image stays well below that, a coloured icon on
+    a transparent background is well above it. Undecodable files are passed over.
+
+    Args:
+        path: a directory, searched recursively like `load_folder`.
+        sample: most images decoded.
+
+    Returns:
+        A `FolderSummary`.
+
+    Raises:
+        ValueError: `path` is not a directory; bad `sample`.
+    """
+    sample = check_positive_int("sample", sample)
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"Image folder must be a directory. Received: path={str(path)!r}")
+    files = _image_files(root)
+    picks = sorted({round(i * (len(files) - 1) / max(1, sample - 1)) for i in range(sample)})
+    votes = []
+    for index in picks if files else ():
+        try:
+            image = _decode(files[index], 3)
+        except _Skip:
+            continue
+        image.thumbnail((64, 64))
+        pixels = np.asarray(image, dtype=np.int16)
+        spread = pixels.max(axis=-1) - pixels.min(axis=-1)
+        votes.append(float(np.mean(spread > _COLOUR_SPREAD)) >= _COLOUR_SHARE)
+    return FolderSummary(
+        str(path), len(files), len(votes), bool(votes) and 2 * sum(votes) > len(votes)
+    )
+
+
+def _image_files(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
 
 
 def _decode(file: Path, channels: int, background=(0, 0, 0)) -> Image.Image:

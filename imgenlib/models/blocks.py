@@ -21,7 +21,14 @@ import keras
 from imgenlib._validation import check_choice, check_float
 from imgenlib.models.renames import renamed_keywords
 
-__all__ = ["ARCHITECTURES", "FEATURES", "check_image_shape", "down_stack", "up_stack"]
+__all__ = [
+    "ARCHITECTURES",
+    "FEATURES",
+    "check_image_shape",
+    "check_image_side",
+    "down_stack",
+    "up_stack",
+]
 
 FEATURES = ("flatten", "sum")
 
@@ -49,6 +56,29 @@ def check_image_shape(image_shape) -> tuple[int, int, int]:
             f"Received: image_shape={tuple(image_shape)!r}"
         )
     return height, width, channels
+
+
+def check_image_side(image_size, network: str = "these networks") -> int:
+    """Return `image_size` if the builders support square images of that side, else raise.
+
+    Every network here (and the diffusion U-Net, which shares this check) is built for the
+    sides in `ARCHITECTURES`: DCGAN stacks doubling a 4×4 grid to 16, 32 or 64, or a 7×7
+    grid to 28. Checked before any data is loaded, so a bad ``--image-size`` fails at once.
+
+    Args:
+        image_size: the side, in pixels.
+        network: what the message says the sizes are for, e.g. ``"the 'emoji' gan"``.
+
+    Raises:
+        ValueError: naming the received value and the sides that work.
+    """
+    if image_size not in ARCHITECTURES or isinstance(image_size, bool):
+        sizes = ", ".join(str(size) for size in sorted(ARCHITECTURES))
+        raise ValueError(
+            f"image_size must be one of {sizes} for {network} (its networks double a 4x4 "
+            f"grid to 16, 32 or 64, or a 7x7 grid to 28). Received: image_size={image_size!r}"
+        )
+    return image_size
 
 
 def _filters(count: int, width_multiplier: float) -> int:
