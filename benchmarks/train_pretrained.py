@@ -122,15 +122,11 @@ def main(argv=None) -> int:
             )
             seconds = time.perf_counter() - start
         model = load_run_model(out)
-        quality = measure(model, command.split()[1], dataset_of(command))
-        path = pretrained.pack(
-            model,
-            name,
-            description=description,
-            command=cli,
-            train_seconds=seconds,
-            quality=quality,
-        )
+        entry = {"description": description, "command": cli, "train_seconds": seconds}
+        pretrained.pack(model, name, **entry, quality={})
+        shipped = pretrained.load(name)  # measure the float16 weights users get
+        quality = measure(shipped, command.split()[1], dataset_of(command))
+        path = pretrained.pack(model, name, **entry, quality=quality)
         print(
             f"[{name}] {seconds:.0f} s, {path.stat().st_size / 1e6:.2f} MB, {quality}", flush=True
         )
