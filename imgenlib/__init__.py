@@ -47,7 +47,7 @@ SUBMODULES = (
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
-    "runs", "demo", "summaries", "dataset_commands",
+    "runs", "demo", "summaries", "dataset_commands", "sampling_options",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -114,6 +114,7 @@ _EXPORTS = {
     "LatentExplorer": "imgenlib.widgets",
     "Interpolator": "imgenlib.widgets",
     "TrainingMonitor": "imgenlib.widgets",
+    "DenoisingScrubber": "imgenlib.widgets",
     "interpolate": "imgenlib.latent",
     "lerp": "imgenlib.latent",
     "manifold_grid": "imgenlib.latent",
@@ -212,6 +213,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.runs import load_run_model as load_run_model
     from imgenlib.summaries import TensorBoardLogger as TensorBoardLogger
     from imgenlib.training import train as train
+    from imgenlib.widgets import DenoisingScrubber as DenoisingScrubber
     from imgenlib.widgets import Interpolator as Interpolator
     from imgenlib.widgets import LatentExplorer as LatentExplorer
     from imgenlib.widgets import TrainingMonitor as TrainingMonitor

@@ -25,7 +25,9 @@ safe to interrupt:
   absolute epoch, so resumed sessions continue the curves.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
-  (`imgenlib.evaluation.evaluate_vae`).
+  (`imgenlib.evaluation.evaluate_vae`); for a diffusion model the ``sampling`` settings
+  (`imgenlib.sampling_options.sampling_settings` defaults: DDIM, min(50, T) steps, η 0)
+  with which the sample grids and the ``eval_every`` FIDs were drawn.
 - With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
   ``history.json``; epochs in between carry the last value), ``DIR/best.keras`` — the
   model of the lowest FID so far, which survives resumes — and, with ``patience=P``,
@@ -70,6 +72,7 @@ from imgenlib.io import (
 )
 from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 from imgenlib.runs import RunConfig, check_same_run, load_split
+from imgenlib.sampling_options import sampling_settings
 from imgenlib.summaries import TensorBoardLogger
 
 __all__ = ["QUICK_MAX_IMAGES", "train"]
@@ -157,6 +160,9 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose) -> dict:
         summary["evaluation"] = evaluate_vae(
             model, config.data, config.image_size, config.conditional
         )
+    sampling = sampling_settings(model)
+    if sampling is not None:  # how samples.png and the --eval-every FIDs were drawn
+        summary["sampling"] = sampling
     save_json(summary, run_dir / "metrics.json")
     return summary
 
