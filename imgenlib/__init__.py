@@ -47,7 +47,7 @@ SUBMODULES = (
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
-    "runs", "demo", "summaries", "dataset_commands", "text", "styles",
+    "runs", "demo", "summaries", "dataset_commands", "text", "styles", "sampling_options",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -117,6 +117,7 @@ _EXPORTS = {
     "LatentExplorer": "imgenlib.widgets",
     "Interpolator": "imgenlib.widgets",
     "TrainingMonitor": "imgenlib.widgets",
+    "DenoisingScrubber": "imgenlib.widgets",
     "interpolate": "imgenlib.latent",
     "lerp": "imgenlib.latent",
     "manifold_grid": "imgenlib.latent",
@@ -231,6 +232,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.text import TextEncoder as TextEncoder
     from imgenlib.text import build_text_encoder as build_text_encoder
     from imgenlib.training import train as train
+    from imgenlib.widgets import DenoisingScrubber as DenoisingScrubber
     from imgenlib.widgets import Interpolator as Interpolator
     from imgenlib.widgets import LatentExplorer as LatentExplorer
     from imgenlib.widgets import TrainingMonitor as TrainingMonitor

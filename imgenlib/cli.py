@@ -5,9 +5,10 @@ Commands (``python -m imgenlib COMMAND --help`` for their options):
     fetch        download a dataset once (``fetch emoji``: the emoji packages, with npm)
     show         write a grid of a dataset's images
     train        train a model (a `imgenlib.runs.RunConfig`); re-running a DIR resumes it
-    sample       generate images from a trained run
+    sample       generate images from a trained run (diffusion: --steps, --eta, --guidance,
+                 --sampler)
     eval         measure a run: FID, KID, precision/recall, ... (VAE: also reconstruction
-                 and test ELBO)
+                 and test ELBO; diffusion: the sampling options of ``sample``)
     reconstruct  originals above their VAE reconstructions
     export       export a run's generator for serving (see imgenlib.export)
     presets      list the training presets
@@ -35,6 +36,7 @@ from imgenlib.distribute import STRATEGIES
 from imgenlib.export import QUANTIZATIONS
 from imgenlib.io import check_output_file
 from imgenlib.runs import KINDS, PRECISIONS, SPLITS, RunConfig
+from imgenlib.sampling_options import add_sampling_options, given_options
 
 __all__ = ["EXPORT_FORMATS", "build_parser", "main", "run_config"]
 
@@ -77,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _OneLineParser(
         prog="python -m imgenlib",
-        description="Image generation with GANs and VAEs on TensorFlow/Keras.",
+        description="Image generation with GANs, VAEs and diffusion on TensorFlow/Keras.",
     )
     parser.add_argument("--version", action="version", version=f"imgenlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -157,6 +159,7 @@ def _add_sample_parser(commands):
     sample.add_argument(
         "--label", type=int, help="class for a conditional model (default: cycle through classes)"
     )
+    add_sampling_options(sample)
     sample.set_defaults(handler=_cmd_sample)
 
 
@@ -170,6 +173,7 @@ def _add_eval_parser(commands):
     )
     evaluate.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
     evaluate.add_argument("--json", help="also write the metrics to this .json file")
+    add_sampling_options(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
 
 
@@ -187,12 +191,25 @@ def _add_reconstruct_parser(commands):
 
 def _add_export_parser(commands):
     export = commands.add_parser(
-        "export", help="export a run's generator as a SavedModel or TFLite file"
+        "export",
+        help="export a run's generator (diffusion: its DDIM chain) as a SavedModel or TFLite file",
     )
     export.add_argument("run", help="run directory written by `train`")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("--quantize", choices=QUANTIZATIONS, help="TFLite weight quantization")
     export.add_argument("--out", required=True, help="SavedModel directory or .tflite file")
+    export.add_argument(
+        "--steps",
+        type=int,
+        metavar="K",
+        help="diffusion runs: DDIM steps fixed in the export (default 50, at most T)",
+    )
+    export.add_argument(
+        "--guidance",
+        type=float,
+        metavar="W",
+        help="conditional diffusion runs: guidance scale fixed in the export (default 1)",
+    )
     export.set_defaults(handler=_cmd_export)
 
 
@@ -265,6 +282,7 @@ def _cmd_sample(args) -> int:
     from imgenlib._validation import check_int, check_positive_int
     from imgenlib.demo import save_samples
     from imgenlib.runs import load_run_model
+    from imgenlib.sampling_options import sampling_settings
 
     n, grid = check_positive_int("--n", args.n), check_positive_int("--grid", args.grid)
     seed = check_int("--seed", args.seed, minimum=0)
@@ -273,6 +291,7 @@ def _cmd_sample(args) -> int:
     if args.npy is not None:
         check_output_file("--npy", args.npy, ".npy")
     model = load_run_model(args.run)
+    sampling = sampling_settings(model, given_options(args), flag="--")
     labels = None
     if getattr(model, "num_classes", None):
         labels = "balanced" if args.label is None else args.label
@@ -280,10 +299,14 @@ def _cmd_sample(args) -> int:
         raise ValueError(
             f"--label is for conditional models; this run is unconditional. Received: --label={args.label}"
         )
-    save_samples(model, n, args.out, seed=seed, labels=labels, npy=args.npy, grid=grid, scale=scale)
+    save_samples(
+        model, n, args.out, seed=seed, labels=labels, npy=args.npy, grid=grid, scale=scale,
+        sampling=sampling,
+    )  # fmt: skip
     shown = f" (a grid of the first {grid})" if n > grid else ""
+    how = "; " + ", ".join(f"{k} {v}" for k, v in sampling.items()) if sampling else ""
     print(
-        f"Wrote {n} samples (seed {seed}) to {args.out}{shown}"
+        f"Wrote {n} samples (seed {seed}{how}) to {args.out}{shown}"
         + (f" and {args.npy}" if args.npy else "")
     )
     return 0
@@ -298,11 +321,29 @@ def _cmd_eval(args) -> int:
     check_int("--seed", args.seed, minimum=0)
     if args.json is not None:
         check_output_file("--json", args.json, ".json")
-    result = evaluate_run(args.run, n=args.n, seed=args.seed)
+    sampling = _run_sampling(args.run, given_options(args))
+    result = evaluate_run(args.run, n=args.n, seed=args.seed, sampling=sampling)
     print(format_report(result))
     if args.json is not None:
         print(f"Wrote {save_json(result, args.json)}")
     return 0
+
+
+def _run_sampling(run_dir, given: dict) -> dict | None:
+    """The checked sampling options of a run, from its run.json (before the model loads)."""
+    import types
+
+    from imgenlib.runs import load_run_config
+    from imgenlib.sampling_options import sampling_settings
+
+    if not given:
+        return None
+    config = load_run_config(run_dir)
+    timesteps = getattr(config.model_config(), "timesteps", None)
+    model = types.SimpleNamespace(
+        kind=config.kind, num_classes=config.conditional or None, timesteps=timesteps
+    )
+    return sampling_settings(model, given, flag="--")
 
 
 def _cmd_reconstruct(args) -> int:
@@ -327,6 +368,7 @@ def _cmd_reconstruct(args) -> int:
 def _cmd_export(args) -> int:
     from imgenlib.export import compare_exported, export_savedmodel, export_tflite
     from imgenlib.runs import load_run_model
+    from imgenlib.sampling_options import sampling_settings
 
     if args.format == "savedmodel" and args.quantize:
         raise ValueError(
@@ -335,13 +377,16 @@ def _cmd_export(args) -> int:
     if args.format == "tflite" and Path(args.out).suffix != ".tflite":
         raise ValueError(f"--out must be a .tflite file. Received: --out={args.out!r}")
     model = load_run_model(args.run)
+    sampling = sampling_settings(model, {"steps": args.steps, "guidance": args.guidance}, flag="--")
+    fixed = {"steps": args.steps, "guidance": args.guidance}
     if args.format == "savedmodel":
-        path = export_savedmodel(model, args.out)
+        path = export_savedmodel(model, args.out, **fixed)
     else:
-        path = export_tflite(model, args.out, quantization=args.quantize)
+        path = export_tflite(model, args.out, quantization=args.quantize, **fixed)
     check = compare_exported(model, path, n=64)
+    how = f" (DDIM, {sampling['steps']} steps)" if sampling else ""
     print(
-        f"Wrote {args.format} to {path}; vs the Keras model on 64 latents: "
+        f"Wrote {args.format}{how} to {path}; vs the Keras model on 64 latents: "
         f"max |error| {check['max_abs_error']:.2g}, PSNR {check['psnr_db']:.1f} dB"
     )
     return 0

@@ -24,9 +24,10 @@ from imgenlib.images import to_unit
 from imgenlib.io import atomic_path, ensure_writable_dir, save_json
 from imgenlib.plotting import paired_rows, save_grid
 from imgenlib.runs import RunConfig, load_run_data, load_run_model
+from imgenlib.sampling_options import sampling_settings
 from imgenlib.training import train
 
-__all__ = ["html_report", "run_demo", "save_reconstructions", "save_samples"]
+__all__ = ["html_report", "pretrained_samples", "run_demo", "save_reconstructions", "save_samples"]
 
 
 def run_demo(out="outputs") -> dict:
@@ -51,7 +52,7 @@ def run_demo(out="outputs") -> dict:
         )
         report["models"][f"{kind}_digits"] = _demo_run(config, out)
     for name in pretrained.available():
-        report["pretrained"][name] = _pretrained_samples(name, out)
+        report["pretrained"][name] = pretrained_samples(name, out)
     path = save_json(report, out / "metrics.json")
     with atomic_path(out / "index.html") as tmp:
         Path(tmp).write_text(html_report(report), encoding="utf-8")
@@ -91,6 +92,10 @@ def html_report(report: dict) -> str:
             f"{quality['kid']}, precision {quality['precision']}, recall {quality['recall']} "
             f"(n = {quality['n']}); made by `{model['command']}`"
         )
+        if model.get("sampling"):
+            caption += "; sampled with " + ", ".join(
+                f"{key} {value}" for key, value in model["sampling"].items()
+            )
         figures.append((model["samples"], escape(caption)))
     body = "\n".join(
         f'<figure><img src="{escape(src)}" alt="{escape(src)}">'
@@ -115,7 +120,16 @@ def save_reconstructions(model, images, labels, path, *, scale: int = 2, ncols: 
 
 
 def save_samples(
-    model, n: int, path, *, seed: int = 0, labels=None, npy=None, grid: int = 64, scale: int = 2
+    model,
+    n: int,
+    path,
+    *,
+    seed: int = 0,
+    labels=None,
+    npy=None,
+    grid: int = 64,
+    scale: int = 2,
+    sampling: dict | None = None,
 ) -> np.ndarray:
     """Generate `n` images: a PNG grid of the first `grid` of them, and all of them as .npy.
 
@@ -129,12 +143,15 @@ def save_samples(
         npy: optional .npy path for every image, float32 NHWC in [0, 1].
         grid: the most tiles in the PNG.
         scale: pixel upscaling of the PNG.
+        sampling: a diffusion model's sampling settings (steps, eta, guidance, sampler;
+            `imgenlib.sampling_options.sampling_settings`).
 
     Returns:
         The `n` generated images, in [-1, 1].
     """
     grid = check_positive_int("grid", grid)
-    images = model.generate(check_positive_int("n", n), seed=seed, labels=labels)
+    settings = sampling_settings(model, sampling) or {}
+    images = model.generate(check_positive_int("n", n), seed=seed, labels=labels, **settings)
     save_grid(images[:grid], path, scale=scale)
     if npy is not None:
         with atomic_path(npy) as tmp:
@@ -159,15 +176,20 @@ def _describe_dataset(name, out) -> dict:
     }
 
 
-def _pretrained_samples(name, out) -> dict:
+def pretrained_samples(name, out) -> dict:
+    """Write a grid of 64 samples of zoo model `name` into `out` (a diffusion model: with
+    the recorded sampling settings); returns its demo record (quality, files)."""
     model = pretrained.load(name)
-    labels = "balanced" if model.conditional else None
-    path = save_grid(model.generate(64, seed=0, labels=labels), out / f"{name}.png", scale=2)
-    print(f"pretrained {name} samples -> {path}")
     record = pretrained.info(name)
+    labels = "balanced" if model.conditional else None
+    sampling = record.get("sampling") or {}  # a diffusion model: the steps of its quality
+    images = model.generate(64, seed=0, labels=labels, **sampling)
+    path = save_grid(images, out / f"{name}.png", scale=2)
+    print(f"pretrained {name} samples -> {path}")
     quality = {key: record["quality"][key] for key in ("n", "fid", "kid", "precision", "recall")}
     keys = ("description", "command", "train_seconds")
-    return {**{key: record[key] for key in keys}, "quality": quality, "samples": path.name}
+    extra = {"sampling": sampling} if sampling else {}
+    return {**{key: record[key] for key in keys}, "quality": quality, **extra, "samples": path.name}
 
 
 def _demo_run(config: RunConfig, out) -> dict:

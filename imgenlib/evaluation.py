@@ -35,6 +35,7 @@ from imgenlib.metrics import (
     precision_recall,
 )
 from imgenlib.runs import default_split  # the one split rule, shared with runs
+from imgenlib.sampling_options import sampling_settings
 
 __all__ = [
     "FEATURE_METRICS",
@@ -105,14 +106,19 @@ def real_features(dataset_name: str, split: str, n: int) -> np.ndarray:
     return features
 
 
-def generate_samples(model, n: int, seed: int) -> np.ndarray:
-    """`n` samples of a generator; a conditional one gets its classes in equal shares."""
+def generate_samples(model, n: int, seed: int, sampling: dict | None = None) -> np.ndarray:
+    """`n` samples of a generator; a conditional one gets its classes in equal shares.
+
+    A diffusion model samples with `sampling` (`imgenlib.sampling_options.sampling_settings`:
+    steps, eta, guidance, sampler; defaults for what is not given); other models take none.
+    """
     if not callable(getattr(model, "generate", None)):
         raise TypeError(
             f"model must have a generate(n, seed=..., labels=...) method. Received: {type(model).__name__}"
         )
+    settings = sampling_settings(model, sampling) or {}
     labels = "balanced" if getattr(model, "num_classes", None) else None
-    return model.generate(n, seed=seed, labels=labels)
+    return model.generate(n, seed=seed, labels=labels, **settings)
 
 
 def score_images(
@@ -173,7 +179,13 @@ def _report(scores: dict, dataset_name: str, split: str | None, n: int, n_real: 
 
 
 def evaluate(
-    model, dataset_name: str, n: int = 10000, seed: int = 0, *, split: str | None = None
+    model,
+    dataset_name: str,
+    n: int = 10000,
+    seed: int = 0,
+    *,
+    split: str | None = None,
+    sampling: dict | None = None,
 ) -> dict:
     """Measure a generator against a dataset with imgenlib's shipped feature extractor.
 
@@ -188,9 +200,12 @@ def evaluate(
         n: number of samples.
         seed: seed of the samples and of KID's subsets.
         split: real split to compare with; default `default_split` (test when there is one).
+        sampling: a diffusion model's sampling settings (steps, eta, guidance, sampler;
+            `imgenlib.sampling_options.sampling_settings`); not for other models.
 
     Returns:
-        A dict with ``dataset``, ``split``, ``n``, ``n_real``, ``fid``, ``kid`` and
+        A dict with ``dataset``, ``split``, ``n``, ``n_real``, (a diffusion model:
+        ``sampling``, the complete settings used), ``fid``, ``kid`` and
         ``kid_std`` (50 subsets of min(1000, n/2) images), ``precision`` and ``recall`` (k=3), ``density`` and ``coverage``
         (k=5), ``inception_score``, and ``class_entropy``: the entropy of the
         predicted-class histogram of the samples divided by log(classes) (1 = all classes
@@ -202,8 +217,13 @@ def evaluate(
     n = check_int("n", n, minimum=10)
     seed = check_int("seed", seed, minimum=0)
     extractor_for(dataset_name)
-    samples = generate_samples(model, n, seed)
-    return evaluate_images(samples, dataset_name, seed=seed, split=split, n_real=n)
+    settings = sampling_settings(model, sampling)
+    samples = generate_samples(model, n, seed, settings)
+    result = evaluate_images(samples, dataset_name, seed=seed, split=split, n_real=n)
+    if settings is None:
+        return result
+    head = {key: result.pop(key) for key in ("dataset", "split", "n", "n_real")}
+    return {**head, "sampling": settings, **result}
 
 
 def evaluate_images(
@@ -241,7 +261,7 @@ def evaluate_images(
     return _report(scores, dataset_name, split, len(images), actual_real)
 
 
-def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
+def evaluate_run(run_dir, n: int = 10000, seed: int = 0, sampling: dict | None = None) -> dict:
     """Measure the model of a run directory against its dataset.
 
     Args:
@@ -249,6 +269,7 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
         n: samples (and real images; capped at the split's size). Quick mode
             (``IMGENLIB_QUICK=1``) caps it at `QUICK_MAX_EVAL`.
         seed: seed of the samples, of KID's subsets and of the ELBO's latents.
+        sampling: a diffusion run's sampling settings (see `evaluate`).
 
     Returns:
         ``{"run", "kind", "data", "quick_mode", "seed", "seconds", **evaluate(...)}`` and, for a
@@ -289,7 +310,7 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0) -> dict:
         "data": data,
         "quick_mode": quick_mode(),
         "seed": seed,
-        **evaluate(model, data, n=n, seed=seed),
+        **evaluate(model, data, n=n, seed=seed, sampling=sampling),
     }
     if callable(getattr(model, "reconstruct", None)):
         from imgenlib.reconstruction import reconstruction_metrics
@@ -316,6 +337,8 @@ def format_report(result: dict) -> str:
         f"{result['n']} samples vs {result['n_real']} {result['split']} images, seed {result['seed']}"
         + (" (quick mode)" if result.get("quick_mode") else "")
     ]
+    if result.get("sampling"):
+        lines.append("  sampling: " + ", ".join(f"{k} {v}" for k, v in result["sampling"].items()))
     for key, label, hint in _ROWS:
         if key in result:
             value = _number(result[key])

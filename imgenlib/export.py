@@ -11,7 +11,12 @@ Serving signature (the same names in both formats):
   model only, ``labels`` int32 ``(batch,)`` in ``[0, num_classes)``; output ``images``
   float32 ``(batch, H, W, C)`` in [-1, 1]. The batch size is free.
 - ``metadata``: no inputs; outputs ``latent_dim`` and ``num_classes`` (0 when unconditional)
-  as int32 scalars.
+  as int32 scalars, ``steps`` (int32, 0 for a one-call generator) and ``guidance`` (float32).
+
+A `Diffusion` model exports the same signature: z is the initial noise x_T flattened
+(``latent_dim = H·W·C``), and the graph runs deterministic DDIM (η = 0) with the number of
+steps (and, conditional models, the guidance scale) fixed at export, all steps inside one
+``tf.while_loop``: ``export_savedmodel(model, path, steps=25)``.
 
 Use them without imgenlib::
 
@@ -54,6 +59,7 @@ import numpy as np
 
 from imgenlib._validation import check_choice, check_int, check_positive_int
 from imgenlib.io import atomic_path
+from imgenlib.sampling_options import sampling_settings
 
 __all__ = [
     "QUANTIZATIONS",
@@ -79,37 +85,70 @@ def _check_model(model):
     return check_positive_int("latent_dim", latent_dim), getattr(model, "num_classes", None)
 
 
-def _archive(model):
+def _archive(model, steps=None, guidance=None):
     """A `keras.export.ExportArchive` holding the two endpoints of the module docstring."""
     import keras
     import tensorflow as tf
 
     latent_dim, num_classes = _check_model(model)
+    sampling = sampling_settings(model, {"steps": steps, "guidance": guidance})
     sampler = model.sampler()
     archive = keras.export.ExportArchive()
     archive.track(sampler)
+    if sampling is None:
+        generate = sampler
+    else:
+        generate = _diffusion_chain(model, sampling)
     z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
     if num_classes is None:
         archive.add_endpoint(
             SIGNATURE,
-            lambda z: {"images": sampler(z, training=False)},
+            lambda z: {"images": generate(z, training=False)},
             input_signature=[z_spec],
         )
     else:
         archive.add_endpoint(
             SIGNATURE,
-            lambda z, labels: {"images": sampler([z, labels], training=False)},
+            lambda z, labels: {"images": generate([z, labels], training=False)},
             input_signature=[z_spec, tf.TensorSpec([None], tf.int32, name="labels")],
         )
+    sampling = sampling or {}
     archive.add_endpoint(
         "metadata",
         lambda: {
             "latent_dim": tf.constant(latent_dim, tf.int32),
             "num_classes": tf.constant(num_classes or 0, tf.int32),
+            "steps": tf.constant(sampling.get("steps", 0), tf.int32),
+            "guidance": tf.constant(sampling.get("guidance", 1.0), tf.float32),
         },
         input_signature=[],
     )
     return archive
+
+
+def _diffusion_chain(model, sampling):
+    """z (and labels) → images by deterministic DDIM with the fixed steps and guidance."""
+    import tensorflow as tf
+
+    from imgenlib.models.schedules import sampling_timesteps
+
+    chain = model.diffusion_sampler("ddim")
+    timesteps = sampling_timesteps(model.timesteps, sampling["steps"])
+    guidance = sampling.get("guidance", 1.0)
+
+    def generate(inputs, training=False):
+        z, labels = inputs if isinstance(inputs, list) else (inputs, None)
+        x = tf.reshape(z, [-1, *model.image_shape])
+        return chain.reverse(
+            x,
+            tf.constant(timesteps),
+            labels,
+            tf.constant(guidance, tf.float32),
+            tf.constant(0.0),
+            None,
+        )
+
+    return generate
 
 
 @contextlib.contextmanager
@@ -124,12 +163,17 @@ def _no_info_logs():
         logger.setLevel(level)
 
 
-def export_savedmodel(model, path) -> Path:
+def export_savedmodel(
+    model, path, *, steps: int | None = None, guidance: float | None = None
+) -> Path:
     """Write the model's generator as a TF SavedModel directory (see the module docstring).
 
     Args:
-        model: a `GAN` (or any model with ``latent_dim``, ``num_classes``, ``sampler()``).
+        model: a `GAN` (or any model with ``latent_dim``, ``num_classes``, ``sampler()``),
+            or a `Diffusion` model.
         path: the directory to create (replaced if it exists and holds a SavedModel).
+        steps: a diffusion model's DDIM steps, fixed in the export (default min(50, T)).
+        guidance: a conditional diffusion model's guidance scale, fixed (default 1).
 
     Returns:
         The path. ``tf.saved_model.load(path).signatures["serving_default"]`` serves it.
@@ -140,7 +184,7 @@ def export_savedmodel(model, path) -> Path:
     """
     import shutil
 
-    archive = _archive(model)
+    archive = _archive(model, steps, guidance)
     path = Path(path)
     if path.exists() and (
         not path.is_dir() or (any(path.iterdir()) and not (path / "saved_model.pb").exists())
@@ -160,7 +204,14 @@ def export_savedmodel(model, path) -> Path:
     return path
 
 
-def export_tflite(model, path, *, quantization: str | None = None) -> Path:
+def export_tflite(
+    model,
+    path,
+    *,
+    quantization: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+) -> Path:
     """Convert the model's generator to a TFLite flatbuffer with the same signatures.
 
     Args:
@@ -168,6 +219,7 @@ def export_tflite(model, path, *, quantization: str | None = None) -> Path:
         path: the ``.tflite`` file to write (atomically).
         quantization: None (float32), ``"float16"`` (float16 weights) or ``"int8"``
             (dynamic-range: int8 weights, float inputs and outputs).
+        steps, guidance: as for `export_savedmodel`.
 
     Returns:
         The path.
@@ -183,7 +235,7 @@ def export_tflite(model, path, *, quantization: str | None = None) -> Path:
     path = Path(path)
     if path.suffix != ".tflite":
         raise ValueError(f"path must end in .tflite. Received: path={str(path)!r}")
-    archive = _archive(model)
+    archive = _archive(model, steps, guidance)
     with tempfile.TemporaryDirectory() as tmp, _no_info_logs():
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(
@@ -206,6 +258,8 @@ class ExportedGenerator:
         format: ``"savedmodel"`` or ``"tflite"``.
         latent_dim, num_classes: from the export's ``metadata`` signature (num_classes is
             None for an unconditional model).
+        steps, guidance: a diffusion export's fixed DDIM steps and guidance (steps is None
+            for a one-call generator).
     """
 
     def __init__(self, path):
@@ -224,6 +278,8 @@ class ExportedGenerator:
         self.path = path
         self.latent_dim = int(metadata["latent_dim"])
         self.num_classes = int(metadata["num_classes"]) or None
+        self.steps = int(metadata.get("steps", 0)) or None
+        self.guidance = float(metadata.get("guidance", 1.0))
 
     def __call__(self, z, labels=None) -> np.ndarray:
         """Map z (batch, latent_dim) [and int labels (batch,)] to float32 images in [-1, 1]."""
@@ -259,7 +315,7 @@ class ExportedGenerator:
     def __repr__(self):
         return (
             f"ExportedGenerator(format={self.format!r}, latent_dim={self.latent_dim}, "
-            f"num_classes={self.num_classes}, path={str(self.path)!r})"
+            f"num_classes={self.num_classes}, steps={self.steps}, path={str(self.path)!r})"
         )
 
 
@@ -341,7 +397,12 @@ def compare_exported(model, exported, *, n: int = 256, seed: int = 0) -> dict:
     from imgenlib.models.conditions import balanced_labels
 
     labels = None if exported.num_classes is None else balanced_labels(n, exported.num_classes)
-    reference = model.generate(z=z, labels=labels)
+    settings = {}
+    if exported.steps is not None:
+        settings = {"steps": exported.steps, "eta": 0.0}
+        if exported.num_classes is not None:
+            settings["guidance"] = exported.guidance
+    reference = model.generate(z=z, labels=labels, **settings)
     error = exported(z, labels) - reference
     mse = float(np.mean(error**2))
     return {

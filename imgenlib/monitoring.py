@@ -57,6 +57,8 @@ class QualityMonitor(keras.callbacks.Callback):
             the model, not by the draw) and of KID's subsets.
         split: real split to compare with (default: test when the dataset has one).
         verbose: print the values after each evaluation.
+        sampling: a diffusion model's sampling settings (steps, eta, guidance, sampler;
+            `imgenlib.sampling_options.sampling_settings`; default: its defaults).
 
     Example:
         >>> model.fit(data, epochs=50, callbacks=[
@@ -76,6 +78,7 @@ class QualityMonitor(keras.callbacks.Callback):
         *,
         split: str | None = None,
         verbose: int = 0,
+        sampling: dict | None = None,
     ):
         super().__init__()
         if isinstance(metrics, str):
@@ -95,6 +98,7 @@ class QualityMonitor(keras.callbacks.Callback):
         self.seed = check_int("seed", seed, minimum=0)
         self.split = default_split(dataset_name) if split is None else split
         self.verbose = verbose
+        self.sampling = sampling
         self.history: dict[str, list] = {"epoch": [], **{name: [] for name in metrics}}
         self._last: dict[str, float] | None = None
 
@@ -116,7 +120,7 @@ class QualityMonitor(keras.callbacks.Callback):
 
     def evaluate(self) -> dict:
         """Measure the model now; returns ``{metric: value}`` (unrounded floats)."""
-        samples = generate_samples(self.model, self.n, self.seed)
+        samples = generate_samples(self.model, self.n, self.seed, self.sampling)
         return score_images(
             samples,
             self.dataset_name,

@@ -7,11 +7,14 @@ and evaluation notebooks show good images without an hour of training.
 What is shipped, per model (``imgenlib/weights/``):
 
 - ``NAME.npz`` — the weights that sampling needs (a GAN's generator — its EMA copy when
-  it has one — or a VAE's encoder and decoder), stored as float16 to halve the size. The
+  it has one —, a VAE's encoder and decoder, or a diffusion model's denoising network —
+  its EMA copy), stored as float16 to halve the size. The
   archive is read with ``allow_pickle=False``: it holds plain arrays, never code.
 - an entry in ``pretrained.json`` — the model's Keras config (architecture and settings),
   the file's SHA-256 (checked before loading), the exact command that trained it, its
-  training time and the quality measured on the test split.
+  training time and the quality measured on the test split; for a diffusion model also
+  the ``sampling`` settings (steps, η, guidance) that quality was measured with, which
+  the demo uses for its grid.
 
 A loaded GAN's discriminator is freshly initialised (it is not shipped): the model samples,
 interpolates and exports, but to continue *training* it, train a run with the CLI.
@@ -29,6 +32,7 @@ import numpy as np
 
 from imgenlib._validation import check_choice
 from imgenlib.io import atomic_path, save_json
+from imgenlib.sampling_options import sampling_settings
 
 __all__ = ["WEIGHTS_DIR", "available", "info", "load", "pack"]
 
@@ -61,7 +65,11 @@ def _networks(model) -> dict:
         return {"generator": model.sampler()}
     if kind == "vae":
         return {"encoder": model.encoder, "decoder": model.decoder}
-    raise TypeError(f"pack() takes an imgenlib GAN or VAE. Received: a {type(model).__name__}")
+    if kind == "diffusion":
+        return {"network": model.sampler()}
+    raise TypeError(
+        f"pack() takes an imgenlib GAN, VAE or Diffusion model. Received: a {type(model).__name__}"
+    )
 
 
 def _extra_variables(model) -> dict:
@@ -79,6 +87,7 @@ def pack(
     train_seconds: float,
     quality: dict,
     directory=None,
+    sampling: dict | None = None,
 ) -> Path:
     """Write `model`'s sampling weights (float16) and its registry entry.
 
@@ -90,6 +99,9 @@ def pack(
         train_seconds: its training time.
         quality: measured figures (FID, KID, ELBO, ...) with the command that measured them.
         directory: where to write (default: the package's weights folder).
+        sampling: a diffusion model's sampling settings for its samples and `quality`
+            (`imgenlib.sampling_options.sampling_settings`; default: its defaults);
+            recorded as the entry's ``"sampling"``. Not for other models.
 
     Returns:
         The path of the ``.npz`` file.
@@ -102,8 +114,10 @@ def pack(
     from imgenlib.features import sha256
 
     directory = WEIGHTS_DIR if directory is None else Path(directory)
+    networks = _networks(model)
+    sampling = sampling_settings(model, sampling)
     arrays = {}
-    for network_name, network in _networks(model).items():
+    for network_name, network in networks.items():
         for index, weight in enumerate(network.get_weights()):
             arrays[f"{network_name}/{index:03d}"] = weight.astype(np.float16)
     for path, variable in _extra_variables(model).items():
@@ -129,6 +143,7 @@ def pack(
         "command": command,
         "train_seconds": round(float(train_seconds), 1),
         "quality": quality,
+        **({} if sampling is None else {"sampling": sampling}),
         "config": keras.saving.serialize_keras_object(model),
     }
     save_json(entries, registry_path)
@@ -142,7 +157,8 @@ def load(name: str, *, registry=None):
         name: one of `available()`, e.g. ``"fashion_mnist_gan"``.
 
     Returns:
-        The model (a `GAN` or `VAE`), ready to ``generate``.
+        The model (a `GAN`, `VAE` or `Diffusion`), ready to ``generate`` (a diffusion
+        model: with ``**model.pretrained_info["sampling"]`` for the recorded quality).
 
     Raises:
         ValueError: unknown name; the weight file is missing, or its SHA-256 differs from
@@ -174,8 +190,9 @@ def load(name: str, *, registry=None):
             for index in range(len(network.weights))
         ]
         network.set_weights(weights)
-        if network_name == "generator" and network is not model.generator:
-            model.generator.set_weights(weights)
+        trained = getattr(model, network_name)  # the trained copy beside an EMA sampler
+        if network_name in ("generator", "network") and network is not trained:
+            trained.set_weights(weights)
     for variable_path, variable in _extra_variables(model).items():
         variable.assign(stored[f"model/{variable_path}"].astype(np.float32))
     model.pretrained_info = {key: value for key, value in entry.items() if key != "config"}

@@ -374,7 +374,7 @@ def load_run_model(run_dir):
     if not path.is_file():
         raise ValueError(
             f"No model.keras in {str(run_dir)!r}: train first with "
-            f"`python -m imgenlib train gan|vae --data NAME --out {run_dir}`."
+            f"`python -m imgenlib train gan|vae|diffusion --data NAME --out {run_dir}`."
         )
     return load_model(path)
 

@@ -26,7 +26,10 @@ safe to interrupt:
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
   (`imgenlib.evaluation.evaluate_vae`); when no preset was named, the line saying which
-  one was chosen for the data and why (``preset_choice``, also printed at the start).
+  one was chosen for the data and why (``preset_choice``, also printed at the start); for
+  a diffusion model the ``sampling`` settings (`imgenlib.sampling_options.sampling_settings`
+  defaults: DDIM, min(50, T) steps, η 0) with which the sample grids and the
+  ``eval_every`` FIDs were drawn.
 - With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
   ``history.json``; epochs in between carry the last value), ``DIR/best.keras`` — the
   model of the lowest FID so far, which survives resumes — and, with ``patience=P``,
@@ -77,6 +80,7 @@ from imgenlib.io import (
 )
 from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 from imgenlib.runs import RunConfig, check_same_run, load_split
+from imgenlib.sampling_options import sampling_settings
 from imgenlib.summaries import TensorBoardLogger
 
 __all__ = ["QUICK_MAX_IMAGES", "UNTIL_TIME_BUDGET", "train"]
@@ -172,6 +176,9 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, choice) -> 
             model, config.data, config.image_size, config.conditional,
             background=config.background, style=config.style, condition=config.condition,
         )  # fmt: skip
+    sampling = sampling_settings(model)
+    if sampling is not None:  # how samples.png and the --eval-every FIDs were drawn
+        summary["sampling"] = sampling
     save_json(summary, run_dir / "metrics.json")
     return summary
 

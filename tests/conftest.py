@@ -43,3 +43,21 @@ def run_cli():
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def randomised():
+    """A function giving a diffusion model's zero-initialised output convolutions (in both
+    copies) random weights, so that an untrained network's prediction depends on its inputs."""
+    import keras
+
+    def randomise(model, scale=0.1):
+        rng = np.random.default_rng(0)
+        for network in (model.network, model.sampler()):
+            for variable in network.weights:
+                value = keras.ops.convert_to_numpy(variable)
+                if value.ndim == 4 and not value.any():
+                    variable.assign(scale * rng.standard_normal(value.shape).astype(np.float32))
+        return model
+
+    return randomise

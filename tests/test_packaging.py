@@ -69,7 +69,10 @@ def test_environment_yml_matches_pyproject():
 
 def test_light_modules_do_not_import_tensorflow():
     # `import imgenlib`, the CLI's --help and the data/plotting helpers must stay fast.
-    modules = ("imgenlib", "imgenlib.data", "imgenlib.plotting", "imgenlib.cli", "imgenlib.io")
+    modules = (
+        "imgenlib", "imgenlib.data", "imgenlib.plotting", "imgenlib.cli", "imgenlib.io",
+        "imgenlib.sampling_options",
+    )  # fmt: skip
     code = (
         f"import sys; [__import__(m) for m in {modules!r}]; "
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"

@@ -116,3 +116,75 @@ def test_stated_quality_is_what_a_fresh_evaluation_gives(name):
         )  # a conditional VAE's bound is given the class
         nelbo = float(np.mean(model.negative_elbo(images, labels, seed=0)))
         assert nelbo == pytest.approx(stated["test_negative_elbo_nats"], abs=0.05)
+
+
+@pytest.mark.parametrize("num_classes", [None, 3])
+def test_diffusion_round_trip_and_recorded_sampling(tmp_path, keras_seed, num_classes):
+    from imgenlib.models import DiffusionConfig, build_diffusion
+
+    model = build_diffusion(
+        DiffusionConfig.tiny(timesteps=20), (16, 16, 1), num_classes=num_classes
+    )
+    model.network.set_weights([w + 0.01 for w in model.network.get_weights()])
+    model.ema_network.set_weights([w - 0.01 for w in model.ema_network.get_weights()])
+    guidance = {} if num_classes is None else {"guidance": 2.0}
+    pretrained.pack(
+        model, "toy_diffusion", description="a toy diffusion model",
+        command="python -m imgenlib train diffusion --data digits --preset tiny",
+        train_seconds=1.0, quality={"fid": 1.0}, directory=tmp_path,
+        sampling={"steps": 3, **guidance},
+    )  # fmt: skip
+    registry = tmp_path / "pretrained.json"
+    loaded = pretrained.load("toy_diffusion", registry=registry)
+    sampling = {"sampler": "ddim", "steps": 3, "eta": 0.0, **guidance}
+    assert pretrained.info("toy_diffusion", registry=registry)["sampling"] == sampling
+    assert type(loaded).__name__ == "Diffusion" and loaded.timesteps == 20
+    labels = None if num_classes is None else np.array([0, 1, 2, 0])
+    error = np.abs(
+        loaded.generate(4, seed=1, labels=labels, **sampling)
+        - model.generate(4, seed=1, labels=labels, **sampling)
+    )  # float16 weights, amplified by the chain in a rare pixel (x_0 = x_t / sqrt(ᾱ_t))
+    assert error.max() <= 0.1 and error.mean() <= 2e-3, (error.max(), error.mean())
+    for network in (loaded.network, loaded.ema_network):  # both hold the EMA weights
+        for restored, ema in zip(
+            network.get_weights(), model.ema_network.get_weights(), strict=True
+        ):
+            np.testing.assert_allclose(restored, ema, atol=1e-2)
+    gan = build_gan(GANConfig.tiny(), (16, 16, 1))
+    for bad, fragment in (
+        (gan, "steps is for diffusion models"),
+        (model, "steps must be in 1..20"),
+    ):
+        with pytest.raises(ValueError, match=fragment):
+            pretrained.pack(
+                bad, "bad", description="", command="", train_seconds=0, quality={},
+                directory=tmp_path, sampling={"steps": 21},
+            )  # fmt: skip
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_demo_draws_a_diffusion_entry_with_its_steps(tmp_path, keras_seed, monkeypatch, randomised):
+    from PIL import Image
+
+    from imgenlib.demo import html_report, pretrained_samples
+    from imgenlib.models import DiffusionConfig, build_diffusion
+    from imgenlib.plotting import save_grid
+
+    model = randomised(build_diffusion(DiffusionConfig.tiny(timesteps=20), (16, 16, 1)))
+    pretrained.pack(
+        model, "toy_diffusion", description="a toy diffusion model", command="train it",
+        train_seconds=1.0, directory=tmp_path, sampling={"steps": 2},
+        quality={"n": 10, "fid": 1.0, "kid": 0.1, "precision": 0.5, "recall": 0.5},
+    )  # fmt: skip
+    monkeypatch.setattr(pretrained, "REGISTRY", tmp_path / "pretrained.json")
+    record = pretrained_samples("toy_diffusion", tmp_path)
+    assert record["sampling"] == {"sampler": "ddim", "steps": 2, "eta": 0.0}
+    loaded = pretrained.load("toy_diffusion")
+    expected = save_grid(loaded.generate(64, seed=0, steps=2), tmp_path / "expected.png", scale=2)
+    other = save_grid(loaded.generate(64, seed=0, steps=20), tmp_path / "other.png", scale=2)
+    drawn = np.asarray(Image.open(tmp_path / record["samples"]))
+    np.testing.assert_array_equal(drawn, np.asarray(Image.open(expected)))
+    assert not np.array_equal(drawn, np.asarray(Image.open(other)))
+    report = {"imgenlib": "x", "quick_mode": True, "datasets": {}, "models": {}}
+    page = html_report({**report, "pretrained": {"toy_diffusion": record}})
+    assert "sampled with sampler ddim, steps 2, eta 0.0" in page

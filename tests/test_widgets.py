@@ -296,3 +296,105 @@ def test_curves_png_draws_one_panel_per_series_and_skips_non_finite_values():
         assert drawn == (panel != 2)  # the empty series has no line
     with pytest.raises(ValueError, match=r"width must be an int >= 80.*width=10"):
         curves_png({"a": (x, x)}, width=10)
+
+
+# --- diffusion: DenoisingScrubber, and the latent widgets on x_T ----------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_diffusion(randomised):
+    from imgenlib.models import DiffusionConfig, build_diffusion
+
+    keras.utils.set_random_seed(0)
+    model = build_diffusion(DiffusionConfig.tiny(timesteps=20), (16, 16, 1), num_classes=3)
+    return randomised(model)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"steps": 4}, {"steps": 3, "eta": 0.7, "guidance": 2.0}, {"steps": 5, "sampler": "ddpm"}],
+)
+def test_trajectory_ends_in_what_generate_returns(tiny_diffusion, settings):
+    labels = np.array([0, 2, 1])
+    trajectory = tiny_diffusion.trajectory(3, seed=4, labels=labels, **settings)
+    expected = tiny_diffusion.generate(3, seed=4, labels=labels, **settings)
+    np.testing.assert_array_equal(trajectory["images"], expected)
+    steps = settings["steps"]
+    assert trajectory["x_t"].shape == trajectory["x0"].shape == (steps, 3, 16, 16, 1)
+    np.testing.assert_array_equal(
+        trajectory["x_t"][0].reshape(3, -1), tiny_diffusion.sample_latent(3, seed=4)
+    )
+    assert trajectory["timesteps"][0] == 19 and np.all(np.diff(trajectory["timesteps"]) < 0)
+    assert np.abs(trajectory["x0"]).max() <= 1.0  # clipped predictions
+
+
+def test_trajectory_follows_the_ddim_update(tiny_diffusion):
+    """Each step's x_{t-1} from its x_t and predicted x_0 by the DDIM rule (η = 0), in NumPy."""
+    trajectory = tiny_diffusion.trajectory(2, seed=1, labels=1, steps=4)
+    alpha_bars = np.concatenate([[1.0], tiny_diffusion.schedule.alpha_bars])
+    xs = [*trajectory["x_t"], trajectory["images"]]
+    for i, t in enumerate(trajectory["timesteps"]):
+        s = trajectory["timesteps"][i + 1] if i + 1 < len(trajectory["timesteps"]) else -1
+        a_t, a_s = alpha_bars[t + 1], alpha_bars[s + 1]
+        x0 = trajectory["x0"][i].astype(np.float64)
+        epsilon = (xs[i] - np.sqrt(a_t) * x0) / np.sqrt(1 - a_t)
+        expected = np.sqrt(a_s) * x0 + np.sqrt(1 - a_s) * epsilon
+        np.testing.assert_allclose(xs[i + 1], expected, atol=1e-4)
+
+
+def test_denoising_scrubber_shows_x_t_above_the_predicted_x0(tiny_diffusion):
+    from imgenlib.widgets import DenoisingScrubber
+
+    scrubber = DenoisingScrubber(tiny_diffusion, seed=2, steps=4, labels=[0, 1], n=2, scale=1)
+    trajectory = tiny_diffusion.trajectory(2, seed=2, labels=[0, 1], steps=4)
+    np.testing.assert_array_equal(
+        scrubber.images, tiny_diffusion.generate(2, seed=2, labels=[0, 1], steps=4)
+    )
+    assert scrubber.image.value == scrubber.render(0)
+    first = decode(scrubber.image.value)
+    expected = grid_array(np.concatenate([trajectory["x_t"][0], trajectory["x0"][0]]), ncols=2)
+    np.testing.assert_array_equal(first, expected[..., 0])
+    scrubber.step_slider.value = 2  # as a user dragging the slider
+    top_and_bottom = np.concatenate([trajectory["x_t"][2], trajectory["x0"][2]])
+    np.testing.assert_array_equal(
+        decode(scrubber.image.value), grid_array(top_and_bottom, ncols=2)[..., 0]
+    )
+    assert "step 2/4, t = " in scrubber.status.value and scrubber.last_frame_ms > 0
+    scrubber.set_step(4)
+    done = grid_array(np.concatenate([scrubber.images, scrubber.images]), ncols=2)[..., 0]
+    np.testing.assert_array_equal(decode(scrubber.image.value), done)
+    assert scrubber.step_slider.value == 4 and "done" in scrubber.status.value
+    assert repr(scrubber) == "DenoisingScrubber(seed=2, steps=4, n=2)"
+    with pytest.raises(ValueError, match=r"i must be an int <= 4.*i=5"):
+        scrubber.set_step(5)
+    with pytest.raises(TypeError, match="needs a diffusion model"):
+        DenoisingScrubber(TanhLinearModel())
+    with pytest.raises(ValueError, match="steps must be an int <= 20"):
+        DenoisingScrubber(tiny_diffusion, steps=21)
+
+
+def test_latent_widgets_on_a_diffusion_model(tiny_diffusion):
+    explorer = LatentExplorer(tiny_diffusion, dims=(0, 5), seed=3, label=2, sampling={"steps": 3})
+    z = tiny_diffusion.sample_latent(1, 3)
+    labels = np.array([2])
+    assert explorer.model.latent_dim == 256 and explorer.sampling["steps"] == 3
+    np.testing.assert_array_equal(explorer.z, z)
+    assert explorer.image.value == grid_png(
+        tiny_diffusion.generate(z=z, labels=labels, steps=3), scale=4, padding=0
+    )
+    explorer.sliders[1].value = 2.0
+    z[0, 5] += 2.0
+    assert explorer.image.value == grid_png(
+        tiny_diffusion.generate(z=z, labels=labels, steps=3), scale=4, padding=0
+    )
+    assert explorer.render() == explorer.image.value  # deterministic DDIM: same z, same image
+    interpolator = Interpolator(tiny_diffusion, 1, 2, steps=3, label=1, sampling={"steps": 2})
+    path = interpolator.latents
+    frames = tiny_diffusion.generate(z=path, labels=np.full(3, 1), steps=2)
+    np.testing.assert_array_equal(interpolator.frames, frames)
+    np.testing.assert_array_equal(path[0], tiny_diffusion.sample_latent(1, 1)[0])
+    with pytest.raises(ValueError, match="deterministic DDIM"):
+        LatentExplorer(tiny_diffusion, sampling={"eta": 0.5})
+    gan = build_gan(GANConfig.tiny(), (28, 28, 1))
+    with pytest.raises(ValueError, match="steps is for diffusion models"):
+        LatentExplorer(gan, sampling={"steps": 3})

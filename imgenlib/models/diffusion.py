@@ -27,8 +27,6 @@ All training noise (t, ε, label dropout) comes from stateless RNGs keyed by (se
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -37,11 +35,20 @@ from imgenlib._validation import check_choice, check_float, check_int
 from imgenlib.distribute import stateless_normal, stateless_uniform
 from imgenlib.models.base import GenerativeModel, NoiseSalt
 from imgenlib.models.conditions import check_labels
+from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.ema import ema_copy, update_ema
 from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
-from imgenlib.models.schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, noisy, v_target
+from imgenlib.models.schedules import (
+    PREDICTIONS,
+    SCHEDULES,
+    NoiseSchedule,
+    noisy,
+    sampling_timesteps,
+    v_target,
+)
 from imgenlib.models.unet import build_unet, null_label
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
+from imgenlib.sampling_options import DEFAULT_STEPS
 
 __all__ = ["Diffusion", "DiffusionConfig", "build_diffusion"]
 
@@ -232,7 +239,7 @@ class Diffusion(GenerativeModel):
         seed: int | None = None,
         labels=None,
         *,
-        steps: int = 50,
+        steps: int | None = None,
         eta: float = 0.0,
         guidance: float = 1.0,
         sampler: str = "ddim",
@@ -247,7 +254,8 @@ class Diffusion(GenerativeModel):
             seed: seed of z and of the sampler's noise (η > 0 or DDPM); the same seed (and
                 `batch_size`) gives identical images. None: random.
             labels: class labels of a conditional model (an int, n ints or ``"balanced"``).
-            steps: network evaluations, 1..T, on evenly spaced timesteps.
+            steps: network evaluations, 1..T, on evenly spaced timesteps (default
+                min(50, T): `imgenlib.sampling_options.DEFAULT_STEPS`).
             eta: DDIM stochasticity η ≥ 0 (0: deterministic; 1: DDPM's variance). Ignored
                 by ``sampler="ddpm"``.
             guidance: classifier-free guidance scale w (0: unconditional, 1: conditional).
@@ -262,7 +270,51 @@ class Diffusion(GenerativeModel):
             ValueError / TypeError: a bad n, z, labels, steps (not in 1..T), eta (< 0),
                 guidance or sampler.
         """
+        chain, x_T, labels, settings, key = self._chain_inputs(
+            n, z, seed, labels, steps, eta, guidance, sampler, clip
+        )
+        return chain.run(x_T, labels, *settings, key, batch_size)
+
+    def trajectory(
+        self,
+        n: int | None = None,
+        z=None,
+        seed: int | None = None,
+        labels=None,
+        *,
+        steps: int | None = None,
+        eta: float = 0.0,
+        guidance: float = 1.0,
+        sampler: str = "ddim",
+        clip: bool = True,
+    ) -> dict:
+        """Every step of `generate` for the same arguments: x_t and the predicted x_0.
+
+        The chain is the one `generate` runs (the same traced step and noise), in one
+        batch, so ``trajectory(...)["images"]`` equals ``generate(...)`` for up to
+        `generate`'s batch size (256) images.
+
+        Args:
+            n, z, seed, labels, steps, eta, guidance, sampler, clip: as in `generate`.
+
+        Returns:
+            A dict of float32 arrays: ``"x_t"`` (steps, n, H, W, C), the input of each
+            step (``x_t[0]`` is x_T); ``"x0"`` (steps, n, H, W, C), the predicted x_0 at
+            that step (clipped to [-1, 1] when `clip`); ``"timesteps"`` (steps,), the t of
+            each step; ``"images"`` (n, H, W, C), the result.
+        """
+        chain, x_T, labels, settings, key = self._chain_inputs(
+            n, z, seed, labels, steps, eta, guidance, sampler, clip
+        )
+        images, xs, x0s = chain.trajectory(x_T, labels, *settings, key)
+        timesteps = sampling_timesteps(self.timesteps, settings[0])
+        return {"x_t": xs, "x0": x0s, "timesteps": timesteps, "images": images}
+
+    def _chain_inputs(self, n, z, seed, labels, steps, eta, guidance, sampler, clip):
+        """The checked chain, x_T, labels, (steps, eta, guidance) and noise key of a call."""
         chain = self.diffusion_sampler(sampler, clip)
+        if steps is None:
+            steps = min(DEFAULT_STEPS, self.timesteps)
         steps, eta, guidance = chain.check(steps, eta, guidance)
         z = self._resolve_latents(n, z, seed, labels)
         labels = check_labels(labels, len(z), self.num_classes)
@@ -272,7 +324,7 @@ class Diffusion(GenerativeModel):
             )
         key = np.random.default_rng(None if seed is None else [seed, 1]).integers(2**31, size=1)
         x_T = z.reshape(-1, *self.image_shape)
-        return chain.run(x_T, labels, steps, eta, guidance, int(key[0]), batch_size)
+        return chain, x_T, labels, (steps, eta, guidance), int(key[0])
 
     def invert(self, images, labels=None, *, steps: int = 50, batch_size: int = 256):
         """DDIM inversion: the x_T (flattened, like z) from which deterministic DDIM with
@@ -305,39 +357,6 @@ class Diffusion(GenerativeModel):
             "ema_decay": self.ema_decay,
             "label_dropout": self.label_dropout,
         }
-
-
-@dataclasses.dataclass(frozen=True)
-class DiffusionConfig:
-    """Everything that defines a diffusion model and its optimiser; vary it with `dataclasses.replace`.
-
-    ``noise_schedule`` is the noise schedule (``schedule`` is the learning-rate schedule,
-    as in the other configs). `tiny()` is a minimal network for tests.
-    """
-
-    noise_schedule: str = "cosine"
-    timesteps: int = 1000
-    prediction: str = "epsilon"
-    widths: tuple = (32, 64, 128)
-    blocks_per_level: int = 2
-    attention: bool = True
-    heads: int = 4
-    dropout: float = 0.0
-    embedding_dim: int | None = None
-    ema_decay: float = 0.999
-    label_dropout: float = 0.1
-    optimizer: str = "adam"
-    learning_rate: float = 2e-4
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    schedule: str | None = None
-    decay_steps: int = 10000
-
-    @classmethod
-    def tiny(cls, **overrides) -> DiffusionConfig:
-        """A minimal U-Net (widths 8, 16; one block per level) for tests and smoke runs."""
-        defaults = {"widths": (8, 16), "blocks_per_level": 1, "heads": 2, "embedding_dim": 16}
-        return cls(**{**defaults, **overrides})
 
 
 def build_diffusion(

@@ -4,7 +4,9 @@
 classifier-free guidance) as one `tf.function` whose loop is a `tf.while_loop` over a tensor
 of timesteps: a single trace serves every batch size and every number of steps, and a
 sample costs `steps` network calls inside TensorFlow's runtime, not `steps` Python calls of
-``predict`` (what keras.io's DDPM/DDIM examples do). DDIM inversion is a second traced loop.
+``predict`` (what keras.io's DDPM/DDIM examples do). DDIM inversion is a second traced loop;
+a third runs the same `DiffusionSampler.step` and also stacks every x_t and predicted x_0
+(`DiffusionSampler.trajectory`, for `imgenlib.widgets.DenoisingScrubber`).
 The update algebra is `imgenlib.models.schedules`.
 """
 
@@ -24,10 +26,9 @@ from imgenlib.models.schedules import (
     predict_x0,
     sampling_timesteps,
 )
+from imgenlib.sampling_options import SAMPLERS
 
 __all__ = ["SAMPLERS", "DiffusionSampler"]
-
-SAMPLERS = ("ddim", "ddpm")
 
 
 class DiffusionSampler:
@@ -44,6 +45,7 @@ class DiffusionSampler:
         self.sampler = check_choice("sampler", sampler, SAMPLERS)
         self.clip = bool(clip)
         self._run = None
+        self._trajectory = None
         self._invert = None
 
     def check(self, steps, eta, guidance) -> tuple[int, float, float]:
@@ -83,30 +85,54 @@ class DiffusionSampler:
 
     # --- the chains ---------------------------------------------------------------------
 
-    def reverse(self, x, timesteps, labels, guidance, eta, key):
-        """Run the chain from x at timesteps[0] down to x_0 (graph code)."""
-        schedule = self.model.schedule
-        previous = tf.concat([timesteps[1:], [-1]], 0)
+    def step(self, i, x, timesteps, labels, guidance, eta, key):
+        """Step `i` of the chain: (x at the next timestep, the predicted x_0) (graph code).
 
-        def body(i, x):
-            t, s = timesteps[i], previous[i]
-            alpha_t, alpha_s = schedule.alpha_bar(t), schedule.alpha_bar(s)
-            epsilon = self.epsilon(x, t, labels, guidance)
-            x0 = predict_x0(x, epsilon, alpha_t)
-            if self.clip:
-                x0 = tf.clip_by_value(x0, -1.0, 1.0)
-                epsilon = (x - tf.sqrt(alpha_t) * x0) / tf.sqrt(1.0 - alpha_t)
+        `key` seeds the step noise; None is deterministic DDIM only (η must be 0).
+        """
+        schedule = self.model.schedule
+        t, s = timesteps[i], tf.concat([timesteps[1:], [-1]], 0)[i]
+        alpha_t, alpha_s = schedule.alpha_bar(t), schedule.alpha_bar(s)
+        epsilon = self.epsilon(x, t, labels, guidance)
+        x0 = predict_x0(x, epsilon, alpha_t)
+        if self.clip:
+            x0 = tf.clip_by_value(x0, -1.0, 1.0)
+            epsilon = (x - tf.sqrt(alpha_t) * x0) / tf.sqrt(1.0 - alpha_t)
+        if key is None:  # deterministic DDIM (η = 0): no random ops, e.g. for TFLite
+            noise = tf.zeros_like(x)
+        else:
             noise = tf.random.stateless_normal(
                 tf.shape(x), tf.random.experimental.stateless_fold_in(key, i)
             )
-            if self.sampler == "ddpm":
-                mean, variance = ddpm_posterior(x0, x, alpha_t, alpha_s)
-                return i + 1, mean + tf.sqrt(variance) * noise
-            sigma = ddim_sigma(alpha_t, alpha_s, eta)
-            return i + 1, ddim_update(x, epsilon, alpha_t, alpha_s, sigma, noise, x0=x0)
+        if self.sampler == "ddpm":
+            mean, variance = ddpm_posterior(x0, x, alpha_t, alpha_s)
+            return mean + tf.sqrt(variance) * noise, x0
+        sigma = ddim_sigma(alpha_t, alpha_s, eta)
+        return ddim_update(x, epsilon, alpha_t, alpha_s, sigma, noise, x0=x0), x0
+
+    def reverse(self, x, timesteps, labels, guidance, eta, key):
+        """Run the chain from x at timesteps[0] down to x_0 (graph code)."""
+
+        def body(i, x):
+            x, _ = self.step(i, x, timesteps, labels, guidance, eta, key)
+            return i + 1, x
 
         _, x = tf.while_loop(lambda i, x: i < tf.shape(timesteps)[0], body, (tf.constant(0), x))
         return x
+
+    def reverse_trajectory(self, x, timesteps, labels, guidance, eta, key):
+        """`reverse`, also returning every step's x and predicted x_0: (x_0, xs, x0s) with
+        xs[i] the input of step i (xs[0] = x_T) and x0s[i] its prediction (graph code)."""
+        count = tf.shape(timesteps)[0]
+        xs = tf.TensorArray(tf.float32, size=count)
+        x0s = tf.TensorArray(tf.float32, size=count)
+
+        def body(i, x, xs, x0s):
+            x_next, x0 = self.step(i, x, timesteps, labels, guidance, eta, key)
+            return i + 1, x_next, xs.write(i, x), x0s.write(i, x0)
+
+        _, x, xs, x0s = tf.while_loop(lambda i, *_: i < count, body, (tf.constant(0), x, xs, x0s))
+        return x, xs.stack(), x0s.stack()
 
     def forward(self, x, timesteps, labels):
         """Deterministic DDIM from x_0 up through ascending timesteps (graph code)."""
@@ -128,19 +154,27 @@ class DiffusionSampler:
             specs.append(tf.TensorSpec([None], tf.int32))
         return [*specs, *extra]
 
+    def _trace(self, body):
+        """The concrete function of a chain `body` (`reverse` or `reverse_trajectory`)."""
+        scalar = tf.TensorSpec([], tf.float32)
+        extra = [scalar, scalar, tf.TensorSpec([2], tf.int64)]
+        if self.model.conditional:
+            function = traced(body, self._signature(*extra))
+        else:
+            function = traced(
+                lambda x, ts, *rest: body(x, ts, None, *rest), self._signature(*extra)
+            )
+        return function.get_concrete_function()
+
     def _run_function(self):
         if self._run is None:
-            scalar = tf.TensorSpec([], tf.float32)
-            extra = [scalar, scalar, tf.TensorSpec([2], tf.int64)]
-            if self.model.conditional:
-                function = traced(self.reverse, self._signature(*extra))
-            else:
-                function = traced(
-                    lambda x, ts, *rest: self.reverse(x, ts, None, *rest),
-                    self._signature(*extra),
-                )
-            self._run = function.get_concrete_function()
+            self._run = self._trace(self.reverse)
         return self._run
+
+    def _trajectory_function(self):
+        if self._trajectory is None:
+            self._trajectory = self._trace(self.reverse_trajectory)
+        return self._trajectory
 
     def _invert_function(self):
         if self._invert is None:
@@ -171,6 +205,22 @@ class DiffusionSampler:
             seed = tf.constant([key, index], tf.int64)
             outputs.append(function(*args, *scalars, seed).numpy())
         return np.concatenate(outputs).astype(np.float32, copy=False)
+
+    def trajectory(self, x_T, labels, steps, eta, guidance, key):
+        """Every step of the chain from `x_T` (one batch): (x_0, xs, x0s) as NumPy.
+
+        xs (steps, n, H, W, C) holds the input x_t of each step (xs[0] = x_T), x0s the
+        predicted x_0 at it; x_0 equals ``run(x_T, ..., key, batch_size >= n)``: the
+        same traced step, the same noise.
+        """
+        function = self._trajectory_function()
+        timesteps = tf.constant(sampling_timesteps(self.model.timesteps, steps))
+        args = [tf.constant(x_T, tf.float32), timesteps]
+        if labels is not None:
+            args.append(tf.constant(labels, tf.int32))
+        scalars = [tf.constant(guidance, tf.float32), tf.constant(eta, tf.float32)]
+        x, xs, x0s = function(*args, *scalars, tf.constant([key, 0], tf.int64))
+        return x.numpy(), xs.numpy(), x0s.numpy()
 
     def invert(self, images, labels, steps, batch_size):
         """x_T of `images` under deterministic DDIM with `steps` steps, as NumPy."""

@@ -1,4 +1,5 @@
-"""Jupyter widgets: explore a latent space, interpolate between seeds, watch training live.
+"""Jupyter widgets: explore a latent space, interpolate between seeds, watch training live,
+scrub through a diffusion model's denoising.
 
 Each widget is a class that holds its state, builds its ipywidgets in ``__init__`` as
 ``self.widget`` and shows itself through ``_ipython_display_`` (just put it last in a
@@ -17,5 +18,6 @@ from __future__ import annotations
 
 from imgenlib.widgets.explorer import Interpolator, LatentExplorer
 from imgenlib.widgets.monitor import TrainingMonitor, curves_png
+from imgenlib.widgets.scrubber import DenoisingScrubber
 
-__all__ = ["Interpolator", "LatentExplorer", "TrainingMonitor", "curves_png"]
+__all__ = ["DenoisingScrubber", "Interpolator", "LatentExplorer", "TrainingMonitor", "curves_png"]

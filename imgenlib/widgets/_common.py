@@ -91,3 +91,19 @@ class DisplayMixin:
                 method(change["new"])
 
         return observe
+
+
+def deterministic_sampling(model, sampling) -> dict:
+    """``generate`` keyword arguments that map each z to one image: {} for a one-call
+    generator, checked DDIM settings with η = 0 for a diffusion model."""
+    from imgenlib.sampling_options import sampling_settings
+
+    settings = sampling_settings(model, sampling)
+    if settings is None:
+        return {}
+    if settings["sampler"] != "ddim" or settings["eta"] != 0:
+        raise ValueError(
+            "A latent widget maps each z to one image: use deterministic DDIM (sampler "
+            f"'ddim', eta 0). Received: sampling={sampling!r}"
+        )
+    return settings

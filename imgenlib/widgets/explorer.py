@@ -20,6 +20,7 @@ from imgenlib.widgets._common import (
     DisplayMixin,
     check_class,
     class_options,
+    deterministic_sampling,
     sample_latents,
     widgets_module,
 )
@@ -36,7 +37,7 @@ class LatentExplorer(DisplayMixin):
     result). Sliders start at 0, the seed's own image.
 
     Args:
-        model: a GAN or VAE (``latent_dim``, ``num_classes``, ``generate``).
+        model: a GAN, VAE or diffusion model (``latent_dim``, ``num_classes``, ``generate``).
         dims: latent dimensions to put on sliders (default: the first min(5, latent_dim)).
         directions: instead of dims, a `LatentDirections` or an array (k, latent_dim).
         seed: seed of the starting latents.
@@ -48,6 +49,8 @@ class LatentExplorer(DisplayMixin):
             which `imgenlib.training.train` sets).
         scale: pixel upscaling of the image.
         value_range: sliders span [-value_range, value_range].
+        sampling: a diffusion model's sampling settings (its z is the noise x_T flattened;
+            deterministic DDIM only, e.g. ``{"steps": 10}`` for faster frames).
 
     Example:
         >>> explorer = LatentExplorer(gan, directions=pca_directions(gan), n=4)  # doctest: +SKIP
@@ -68,9 +71,11 @@ class LatentExplorer(DisplayMixin):
         class_names=None,
         scale: int = 4,
         value_range: float = 3.0,
+        sampling: dict | None = None,
     ):
         latent_dim = check_latent_model(model)
         self.model = model
+        self.sampling = deterministic_sampling(model, sampling)
         self.n = check_positive_int("n", n)
         self.ncols = None if ncols is None else check_positive_int("ncols", ncols)
         self.scale = check_positive_int("scale", scale)
@@ -170,7 +175,7 @@ class LatentExplorer(DisplayMixin):
         """PNG bytes of the images for `z` (default: the current latents) and `labels`."""
         z = self.z if z is None else z
         labels = self.labels if labels is None else labels
-        images = self.model.generate(z=z, labels=labels)
+        images = self.model.generate(z=z, labels=labels, **self.sampling)
         return grid_png(
             images, ncols=self.ncols, scale=self.scale, padding=1 if len(images) > 1 else 0
         )
@@ -245,12 +250,13 @@ class Interpolator(DisplayMixin):
     midpoints visibly shrink towards the origin, slerp's do not.
 
     Args:
-        model: a GAN or VAE.
+        model: a GAN, VAE or diffusion model.
         seed_a, seed_b: seeds of the two endpoint latents.
         steps: frames, endpoints included (>= 2).
         method: ``"slerp"`` or ``"lerp"``.
         label: class for a conditional model (default 0).
         scale: pixel upscaling of the frame; the strip uses half of it (at least 1).
+        sampling: a diffusion model's sampling settings (as for `LatentExplorer`).
     """
 
     def __init__(
@@ -263,9 +269,11 @@ class Interpolator(DisplayMixin):
         method: str = "slerp",
         label: int | None = None,
         scale: int = 6,
+        sampling: dict | None = None,
     ):
         check_latent_model(model)
         self.model = model
+        self.sampling = deterministic_sampling(model, sampling)
         self.steps = check_int("steps", steps, minimum=2)
         self.scale = check_positive_int("scale", scale)
         self._seeds = [
@@ -336,7 +344,7 @@ class Interpolator(DisplayMixin):
     def _update_path(self):
         labels = None if self._label is None else np.full(self.steps, self._label, np.int32)
         self._latents = self.latents
-        self._frames = self.model.generate(z=self._latents, labels=labels)
+        self._frames = self.model.generate(z=self._latents, labels=labels, **self.sampling)
         self.strip_image.value = self.strip()
         self._show_frame()
 

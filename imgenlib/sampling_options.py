@@ -1,0 +1,116 @@
+"""How a diffusion model is sampled (steps, η, guidance, sampler): one check for every caller.
+
+A GAN or VAE draws an image in one network call; a `imgenlib.models.diffusion.Diffusion`
+model runs a chain whose cost and quality depend on these settings. Everything that samples
+a model for a file or a number — ``python -m imgenlib sample`` and ``eval``, ``train
+--eval-every``, `imgenlib.evaluation.evaluate`, `imgenlib.export`, the demo — checks them
+with `sampling_settings` and records the result next to what it measured (``"sampling"`` in
+the metrics JSON), so that FIDs are compared at equal settings only.
+
+This module imports no TensorFlow: the CLI builds its options from it.
+"""
+
+from __future__ import annotations
+
+from imgenlib._validation import check_choice, check_float, check_int
+
+__all__ = [
+    "DEFAULT_STEPS",
+    "SAMPLERS",
+    "SAMPLING_NAMES",
+    "add_sampling_options",
+    "given_options",
+    "sampling_settings",
+]
+
+SAMPLING_NAMES = ("steps", "eta", "guidance", "sampler")
+SAMPLERS = ("ddim", "ddpm")
+DEFAULT_STEPS = 50
+
+
+def add_sampling_options(parser) -> None:
+    """Add ``--steps``, ``--eta``, ``--guidance`` and ``--sampler`` (diffusion runs) to a parser."""
+    group = parser.add_argument_group("diffusion runs")
+    group.add_argument(
+        "--steps", type=int, metavar="K",
+        help=f"network evaluations per image, 1..T (default {DEFAULT_STEPS}, at most T)",
+    )  # fmt: skip
+    group.add_argument(
+        "--eta", type=float, metavar="E", help="DDIM stochasticity >= 0 (default 0: deterministic)"
+    )
+    group.add_argument(
+        "--guidance", type=float, metavar="W",
+        help="classifier-free guidance scale >= 0 of a conditional run (default 1; 0: unconditional)",
+    )  # fmt: skip
+    group.add_argument("--sampler", choices=SAMPLERS, help="default ddim; ddpm: ancestral")
+
+
+def given_options(args) -> dict:
+    """The sampling options given on a command line (parsed by `add_sampling_options`)."""
+    return {name: getattr(args, name) for name in SAMPLING_NAMES if getattr(args, name) is not None}
+
+
+def sampling_settings(model, sampling=None, *, flag: str = "") -> dict | None:
+    """The complete, checked settings to sample `model` with; None for a one-call generator.
+
+    Args:
+        model: a generative model (its ``kind``; a diffusion model's ``timesteps`` and
+            ``num_classes``).
+        sampling: a dict with some of ``steps`` (1..T; default min(`DEFAULT_STEPS`, T)),
+            ``eta`` (≥ 0, DDIM only; default 0), ``guidance`` (≥ 0, conditional models only;
+            default 1) and ``sampler`` (``"ddim"`` (default) or ``"ddpm"``); None values
+            count as not given.
+        flag: prefix of the names in error messages (``"--"`` for the CLI).
+
+    Returns:
+        For a diffusion model, ``{"sampler", "steps"}`` plus ``"eta"`` (DDIM) and
+        ``"guidance"`` (conditional): keyword arguments of ``generate``. Otherwise None.
+
+    Raises:
+        ValueError / TypeError: a setting for a model that is not a diffusion model, an
+            unknown name, or a value out of range.
+    """
+    if sampling is None:
+        sampling = {}
+    if not isinstance(sampling, dict):
+        raise TypeError(f"sampling must be a dict. Received: sampling={sampling!r}")
+    unknown = sorted(set(sampling) - set(SAMPLING_NAMES))
+    if unknown:
+        raise ValueError(
+            f"Unknown sampling setting(s) {unknown}; expected any of {', '.join(SAMPLING_NAMES)}."
+        )
+    given = {name: sampling[name] for name in SAMPLING_NAMES if sampling.get(name) is not None}
+    kind = getattr(model, "kind", None)
+    if kind != "diffusion":
+        if given:
+            name, value = next(iter(given.items()))
+            raise ValueError(
+                f"{flag}{name} is for diffusion models; this model's kind is {kind!r}. "
+                f"Received: {flag}{name}={value!r}"
+            )
+        return None
+    sampler = check_choice(f"{flag}sampler", given.get("sampler", "ddim"), SAMPLERS)
+    timesteps = model.timesteps
+    steps = given.get("steps", min(DEFAULT_STEPS, timesteps))
+    check_int(f"{flag}steps", steps)
+    if not 1 <= steps <= timesteps:
+        raise ValueError(
+            f"{flag}steps must be in 1..{timesteps} (the model's timesteps T). "
+            f"Received: {flag}steps={steps!r}"
+        )
+    settings = {"sampler": sampler, "steps": int(steps)}
+    if sampler == "ddim":
+        settings["eta"] = check_float(f"{flag}eta", given.get("eta", 0.0), minimum=0)
+    elif "eta" in given:
+        raise ValueError(
+            f"{flag}eta is for the ddim sampler (ddpm has a fixed variance). "
+            f"Received: {flag}eta={given['eta']!r} with {flag}sampler=ddpm"
+        )
+    if getattr(model, "num_classes", None):
+        settings["guidance"] = check_float(f"{flag}guidance", given.get("guidance", 1.0), minimum=0)
+    elif "guidance" in given:
+        raise ValueError(
+            f"{flag}guidance needs a class-conditional model; this one is unconditional. "
+            f"Received: {flag}guidance={given['guidance']!r}"
+        )
+    return settings
