@@ -388,5 +388,5 @@ def train_mini_clip(
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
     start = time.process_time()
-    history = model.fit(dataset, epochs=epochs, verbose=verbose)
+    history = model.fit(dataset, epochs=epochs, verbose=verbose, shuffle=False)
     return model, {**history.history, "cpu_seconds": time.process_time() - start}
