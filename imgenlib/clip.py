@@ -41,6 +41,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from imgenlib import contrastive
+from imgenlib import text as textlib
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
 from imgenlib.clip_tasks import (
     ZeroShotResult,
@@ -52,30 +54,16 @@ from imgenlib.clip_tasks import (
     similarity,
     zero_shot_classify,
 )
-from imgenlib.contrastive import (
-    build_image_encoder,
-    caption_dataset,
-    check_image_shape,
-    check_pairs,
-    contrastive_loss,
-    l2_normalize,
-    same_caption,
-)
 from imgenlib.images import check_images
-from imgenlib.text import TextEncoder, build_text_encoder, check_captions
 
 __all__ = [
     "MiniCLIP",
     "ZeroShotResult",
-    "build_image_encoder",
     "build_mini_clip",
-    "caption_dataset",
     "caption_keys",
     "clip_score",
-    "contrastive_loss",
     "load_pretrained_clip",
     "retrieve",
-    "same_caption",
     "shapes_class_prompts",
     "similarity",
     "train_mini_clip",
@@ -125,13 +113,13 @@ class MiniCLIP(keras.Model):
                 "image_encoder must be a Keras model with one image input. "
                 f"Received: image_encoder={image_encoder!r}"
             )
-        if not isinstance(text_encoder, TextEncoder):
+        if not isinstance(text_encoder, textlib.TextEncoder):
             raise TypeError(
                 f"text_encoder must be an imgenlib.text.TextEncoder. Received: {text_encoder!r}"
             )
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
-        self.image_shape = check_image_shape(tuple(image_encoder.inputs[0].shape[1:]))
+        self.image_shape = contrastive.check_image_shape(tuple(image_encoder.inputs[0].shape[1:]))
         self.embed_dim = check_positive_int("embed_dim", embed_dim)
         self.temperature = check_float("temperature", temperature, minimum=0, min_inclusive=False)
         self.max_logit_scale = check_float("max_logit_scale", max_logit_scale, minimum=1)
@@ -176,12 +164,12 @@ class MiniCLIP(keras.Model):
     def encode_images(self, images, training=False):
         """Images (B, H, W, C) in [-1, 1] → unit vectors (B, E)."""
         features = self.image_encoder(images, training=training)
-        return l2_normalize(self.image_projection(features))
+        return contrastive.l2_normalize(self.image_projection(features))
 
     def encode_tokens(self, token_ids, training=False):
         """Token ids (B, L) from ``text_encoder.tokenizer`` → unit vectors (B, E)."""
         pooled = self.text_encoder.encode_tokens(token_ids, training=training)["pooled"]
-        return l2_normalize(self.text_projection(pooled))
+        return contrastive.l2_normalize(self.text_projection(pooled))
 
     def encode_captions(self, captions, training=False):
         """Captions (strings) → unit vectors (B, E)."""
@@ -201,10 +189,12 @@ class MiniCLIP(keras.Model):
         positives = None
         if self.duplicate_captions == "positive":
             positives = (
-                same_caption(token_ids) if keys is None else ops.equal(keys[:, None], keys[None])
+                contrastive.same_caption(token_ids)
+                if keys is None
+                else ops.equal(keys[:, None], keys[None])
             )
         scale = self.logit_scale
-        loss = contrastive_loss(image, text, scale, positives)
+        loss = contrastive.contrastive_loss(image, text, scale, positives)
         best = ops.argmax(ops.matmul(image, ops.transpose(text)), axis=1)
         if positives is None:
             hits = ops.equal(best, ops.arange(ops.shape(best)[0], dtype=best.dtype))
@@ -257,7 +247,7 @@ class MiniCLIP(keras.Model):
         self, captions, *, batch_size: int = 256, unknown: str = "warn"
     ) -> np.ndarray:
         """Unit embeddings (N, E) of captions; unknown words are reported as `unknown` says."""
-        captions = check_captions(captions)
+        captions = textlib.check_captions(captions)
         batch_size = check_positive_int("batch_size", batch_size)
         self.text_encoder.report_unknown(captions, unknown)
         if getattr(self, "_embed_tokens_fn", None) is None:
@@ -326,8 +316,10 @@ def build_mini_clip(
         >>> data = load_shapes_captions("train", n=1000)
         >>> model = build_mini_clip(data.captions, (32, 32, 3))
     """
-    image_encoder = build_image_encoder(image_shape, width=image_width, feature_dim=image_features)
-    text_encoder = build_text_encoder(
+    image_encoder = contrastive.build_image_encoder(
+        image_shape, width=image_width, feature_dim=image_features
+    )
+    text_encoder = textlib.build_text_encoder(
         captions,
         max_length=max_length,
         embed_dim=text_dim,
@@ -374,8 +366,8 @@ def train_mini_clip(
         (model, history): the history dict has per-epoch lists plus ``"cpu_seconds"``.
     """
     images = check_images(images)
-    captions = check_captions(captions)
-    check_pairs(images, captions)
+    captions = textlib.check_captions(captions)
+    contrastive.check_pairs(images, captions)
     epochs = check_positive_int("epochs", epochs)
     learning_rate = check_float("learning_rate", learning_rate, minimum=0, min_inclusive=False)
     if model is not None and config:
@@ -383,7 +375,9 @@ def train_mini_clip(
     keras.utils.set_random_seed(check_int("seed", seed, minimum=0))
     if model is None:
         model = build_mini_clip(captions, images.shape[1:], **config)
-    dataset = caption_dataset(images, captions, keys=keys, batch_size=batch_size, seed=seed)
+    dataset = contrastive.caption_dataset(
+        images, captions, keys=keys, batch_size=batch_size, seed=seed
+    )
     steps = epochs * int(dataset.cardinality())
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule))

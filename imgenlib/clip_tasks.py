@@ -24,7 +24,6 @@ import numpy as np
 
 from imgenlib._validation import check_choice, check_positive_int
 from imgenlib.features import sha256
-from imgenlib.text import check_captions
 
 __all__ = [
     "PRETRAINED_CLIP",
@@ -44,9 +43,20 @@ RECORD_NAME = "mini_clip.json"
 PRETRAINED_CLIP = ("shapes_captions", "emoji")
 
 
+def _check_captions(captions, **kwargs) -> list[str]:
+    """`imgenlib.text.check_captions`, imported on first use.
+
+    This module never imports TensorFlow or `imgenlib.text` when it is imported, so
+    `imgenlib.clip` can re-export it while Keras' registration hook runs.
+    """
+    from imgenlib.text import check_captions as check
+
+    return check(captions, **kwargs)
+
+
 def _pairs(model, images, captions):
     images = model.check_images(images)
-    captions = check_captions(captions)
+    captions = _check_captions(captions)
     if len(images) != len(captions):
         raise ValueError(
             "images and captions must pair up one to one. Received: "
@@ -172,7 +182,7 @@ def zero_shot_classify(
         raise ValueError(
             f"class_prompts needs at least two classes. Received: class_prompts={class_prompts!r}"
         )
-    groups = [check_captions(prompts, name=f"class_prompts[{i}]", allow_empty=False)
+    groups = [_check_captions(prompts, name=f"class_prompts[{i}]", allow_empty=False)
               for i, prompts in enumerate(class_prompts)]  # fmt: skip
     text = model.embed_captions([p for group in groups for p in group], batch_size=batch_size)
     bounds = np.cumsum([0] + [len(group) for group in groups])
