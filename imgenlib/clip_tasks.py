@@ -65,14 +65,22 @@ def _pairs(model, images, captions):
     return images, captions
 
 
-def similarity(model, images, captions, *, batch_size: int = 256) -> np.ndarray:
-    """Cosine similarities (n_images, n_captions) between every image and every caption."""
+def similarity(
+    model, images, captions, *, batch_size: int = 256, unknown: str = "warn"
+) -> np.ndarray:
+    """Cosine similarities (n_images, n_captions) between every image and every caption.
+
+    `unknown` (``"warn"``, ``"raise"``, ``"ignore"``) says what unknown words cause here
+    and in the functions below.
+    """
     images = model.check_images(images)
-    text = model.embed_captions(captions, batch_size=batch_size)
+    text = model.embed_captions(captions, batch_size=batch_size, unknown=unknown)
     return model.embed_images(images, batch_size=batch_size) @ text.T
 
 
-def clip_score(model, images, captions, *, batch_size: int = 256) -> np.ndarray:
+def clip_score(
+    model, images, captions, *, batch_size: int = 256, unknown: str = "warn"
+) -> np.ndarray:
     """Per pair ``100 * max(cos(image_i, caption_i), 0)``: float64 (N,) in [0, 100].
 
     Args:
@@ -85,7 +93,7 @@ def clip_score(model, images, captions, *, batch_size: int = 256) -> np.ndarray:
     """
     images, captions = _pairs(model, images, captions)
     image = model.embed_images(images, batch_size=batch_size)
-    text = model.embed_captions(captions, batch_size=batch_size)
+    text = model.embed_captions(captions, batch_size=batch_size, unknown=unknown)
     return 100.0 * np.maximum(np.sum(image * text, axis=1), 0.0)
 
 
@@ -97,7 +105,7 @@ def _recall(scores: np.ndarray, matches: np.ndarray, ks) -> dict:
 
 
 def retrieve(
-    model, images, captions, k=(1, 5), *, keys=None, batch_size: int = 256
+    model, images, captions, k=(1, 5), *, keys=None, batch_size: int = 256, unknown="warn"
 ) -> dict[str, float]:
     """Recall@k of text → image and image → text retrieval among the N given pairs.
 
@@ -131,7 +139,9 @@ def retrieve(
         )
     codes = np.unique(np.array([repr(key) for key in keys]), return_inverse=True)[1]
     matches = codes[:, None] == codes[None, :]
-    scores = similarity(model, images, captions, batch_size=batch_size)  # (image, caption)
+    scores = similarity(
+        model, images, captions, batch_size=batch_size, unknown=unknown
+    )  # (image, caption)
     text_to_image = _recall(scores.T, matches, ks)
     image_to_text = _recall(scores, matches, ks)
     result = {f"text_to_image@{value}": text_to_image[value] for value in ks}
@@ -155,7 +165,7 @@ class ZeroShotResult:
 
 
 def zero_shot_classify(
-    model, images, class_prompts, *, labels=None, batch_size: int = 256
+    model, images, class_prompts, *, labels=None, batch_size: int = 256, unknown: str = "warn"
 ) -> ZeroShotResult:
     """Label images by the most similar class prompt, with no training on the classes.
 
@@ -184,7 +194,8 @@ def zero_shot_classify(
         )
     groups = [_check_captions(prompts, name=f"class_prompts[{i}]", allow_empty=False)
               for i, prompts in enumerate(class_prompts)]  # fmt: skip
-    text = model.embed_captions([p for group in groups for p in group], batch_size=batch_size)
+    prompts = [prompt for group in groups for prompt in group]
+    text = model.embed_captions(prompts, batch_size=batch_size, unknown=unknown)
     bounds = np.cumsum([0] + [len(group) for group in groups])
     classes = np.stack([text[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     classes /= np.linalg.norm(classes, axis=1, keepdims=True)

@@ -223,7 +223,7 @@ def test_keras_round_trip_gives_identical_outputs(tiny, tmp_path):
          "class_prompts must be a list"),
         (lambda m, d: zero_shot_classify(m, d.images[:3], ["a", []]), ValueError,
          "class_prompts\\[1\\] must contain"),
-        (lambda m, d: zero_shot_classify(m, d.images[:3], ["a", "b"], labels=[0, 1]),
+        (lambda m, d: zero_shot_classify(m, d.images[:3], ["red", "blue"], labels=[0, 1]),
          ValueError, "labels must be 3 ints"),
         (lambda m, d: caption_dataset(d.images[:5], d.captions[:4]), ValueError,
          "5 images and 4 captions"),
