@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 use_tensorflow_backend()
 
 # Modules whose classes are registered with Keras (`register_keras_serializable`).
-KERAS_MODULES = ("imgenlib.models", "imgenlib.text")
+KERAS_MODULES = ("imgenlib.models", "imgenlib.text", "imgenlib.clip")
 
 
 def _register_keras_classes(keras_module) -> None:
@@ -48,6 +48,7 @@ SUBMODULES = (
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
     "runs", "demo", "summaries", "dataset_commands", "text", "styles", "sampling_options",
+    "clip", "clip_tasks", "contrastive",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -145,6 +146,14 @@ _EXPORTS = {
     "CaptionTokenizer": "imgenlib.text",
     "TextEncoder": "imgenlib.text",
     "build_text_encoder": "imgenlib.text",
+    # imgenlib.clip
+    "MiniCLIP": "imgenlib.clip",
+    "build_mini_clip": "imgenlib.clip",
+    "train_mini_clip": "imgenlib.clip",
+    "clip_score": "imgenlib.clip_tasks",
+    "retrieve": "imgenlib.clip_tasks",
+    "zero_shot_classify": "imgenlib.clip_tasks",
+    "load_pretrained_clip": "imgenlib.clip_tasks",
     # imgenlib._env
     "quick_mode": "imgenlib._env",
     "quiet_tensorflow": "imgenlib._env",
@@ -159,6 +168,13 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.callbacks import SampleGrid as SampleGrid
     from imgenlib.callbacks import TrainingDiverged as TrainingDiverged
     from imgenlib.callbacks import TrainingHealth as TrainingHealth
+    from imgenlib.clip import MiniCLIP as MiniCLIP
+    from imgenlib.clip import build_mini_clip as build_mini_clip
+    from imgenlib.clip import train_mini_clip as train_mini_clip
+    from imgenlib.clip_tasks import clip_score as clip_score
+    from imgenlib.clip_tasks import load_pretrained_clip as load_pretrained_clip
+    from imgenlib.clip_tasks import retrieve as retrieve
+    from imgenlib.clip_tasks import zero_shot_classify as zero_shot_classify
     from imgenlib.conditional import class_morph as class_morph
     from imgenlib.data import DATASETS as DATASETS
     from imgenlib.data import DatasetNotFoundError as DatasetNotFoundError

@@ -1,0 +1,197 @@
+"""Train the Mini-CLIP models shipped in imgenlib/weights/ and measure retrieval and zero-shot.
+
+    python benchmarks/train_mini_clip.py                          # shapes_captions (shipped)
+    python benchmarks/train_mini_clip.py --data emoji             # emoji names, 64x64
+    python benchmarks/train_mini_clip.py --quick --out /tmp/clip  # a one-minute smoke run
+
+Writes mini_clip_<data>.keras and its record (metrics, settings, CPU time, SHA-256) in
+mini_clip.json, into imgenlib/weights/ (or --out), and the measurements to
+benchmarks/results/mini_clip_<data>.{json,md} (or --out). Shapes are measured on the test
+split (seen colour-shape pairs) and on test_compositional (held-out pairs):
+- retrieval recall@1/5 over the whole split, an image counting as a hit when it fits the
+  caption (`caption_keys`: same attributes, any phrasing), and strictly (only the caption's
+  own image, or an identical caption's) in galleries of 100;
+- zero-shot accuracy of colour, shape, size and position on one-object scenes, with the
+  prompt ensembles of `shapes_class_prompts`.
+Emoji: retrieval on the test split (emoji never seen in training) and zero-shot category,
+each category prompted with its training captions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from _common import machine, markdown_table, print_json_line, write_result
+
+import imgenlib
+
+imgenlib.quiet_tensorflow()
+
+import numpy as np  # noqa: E402
+
+from imgenlib.clip import (  # noqa: E402
+    caption_keys,
+    retrieve,
+    shapes_class_prompts,
+    train_mini_clip,
+    zero_shot_classify,
+)
+from imgenlib.clip_tasks import pack_mini_clip  # noqa: E402
+from imgenlib.data import load_emoji, load_shapes_captions  # noqa: E402
+
+SETTINGS = {
+    "shapes_captions": {
+        "train": 10000, "test": 2000, "image_size": 32, "epochs": 40, "batch_size": 128,
+        "learning_rate": 2e-3,
+        "model": {"embed_dim": 128, "image_width": 32, "image_features": 256, "text_dim": 64,
+                  "num_heads": 4, "num_layers": 2},
+    },
+    "emoji": {
+        "train": None, "test": None, "image_size": 64, "epochs": 60, "batch_size": 128,
+        "learning_rate": 2e-3,
+        "model": {"embed_dim": 128, "image_width": 32, "image_features": 256, "text_dim": 64,
+                  "num_heads": 4, "num_layers": 2},
+    },
+}  # fmt: skip
+QUICK = {
+    "train": 400, "test": 200, "epochs": 1, "batch_size": 50,
+    "model": {"embed_dim": 32, "image_width": 8, "image_features": 64, "text_dim": 16,
+              "num_heads": 2, "num_layers": 1},
+}  # fmt: skip
+
+
+def gallery_recall(model, images, captions, unknown="warn", size=100) -> dict:
+    """Mean strict recall@1/5 over consecutive galleries of `size` pairs."""
+    size = min(size, len(images))
+    results = [
+        retrieve(
+            model,
+            images[start : start + size],
+            captions[start : start + size],
+            k=(1, 5),
+            unknown=unknown,
+        )  # fmt: skip
+        for start in range(0, len(images) - size + 1, size)
+    ]
+    return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
+
+
+def evaluate_shapes(model, settings) -> dict:
+    metrics = {}
+    for split in ("test", "test_compositional"):
+        data = load_shapes_captions(split, n=settings["test"], image_size=settings["image_size"])
+        captions = list(data.captions)
+        one = data.num_objects == 1
+        truth = {"colour": data.colours, "shape": data.shapes, "size": data.sizes,
+                 "position": data.positions}  # fmt: skip
+        metrics[split] = {
+            "retrieval_fits_caption": retrieve(
+                model, data.images, captions, k=(1, 5), keys=caption_keys(data)
+            ),
+            "retrieval_gallery_100": gallery_recall(model, data.images, captions),
+            "zero_shot": {
+                name: zero_shot_classify(
+                    model, data.images[one], shapes_class_prompts(name), labels=values[one, 0]
+                ).accuracy
+                for name, values in truth.items()
+            },
+        }
+    return metrics
+
+
+def evaluate_emoji(model, train, settings) -> dict:
+    test = load_emoji("test", image_size=settings["image_size"], style="all", n=settings["test"])
+    prompts = []
+    for label in range(int(max(train.labels.max(), test.labels.max())) + 1):
+        names = sorted({c for c, y in zip(train.captions, train.labels, strict=True) if y == label})
+        prompts.append(names[:200] or ["face"])
+    zero_shot = zero_shot_classify(model, test.images, prompts, labels=test.labels)
+    captions = list(test.captions)  # unseen emoji: many words are unknown, by design
+    return {
+        "test": {
+            "retrieval_fits_caption": retrieve(
+                model, test.images, captions, k=(1, 5), unknown="ignore"
+            ),
+            "retrieval_gallery_100": gallery_recall(model, test.images, captions, "ignore"),
+            "zero_shot": {"category": zero_shot.accuracy},
+        }
+    }
+
+
+def markdown(name, record) -> str:
+    rows = []
+    for split, values in record["metrics"].items():
+        row = [split]
+        for group in ("retrieval_fits_caption", "retrieval_gallery_100"):
+            row += [f"{values[group][f'text_to_image@{k}']:.3f}" for k in (1, 5)]
+        row.append(", ".join(f"{k} {v:.3f}" for k, v in values["zero_shot"].items()))
+        rows.append(row)
+    header = ["split", "t→i R@1 (whole split, fits)", "t→i R@5 (fits)", "t→i R@1 (gallery 100)",
+              "t→i R@5 (gallery 100)", "zero-shot accuracy"]  # fmt: skip
+    return (
+        f"# Mini-CLIP on {name}\n\n{record['train_pairs']} training pairs, {record['epochs']} "
+        f"epochs, {record['cpu_seconds']:.0f} CPU s ({record['wall_seconds']:.0f} s wall).\n\n"
+        + markdown_table(header, rows)
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=sorted(SETTINGS), default="shapes_captions")
+    parser.add_argument("--epochs", type=int, default=None, help="override the preset")
+    parser.add_argument("--quick", action="store_true", help="tiny data and model: a smoke test")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write weights and results here (default: imgenlib/weights/ "
+                             "and benchmarks/results/)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    settings = {**SETTINGS[args.data], **(QUICK if args.quick else {})}
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    size = settings["image_size"]
+    if args.data == "shapes_captions":
+        train = load_shapes_captions("train", n=settings["train"], image_size=size, seed=args.seed)
+        keys = caption_keys(train)
+    else:
+        train = load_emoji("train", image_size=size, style="all", n=settings["train"])
+        keys = None
+    start = time.perf_counter()
+    model, history = train_mini_clip(
+        train.images, train.captions, keys=keys, epochs=settings["epochs"],
+        batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
+        seed=args.seed, verbose=2, **settings["model"],
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    if args.data == "shapes_captions":
+        metrics = evaluate_shapes(model, settings)
+    else:
+        metrics = evaluate_emoji(model, train, settings)
+    command = f"python benchmarks/train_mini_clip.py --data {args.data}" + (
+        " --quick" if args.quick else ""
+    )
+    record = {
+        "data": args.data,
+        "image_shape": list(model.image_shape),
+        "train_pairs": len(train.images),
+        "epochs": settings["epochs"],
+        "batch_size": settings["batch_size"],
+        "learning_rate": settings["learning_rate"],
+        "model": settings["model"],
+        "parameters": int(model.count_params()),
+        "final_loss": round(float(history["loss"][-1]), 4),
+        "cpu_seconds": round(history["cpu_seconds"], 1),
+        "wall_seconds": round(wall, 1),
+        "metrics": metrics,
+        "command": command,
+    }
+    path = pack_mini_clip(model, args.data, record, directory=args.out)
+    result = {**record, "weights": str(path), "machine": machine()}
+    write_result(f"mini_clip_{args.data}", result, markdown(args.data, record), out_dir=args.out)
+    print(markdown(args.data, record))
+    print_json_line(result)
+
+
+if __name__ == "__main__":
+    main()
