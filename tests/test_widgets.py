@@ -352,10 +352,12 @@ def test_denoising_scrubber_shows_x_t_above_the_predicted_x0(tiny_diffusion):
     )
     assert scrubber.image.value == scrubber.render(0)
     first = decode(scrubber.image.value)
-    expected = grid_array(np.concatenate([trajectory["x_t"][0], trajectory["x0"][0]]), ncols=2)
+    noise_and_x0 = np.concatenate([trajectory["x_t"][0], trajectory["x0"][0]])
+    assert np.abs(trajectory["x_t"][0]).max() > 1  # x_T is noise: shown clipped to [-1, 1]
+    expected = grid_array(np.clip(noise_and_x0, -1, 1), ncols=2)
     np.testing.assert_array_equal(first, expected[..., 0])
     scrubber.step_slider.value = 2  # as a user dragging the slider
-    top_and_bottom = np.concatenate([trajectory["x_t"][2], trajectory["x0"][2]])
+    top_and_bottom = np.clip(np.concatenate([trajectory["x_t"][2], trajectory["x0"][2]]), -1, 1)
     np.testing.assert_array_equal(
         decode(scrubber.image.value), grid_array(top_and_bottom, ncols=2)[..., 0]
     )

@@ -100,9 +100,14 @@ class DenoisingScrubber(DisplayMixin):
         return self.trajectory["x_t"][i], self.trajectory["x0"][i]
 
     def render(self, i: int) -> bytes:
-        """PNG bytes of frame `i`: x_t in the top row, the predicted x_0 below."""
+        """PNG bytes of frame `i`: x_t in the top row, the predicted x_0 below.
+
+        Both are shown clipped to [-1, 1]: a noisy x_t is not an image (at large t it is
+        close to a standard normal draw, most of it outside the pixel range).
+        """
         x_t, x0 = self.frame(i)
-        return grid_png(np.concatenate([x_t, x0]), ncols=self.n, scale=self.scale)
+        rows = np.clip(np.concatenate([x_t, x0]), -1.0, 1.0)
+        return grid_png(rows, ncols=self.n, scale=self.scale)
 
     def set_step(self, i: int) -> bytes:
         """Show frame `i` (0: pure noise x_T; `steps`: the finished images)."""
