@@ -91,7 +91,8 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
     zoo = report["pretrained"]
     assert set(zoo) == set(pretrained.available())
     for name, model in zoo.items():
-        assert Image.open(tmp_path / model["samples"]).size == (2 * (8 * 29 - 1),) * 2
+        side = pretrained.info(name)["image_shape"][0]  # 28 (Fashion-MNIST) or 64 (emoji)
+        assert Image.open(tmp_path / model["samples"]).size == (2 * (8 * (side + 1) - 1),) * 2
         assert model["quality"] == {
             key: pretrained.info(name)["quality"][key]
             for key in ("n", "fid", "kid", "precision", "recall")
