@@ -25,6 +25,7 @@ import json
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -123,9 +124,10 @@ def main(argv=None) -> int:
             seconds = time.perf_counter() - start
         model = load_run_model(out)
         entry = {"description": description, "command": cli, "train_seconds": seconds}
-        pretrained.pack(model, name, **entry, quality={})
-        shipped = pretrained.load(name)  # measure the float16 weights users get
-        quality = measure(shipped, command.split()[1], dataset_of(command))
+        with tempfile.TemporaryDirectory() as scratch:  # measure the float16 weights users get
+            pretrained.pack(model, name, **entry, quality={}, directory=scratch)
+            shipped = pretrained.load(name, registry=Path(scratch) / "pretrained.json")
+            quality = measure(shipped, command.split()[1], dataset_of(command))
         path = pretrained.pack(model, name, **entry, quality=quality)
         print(
             f"[{name}] {seconds:.0f} s, {path.stat().st_size / 1e6:.2f} MB, {quality}", flush=True
