@@ -98,7 +98,9 @@ def _archive(model, steps=None, guidance=None):
     if sampling is None:
         generate = sampler
     else:
-        generate = _diffusion_chain(model, sampling)
+        generate = model.diffusion_sampler("ddim").serving_function(
+            sampling["steps"], sampling.get("guidance", 1.0)
+        )
     z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
     if num_classes is None:
         archive.add_endpoint(
@@ -124,31 +126,6 @@ def _archive(model, steps=None, guidance=None):
         input_signature=[],
     )
     return archive
-
-
-def _diffusion_chain(model, sampling):
-    """z (and labels) → images by deterministic DDIM with the fixed steps and guidance."""
-    import tensorflow as tf
-
-    from imgenlib.models.schedules import sampling_timesteps
-
-    chain = model.diffusion_sampler("ddim")
-    timesteps = sampling_timesteps(model.timesteps, sampling["steps"])
-    guidance = sampling.get("guidance", 1.0)
-
-    def generate(inputs, training=False):
-        z, labels = inputs if isinstance(inputs, list) else (inputs, None)
-        x = tf.reshape(z, [-1, *model.image_shape])
-        return chain.reverse(
-            x,
-            tf.constant(timesteps),
-            labels,
-            tf.constant(guidance, tf.float32),
-            tf.constant(0.0),
-            None,
-        )
-
-    return generate
 
 
 @contextlib.contextmanager

@@ -147,6 +147,26 @@ class DiffusionSampler:
         _, x = tf.while_loop(lambda i, x: i < tf.shape(timesteps)[0], body, (tf.constant(0), x))
         return x
 
+    def serving_function(self, steps: int, guidance: float = 1.0):
+        """``(z[, labels]) -> images`` by this chain with fixed `steps` and `guidance` and no
+        randomness (deterministic DDIM: η = 0, no key), for `imgenlib.export`."""
+        timesteps = sampling_timesteps(self.model.timesteps, steps)
+        shape = self.model.image_shape
+
+        def generate(inputs, training=False):
+            z, labels = inputs if isinstance(inputs, list) else (inputs, None)
+            x = tf.reshape(z, [-1, *shape])
+            return self.reverse(
+                x,
+                tf.constant(timesteps),
+                labels,
+                tf.constant(guidance, tf.float32),
+                tf.constant(0.0),
+                None,
+            )
+
+        return generate
+
     def _signature(self, *extra):
         image = tf.TensorSpec([None, *self.model.image_shape], tf.float32)
         specs = [image, tf.TensorSpec([None], tf.int32)]
