@@ -96,6 +96,11 @@ EMOJI_GAN = GANConfig(
 EMOJI_VAE = VAEConfig(latent_dim=64, width_multiplier=0.5, likelihood="gaussian_learned")
 """The 64x64 colour VAE of the ``emoji`` and ``small_colour`` presets."""
 
+FASHION_MNIST_DIFFUSION = DiffusionConfig(
+    widths=(16, 32, 64), blocks_per_level=1, learning_rate=1e-3
+)
+"""The 28x28 U-Net of the ``fashion_mnist`` diffusion preset (sized for CPU minutes)."""
+
 PRESETS: dict[str, dict[str, Preset]] = {
     "gan": {
         "default": Preset(
@@ -180,6 +185,14 @@ PRESETS: dict[str, dict[str, Preset]] = {
             "U-Net (widths 32-64-128, attention at the lowest level), cosine schedule, "
             "epsilon objective, EMA 0.999, Adam 2e-4",
         ),
+        "fashion_mnist": Preset(
+            FASHION_MNIST_DIFFUSION,
+            64,
+            8,
+            "small 28x28 U-Net (widths 16-32-64, one block per level, attention at 7x7, "
+            "640k parameters), Adam 1e-3, batch 64: 5-minute pilots preferred it to the "
+            "default U-Net (3.6M parameters, 50 img/s) and to batch 128; meant for --max-minutes",
+        ),
         "tiny": Preset(DiffusionConfig.tiny(), 32, 2, "minimal U-Net for tests and smoke runs"),
     },
 }
@@ -190,6 +203,7 @@ _RECOMMENDED = {
     ("vae", "digits"): "demo",
     ("gan", "emoji"): "emoji",
     ("vae", "emoji"): "emoji",
+    ("diffusion", "fashion_mnist"): "fashion_mnist",
 }
 
 

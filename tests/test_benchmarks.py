@@ -155,3 +155,26 @@ def test_time_to_quality_emoji_quick_run(tmp_path, monkeypatch):
         grid = Image.open(tmp_path / f"time_to_quality_emoji_{name}_samples.png")
         assert grid.mode == "RGB" and min(grid.size) >= 8 * 64  # colour, 8x8 tiles of 64 px
     assert (tmp_path / "time_to_quality_emoji.json").is_file()
+
+
+@pytest.mark.slow
+def test_frontier_quick_run(tmp_path, monkeypatch):
+    """GAN, VAE and a (tiny, untrained) diffusion model at 1 and 2 DDIM steps, one table."""
+    import frontier
+
+    monkeypatch.setattr(frontier, "print_json_line", lambda result: results.append(result))
+    results = []
+    frontier.main(["--quick", "--out", str(tmp_path)])
+    result = results[0]
+    rows = result["frontier"]
+    assert [(r["family"], r["steps"]) for r in rows] == [
+        ("GAN", 1), ("VAE", 1), ("diffusion", 1), ("diffusion", 2)
+    ]  # fmt: skip
+    for row in rows + result["guidance"] + result["training"]:
+        assert _positive(row["ms_per_image"]) and _positive(row["batch_of_one_ms"])
+        assert _positive(row["fid"]) and 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
+    assert [r["guidance"] for r in result["guidance"]] == [0.0, 2.0]
+    assert {r["family"] for r in result["training"]} == {"GAN", "VAE", "diffusion"}
+    assert result["models"]["GAN"] == {"zoo": "fashion_mnist_cgan", "train_minutes": 39.5}
+    assert (tmp_path / "frontier.png").stat().st_size > 0
+    assert "| diffusion | 2 |" in (tmp_path / "frontier.md").read_text()

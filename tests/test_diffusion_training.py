@@ -18,6 +18,16 @@ def test_diffusion_presets_and_kind():
     assert isinstance(model, Diffusion) and model.latent_dim == 784
 
 
+def test_fashion_mnist_preset_is_recommended_and_fits_the_zoo():
+    """The tuned preset is what `train diffusion --data fashion_mnist` picks, and its
+    float16 sampling weights (the EMA network) stay under the zoo's 5 MB limit."""
+    assert presets.choose_preset("diffusion", "fashion_mnist")[0] == "fashion_mnist"
+    preset = presets.get("diffusion", "fashion_mnist")
+    model = presets.build("diffusion", preset.model, (28, 28, 1), num_classes=10)
+    assert preset.batch_size == 64 and model.num_classes == 10
+    assert 2 * model.sampler().count_params() < 5e6
+
+
 @pytest.mark.slow
 def test_train_conditional_diffusion_writes_outputs_and_resumes(tmp_path):
     out = tmp_path / "run"
