@@ -36,7 +36,7 @@ from imgenlib.distribute import STRATEGIES
 from imgenlib.export import QUANTIZATIONS
 from imgenlib.io import check_output_file
 from imgenlib.runs import KINDS, PRECISIONS, SPLITS, RunConfig
-from imgenlib.sampling_options import add_sampling_options, given_options
+from imgenlib.sample_commands import add_eval_parser, add_sample_parser
 
 __all__ = ["EXPORT_FORMATS", "build_parser", "main", "run_config"]
 
@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imgenlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
-        add_datasets_parser, add_fetch_parser, add_show_parser, _add_train_parser, _add_sample_parser,
-        _add_eval_parser, _add_reconstruct_parser, _add_export_parser, _add_presets_parser,
+        add_datasets_parser, add_fetch_parser, add_show_parser, _add_train_parser, add_sample_parser,
+        add_eval_parser, _add_reconstruct_parser, _add_export_parser, _add_presets_parser,
         _add_demo_parser,
     ):  # fmt: skip
         add(commands)
@@ -143,38 +143,6 @@ def _add_train_parser(commands):
         **{f.name: f.default for f in fields if f.name not in ("kind", "data", "out")}
     )
     train.set_defaults(handler=_cmd_train)
-
-
-def _add_sample_parser(commands):
-    sample = commands.add_parser(
-        "sample", help="generate a PNG grid (and optionally .npy) from a run"
-    )
-    sample.add_argument("run", help="run directory written by `train`")
-    add_grid_options(sample, n=64)
-    sample.add_argument(
-        "--seed", type=int, default=0, help="latent seed; same seed, same images (default 0)"
-    )
-    sample.add_argument("--grid", type=int, default=64, help="most tiles in the PNG (default 64)")
-    sample.add_argument("--npy", help="also write every image as float32 NHWC in [0, 1] (.npy)")
-    sample.add_argument(
-        "--label", type=int, help="class for a conditional model (default: cycle through classes)"
-    )
-    add_sampling_options(sample)
-    sample.set_defaults(handler=_cmd_sample)
-
-
-def _add_eval_parser(commands):
-    evaluate = commands.add_parser(
-        "eval", help="measure a run: FID, KID, precision/recall, IS (VAE: reconstruction, ELBO)"
-    )
-    evaluate.add_argument("run", help="run directory written by `train`")
-    evaluate.add_argument(
-        "--n", type=int, default=10000, help="samples and real images (default 10000)"
-    )
-    evaluate.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
-    evaluate.add_argument("--json", help="also write the metrics to this .json file")
-    add_sampling_options(evaluate)
-    evaluate.set_defaults(handler=_cmd_eval)
 
 
 def _add_reconstruct_parser(commands):
@@ -276,74 +244,6 @@ def _cmd_train(args) -> int:
             f"Lowest FID {best['fid']} (n={best['eval_n']}) at epoch {best['epoch']}: {args.out}/best.keras"
         )
     return 0
-
-
-def _cmd_sample(args) -> int:
-    from imgenlib._validation import check_int, check_positive_int
-    from imgenlib.demo import save_samples
-    from imgenlib.runs import load_run_model
-    from imgenlib.sampling_options import sampling_settings
-
-    n, grid = check_positive_int("--n", args.n), check_positive_int("--grid", args.grid)
-    seed = check_int("--seed", args.seed, minimum=0)
-    scale = check_positive_int("--scale", args.scale)
-    check_output_file("--out", args.out, ".png")
-    if args.npy is not None:
-        check_output_file("--npy", args.npy, ".npy")
-    model = load_run_model(args.run)
-    sampling = sampling_settings(model, given_options(args), flag="--")
-    labels = None
-    if getattr(model, "num_classes", None):
-        labels = "balanced" if args.label is None else args.label
-    elif args.label is not None:
-        raise ValueError(
-            f"--label is for conditional models; this run is unconditional. Received: --label={args.label}"
-        )
-    save_samples(
-        model, n, args.out, seed=seed, labels=labels, npy=args.npy, grid=grid, scale=scale,
-        sampling=sampling,
-    )  # fmt: skip
-    shown = f" (a grid of the first {grid})" if n > grid else ""
-    how = "; " + ", ".join(f"{k} {v}" for k, v in sampling.items()) if sampling else ""
-    print(
-        f"Wrote {n} samples (seed {seed}{how}) to {args.out}{shown}"
-        + (f" and {args.npy}" if args.npy else "")
-    )
-    return 0
-
-
-def _cmd_eval(args) -> int:
-    from imgenlib._validation import check_int
-    from imgenlib.evaluation import evaluate_run, format_report
-    from imgenlib.io import save_json
-
-    check_int("--n", args.n, minimum=10)
-    check_int("--seed", args.seed, minimum=0)
-    if args.json is not None:
-        check_output_file("--json", args.json, ".json")
-    sampling = _run_sampling(args.run, given_options(args))
-    result = evaluate_run(args.run, n=args.n, seed=args.seed, sampling=sampling)
-    print(format_report(result))
-    if args.json is not None:
-        print(f"Wrote {save_json(result, args.json)}")
-    return 0
-
-
-def _run_sampling(run_dir, given: dict) -> dict | None:
-    """The checked sampling options of a run, from its run.json (before the model loads)."""
-    import types
-
-    from imgenlib.runs import load_run_config
-    from imgenlib.sampling_options import sampling_settings
-
-    if not given:
-        return None
-    config = load_run_config(run_dir)
-    timesteps = getattr(config.model_config(), "timesteps", None)
-    model = types.SimpleNamespace(
-        kind=config.kind, num_classes=config.conditional or None, timesteps=timesteps
-    )
-    return sampling_settings(model, given, flag="--")
 
 
 def _cmd_reconstruct(args) -> int:

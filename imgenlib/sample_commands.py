@@ -1,0 +1,119 @@
+"""The commands of ``python -m imgenlib`` that draw samples from a run: ``sample`` and ``eval``.
+
+`imgenlib.cli` registers them with `add_sample_parser` and `add_eval_parser`. Both take the
+diffusion sampling options of `imgenlib.sampling_options` (``--steps``, ``--eta``,
+``--guidance``, ``--sampler``); ``eval`` checks them against the run's run.json before its
+model loads.
+"""
+
+from __future__ import annotations
+
+from imgenlib.dataset_commands import add_grid_options
+from imgenlib.io import check_output_file
+from imgenlib.sampling_options import add_sampling_options, given_options
+
+__all__ = ["add_eval_parser", "add_sample_parser", "cmd_eval", "cmd_sample"]
+
+
+def add_sample_parser(commands):
+    """Register ``sample``: a PNG grid (and optionally a .npy) of a run's samples."""
+    sample = commands.add_parser(
+        "sample", help="generate a PNG grid (and optionally .npy) from a run"
+    )
+    sample.add_argument("run", help="run directory written by `train`")
+    add_grid_options(sample, n=64)
+    sample.add_argument(
+        "--seed", type=int, default=0, help="latent seed; same seed, same images (default 0)"
+    )
+    sample.add_argument("--grid", type=int, default=64, help="most tiles in the PNG (default 64)")
+    sample.add_argument("--npy", help="also write every image as float32 NHWC in [0, 1] (.npy)")
+    sample.add_argument(
+        "--label", type=int, help="class for a conditional model (default: cycle through classes)"
+    )
+    add_sampling_options(sample)
+    sample.set_defaults(handler=cmd_sample)
+
+
+def add_eval_parser(commands):
+    """Register ``eval``: the metrics of a run (`imgenlib.evaluation.evaluate_run`)."""
+    evaluate = commands.add_parser(
+        "eval", help="measure a run: FID, KID, precision/recall, IS (VAE: reconstruction, ELBO)"
+    )
+    evaluate.add_argument("run", help="run directory written by `train`")
+    evaluate.add_argument(
+        "--n", type=int, default=10000, help="samples and real images (default 10000)"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
+    evaluate.add_argument("--json", help="also write the metrics to this .json file")
+    add_sampling_options(evaluate)
+    evaluate.set_defaults(handler=cmd_eval)
+
+
+def cmd_sample(args) -> int:
+    """Write the samples ``args`` ask for; returns the exit code."""
+    from imgenlib._validation import check_int, check_positive_int
+    from imgenlib.demo import save_samples
+    from imgenlib.runs import load_run_model
+    from imgenlib.sampling_options import sampling_settings
+
+    n, grid = check_positive_int("--n", args.n), check_positive_int("--grid", args.grid)
+    seed = check_int("--seed", args.seed, minimum=0)
+    scale = check_positive_int("--scale", args.scale)
+    check_output_file("--out", args.out, ".png")
+    if args.npy is not None:
+        check_output_file("--npy", args.npy, ".npy")
+    model = load_run_model(args.run)
+    sampling = sampling_settings(model, given_options(args), flag="--")
+    labels = None
+    if getattr(model, "num_classes", None):
+        labels = "balanced" if args.label is None else args.label
+    elif args.label is not None:
+        raise ValueError(
+            f"--label is for conditional models; this run is unconditional. Received: --label={args.label}"
+        )
+    save_samples(
+        model, n, args.out, seed=seed, labels=labels, npy=args.npy, grid=grid, scale=scale,
+        sampling=sampling,
+    )  # fmt: skip
+    shown = f" (a grid of the first {grid})" if n > grid else ""
+    how = "; " + ", ".join(f"{k} {v}" for k, v in sampling.items()) if sampling else ""
+    print(
+        f"Wrote {n} samples (seed {seed}{how}) to {args.out}{shown}"
+        + (f" and {args.npy}" if args.npy else "")
+    )
+    return 0
+
+
+def cmd_eval(args) -> int:
+    """Measure the run ``args.run`` and print (optionally save) the report; returns 0."""
+    from imgenlib._validation import check_int
+    from imgenlib.evaluation import evaluate_run, format_report
+    from imgenlib.io import save_json
+
+    check_int("--n", args.n, minimum=10)
+    check_int("--seed", args.seed, minimum=0)
+    if args.json is not None:
+        check_output_file("--json", args.json, ".json")
+    sampling = _run_sampling(args.run, given_options(args))
+    result = evaluate_run(args.run, n=args.n, seed=args.seed, sampling=sampling)
+    print(format_report(result))
+    if args.json is not None:
+        print(f"Wrote {save_json(result, args.json)}")
+    return 0
+
+
+def _run_sampling(run_dir, given: dict) -> dict | None:
+    """The checked sampling options of a run, from its run.json (before the model loads)."""
+    import types
+
+    from imgenlib.runs import load_run_config
+    from imgenlib.sampling_options import sampling_settings
+
+    if not given:
+        return None
+    config = load_run_config(run_dir)
+    timesteps = getattr(config.model_config(), "timesteps", None)
+    model = types.SimpleNamespace(
+        kind=config.kind, num_classes=config.conditional or None, timesteps=timesteps
+    )
+    return sampling_settings(model, given, flag="--")
