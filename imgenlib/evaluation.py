@@ -12,7 +12,8 @@ and class entropy (`score_images` gives the same numbers unrounded, for
 ``python -m imgenlib eval DIR`` prints and writes. For a VAE-like model (one with
 ``reconstruct``) it adds the reconstruction metrics and the negative ELBO of held-out images
 (`imgenlib.reconstruction.reconstruction_metrics`). `format_report` turns the result into
-the table the CLI prints.
+the table the CLI prints. `evaluate_vae`, the VAE summary stored in a run's metrics.json,
+lives in `imgenlib.reconstruction` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from imgenlib.metrics import (
     inception_score,
     kid_from_features,
     precision_recall,
+)
+from imgenlib.reconstruction import (  # QUICK_EVAL_IMAGES and evaluate_vae: re-exported
+    QUICK_EVAL_IMAGES,
+    evaluate_vae,
+    reconstruction_metrics,
 )
 from imgenlib.runs import default_split  # the one split rule, shared with runs
 from imgenlib.sampling_options import sampling_settings
@@ -313,7 +319,6 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, sampling: dict | None =
         **evaluate(model, data, n=n, seed=seed, sampling=sampling),
     }
     if callable(getattr(model, "reconstruct", None)):
-        from imgenlib.reconstruction import reconstruction_metrics
         from imgenlib.runs import load_run_data
 
         images, labels, _ = load_run_data(run_dir, default_split(data), n)
@@ -356,53 +361,3 @@ def format_report(result: dict) -> str:
                 lines.append(f"  {label:<20}{value:<22}{hint}")
     lines.append(f"  ({result['seconds']} s)")
     return "\n".join(lines)
-
-
-QUICK_EVAL_IMAGES = 512
-
-
-def evaluate_vae(
-    model,
-    data: str,
-    image_size=None,
-    conditional: bool = False,
-    *,
-    n=None,
-    background=None,
-    style=None,
-    condition=None,
-) -> dict:
-    """Held-out −ELBO (nats per image) and reconstruction error of a VAE on its dataset.
-
-    Uses `imgenlib.runs.default_split` (the test split when the dataset has one, else the
-    training images, and says so); at most `n` images (default: all, or
-    `QUICK_EVAL_IMAGES` in quick mode). `background`, `style` and `condition` are the
-    run's (see `imgenlib.data.load_split`), so the images and labels are those it trained on. ``imgenlib.training.train`` stores the result in a VAE run's ``metrics.json``.
-
-    Returns:
-        A dict: ``split``, ``images``, ``likelihood``, ``negative_elbo_nats`` (mean per
-        image, one-sample estimate with seed 0; see `VAE.negative_elbo` for what the nats
-        measure) with its ``standard_error``, and ``reconstruction_mse``: the mean squared
-        error of `reconstruct` per pixel on the [0, 1] scale.
-    """
-    import numpy as np
-
-    from imgenlib.runs import load_split
-
-    n = n or (QUICK_EVAL_IMAGES if quick_mode() else None)
-    images, labels, split = load_split(
-        data, image_size=image_size, conditional=conditional, n=n, background=background,
-        style=style, condition=condition,
-    )  # fmt: skip
-    nelbo = model.negative_elbo(images, labels, seed=0)
-    recon = model.reconstruct(images, labels)
-    mse = float(np.mean(((recon - images) * 0.5) ** 2))
-    standard_error = float(nelbo.std(ddof=1) / np.sqrt(len(nelbo))) if len(nelbo) > 1 else None
-    return {
-        "split": split,
-        "images": int(len(images)),
-        "likelihood": model.likelihood,
-        "negative_elbo_nats": round(float(nelbo.mean()), 3),
-        "standard_error": None if standard_error is None else round(standard_error, 3),
-        "reconstruction_mse": round(mse, 6),
-    }

@@ -17,17 +17,20 @@ lower is better). All image comparisons are made on the [0, 1] scale:
 
 `reconstruction_metrics` works with any model that has ``reconstruct(images, labels=None)``
 returning images in [-1, 1] (duck typing), and reports ``negative_elbo(images, labels)``
-when the model has it.
+when the model has it. `evaluate_vae` is the shorter summary that `imgenlib.training.train`
+writes to a VAE run's ``metrics.json``: held-out -ELBO with its standard error and the
+reconstruction MSE, on the run's own data.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from imgenlib._env import quick_mode
 from imgenlib._validation import check_int, check_positive_int
 from imgenlib.images import check_images, to_unit
 
-__all__ = ["psnr", "reconstruction_metrics", "ssim"]
+__all__ = ["QUICK_EVAL_IMAGES", "evaluate_vae", "psnr", "reconstruction_metrics", "ssim"]
 
 PSNR_CAP = 100.0
 
@@ -148,3 +151,52 @@ def reconstruction_metrics(
         result["negative_elbo"] = round(float(nelbo.mean()), 3)
         result["negative_elbo_std"] = round(float(nelbo.std()), 3)
     return result
+
+
+QUICK_EVAL_IMAGES = 512
+
+
+def evaluate_vae(
+    model,
+    data: str,
+    image_size=None,
+    conditional: bool = False,
+    *,
+    n=None,
+    background=None,
+    style=None,
+    condition=None,
+) -> dict:
+    """Held-out −ELBO (nats per image) and reconstruction error of a VAE on its dataset.
+
+    Uses `imgenlib.runs.default_split` (the test split when the dataset has one, else the
+    training images, and says so); at most `n` images (default: all, or
+    `QUICK_EVAL_IMAGES` in quick mode). `background`, `style` and `condition` are the
+    run's (see `imgenlib.data.load_split`), so the images and labels are those it trained
+    on. ``imgenlib.training.train`` stores the result in a VAE run's ``metrics.json``.
+
+    Returns:
+        A dict: ``split``, ``images``, ``likelihood``, ``negative_elbo_nats`` (mean per
+        image, one-sample estimate with seed 0; see `VAE.negative_elbo` for what the nats
+        measure) with its ``standard_error``, and ``reconstruction_mse``: the mean squared
+        error of `reconstruct` per pixel on the [0, 1] scale.
+    """
+    from imgenlib.data.splits import load_split
+
+    n = n or (QUICK_EVAL_IMAGES if quick_mode() else None)
+    images, labels, split = load_split(
+        data, image_size=image_size, conditional=conditional, n=n, background=background,
+        style=style, condition=condition,
+    )  # fmt: skip
+    nelbo = model.negative_elbo(images, labels, seed=0)
+    recon = model.reconstruct(images, labels)
+    mse = float(np.mean(((recon - images) * 0.5) ** 2))
+    standard_error = float(nelbo.std(ddof=1) / np.sqrt(len(nelbo))) if len(nelbo) > 1 else None
+    return {
+        "split": split,
+        "images": int(len(images)),
+        "likelihood": model.likelihood,
+        "negative_elbo_nats": round(float(nelbo.mean()), 3),
+        "standard_error": None if standard_error is None else round(standard_error, 3),
+        "reconstruction_mse": round(mse, 6),
+    }

@@ -25,7 +25,7 @@ safe to interrupt:
   absolute epoch, so resumed sessions continue the curves.
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
-  (`imgenlib.evaluation.evaluate_vae`); when no preset was named, the line saying which
+  (`imgenlib.reconstruction.evaluate_vae`); when no preset was named, the line saying which
   one was chosen for the data and why (``preset_choice``, also printed at the start); for
   a diffusion model the ``sampling`` settings (`imgenlib.sampling_options.sampling_settings`
   defaults: DDIM, min(50, T) steps, η 0) with which the sample grids and the
@@ -70,7 +70,6 @@ from imgenlib.callbacks import (
     TimeBudget,
     TrainingHealth,
 )
-from imgenlib.evaluation import evaluate_vae
 from imgenlib.io import (
     ensure_writable_dir,
     load_json,
@@ -78,6 +77,7 @@ from imgenlib.io import (
     remove_stale_temporaries,
     save_json,
 )
+from imgenlib.reconstruction import evaluate_vae
 from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
 from imgenlib.runs import RunConfig, check_same_run, load_split
 from imgenlib.sampling_options import sampling_settings
