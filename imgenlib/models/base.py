@@ -14,7 +14,8 @@ losses and family-specific methods. The base owns what every family shares:
 - the optimisers named by ``optimizer_variables()``: `build_for_training` and the compile
   config;
 - sampling: ``generate(n, z=, seed=, labels=)`` through one traced function of
-  ``sampler()``, with ``labels="balanced"`` for an equal number of images per class.
+  ``sampler()``, with ``labels="balanced"`` for an equal number of images per class (the
+  latent arguments are checked by `imgenlib.models.latents.resolve_latents`).
 
 Conditions (class labels today, text next) are checked and embedded by
 `imgenlib.models.conditions`, which holds the label layers' names.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import numbers
 from typing import ClassVar
 
 import keras
@@ -35,6 +35,7 @@ from imgenlib._env import progress
 from imgenlib._validation import check_int, check_positive_int
 from imgenlib.images import check_images
 from imgenlib.models.conditions import check_class_names, check_labels
+from imgenlib.models.latents import draw_latents, resolve_latents
 
 __all__ = [
     "GenerativeModel",
@@ -293,10 +294,7 @@ class GenerativeModel(keras.Model):
 
     def sample_latent(self, n: int, seed: int | None = None) -> np.ndarray:
         """Draw `n` latent vectors z ~ N(0, I) as float32 (n, latent_dim) from `seed`."""
-        n = check_positive_int("n", n)
-        if seed is not None:
-            seed = check_int("seed", seed, minimum=0)
-        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        return draw_latents(n, self.latent_dim, seed)
 
     def generate(
         self,
@@ -329,7 +327,7 @@ class GenerativeModel(keras.Model):
             ValueError / TypeError: n <= 0, both or neither of n and z, a z of the wrong
                 shape, labels missing, out of range or given to an unconditional model.
         """
-        z = self._resolve_latents(n, z, seed, labels)
+        z = resolve_latents(self, n, z, seed, labels)
         labels = check_labels(labels, len(z), self.num_classes)
         batch_size = check_positive_int("batch_size", batch_size)
         function = self._generate_function()
@@ -342,33 +340,6 @@ class GenerativeModel(keras.Model):
             else:
                 outputs.append(function(chunk, labels[start : start + batch_size]).numpy())
         return np.concatenate(outputs).astype(np.float32, copy=False)
-
-    def _resolve_latents(self, n, z, seed, labels):
-        if z is not None:
-            if n is not None and check_positive_int("n", n) != len(np.asarray(z)):
-                raise ValueError(
-                    f"Give n or z, not both with different sizes. Received: n={n}, len(z)={len(z)}"
-                )
-            z = np.asarray(z)
-            if z.dtype == object or not np.issubdtype(z.dtype, np.number):
-                raise TypeError(f"z must be a numeric array. Received: z with dtype {z.dtype}")
-            if z.ndim == 1:
-                z = z[None]
-            if z.ndim != 2 or z.shape[1] != self.latent_dim or len(z) == 0:
-                raise ValueError(
-                    f"z must have shape (n, latent_dim={self.latent_dim}). Received: z.shape={z.shape}"
-                )
-            if not np.all(np.isfinite(z)):
-                raise ValueError("z contains NaN or Inf values.")
-            return z.astype(np.float32)
-        if n is None:
-            if labels is not None and not isinstance(labels, (numbers.Integral, str)):
-                n = len(np.asarray(labels))
-            else:
-                raise ValueError(
-                    "Give the number of images n (or latent vectors z). Received: n=None, z=None"
-                )
-        return self.sample_latent(check_positive_int("n", n), seed)
 
     def _generate_function(self):
         """The traced sampler as a plain callable ``(z[, labels]) -> tf.Tensor``.

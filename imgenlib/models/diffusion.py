@@ -34,7 +34,6 @@ import tensorflow as tf
 from imgenlib._validation import check_choice, check_float, check_int
 from imgenlib.distribute import stateless_normal, stateless_uniform
 from imgenlib.models.base import GenerativeModel, NoiseSalt
-from imgenlib.models.conditions import check_labels
 from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.ema import ema_copy, update_ema
 from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
@@ -48,7 +47,6 @@ from imgenlib.models.schedules import (
 )
 from imgenlib.models.unet import build_unet, null_label
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
-from imgenlib.sampling_options import DEFAULT_STEPS
 
 __all__ = ["Diffusion", "DiffusionConfig", "build_diffusion"]
 
@@ -270,9 +268,8 @@ class Diffusion(GenerativeModel):
             ValueError / TypeError: a bad n, z, labels, steps (not in 1..T), eta (< 0),
                 guidance or sampler.
         """
-        chain, x_T, labels, settings, key = self._chain_inputs(
-            n, z, seed, labels, steps, eta, guidance, sampler, clip
-        )
+        chain = self.diffusion_sampler(sampler, clip)
+        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance)
         return chain.run(x_T, labels, *settings, key, batch_size)
 
     def trajectory(
@@ -303,28 +300,11 @@ class Diffusion(GenerativeModel):
             that step (clipped to [-1, 1] when `clip`); ``"timesteps"`` (steps,), the t of
             each step; ``"images"`` (n, H, W, C), the result.
         """
-        chain, x_T, labels, settings, key = self._chain_inputs(
-            n, z, seed, labels, steps, eta, guidance, sampler, clip
-        )
+        chain = self.diffusion_sampler(sampler, clip)
+        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance)
         images, xs, x0s = chain.trajectory(x_T, labels, *settings, key)
         timesteps = sampling_timesteps(self.timesteps, settings[0])
         return {"x_t": xs, "x0": x0s, "timesteps": timesteps, "images": images}
-
-    def _chain_inputs(self, n, z, seed, labels, steps, eta, guidance, sampler, clip):
-        """The checked chain, x_T, labels, (steps, eta, guidance) and noise key of a call."""
-        chain = self.diffusion_sampler(sampler, clip)
-        if steps is None:
-            steps = min(DEFAULT_STEPS, self.timesteps)
-        steps, eta, guidance = chain.check(steps, eta, guidance)
-        z = self._resolve_latents(n, z, seed, labels)
-        labels = check_labels(labels, len(z), self.num_classes)
-        if guidance != 1.0 and labels is None:
-            raise ValueError(
-                f"guidance needs a conditional model; use 1.0. Received: guidance={guidance}"
-            )
-        key = np.random.default_rng(None if seed is None else [seed, 1]).integers(2**31, size=1)
-        x_T = z.reshape(-1, *self.image_shape)
-        return chain, x_T, labels, (steps, eta, guidance), int(key[0])
 
     def invert(self, images, labels=None, *, steps: int = 50, batch_size: int = 256):
         """DDIM inversion: the x_T (flattened, like z) from which deterministic DDIM with

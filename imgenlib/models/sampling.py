@@ -18,6 +18,8 @@ import tensorflow as tf
 from imgenlib._env import progress
 from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
 from imgenlib.models.base import traced
+from imgenlib.models.conditions import check_labels
+from imgenlib.models.latents import resolve_latents
 from imgenlib.models.schedules import (
     ddim_sigma,
     ddim_update,
@@ -26,7 +28,7 @@ from imgenlib.models.schedules import (
     predict_x0,
     sampling_timesteps,
 )
-from imgenlib.sampling_options import SAMPLERS
+from imgenlib.sampling_options import DEFAULT_STEPS, SAMPLERS
 
 __all__ = ["SAMPLERS", "DiffusionSampler"]
 
@@ -54,6 +56,33 @@ class DiffusionSampler:
         eta = check_float("eta", eta, minimum=0)
         guidance = check_float("guidance", guidance)
         return steps, eta, guidance
+
+    def inputs(self, n, z, seed, labels, steps, eta, guidance):
+        """The checked x_T, labels, (steps, eta, guidance) and noise key of a call.
+
+        Args:
+            n, z, seed, labels, steps, eta, guidance: as in `Diffusion.generate` (steps
+                None: min(50, T), `imgenlib.sampling_options.DEFAULT_STEPS`).
+
+        Returns:
+            ``(x_T, labels, (steps, eta, guidance), key)``: x_T (n, H, W, C) float32, the
+            checked labels (or None) and the int key of the chain's noise, from `seed`.
+
+        Raises:
+            ValueError / TypeError: as `Diffusion.generate`; guidance ≠ 1 without labels.
+        """
+        model = self.model
+        if steps is None:
+            steps = min(DEFAULT_STEPS, model.timesteps)
+        steps, eta, guidance = self.check(steps, eta, guidance)
+        z = resolve_latents(model, n, z, seed, labels)
+        labels = check_labels(labels, len(z), model.num_classes)
+        if guidance != 1.0 and labels is None:
+            raise ValueError(
+                f"guidance needs a conditional model; use 1.0. Received: guidance={guidance}"
+            )
+        key = np.random.default_rng(None if seed is None else [seed, 1]).integers(2**31, size=1)
+        return z.reshape(-1, *model.image_shape), labels, (steps, eta, guidance), int(key[0])
 
     # --- one network evaluation ---------------------------------------------------------
 
