@@ -24,9 +24,7 @@ from imgenlib.data.datasets import (
     DatasetNotFoundError,
     DatasetSpec,
     dataset_info,
-    find_local_copy,
     load_images,
-    read_idx,
 )
 from imgenlib.data.emoji import (
     CATEGORIES as EMOJI_CATEGORIES,
@@ -55,6 +53,7 @@ from imgenlib.data.folder import (
     load_folder,
 )
 from imgenlib.data.pipeline import augmentation, make_dataset
+from imgenlib.data.real_datasets import find_local_copy, read_idx
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES, Shapes, caption, load_shapes
 from imgenlib.data.shapes_captions import (
     HELD_OUT_PAIRS,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from imgenlib.data.datasets import DATASETS, find_local_copy
+from imgenlib.data.datasets import DATASETS
+from imgenlib.data.real_datasets import find_local_copy
 
 __all__ = ["datasets_table"]
 

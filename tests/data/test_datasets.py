@@ -12,8 +12,8 @@ from imgenlib.data import (
     find_local_copy,
     load_images,
     read_idx,
+    real_datasets,
 )
-from imgenlib.data import datasets as datasets_module
 
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 needs_fashion = pytest.mark.skipif(
@@ -48,7 +48,7 @@ def no_download(monkeypatch, tmp_path):
     """No local copies anywhere, and Keras' downloader fails as it does offline."""
     monkeypatch.delenv("IMGENLIB_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
-    monkeypatch.setattr(datasets_module, "DEBIAN_DATASETS", tmp_path / "no_debian")
+    monkeypatch.setattr(real_datasets, "DEBIAN_DATASETS", tmp_path / "no_debian")
 
     def fail(*args, **kwargs):
         raise Exception(
