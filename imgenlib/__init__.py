@@ -47,8 +47,8 @@ SUBMODULES = (
     "evaluation", "export", "features", "images", "io", "latent", "losses", "metrics",
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
-    "runs", "demo", "summaries", "dataset_commands", "sample_commands", "text", "styles",
-    "sampling_options", "clip", "clip_tasks", "contrastive",
+    "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
+    "styles", "sampling_options", "clip", "clip_tasks", "contrastive",
 )  # fmt: skip
 
 _EXPORTS = {

@@ -1,9 +1,10 @@
-"""Run configuration and run directories: what a training run is and how to read one back.
+"""Run directories: what a training run is and how to read one back.
 
-`RunConfig` is the one description of a run, shared by `imgenlib.training.train`, the
-``python -m imgenlib train`` command, the ``DIR/run.json`` record and the check that refuses
-to resume a run directory with other settings. It is a frozen dataclass, validated on
-construction, with a `RunConfig.tiny` preset for tests; vary it with `dataclasses.replace`::
+`RunConfig` (defined in `imgenlib.run_config`, re-exported here with `KINDS`, `PRECISIONS`,
+`SPLITS` and `LEARNING_RATE_FIELDS`) is the one description of a run, shared by
+`imgenlib.training.train`, the ``python -m imgenlib train`` command, the ``DIR/run.json``
+record and `check_same_run`, the check that refuses to resume a run directory with other
+settings::
 
     config = RunConfig(kind="gan", data="digits", out="runs/digits", epochs=5)
     longer = dataclasses.replace(config, epochs=20)   # the same run, resumed for longer
@@ -17,25 +18,18 @@ so that the CLI's ``--help`` does not load the data modules).
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
-from imgenlib._validation import (
-    check_background,
-    check_choice,
-    check_float,
-    check_int,
-    check_positive_int,
-)
 from imgenlib.io import load_json
+from imgenlib.run_config import KINDS, LEARNING_RATE_FIELDS, PRECISIONS, SPLITS, RunConfig
 
 if TYPE_CHECKING:  # re-exported, loaded on first use (module __getattr__ below)
     from imgenlib.data.splits import default_split, load_split
 
 __all__ = [
     "KINDS",
+    "LEARNING_RATE_FIELDS",
     "PRECISIONS",
     "SPLITS",
     "RunConfig",
@@ -46,271 +40,6 @@ __all__ = [
     "load_run_model",
     "load_split",
 ]
-
-KINDS = ("gan", "vae", "diffusion")
-PRECISIONS = ("float32", "mixed_bfloat16")
-SPLITS = ("train", "test")
-LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
-
-
-_FLOAT32_REASON = {
-    "vae": "a VAE's ELBO sums hundreds of per-pixel terms, too many for bfloat16",
-    "diffusion": "bfloat16 diffusion training is not measured yet",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """The settings of one training run of `imgenlib.training.train`.
-
-    Values are validated on construction (messages name the received value); `out` is
-    stored as a `Path` and a folder given as `data` as a string, so equal settings give
-    equal configs.
-
-    The fields listed in `IDENTITY` define the run: resuming a directory with other values
-    for any of them is refused (`check_same_run`). The others may change between sessions.
-
-    Attributes:
-        kind: ``"gan"`` or ``"vae"``.
-        data: a dataset name (see `imgenlib.data.DATASETS`) or a folder of images.
-        out: the run directory; training into it again resumes the run.
-        preset: preset name (see `imgenlib.presets.available`); None: the dataset's
-            recommended preset if there is one, for a folder one chosen from what it holds
-            (`imgenlib.presets.choose_preset`), else ``"default"`` (`resolved` fills it in).
-        epochs: number of epochs; None: the preset's (its epochs, or as many as its step
-            budget needs: `planned`), or, with `max_minutes`, as many as the budget allows.
-        max_minutes: wall-clock budget; training stops at the first step past it. Without
-            `epochs` it is the only limit: the preset's length does not end training first.
-        conditional: train a class-conditional model (needs a labelled dataset).
-        loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
-        batch_size: batch size; None: the preset's.
-        seed: seeds data order, initialisation and sampling noise.
-        image_size: resize images to this square size (folders default to 64): 16, 28, 32
-            or 64, the sides the networks are built for.
-        background: colour under transparent pixels, for folders of images with alpha and
-            for ``emoji``: ``"white"``, ``"black"`` or ``"R,G,B"``; None: the data's default
-            (folders black, emoji white).
-        style: ``emoji`` only: ``"twitter"`` (what None resolves to), ``"google"`` or
-            ``"all"`` (both styles, each emoji twice).
-        condition: what a conditional model is conditioned on (`conditional` only):
-            ``"category"`` (what None resolves to: the dataset's classes), and for ``emoji``
-            with ``style="all"``: ``"style"`` (2 classes: twitter 0, google 1) or
-            ``"category_style"`` (20 classes: ``category * 2 + style``), so one model draws
-            the same concept in either style (`imgenlib.styles`). The model's `class_names`
-            (`imgenlib.data.label_names`) name the classes.
-        learning_rate: sets every learning rate of the preset (a GAN's generator and
-            discriminator alike). May differ between sessions: resuming after a divergence
-            with a lower rate continues from the last good epoch with it.
-        strategy: ``"default"`` (one device), ``"mirrored"`` or ``"multiworker"`` (see
-            `imgenlib.distribute.make_strategy`); ``"multiworker"`` must be chosen before
-            TensorFlow runs any operation in the process.
-        deterministic: turn on TensorFlow's op determinism (for the rest of the process):
-            runs on one machine are then bit-identical; it silently disables XLA.
-        eval_every: measure KID and FID (`imgenlib.monitoring.QualityMonitor`, `eval_n`
-            samples) every this many epochs and keep the lowest-FID model in
-            ``DIR/best.keras``. Needs a dataset with a shipped feature extractor
-            (`imgenlib.features.CLASSIFIERS`).
-        patience: with `eval_every`, stop once FID has not improved for this many epochs
-            (counted within a session).
-        eval_n: samples per quality evaluation (FID is biased upwards at small n: compare
-            only FIDs measured with the same n).
-        precision: ``"float32"`` or ``"mixed_bfloat16"`` (GANs only): layers compute in
-            bfloat16 with float32 variables and losses. Faster only on hardware with
-            bfloat16 units: measure first (``benchmarks/options.py``, notebook 07). The
-            saved model keeps the policy. VAEs are refused: their ELBO sums hundreds of
-            per-pixel log-likelihoods, too many for bfloat16's 8-bit mantissa.
-        tensorboard: also write TensorBoard event files to ``DIR/logs`` (scalars, a sample
-            grid per epoch, these settings: `imgenlib.summaries.TensorBoardLogger`); view
-            with ``tensorboard --logdir DIR/logs``. Off by default: the files grow with
-            every epoch and most runs are read from ``history.json`` and ``samples/``.
-
-    Example::
-
-        config = RunConfig.tiny("runs/smoke")
-        train(dataclasses.replace(config, epochs=3, loss="hinge"))
-    """
-
-    IDENTITY: ClassVar[tuple[str, ...]] = (
-        "kind", "data", "preset", "conditional", "loss", "batch_size", "seed", "image_size",
-        "background", "style", "condition",
-    )  # fmt: skip
-
-    kind: str
-    data: str
-    out: Path
-    preset: str | None = None
-    epochs: int | None = None
-    max_minutes: float | None = None
-    conditional: bool = False
-    loss: str | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    image_size: int | None = None
-    background: str | None = None
-    style: str | None = None
-    condition: str | None = None
-    learning_rate: float | None = None
-    strategy: str = "default"
-    deterministic: bool = False
-    eval_every: int | None = None
-    patience: int | None = None
-    eval_n: int = 2000
-    precision: str = "float32"
-    tensorboard: bool = False
-
-    def __post_init__(self):
-        check_choice("model kind", self.kind, KINDS)
-        for name in ("data", "out"):
-            value = getattr(self, name)
-            if not isinstance(value, (str, os.PathLike)):
-                raise TypeError(f"{name} must be a str or a path. Received: {name}={value!r}")
-        object.__setattr__(self, "data", os.fspath(self.data))
-        object.__setattr__(self, "out", Path(self.out))
-        for name in ("conditional", "deterministic", "tensorboard"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool. Received: {name}={getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "image_size", "eval_every", "patience"):
-            self._set_optional(name, check_positive_int)
-        for name in ("max_minutes", "learning_rate"):
-            self._set_optional(name, lambda n, v: check_float(n, v, minimum=0, min_inclusive=False))
-        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
-        object.__setattr__(self, "eval_n", check_int("eval_n", self.eval_n, minimum=10))
-        if self.background is not None:
-            check_background(self.background)
-        from imgenlib.data.emoji import check_style_and_condition
-
-        check_style_and_condition(self.data, self.conditional, self.style, self.condition)
-        self._check_choices()
-        self._check_combinations()
-
-    def _set_optional(self, name, check):
-        value = getattr(self, name)
-        if value is not None:
-            object.__setattr__(self, name, check(name, value))
-
-    def _check_choices(self):
-        from imgenlib import presets
-        from imgenlib.distribute import STRATEGIES
-        from imgenlib.losses import LOSSES
-        from imgenlib.models.blocks import check_image_side
-
-        if self.preset is not None:
-            presets.get(self.kind, self.preset)
-        if self.image_size is not None:
-            preset = "a" if self.preset is None else f"the {self.preset!r}"
-            check_image_side(self.image_size, f"{preset} {self.kind}")
-        if self.loss is not None:
-            check_choice("loss", self.loss, LOSSES)
-        check_choice("strategy", self.strategy, STRATEGIES)
-        check_choice("precision", self.precision, PRECISIONS)
-
-    def _check_combinations(self):
-        if self.patience is not None and self.eval_every is None:
-            raise ValueError(
-                "patience needs eval_every (early stopping watches FID). "
-                f"Received: patience={self.patience}"
-            )
-        if self.precision != "float32" and self.kind != "gan":
-            raise ValueError(
-                f"precision={self.precision!r} is for GANs only ({_FLOAT32_REASON[self.kind]}). "
-                f"Received: precision={self.precision!r} for a {self.kind}"
-            )
-        if self.loss is not None and self.kind != "gan":
-            raise ValueError(
-                f"loss applies to GANs only. Received: loss={self.loss!r} for a {self.kind}"
-            )
-        if self.eval_every is not None:
-            from imgenlib.features import CLASSIFIERS
-
-            if self.data not in CLASSIFIERS:
-                raise ValueError(
-                    "eval_every measures FID with a shipped feature extractor, and there is one "
-                    f"for {', '.join(CLASSIFIERS)} only. Received: data={self.data!r}"
-                )
-
-    @classmethod
-    def tiny(cls, out) -> RunConfig:
-        """A one-epoch GAN on the embedded digits with the smallest preset, for tests."""
-        return cls(kind="gan", data="digits", out=out, preset="tiny", epochs=1)
-
-    def resolved(self) -> RunConfig:
-        """This config with `preset`, `batch_size` and `epochs` filled in from the preset.
-
-        The preset defaults to the data's recommended one (`imgenlib.presets.choose_preset`);
-        `style` and `condition` get their defaults (``emoji``: ``"twitter"``; conditional:
-        ``"category"``). `epochs` stays None when `max_minutes` is given without it (train
-        until the budget) and for a preset with a step budget (`planned` fills it in).
-        """
-        from imgenlib import presets
-        from imgenlib.data.emoji import resolved_style_and_condition
-
-        name = self.preset or presets.default_preset(self.kind, self.data)
-        chosen = presets.get(self.kind, name)
-        epochs = self.epochs
-        if epochs is None and self.max_minutes is None:
-            epochs = chosen.epochs
-        return dataclasses.replace(
-            self,
-            preset=name,
-            batch_size=self.batch_size or chosen.batch_size,
-            epochs=epochs,
-            **resolved_style_and_condition(self.data, self.conditional, self.style, self.condition),
-        )
-
-    def planned(self, train_images: int) -> RunConfig:
-        """The `resolved` config for `train_images` images: a step budget becomes epochs.
-
-        `epochs` stays None only when `max_minutes` alone bounds the run. Resuming
-        recomputes the same epochs from the same data, so the plan does not change.
-        """
-        from imgenlib import presets
-
-        config = self.resolved()
-        if config.epochs is not None or config.max_minutes is not None:
-            return config
-        chosen = presets.get(config.kind, config.preset)
-        return dataclasses.replace(
-            config, epochs=chosen.epochs_for(train_images, config.batch_size)
-        )
-
-    def model_config(self):
-        """The preset's model config with this run's `loss` and `learning_rate` applied."""
-        from imgenlib import presets
-
-        config = presets.get(self.kind, self.resolved().preset).model
-        if self.loss is not None:
-            config = dataclasses.replace(config, loss=self.loss)
-        if self.learning_rate is not None:
-            fields = [f.name for f in dataclasses.fields(config) if f.name in LEARNING_RATE_FIELDS]
-            if not fields:
-                raise ValueError(f"{type(config).__name__} has no learning rate to set.")
-            config = dataclasses.replace(config, **dict.fromkeys(fields, self.learning_rate))
-        return config
-
-    def identity(self) -> dict:
-        """The values of the `IDENTITY` fields (call it on a `resolved` config)."""
-        return {name: getattr(self, name) for name in self.IDENTITY}
-
-    def to_json(self) -> dict:
-        """Every field but `out` (the record lives inside it), as JSON-ready values."""
-        record = dataclasses.asdict(self)
-        del record["out"]
-        return record
-
-    @classmethod
-    def from_json(cls, record: dict, out) -> RunConfig:
-        """The config recorded in a run directory `out` by `to_json` (missing fields: defaults).
-
-        Records written before `RunConfig` existed hold only the `IDENTITY` fields; they load.
-        """
-        known = {f.name for f in dataclasses.fields(cls)} - {"out"}
-        unknown = sorted(set(record) - known)
-        if unknown:
-            raise ValueError(
-                f"run.json in {str(out)!r} has unknown settings {unknown}; it was written by "
-                "another version of imgenlib."
-            )
-        return cls(**record, out=out)
 
 
 def __getattr__(name: str):
