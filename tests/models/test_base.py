@@ -162,7 +162,7 @@ def test_zoo_loads_without_warnings():
         warnings.simplefilter("error")
         for name in pretrained.available():
             model = pretrained.load(name)
-            assert model.kind in ("gan", "vae")
+            assert model.kind in ("gan", "vae", "diffusion")
 
 
 def test_vae_round_trip_keeps_the_base_config(tmp_path):
