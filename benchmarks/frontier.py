@@ -50,11 +50,11 @@ BATCH = 250
 def load(name_or_dir):
     """A model from a run directory (its ``model.keras``) or a zoo name; and what it was."""
     from imgenlib import pretrained
-    from imgenlib.models import load_model
+    from imgenlib.runs import load_run_model
 
     path = Path(name_or_dir)
     if (path / "model.keras").exists():
-        return load_model(path / "model.keras"), {"run": str(path)}
+        return load_run_model(path), {"run": str(path)}
     model = pretrained.load(str(name_or_dir))
     info = pretrained.info(str(name_or_dir))
     return model, {"zoo": str(name_or_dir), "train_minutes": round(info["train_seconds"] / 60, 1)}

@@ -103,8 +103,8 @@ def test_stated_quality_is_what_a_fresh_evaluation_gives(name):
     from imgenlib.data import load_images
     from imgenlib.evaluation import evaluate
 
-    stated = pretrained.info(name)["quality"]
-    sampling = pretrained.info(name).get("sampling")  # a diffusion model's steps, eta, ...
+    entry = pretrained.info(name)
+    stated, sampling = entry["quality"], entry.get("sampling")  # sampling: a diffusion model's
     model = pretrained.load(name)
     assert "seed=0" in stated["command"]  # benchmarks/train_pretrained.py
     fresh = evaluate(model, stated["dataset"], n=stated["n"], seed=0, sampling=sampling)
