@@ -189,3 +189,24 @@ def test_demo_draws_a_diffusion_entry_with_its_steps(tmp_path, keras_seed, monke
     report = {"imgenlib": "x", "quick_mode": True, "datasets": {}, "models": {}}
     page = html_report({**report, "pretrained": {"toy_diffusion": record}})
     assert "sampled with sampler ddim, steps 2, eta 0.0" in page
+
+
+@pytest.mark.slow
+def test_guided_diffusion_samples_are_recognised_as_their_class():
+    """The shipped classifier sees the requested class in the zoo diffusion model's guided
+    samples (w = 3), and about chance without the label (w = 0: the unconditional model)."""
+    from imgenlib.features import FeatureExtractor
+
+    model = pretrained.load("fashion_mnist_diffusion")
+    classifier = FeatureExtractor("fashion_mnist")
+    requested = np.repeat(np.arange(10), 5)
+    agreement = {
+        w: np.mean(
+            classifier.probabilities(
+                model.generate(seed=0, labels=requested, steps=25, guidance=w)
+            ).argmax(axis=1)
+            == requested
+        )
+        for w in (0.0, 3.0)
+    }
+    assert agreement[3.0] >= 0.75 and agreement[0.0] <= 0.4, agreement
