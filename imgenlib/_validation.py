@@ -142,6 +142,36 @@ def check_rows(name: str, value) -> np.ndarray:
     return array.reshape(len(array), -1)
 
 
+def check_image_labels(name: str, value, n: int) -> np.ndarray:
+    """Return `value` as an int array with one class label per image, shape (n,), or raise.
+
+    The integer dtype is kept; the range is not checked (a model or dataset knows its
+    number of classes, this check does not).
+
+    Args:
+        name: the argument's name, for the message.
+        value: the labels (array-like).
+        n: the number of images they label.
+
+    Returns:
+        ``np.asarray(value)``, of shape (n,) and an integer dtype.
+
+    Raises:
+        ValueError: not n labels, or not integers.
+
+    Example:
+        >>> check_image_labels("labels", [0, 2, 1], 3)
+        array([0, 2, 1])
+    """
+    array = np.asarray(value)
+    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be {n} ints, one label per image. "
+            f"Received: {name}.shape={array.shape} and {name}.dtype={array.dtype}"
+        )
+    return array
+
+
 def check_latent_model(model) -> int:
     """Return the latent size of a model that can generate from z (a GAN or a VAE), or raise."""
     latent_dim = getattr(model, "latent_dim", None)
