@@ -98,7 +98,8 @@ def check_vector(name: str, value, latent_dim: int | None = None) -> np.ndarray:
     expected = "latent_dim" if latent_dim is None else f"latent_dim={latent_dim}"
     if array.ndim != 1 or array.size == 0 or (latent_dim is not None and len(array) != latent_dim):
         raise ValueError(
-            f"{name} must be one latent vector of shape ({expected},). Received: {name}.shape={array.shape}"
+            f"{name} must be one latent vector of shape ({expected},). "
+            f"Received: {name}.shape={array.shape}"
         )
     return array
 
@@ -214,7 +215,8 @@ def check_quantile_span(name: str, span) -> tuple[float, float]:
         )
         return 1.0 - high, high
     raise TypeError(
-        f"{name} must be a float in (0.5, 1) or a (low, high) pair of quantiles. Received: {name}={span!r}"
+        f"{name} must be a float in (0.5, 1) or a (low, high) pair of quantiles. "
+        f"Received: {name}={span!r}"
     )
 
 
@@ -222,7 +224,7 @@ BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 
 
 def check_background(value) -> tuple[int, int, int]:
-    """The RGB colour under transparent pixels: ``"white"``, ``"black"``, ``"R,G,B"`` or a triple."""
+    """RGB colour under transparent pixels: ``"white"``, ``"black"``, ``"R,G,B"`` or a triple."""
     if isinstance(value, str) and value in BACKGROUNDS:
         return BACKGROUNDS[value]
     colour = value.split(",") if isinstance(value, str) else value
