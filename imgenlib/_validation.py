@@ -98,7 +98,8 @@ def check_vector(name: str, value, latent_dim: int | None = None) -> np.ndarray:
     expected = "latent_dim" if latent_dim is None else f"latent_dim={latent_dim}"
     if array.ndim != 1 or array.size == 0 or (latent_dim is not None and len(array) != latent_dim):
         raise ValueError(
-            f"{name} must be one latent vector of shape ({expected},). Received: {name}.shape={array.shape}"
+            f"{name} must be one latent vector of shape ({expected},). "
+            f"Received: {name}.shape={array.shape}"
         )
     return array
 
@@ -140,6 +141,36 @@ def check_rows(name: str, value) -> np.ndarray:
             f"{name} must be a non-empty batch (n, ...). Received: {name}.shape={array.shape}"
         )
     return array.reshape(len(array), -1)
+
+
+def check_image_labels(name: str, value, n: int) -> np.ndarray:
+    """Return `value` as an int array with one class label per image, shape (n,), or raise.
+
+    The integer dtype is kept; the range is not checked (a model or dataset knows its
+    number of classes, this check does not).
+
+    Args:
+        name: the argument's name, for the message.
+        value: the labels (array-like).
+        n: the number of images they label.
+
+    Returns:
+        ``np.asarray(value)``, of shape (n,) and an integer dtype.
+
+    Raises:
+        ValueError: not n labels, or not integers.
+
+    Example:
+        >>> check_image_labels("labels", [0, 2, 1], 3)
+        array([0, 2, 1])
+    """
+    array = np.asarray(value)
+    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be {n} ints, one label per image. "
+            f"Received: {name}.shape={array.shape} and {name}.dtype={array.dtype}"
+        )
+    return array
 
 
 def check_latent_model(model) -> int:
@@ -184,7 +215,8 @@ def check_quantile_span(name: str, span) -> tuple[float, float]:
         )
         return 1.0 - high, high
     raise TypeError(
-        f"{name} must be a float in (0.5, 1) or a (low, high) pair of quantiles. Received: {name}={span!r}"
+        f"{name} must be a float in (0.5, 1) or a (low, high) pair of quantiles. "
+        f"Received: {name}={span!r}"
     )
 
 
@@ -192,7 +224,7 @@ BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 
 
 def check_background(value) -> tuple[int, int, int]:
-    """The RGB colour under transparent pixels: ``"white"``, ``"black"``, ``"R,G,B"`` or a triple."""
+    """RGB colour under transparent pixels: ``"white"``, ``"black"``, ``"R,G,B"`` or a triple."""
     if isinstance(value, str) and value in BACKGROUNDS:
         return BACKGROUNDS[value]
     colour = value.split(",") if isinstance(value, str) else value

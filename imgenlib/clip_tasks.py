@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgenlib._validation import check_choice, check_positive_int
+from imgenlib._validation import check_choice, check_image_labels, check_positive_int
 from imgenlib.features import sha256
 
 __all__ = [
@@ -203,12 +203,7 @@ def zero_shot_classify(
     predictions = np.argmax(similarities, axis=1).astype(np.int64)
     accuracy = None
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(
-                f"labels must be {len(images)} ints, one per image. Received: labels with "
-                f"shape {labels.shape} and dtype {labels.dtype}"
-            )
+        labels = check_image_labels("labels", labels, len(images))
         accuracy = float(np.mean(predictions == labels))
     return ZeroShotResult(predictions, similarities, accuracy)
 

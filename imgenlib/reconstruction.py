@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from imgenlib._env import quick_mode
-from imgenlib._validation import check_int, check_positive_int
+from imgenlib._validation import check_image_labels, check_int, check_positive_int
 from imgenlib.images import check_images, to_unit
 
 __all__ = ["QUICK_EVAL_IMAGES", "evaluate_vae", "psnr", "reconstruction_metrics", "ssim"]
@@ -115,12 +115,7 @@ def reconstruction_metrics(
     batch_size = check_positive_int("batch_size", batch_size)
     seed = check_int("seed", seed, minimum=0)
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(
-                f"labels must be an int array with one label per image ({len(images)}). "
-                f"Received: labels with shape {labels.shape} and dtype {labels.dtype}"
-            )
+        labels = check_image_labels("labels", labels, len(images))
     chunks = []
     for start in range(0, len(images), batch_size):
         part = None if labels is None else labels[start : start + batch_size]

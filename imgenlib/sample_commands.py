@@ -69,7 +69,8 @@ def cmd_sample(args) -> int:
         labels = "balanced" if args.label is None else args.label
     elif args.label is not None:
         raise ValueError(
-            f"--label is for conditional models; this run is unconditional. Received: --label={args.label}"
+            "--label is for conditional models; this run is unconditional. "
+            f"Received: --label={args.label}"
         )
     save_samples(
         model, n, args.out, seed=seed, labels=labels, npy=args.npy, grid=grid, scale=scale,

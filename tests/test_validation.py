@@ -4,6 +4,7 @@ import pytest
 from imgenlib._validation import (
     check_choice,
     check_float,
+    check_image_labels,
     check_image_size,
     check_int,
     check_positive_int,
@@ -52,6 +53,18 @@ def test_image_size_forms():
         check_image_size("image_size", (1, 2, 3))
     with pytest.raises(ValueError, match=r"Received: image_size=\(0, 4\)"):
         check_image_size("image_size", (0, 4))
+
+
+def test_image_labels_one_int_per_image():
+    labels = np.array([2, 0, 1], np.int64)
+    assert check_image_labels("labels", labels, 3) is labels
+    assert check_image_labels("labels", [1, 1], 2).tolist() == [1, 1]
+    message = r"^labels must be 3 ints, one label per image. Received: labels.shape=\(2,\) "
+    with pytest.raises(ValueError, match=message + "and labels.dtype=int64$"):
+        check_image_labels("labels", np.array([0, 1], np.int64), 3)
+    for bad in ([0.0, 1.0], [True, False], ["a", "b"], [[0, 1]]):
+        with pytest.raises(ValueError, match="must be 2 ints"):
+            check_image_labels("labels", bad, 2)
 
 
 def test_latent_validators_name_the_argument_and_the_expected_shape():
