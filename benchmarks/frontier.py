@@ -2,7 +2,9 @@
 
     python benchmarks/frontier.py --diffusion RUN_DIR                   # the frontier
     python benchmarks/frontier.py --diffusion RUN_DIR --n 1000 --guidance 0,2,3 \
-        --snapshots 10=RUN_DIR_10 30=RUN_DIR                            # as run for the README
+        --snapshots gan:10=GAN_10 gan:30=GAN vae:10=VAE_10 10=RUN_10 30=RUN
+    python benchmarks/frontier.py --update --n 1000 --snapshots diffusion:60=RUN_60
+                                                                        # add rows to the file
     python benchmarks/frontier.py --quick                                # a smoke run (seconds)
 
 One process, one extractor, one n, one seed. The models:
@@ -19,7 +21,7 @@ One process, one extractor, one n, one seed. The models:
 All three are conditional and draw the ten classes in equal shares (``labels="balanced"``),
 so they answer the same request.
 
-For each (model, steps) it draws `--n` samples with seed 0 and times them:
+For each (model, steps) it draws `--n` samples with seed `--seed` (0) and times them:
 ``ms_per_image`` is the wall time of ``generate(n, seed=0, batch_size=250)`` divided by n
 (throughput: the graph for that batch size and step count is traced by a warm-up call
 first), ``batch_of_one_ms`` the p50 latency of ``generate(1)`` (one image on demand, what a
@@ -28,39 +30,55 @@ the first n test images with the shipped Fashion-MNIST extractor
 (`imgenlib.evaluation.evaluate_images`; n = 2,000 gives larger FIDs than the zoo's
 n = 10,000 figures: compare within this table only).
 
-`--snapshots MIN=DIR ...` adds FID against training minutes: copies of one diffusion run
-taken after MIN minutes of training, each scored at `--snapshot-steps` DDIM steps; the zoo
-GAN and VAE enter that plot at their own training time (their registry's
-``train_seconds``). Writes ``results/frontier.json``, ``.md`` and ``frontier.png``; the
-last stdout line is the JSON.
+FID against training minutes: `--snapshots [gan:|vae:|diffusion:]MIN=DIR ...` (no prefix:
+diffusion) scores a model of that family after MIN minutes of training. DIR is a run
+directory or a snapshot copy (``model.keras`` + ``snapshot.txt``, "10 minutes, optimizer
+step 1640"); a GAN or VAE is scored with one network call, a diffusion model at
+`--snapshot-steps` DDIM steps. The zoo GAN and VAE enter as well, at their registry's
+``train_seconds`` (marked "zoo"). The optimizer steps come from ``snapshot.txt``, the
+saved optimizer, or the run's ``metrics.json``.
+
+`--update` reads the results file and measures only the rows it does not hold yet (a row
+is identified by table, family, network calls, guidance and training minutes), keeps all
+others and rewrites the three files; without `--diffusion` it takes the file's diffusion
+model. It refuses when n, seed, the test set or a family's model differ from the file's.
+Writes ``results/frontier.json``, ``.md`` and ``frontier.png``; the last stdout line is the
+JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import NamedTuple
 
-from _common import RESULTS, machine, markdown_table, print_json_line, timed, write_result
+from _common import RESULTS, machine, print_json_line, timed, write_result
+from frontier_io import (
+    SECTIONS,
+    Snapshot,
+    backfill,
+    check_compatible,
+    describe,
+    load,
+    markdown,
+    merge,
+    optimizer_steps,
+    parse_snapshot,
+    plot,
+    row_key,
+    zoo_minutes,
+)
+
+__all__ = ["STEPS", "Job", "load", "main", "measure", "plan", "quick_run", "run"]
 
 STEPS = (1, 2, 5, 10, 25, 50, 100, 250)
 METRICS = ("fid", "kid", "precision", "recall")
 BATCH = 250
+DATASET = "fashion_mnist"
 
 
-def load(name_or_dir):
-    """A model from a run directory (its ``model.keras``) or a zoo name; and what it was."""
-    from imgenlib import pretrained
-    from imgenlib.runs import load_run_model
-
-    path = Path(name_or_dir)
-    if (path / "model.keras").exists():
-        return load_run_model(path), {"run": str(path)}
-    model = pretrained.load(str(name_or_dir))
-    info = pretrained.info(str(name_or_dir))
-    return model, {"zoo": str(name_or_dir), "train_minutes": round(info["train_seconds"] / 60, 1)}
-
-
-def measure(model, *, n, steps=None, guidance=None, calls=3):
+def measure(model, *, n, seed=0, steps=None, guidance=None, calls=3):
     """Samples' metrics and timing for one model (and one step count of a diffusion model)."""
     from imgenlib.evaluation import evaluate_images
     from imgenlib.profiling import latency_ms
@@ -71,10 +89,10 @@ def measure(model, *, n, steps=None, guidance=None, calls=3):
     if getattr(model, "num_classes", None):
         options["labels"] = "balanced"
     batch = min(BATCH, n)
-    model.generate(batch, seed=1, batch_size=batch, **options)  # trace the graph: not timed
-    seconds, images = timed(model.generate, n, seed=0, batch_size=batch, **options)
-    one = latency_ms(lambda: model.generate(1, seed=0, batch_size=1, **options), calls, warmup=1)
-    scores = evaluate_images(images, "fashion_mnist", seed=0, n_real=n, metrics=METRICS)
+    model.generate(batch, seed=seed + 1, batch_size=batch, **options)  # trace: not timed
+    seconds, images = timed(model.generate, n, seed=seed, batch_size=batch, **options)
+    one = latency_ms(lambda: model.generate(1, seed=seed, batch_size=1, **options), calls, warmup=1)
+    scores = evaluate_images(images, DATASET, seed=seed, n_real=n, metrics=METRICS)
     return {
         "steps": 1 if steps is None else steps,
         **({} if guidance is None else {"guidance": guidance}),
@@ -84,131 +102,107 @@ def measure(model, *, n, steps=None, guidance=None, calls=3):
     }
 
 
-def run(diffusion, *, n=2000, steps=STEPS, guidance=(), guidance_steps=25, snapshots=(),
-        snapshot_steps=50, gan="fashion_mnist_cgan", vae="fashion_mnist_cvae", calls=3,
-        progress=print):  # fmt: skip
-    """Measure the frontier; returns (result dict, markdown)."""
-    rows, sources = [], {}
+class Job(NamedTuple):
+    """One row to measure: its table, model, identifying fields and `measure` options."""
+
+    section: str
+    source: str
+    fields: dict
+    options: dict
+    calls: int
+
+    def key(self) -> tuple:
+        steps, guidance = self.options.get("steps", 1), self.options.get("guidance")
+        return row_key(self.section, {**self.fields, "steps": steps, "guidance": guidance})
+
+
+def plan(diffusion, *, steps=STEPS, guidance=(), guidance_steps=25, snapshots=(),
+         snapshot_steps=50, gan="fashion_mnist_cgan", vae="fashion_mnist_cvae", calls=3):  # fmt: skip
+    """Every row a run asks for, as `Job`s (`diffusion` None: no diffusion frontier)."""
+    jobs = [Job("frontier", gan, {"family": "GAN"}, {}, calls),
+            Job("frontier", vae, {"family": "VAE"}, {}, calls)]  # fmt: skip
+    if diffusion:
+        jobs += [Job("frontier", diffusion, {"family": "diffusion"}, {"steps": k}, calls)
+                 for k in steps]  # fmt: skip
+        jobs += [Job("guidance", diffusion, {"family": "diffusion"},
+                     {"steps": guidance_steps, "guidance": w}, 1) for w in guidance]  # fmt: skip
     for family, source in (("GAN", gan), ("VAE", vae)):
-        model, sources[family] = load(source)
-        rows.append({"family": family, **measure(model, n=n, calls=calls)})
-        progress(rows[-1])
-    model, sources["diffusion"] = load(diffusion)
-    for k in steps:
-        rows.append({"family": "diffusion", **measure(model, n=n, steps=k, calls=calls)})
-        progress(rows[-1])
-    sweep = []
-    for w in guidance:
-        sweep.append(
-            {
-                "family": "diffusion",
-                **measure(model, n=n, steps=guidance_steps, guidance=w, calls=1),
-            }
-        )
-        progress(sweep[-1])
-    training = []
-    for minutes, directory in snapshots:
-        done = [r for r in rows if r["family"] == "diffusion" and r["steps"] == snapshot_steps]
-        if Path(directory) == Path(diffusion) and done:  # the frontier's own model: measured
-            row = done[0]
-        else:
-            snapshot, _ = load(directory)
-            row = measure(snapshot, n=n, steps=snapshot_steps, calls=1)
-        training.append(
-            {"family": "diffusion", "train_minutes": minutes, "run": str(directory), **row}
-        )
-        progress(training[-1])
-    for family in ("GAN", "VAE"):
-        if "train_minutes" in sources[family]:
-            row = next(r for r in rows if r["family"] == family)
-            training.append({**row, "train_minutes": sources[family]["train_minutes"]})
-    result = {
-        "benchmark": "frontier",
-        "dataset": "fashion_mnist",
-        "n": n,
-        "seed": 0,
-        "batch_size": BATCH,
-        "sampler": "DDIM, eta 0",
-        "models": sources,
-        "frontier": rows,
-        "guidance": sweep,
-        "training": training,
-        "machine": machine(),
-    }
-    return result, _markdown(result)
+        if "zoo" in describe(source):
+            fields = {"family": family, "train_minutes": zoo_minutes(source)}
+            jobs.append(Job("training", source, fields, {}, calls))
+    for snapshot in snapshots:
+        family, minutes, directory = Snapshot(*snapshot) if len(snapshot) == 3 else ("diffusion", *snapshot)  # fmt: skip
+        options = {"steps": snapshot_steps} if family == "diffusion" else {}
+        fields = {"family": family, "train_minutes": float(minutes)}
+        jobs.append(Job("training", directory, fields, options, 1))
+    return jobs
 
 
-def _markdown(result) -> str:
-    header = ["family", "network calls", "ms/image (batch 250)", "ms for one image", "FID", "KID", "precision", "recall"]  # fmt: skip
-    body = [
-        [r["family"], r["steps"], r["ms_per_image"], r["batch_of_one_ms"], round(r["fid"], 2),
-         round(r["kid"], 4), round(r["precision"], 3), round(r["recall"], 3)]
-        for r in result["frontier"]
-    ]  # fmt: skip
-    text = f"Fashion-MNIST, n = {result['n']} samples (seed 0) vs {result['n']} test images.\n\n"
-    text += markdown_table(header, body)
-    if result["guidance"]:
-        rows = [[r["guidance"], r["steps"], r["ms_per_image"], round(r["fid"], 2), round(r["kid"], 4),
-                 round(r["precision"], 3), round(r["recall"], 3)] for r in result["guidance"]]  # fmt: skip
-        text += "\n" + markdown_table(["guidance", "DDIM steps", "ms/image", "FID", "KID", "precision", "recall"], rows)  # fmt: skip
-    if result["training"]:
-        rows = [[r["family"], r["train_minutes"], r["steps"], round(r["fid"], 2), round(r["kid"], 4)]
-                for r in result["training"]]  # fmt: skip
-        text += "\n" + markdown_table(
-            ["family", "training minutes", "network calls", "FID", "KID"], rows
-        )
-    return text
+def run(diffusion=None, *, n=2000, seed=0, steps=STEPS, guidance=(), guidance_steps=25,
+        snapshots=(), snapshot_steps=50, gan="fashion_mnist_cgan", vae="fashion_mnist_cvae",
+        calls=3, existing=None, progress=print):  # fmt: skip
+    """Measure the frontier; returns (result dict, markdown).
 
+    `existing`: a results dict to update: only the rows it lacks are measured (`--update`).
+    """
+    from imgenlib.data.splits import default_split
 
-def plot(result, path):
-    """Two panels: FID against ms per image (log), FID against training minutes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = {"GAN": "tab:red", "VAE": "tab:blue", "diffusion": "tab:green"}
-    for family, colour in colours.items():
-        rows = [r for r in result["frontier"] if r["family"] == family]
-        xs, ys = [r["ms_per_image"] for r in rows], [r["fid"] for r in rows]
-        axes[0].plot(xs, ys, "o-" if len(rows) > 1 else "o", color=colour, label=family)
-        if family == "diffusion":
-            for r in rows:
-                axes[0].annotate(str(r["steps"]), (r["ms_per_image"], r["fid"]), fontsize=8,
-                                 textcoords="offset points", xytext=(4, 4))  # fmt: skip
-        rows = sorted((r for r in result["training"] if r["family"] == family), key=lambda r: r["train_minutes"])  # fmt: skip
-        if rows:
-            axes[1].plot([r["train_minutes"] for r in rows], [r["fid"] for r in rows],
-                         "o-", color=colour, label=family)  # fmt: skip
-    axes[0].set(xscale="log", yscale="log", xlabel="ms per image (batch 250, 2-core CPU)",
-                ylabel=f"FID (n = {result['n']})", title="Speed vs quality (labels: DDIM steps)")  # fmt: skip
-    axes[1].set(yscale="log", xlabel="training minutes", ylabel=f"FID (n = {result['n']})",
-                title="Quality vs training time")  # fmt: skip
-    for axis in axes:
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def _snapshot(text):
-    minutes, _, directory = text.partition("=")
-    if not directory:
-        raise argparse.ArgumentTypeError(f"expected MINUTES=RUN_DIR. Received: {text!r}")
-    return float(minutes), directory
+    if existing is not None and not diffusion and "diffusion" in existing.get("models", {}):
+        source = existing["models"]["diffusion"]
+        diffusion = source.get("run") or source.get("zoo")
+    models = {"GAN": describe(gan), "VAE": describe(vae)}
+    if diffusion:
+        models["diffusion"] = describe(diffusion)
+    test_set = {"dataset": DATASET, "split": default_split(DATASET), "n_real": n}
+    base = existing or {"benchmark": "frontier", "dataset": DATASET, "n": n, "seed": seed,
+                        "batch_size": BATCH, "sampler": "DDIM, eta 0", "models": {},
+                        **{section: [] for section in SECTIONS}, "machine": machine()}  # fmt: skip
+    if existing is not None:
+        check_compatible(existing, n=n, seed=seed, test_set=test_set, models=models)
+    done = {row_key(section, row) for section in SECTIONS for row in base.get(section, [])}
+    update = {"update": len(base.get("updates", [])) + 1} if existing is not None else {}
+    loaded, measured, new = {}, {}, {section: [] for section in SECTIONS}
+    jobs = plan(diffusion, steps=steps, guidance=guidance, guidance_steps=guidance_steps,
+                snapshots=snapshots, snapshot_steps=snapshot_steps, gan=gan, vae=vae, calls=calls)  # fmt: skip
+    for job in jobs:
+        if job.key() in done:
+            continue
+        done.add(job.key())
+        source = describe(job.source)
+        cached = (json.dumps(source, sort_keys=True), *sorted(job.options.items()))
+        if cached not in measured:
+            if job.source not in loaded:
+                loaded[job.source] = load(job.source)[0]
+            measured[cached] = measure(loaded[job.source], n=n, seed=seed, calls=job.calls, **job.options)  # fmt: skip
+        named = source if job.section == "training" else {}
+        row = {**job.fields, **named, **measured[cached], **update}
+        if "run" in named:
+            row["optimizer_steps"] = optimizer_steps(source["run"], loaded.get(job.source))
+        new[job.section].append(row)
+        progress(row)
+    result = merge(base, new)
+    result["models"] = {**base.get("models", {}), **models}
+    result["test_set"] = test_set
+    added = sum(len(rows) for rows in new.values())
+    if existing is not None and added:
+        result["updates"] = [*base.get("updates", []), {"rows_added": added, "machine": machine()}]
+    backfill(result)
+    return result, markdown(result)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--diffusion", help="diffusion run directory or zoo name")
     parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default=",".join(map(str, STEPS)))
     parser.add_argument("--guidance", default="", help="guidance scales to sweep, e.g. 0,1,2,3")
     parser.add_argument("--guidance-steps", type=int, default=25, help="DDIM steps of that sweep")
-    parser.add_argument("--snapshots", nargs="*", type=_snapshot, default=[])
+    parser.add_argument("--snapshots", nargs="*", type=parse_snapshot, default=[],
+                        help="[gan:|vae:|diffusion:]MINUTES=DIR (no prefix: diffusion)")  # fmt: skip
     parser.add_argument("--snapshot-steps", type=int, default=50)
+    parser.add_argument("--update", action="store_true",
+                        help="measure only the rows the results file lacks; keep the others")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny untrained diffusion, n=20")
     parser.add_argument(
         "--out", help="results folder (default benchmarks/results; --quick: a temporary one)"
@@ -221,14 +215,20 @@ def main(argv=None):
         args.diffusion = args.diffusion or quick_run(Path(tempfile.mkdtemp()))
         args.n, steps, args.out = 20, (1, 2), args.out or tempfile.mkdtemp()
         args.guidance, args.guidance_steps, args.snapshot_steps = "0,2", 2, 2
-        args.snapshots = args.snapshots or [(0.0, args.diffusion)]
-    if not args.diffusion:
-        parser.error("--diffusion RUN_DIR is required (or --quick)")
+        args.snapshots = args.snapshots or [Snapshot("diffusion", 0.0, args.diffusion)]
     args.out = args.out or str(RESULTS)
+    existing = None
+    if args.update:
+        path = Path(args.out) / "frontier.json"
+        if not path.is_file():
+            parser.error(f"--update: no results file to update. Received: --out {args.out}")
+        existing = json.loads(path.read_text())
+    elif not args.diffusion:
+        parser.error("--diffusion RUN_DIR is required (or --quick, or --update)")
     guidance = tuple(float(w) for w in args.guidance.split(",") if w)
-    result, table = run(args.diffusion, n=args.n, steps=steps, guidance=guidance,
+    result, table = run(args.diffusion, n=args.n, seed=args.seed, steps=steps, guidance=guidance,
                         guidance_steps=args.guidance_steps, snapshots=args.snapshots,
-                        snapshot_steps=args.snapshot_steps)  # fmt: skip
+                        snapshot_steps=args.snapshot_steps, existing=existing)  # fmt: skip
     write_result("frontier", result, table, out_dir=args.out)
     plot(result, Path(args.out) / "frontier.png")
     print(table)

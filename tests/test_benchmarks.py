@@ -178,3 +178,104 @@ def test_frontier_quick_run(tmp_path, monkeypatch):
     assert result["models"]["GAN"] == {"zoo": "fashion_mnist_cgan", "train_minutes": 39.5}
     assert (tmp_path / "frontier.png").stat().st_size > 0
     assert "| diffusion | 2 |" in (tmp_path / "frontier.md").read_text()
+
+
+def test_frontier_snapshot_family_prefixes(capsys):
+    """`--snapshots [gan:|vae:|diffusion:]MIN=DIR`; no prefix keeps meaning diffusion."""
+    import argparse
+
+    import frontier
+    from frontier_io import Snapshot, parse_snapshot
+
+    assert parse_snapshot("gan:10=runs/a") == Snapshot("GAN", 10.0, "runs/a")
+    assert parse_snapshot("VAE:30=runs/b:c") == Snapshot("VAE", 30.0, "runs/b:c")
+    assert parse_snapshot("diffusion:60=d") == parse_snapshot("60=d") == Snapshot("diffusion", 60.0, "d")  # fmt: skip
+    for bad, named in (("gun:10=d", "'gun'"), ("gan:ten=d", "'ten'"), ("gan:10", "'gan:10'")):
+        with pytest.raises(argparse.ArgumentTypeError, match=named):
+            parse_snapshot(bad)
+    with pytest.raises(SystemExit):
+        frontier.main(["--snapshots", "gan:10=d", "gun:5=x"])
+    assert "'gun'" in capsys.readouterr().err
+
+
+def _frontier_file(directory: Path, *, n=20, seed=0) -> dict:
+    """A results file as a 20-sample run of the zoo models and a diffusion run would write."""
+    from frontier_io import describe
+
+    def row(family, steps, **extra):
+        return {"family": family, "steps": steps, "ms_per_image": 1.0, "batch_of_one_ms": 2.0,
+                "fid": 123.0, "kid": 0.5, "precision": 0.5, "recall": 0.5, **extra}  # fmt: skip
+
+    diffusion = directory / "diffusion_run"
+    models = {"GAN": describe("fashion_mnist_cgan"), "VAE": describe("fashion_mnist_cvae"),
+              "diffusion": describe(diffusion)}  # fmt: skip
+    result = {
+        "benchmark": "frontier", "dataset": "fashion_mnist", "n": n, "seed": seed, "models": models,
+        "frontier": [row("GAN", 1), row("VAE", 1), row("diffusion", 1), row("diffusion", 2)],
+        "guidance": [row("diffusion", 2, guidance=3.0)],
+        "training": [row("GAN", 1, train_minutes=models["GAN"]["train_minutes"]),
+                     row("VAE", 1, train_minutes=models["VAE"]["train_minutes"]),
+                     row("diffusion", 2, train_minutes=10.0, run=str(diffusion))],
+    }  # fmt: skip
+    (directory / "frontier.json").write_text(json.dumps(result))
+    return result
+
+
+@pytest.mark.slow
+def test_frontier_update_measures_only_the_missing_rows(tmp_path, monkeypatch):
+    """`--update --snapshots gan:10=DIR` scores that snapshot once and keeps every other row."""
+    import frontier
+    import keras
+
+    from imgenlib.models.gan import GANConfig, build_gan
+
+    old = _frontier_file(tmp_path)
+    snapshot = tmp_path / "gan_10"
+    snapshot.mkdir()
+    keras.utils.set_random_seed(0)
+    gan = build_gan(GANConfig.tiny(), (28, 28, 1), num_classes=10).build_for_training()
+    gan.save(snapshot / "model.keras")
+    (snapshot / "snapshot.txt").write_text("10 minutes, optimizer step 77\n")
+    calls, measure = [], frontier.measure
+    monkeypatch.setattr(frontier, "measure", lambda model, **kw: calls.append((model, kw)) or measure(model, **kw))  # fmt: skip
+    monkeypatch.setattr(frontier, "print_json_line", lambda result: results.append(result))
+    results = []
+    argv = ["--update", "--n", "20", "--steps", "1,2", "--out", str(tmp_path), "--snapshots", f"gan:10={snapshot}"]  # fmt: skip
+    frontier.main(argv)
+    assert [(type(model).__name__, kw["n"], kw.get("steps")) for model, kw in calls] == [("GAN", 20, None)]  # fmt: skip
+    result = results[0]
+    for section in ("frontier", "guidance"):
+        assert result[section] == old[section]
+    kept, (new,) = [[r for r in result["training"] if ("update" in r) == added] for added in (False, True)]  # fmt: skip
+    assert [{k: r[k] for k in row} for r, row in zip(kept, old["training"], strict=True)] == old[
+        "training"
+    ]
+    assert kept[0]["zoo"] == "fashion_mnist_cgan"  # older files' zoo rows get the zoo's name
+    assert new["family"] == "GAN" and new["train_minutes"] == 10.0 and new["steps"] == 1
+    assert new["optimizer_steps"] == 77 and new["update"] == 1 and new["fid"] != 123.0
+    assert json.loads((tmp_path / "frontier.json").read_text()) == json.loads(json.dumps(result))
+    assert "| GAN | 10.0 | 77 | 1 |" in (tmp_path / "frontier.md").read_text()
+    assert (tmp_path / "frontier.png").stat().st_size > 0
+    frontier.main(argv)  # everything is in the file now: nothing to measure
+    assert len(calls) == 1 and results[1]["training"] == result["training"]
+
+
+def test_frontier_update_refuses_other_n_or_seed(tmp_path, monkeypatch):
+    import frontier
+
+    _frontier_file(tmp_path)
+    monkeypatch.setattr(frontier, "measure", lambda *a, **kw: pytest.fail("measured"))
+    base = ["--update", "--steps", "1,2", "--out", str(tmp_path), "--snapshots", "gan:10=x/y"]
+    with pytest.raises(ValueError, match=r"n = 20, this run n = 30"):
+        frontier.main([*base, "--n", "30"])
+    with pytest.raises(ValueError, match=r"seed = 0, this run seed = 1"):
+        frontier.main([*base, "--n", "20", "--seed", "1"])
+    with pytest.raises(ValueError, match=r"diffusion model"):
+        frontier.main([*base, "--n", "20", "--diffusion", str(tmp_path / "other_run")])
+
+
+def test_frontier_load_names_a_directory_without_a_model(tmp_path):
+    from frontier_io import load
+
+    with pytest.raises(ValueError, match=r"model.keras.*" + str(tmp_path)):
+        load(tmp_path)
