@@ -14,7 +14,8 @@ contribution in noise:
 
 The privacy guarantee of the whole run comes from `imgenlib.privacy_accounting`, which
 turns (σ, sampling rate, steps) into (ε, δ); it is only valid when batches are drawn
-the way the accountant assumes (Poisson sampling by default, see that module).
+the way the accountant assumes: `poisson_sample` draws the batch of one step exactly as
+the default (Poisson) accounting assumes; a shuffled ``tf.data`` pipeline does not.
 
 A private network must not mix examples in its forward pass: no BatchNorm (use
 GroupNorm or LayerNorm). The per-example gradients here are computed on one example at
@@ -35,6 +36,7 @@ __all__ = [
     "clip_gradients",
     "dp_step",
     "per_example_gradients",
+    "poisson_sample",
 ]
 
 
@@ -314,3 +316,37 @@ def dp_step(
         "grad_norm": tf.reduce_mean(norms),
         "clipped_fraction": tf.reduce_mean(tf.cast(norms > clip_norm, tf.float32)),
     }
+
+
+def poisson_sample(dataset_size: int, sampling_rate: float, seed) -> tf.Tensor:
+    """Indices of one Poisson-sampled batch: each example joins with probability q.
+
+    This is the sampling that ``privacy_accounting.epsilon(..., sampling="poisson")``
+    accounts: at every step each of the N examples is included independently, so the
+    batch size varies (Binomial(N, q), mean q·N). Draw a fresh batch per step with a
+    seed keyed on the step; gather the examples with ``tf.gather(images, indices)``
+    and divide by the constant ``expected_batch_size = q·N`` (see `clip_and_noise`).
+    An empty batch is a valid draw (its private gradient is pure noise).
+
+    Args:
+        dataset_size: N ≥ 1.
+        sampling_rate: q in (0, 1].
+        seed: an int or an integer tensor of shape [2].
+
+    Returns:
+        An int32 tensor of sorted indices into the dataset, of random length.
+
+    Raises:
+        ValueError: if `dataset_size` is not a positive int or `sampling_rate` is not
+            in (0, 1].
+
+    Example:
+        >>> indices = poisson_sample(60_000, 256 / 60_000, seed=[0, step])
+        >>> batch = tf.gather(images, indices)
+    """
+    dataset_size = check_positive_int("dataset_size", dataset_size)
+    sampling_rate = check_float(
+        "sampling_rate", sampling_rate, minimum=0, min_inclusive=False, maximum=1
+    )
+    draws = tf.random.stateless_uniform([dataset_size], _check_seed(seed))
+    return tf.cast(tf.where(draws < sampling_rate)[:, 0], tf.int32)

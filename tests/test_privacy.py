@@ -167,6 +167,23 @@ def test_dp_step_noise_is_keyed_on_the_seed_so_a_replayed_step_is_identical(mode
         assert not np.array_equal(a, s)
 
 
+def test_poisson_sample_includes_each_example_independently_with_probability_q():
+    # N = 200, q = 0.05, 400 steps: batch sizes are Binomial(200, 0.05), mean 10 and
+    # variance 9.5. The mean's standard error is 0.15 (tolerance 0.6 = 4 SE); the
+    # variance's relative standard error is ~7 % (tolerance 30 %), and fixed-size
+    # batches (variance 0) or sampling with replacement (repeated indices) fail.
+    n, q = 200, 0.05
+    draws = [privacy.poisson_sample(n, q, seed=[7, step]).numpy() for step in range(400)]
+    sizes = np.array([len(d) for d in draws])
+    assert abs(sizes.mean() - n * q) < 0.6
+    assert np.var(sizes) == pytest.approx(n * q * (1 - q), rel=0.3)
+    assert all(len(set(d)) == len(d) and np.all(np.diff(d) > 0) for d in draws)
+    inclusion = np.bincount(np.concatenate(draws), minlength=n)
+    assert inclusion.min() > 0 and inclusion.max() < 45  # Binomial(400, q): mean 20, sd 4.4
+    np.testing.assert_array_equal(privacy.poisson_sample(n, q, seed=[7, 3]), draws[3])
+    assert len(privacy.poisson_sample(n, 1.0, seed=0)) == n
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -182,6 +199,13 @@ def test_bad_dp_arguments_name_the_received_value(kwargs, error, match):
     arguments = {"clip_norm": 1.0, "noise_multiplier": 1.0, "expected_batch_size": 8, "seed": 0}
     with pytest.raises(error, match=match):
         privacy.clip_and_noise([tf.zeros((2, 3))], **{**arguments, **kwargs})
+
+
+def test_bad_poisson_sample_arguments_name_the_received_value():
+    with pytest.raises(ValueError, match=r"Received: sampling_rate=1.5"):
+        privacy.poisson_sample(10, 1.5, seed=0)
+    with pytest.raises(ValueError, match=r"Received: dataset_size=0"):
+        privacy.poisson_sample(0, 0.5, seed=0)
 
 
 def test_bad_microbatches_and_empty_variables_are_refused(model):
