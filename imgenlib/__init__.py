@@ -48,7 +48,8 @@ SUBMODULES = (
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
     "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
-    "styles", "sampling_options", "clip", "clip_tasks", "contrastive",
+    "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
+    "privacy_accounting",
 )  # fmt: skip
 
 _EXPORTS = {
