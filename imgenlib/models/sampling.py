@@ -83,10 +83,11 @@ class DiffusionSampler:
         start = top if level is None else level
         if steps is None:
             steps = min(DEFAULT_STEPS, start + 1)
-        steps = check_int("steps", steps)
-        if not 1 <= steps <= start + 1:
-            limit = f"T = {top + 1}" if level is None else f"level + 1 = {start + 1}"
-            raise ValueError(f"steps must be in 1..{limit}. Received: steps={steps}")
+        steps = check_int("steps", steps, minimum=1, maximum=top + 1)
+        if steps > start + 1:
+            raise ValueError(
+                f"steps must be at most level + 1 = {start + 1}. Received: steps={steps}"
+            )
         return sampling_timesteps(self.model.timesteps, steps, level)
 
     def check(self, steps, eta, guidance, level=None) -> tuple[np.ndarray, float, float]:

@@ -241,7 +241,7 @@ def test_bad_arguments_name_the_received_value():
         model.invert(np.zeros((1, *SHAPE), np.float32), level=-1)
     with pytest.raises(TypeError, match="level=9.5"):
         model.generate(2, level=9.5)
-    with pytest.raises(ValueError, match=r"level \+ 1 = 5\. Received: steps=6"):
+    with pytest.raises(ValueError, match=r"at most level \+ 1 = 5\. Received: steps=6"):
         model.generate(2, level=4, steps=6)
     with pytest.raises(ValueError, match="'quadratic'"):
         build_diffusion(DiffusionConfig.tiny(noise_schedule="quadratic"), SHAPE)
