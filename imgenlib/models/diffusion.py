@@ -9,17 +9,13 @@ network (not trainable, saved with the model) is what samples.
 
 Sampling (`imgenlib.models.sampling`) runs the whole reverse chain in one traced TensorFlow
 graph: ancestral DDPM or DDIM (Song et al. 2021, η = 0 deterministic, η > 0 stochastic)
-with any number of steps ≤ T, and DDIM inversion (image → x_T). The latent z of
-``generate(z=...)`` is the initial noise x_T flattened, so ``latent_dim = H·W·C`` and the
-library's latent tools work on it.
+with any number of steps ≤ T, and DDIM inversion (image → x at `Diffusion.inversion_level`).
+The latent z of ``generate(z=...)`` is x_T (or x at ``level``) flattened, so ``latent_dim =
+H·W·C`` and the library's latent tools work on it.
 
 Class-conditional models use classifier-free guidance (Ho & Salimans 2022,
 https://arxiv.org/abs/2207.12598): training replaces a fraction ``label_dropout`` of labels
-by the "no condition" label (`imgenlib.models.unet.null_label`), and sampling combines
-
-    ε̂ = ε̂(x_t, ∅) + w · (ε̂(x_t, y) − ε̂(x_t, ∅)),
-
-so guidance w = 0 is the unconditional model, w = 1 the conditional one, w > 1 stronger.
+by the "no condition" label (`imgenlib.models.unet.null_label`); sampling mixes the two.
 
 All training noise (t, ε, label dropout) comes from stateless RNGs keyed by (seed,
 `NoiseSalt`, optimiser step), so a resumed run continues exactly like an uninterrupted one.
@@ -37,14 +33,7 @@ from imgenlib.models.base import GenerativeModel, NoiseSalt
 from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.ema import ema_copy, update_ema
 from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
-from imgenlib.models.schedules import (
-    PREDICTIONS,
-    SCHEDULES,
-    NoiseSchedule,
-    noisy,
-    sampling_timesteps,
-    v_target,
-)
+from imgenlib.models.schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, noisy, v_target
 from imgenlib.models.unet import build_unet, null_label
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
 
@@ -73,7 +62,8 @@ class Diffusion(GenerativeModel):
         >>> model = build_diffusion(DiffusionConfig.tiny(), (28, 28, 1))
         >>> model.fit(make_dataset(images, batch_size=64), epochs=1)  # doctest: +SKIP
         >>> samples = model.generate(16, seed=0, steps=25)
-        >>> z = model.invert(samples)  # x_T of each image, shape (16, 784)
+        >>> z = model.invert(samples)  # x at model.inversion_level, shape (16, 784)
+        >>> again = model.generate(z=z, level=model.inversion_level, clip=False)
     """
 
     kind = "diffusion"
@@ -138,6 +128,11 @@ class Diffusion(GenerativeModel):
     def timesteps(self) -> int:
         """T, the number of noising steps."""
         return self.schedule.timesteps
+
+    @property
+    def inversion_level(self) -> int:
+        """Where `invert` stops by default: ᾱ ≥ 0.01 (`NoiseSchedule.inversion_level`: why)."""
+        return self.schedule.inversion_level()
 
     @property
     def null_label(self) -> int | None:
@@ -243,6 +238,7 @@ class Diffusion(GenerativeModel):
         sampler: str = "ddim",
         clip: bool = True,
         batch_size: int = 256,
+        level: int | None = None,
     ):
         """Generate images by running the reverse chain from x_T = z (drawn from `seed`).
 
@@ -252,24 +248,26 @@ class Diffusion(GenerativeModel):
             seed: seed of z and of the sampler's noise (η > 0 or DDPM); the same seed (and
                 `batch_size`) gives identical images. None: random.
             labels: class labels of a conditional model (an int, n ints or ``"balanced"``).
-            steps: network evaluations, 1..T, on evenly spaced timesteps (default
-                min(50, T): `imgenlib.sampling_options.DEFAULT_STEPS`).
+            steps: network evaluations, 1..level + 1, on evenly spaced timesteps (default
+                min(50, level + 1): `imgenlib.sampling_options.DEFAULT_STEPS`).
             eta: DDIM stochasticity η ≥ 0 (0: deterministic; 1: DDPM's variance). Ignored
                 by ``sampler="ddpm"``.
             guidance: classifier-free guidance scale w (0: unconditional, 1: conditional).
             sampler: ``"ddim"`` or ``"ddpm"`` (ancestral, posterior variance).
             clip: clip each predicted x_0 to [-1, 1] (and re-derive ε̂ from it).
             batch_size: images per run of the chain.
+            level: the timestep z is at, where the chain starts (0..T − 1). None: T − 1,
+                z is noise. Latents from `invert` are at `inversion_level` (its default).
 
         Returns:
-            float32 array (n, H, W, C) in [-1, 1].
+            float32 array (n, H, W, C) in [-1, 1] (with `clip`).
 
         Raises:
-            ValueError / TypeError: a bad n, z, labels, steps (not in 1..T), eta (< 0),
-                guidance or sampler.
+            ValueError / TypeError: a bad n, z, labels, steps (not in 1..level + 1), eta
+                (< 0), guidance, sampler or level.
         """
         chain = self.diffusion_sampler(sampler, clip)
-        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance)
+        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance, level)
         return chain.run(x_T, labels, *settings, key, batch_size)
 
     def trajectory(
@@ -284,47 +282,60 @@ class Diffusion(GenerativeModel):
         guidance: float = 1.0,
         sampler: str = "ddim",
         clip: bool = True,
+        level: int | None = None,
     ) -> dict:
         """Every step of `generate` for the same arguments: x_t and the predicted x_0.
 
-        The chain is the one `generate` runs (the same traced step and noise), in one
-        batch, so ``trajectory(...)["images"]`` equals ``generate(...)`` for up to
-        `generate`'s batch size (256) images.
+        The same traced step and noise as `generate`, in one batch: ``["images"]`` equals
+        ``generate(...)`` for up to `generate`'s batch size (256) images.
 
         Args:
-            n, z, seed, labels, steps, eta, guidance, sampler, clip: as in `generate`.
+            n, z, seed, labels, steps, eta, guidance, sampler, clip, level: as in `generate`.
 
         Returns:
-            A dict of float32 arrays: ``"x_t"`` (steps, n, H, W, C), the input of each
-            step (``x_t[0]`` is x_T); ``"x0"`` (steps, n, H, W, C), the predicted x_0 at
-            that step (clipped to [-1, 1] when `clip`); ``"timesteps"`` (steps,), the t of
-            each step; ``"images"`` (n, H, W, C), the result.
+            A dict: ``"x_t"`` (steps, n, H, W, C), the input of each step (``x_t[0]`` is
+            z); ``"x0"`` (steps, n, H, W, C), the predicted x_0 at that step (clipped when
+            `clip`); ``"timesteps"`` (steps,) int32, the t of each step; ``"images"``.
         """
         chain = self.diffusion_sampler(sampler, clip)
-        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance)
+        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance, level)
         images, xs, x0s = chain.trajectory(x_T, labels, *settings, key)
-        timesteps = sampling_timesteps(self.timesteps, settings[0])
-        return {"x_t": xs, "x0": x0s, "timesteps": timesteps, "images": images}
+        return {"x_t": xs, "x0": x0s, "timesteps": settings[0], "images": images}
 
-    def invert(self, images, labels=None, *, steps: int = 50, batch_size: int = 256):
-        """DDIM inversion: the x_T (flattened, like z) from which deterministic DDIM with
-        `steps` steps and ``clip=False`` regenerates `images` (approximately: each step
-        evaluates the network at the level it comes from).
+    def invert(
+        self,
+        images,
+        labels=None,
+        *,
+        steps: int | None = None,
+        level: int | None = None,
+        batch_size: int = 256,
+    ):
+        """DDIM inversion: the x at `level` from which ``generate(z=..., level=level,
+        steps=steps, clip=False)`` gives `images` back (approximately: each step evaluates
+        the network at the level it comes from). The default level is `inversion_level`
+        (ᾱ ≥ 0.01), not T − 1, where ᾱ ≈ 0 makes the way back ill-conditioned
+        (`imgenlib.models.schedules.NoiseSchedule.inversion_level`).
 
         Args:
             images: (n, H, W, C) in [-1, 1], the model's image shape.
             labels: class labels of a conditional model (inversion uses guidance 1).
-            steps: network evaluations, 1..T.
+            steps: network evaluations, 1..level + 1 (default min(50, level + 1)).
+            level: the timestep to invert to, 0..T − 1 (default `inversion_level`).
             batch_size: images per run.
 
         Returns:
-            float32 array (n, latent_dim).
+            float32 array (n, latent_dim): z for ``generate(z=..., level=level)``.
+
+        Raises:
+            ValueError / TypeError: bad images, labels, steps or level.
         """
         images, labels = self.check_image_inputs(images, labels)
         chain = self.diffusion_sampler("ddim", clip=False)
-        steps, _, _ = chain.check(steps, 0.0, 1.0)
-        x_T = chain.invert(images, labels, steps, batch_size)
-        return x_T.reshape(len(images), self.latent_dim)
+        level = self.inversion_level if level is None else level
+        timesteps = chain.levels(steps, level)
+        x = chain.invert(images, labels, timesteps, batch_size)
+        return x.reshape(len(images), self.latent_dim)
 
     # --- saving ----------------------------------------------------------------------
 

@@ -4,10 +4,18 @@
 classifier-free guidance) as one `tf.function` whose loop is a `tf.while_loop` over a tensor
 of timesteps: a single trace serves every batch size and every number of steps, and a
 sample costs `steps` network calls inside TensorFlow's runtime, not `steps` Python calls of
-``predict`` (what keras.io's DDPM/DDIM examples do). DDIM inversion is a second traced loop;
+``predict`` (what keras.io's DDPM/DDIM examples do). DDIM inversion is a second traced loop,
+up to a level that keeps some of the image (`NoiseSchedule.inversion_level` says why);
 a third runs the same `DiffusionSampler.step` and also stacks every x_t and predicted x_0
 (`DiffusionSampler.trajectory`, for `imgenlib.widgets.DenoisingScrubber`).
 The update algebra is `imgenlib.models.schedules`.
+
+Classifier-free guidance (Ho & Salimans 2022, https://arxiv.org/abs/2207.12598) combines
+the conditional and the "no condition" noise estimates of a conditional model,
+
+    ε̂ = ε̂(x_t, ∅) + w · (ε̂(x_t, y) − ε̂(x_t, ∅)),
+
+so guidance w = 0 is the unconditional model, w = 1 the conditional one, w > 1 stronger.
 """
 
 from __future__ import annotations
@@ -50,31 +58,62 @@ class DiffusionSampler:
         self._trajectory = None
         self._invert = None
 
-    def check(self, steps, eta, guidance) -> tuple[int, float, float]:
-        """Validate `steps` (1..T), `eta` (≥ 0) and `guidance` (a finite number)."""
-        steps = check_int("steps", steps, minimum=1, maximum=self.model.timesteps)
-        eta = check_float("eta", eta, minimum=0)
-        guidance = check_float("guidance", guidance)
-        return steps, eta, guidance
-
-    def inputs(self, n, z, seed, labels, steps, eta, guidance):
-        """The checked x_T, labels, (steps, eta, guidance) and noise key of a call.
+    def levels(self, steps, level=None) -> np.ndarray:
+        """The chain's timesteps, descending: `steps` of them, evenly spaced from `level`.
 
         Args:
-            n, z, seed, labels, steps, eta, guidance: as in `Diffusion.generate` (steps
-                None: min(50, T), `imgenlib.sampling_options.DEFAULT_STEPS`).
+            steps: network evaluations, 1..level + 1; None: min(50, level + 1)
+                (`imgenlib.sampling_options.DEFAULT_STEPS`).
+            level: the timestep the chain starts from (the level of z), 0..T − 1; None:
+                T − 1, pure noise.
 
         Returns:
-            ``(x_T, labels, (steps, eta, guidance), key)``: x_T (n, H, W, C) float32, the
-            checked labels (or None) and the int key of the chain's noise, from `seed`.
+            int32 array (steps,): `imgenlib.models.schedules.sampling_timesteps`.
+
+        Raises:
+            ValueError / TypeError: a level or steps out of range (naming the received value).
+        """
+        top = self.model.timesteps - 1
+        if level is not None:
+            level = check_int("level", level)
+            if not 0 <= level <= top:
+                raise ValueError(
+                    f"level must be a timestep in 0..{top} (T − 1). Received: level={level}"
+                )
+        start = top if level is None else level
+        if steps is None:
+            steps = min(DEFAULT_STEPS, start + 1)
+        steps = check_int("steps", steps, minimum=1, maximum=top + 1)
+        if steps > start + 1:
+            raise ValueError(
+                f"steps must be at most level + 1 = {start + 1}. Received: steps={steps}"
+            )
+        return sampling_timesteps(self.model.timesteps, steps, level)
+
+    def check(self, steps, eta, guidance, level=None) -> tuple[np.ndarray, float, float]:
+        """(`levels` of `steps` from `level`, `eta` ≥ 0, `guidance` a finite number), checked."""
+        timesteps = self.levels(steps, level)
+        eta = check_float("eta", eta, minimum=0)
+        guidance = check_float("guidance", guidance)
+        return timesteps, eta, guidance
+
+    def inputs(self, n, z, seed, labels, steps, eta, guidance, level=None):
+        """The checked x_T, labels, (timesteps, eta, guidance) and noise key of a call.
+
+        Args:
+            n, z, seed, labels, steps, eta, guidance, level: as in `Diffusion.generate`
+                (steps None: min(50, level + 1), `imgenlib.sampling_options.DEFAULT_STEPS`).
+
+        Returns:
+            ``(x_T, labels, (timesteps, eta, guidance), key)``: x_T (n, H, W, C) float32
+            (x at `level`), the checked labels (or None), the chain's timesteps (`levels`)
+            and the int key of the chain's noise, from `seed`.
 
         Raises:
             ValueError / TypeError: as `Diffusion.generate`; guidance ≠ 1 without labels.
         """
         model = self.model
-        if steps is None:
-            steps = min(DEFAULT_STEPS, model.timesteps)
-        steps, eta, guidance = self.check(steps, eta, guidance)
+        timesteps, eta, guidance = self.check(steps, eta, guidance, level)
         z = resolve_latents(model, n, z, seed, labels)
         labels = check_labels(labels, len(z), model.num_classes)
         if guidance != 1.0 and labels is None:
@@ -82,7 +121,8 @@ class DiffusionSampler:
                 f"guidance needs a conditional model; use 1.0. Received: guidance={guidance}"
             )
         key = np.random.default_rng(None if seed is None else [seed, 1]).integers(2**31, size=1)
-        return z.reshape(-1, *model.image_shape), labels, (steps, eta, guidance), int(key[0])
+        settings = (timesteps, eta, guidance)
+        return z.reshape(-1, *model.image_shape), labels, settings, int(key[0])
 
     # --- one network evaluation ---------------------------------------------------------
 
@@ -234,15 +274,15 @@ class DiffusionSampler:
             self._invert = function.get_concrete_function()
         return self._invert
 
-    def run(self, x_T, labels, steps, eta, guidance, key, batch_size):
-        """Images from initial noise `x_T` (n, H, W, C), `batch_size` at a time, as NumPy.
+    def run(self, x_T, labels, timesteps, eta, guidance, key, batch_size):
+        """Images from `x_T` (n, H, W, C) at timesteps[0], `batch_size` at a time, as NumPy.
 
         Batch k's step noise comes from (key, k), so results depend on `batch_size` when
         the chain is stochastic (η > 0 or DDPM).
         """
         batch_size = check_positive_int("batch_size", batch_size)
         function = self._run_function()
-        timesteps = tf.constant(sampling_timesteps(self.model.timesteps, steps))
+        timesteps = tf.constant(timesteps, tf.int32)
         scalars = [tf.constant(guidance, tf.float32), tf.constant(eta, tf.float32)]
         starts = range(0, len(x_T), batch_size)
         outputs = []
@@ -255,27 +295,27 @@ class DiffusionSampler:
             outputs.append(function(*args, *scalars, seed).numpy())
         return np.concatenate(outputs).astype(np.float32, copy=False)
 
-    def trajectory(self, x_T, labels, steps, eta, guidance, key):
+    def trajectory(self, x_T, labels, timesteps, eta, guidance, key):
         """Every step of the chain from `x_T` (one batch): (x_0, xs, x0s) as NumPy.
 
-        xs (steps, n, H, W, C) holds the input x_t of each step (xs[0] = x_T), x0s the
+        xs (len(timesteps), n, H, W, C) holds the input x_t of each step (xs[0] = x_T), x0s the
         predicted x_0 at it; x_0 equals ``run(x_T, ..., key, batch_size >= n)``: the
         same traced step, the same noise.
         """
         function = self._trajectory_function()
-        timesteps = tf.constant(sampling_timesteps(self.model.timesteps, steps))
-        args = [tf.constant(x_T, tf.float32), timesteps]
+        args = [tf.constant(x_T, tf.float32), tf.constant(timesteps, tf.int32)]
         if labels is not None:
             args.append(tf.constant(labels, tf.int32))
         scalars = [tf.constant(guidance, tf.float32), tf.constant(eta, tf.float32)]
         x, xs, x0s = function(*args, *scalars, tf.constant([key, 0], tf.int64))
         return x.numpy(), xs.numpy(), x0s.numpy()
 
-    def invert(self, images, labels, steps, batch_size):
-        """x_T of `images` under deterministic DDIM with `steps` steps, as NumPy."""
+    def invert(self, images, labels, timesteps, batch_size):
+        """x at timesteps[0] of `images` by deterministic DDIM up through the descending
+        `timesteps` (the chain `run` takes back down), as NumPy."""
         batch_size = check_positive_int("batch_size", batch_size)
         function = self._invert_function()
-        timesteps = tf.constant(sampling_timesteps(self.model.timesteps, steps)[::-1].copy())
+        timesteps = tf.constant(np.asarray(timesteps)[::-1].copy(), tf.int32)
         outputs = []
         for start in range(0, len(images), batch_size):
             args = [tf.constant(images[start : start + batch_size], tf.float32), timesteps]

@@ -14,19 +14,6 @@ from imgenlib.models.unet import build_unet
 SHAPE = (16, 16, 1)
 
 
-def randomised(model, scale=0.1):
-    """Give the zero-initialised output convolutions random weights (in both copies), so an
-    untrained network's prediction depends on its inputs."""
-    rng = np.random.default_rng(0)
-    for network in (model.network, model.sampler()):
-        for variable in network.weights:
-            value = keras.ops.convert_to_numpy(variable)
-            if value.ndim == 4 and not value.any():
-                variable.assign(scale * rng.standard_normal(value.shape).astype(np.float32))
-    model.ema_network.set_weights(model.network.get_weights())
-    return model
-
-
 def make(num_classes=None, **overrides):
     keras.utils.set_random_seed(0)
     return build_diffusion(DiffusionConfig.tiny(**overrides), SHAPE, num_classes=num_classes)
@@ -81,7 +68,7 @@ def test_fit_step_trains_and_moves_the_ema(num_classes):
     assert np.isfinite(model.evaluate(dataset, verbose=0))
 
 
-def test_guidance_zero_is_unconditional_and_one_is_conditional():
+def test_guidance_zero_is_unconditional_and_one_is_conditional(randomised):
     """ε̂ = ε̂(x, ∅) + w·(ε̂(x, y) − ε̂(x, ∅)): w = 0 ignores y, w = 1 is the conditional net."""
     model = randomised(make(num_classes=3))
     chain = model.diffusion_sampler("ddim")
@@ -107,7 +94,7 @@ def test_guidance_zero_is_unconditional_and_one_is_conditional():
 @pytest.mark.parametrize(
     ("sampler", "eta"), [("ddim", 0.0), ("ddim", 0.5), ("ddpm", 0.0)], ids=["ddim", "eta", "ddpm"]
 )
-def test_same_seed_same_samples(sampler, eta):
+def test_same_seed_same_samples(sampler, eta, randomised):
     model = randomised(make())
     kwargs = {"steps": 4, "eta": eta, "sampler": sampler}
     first = model.generate(5, seed=3, **kwargs)
@@ -119,7 +106,7 @@ def test_same_seed_same_samples(sampler, eta):
     np.testing.assert_array_equal(first, model.generate(z=z, seed=3, **kwargs))
 
 
-def test_deterministic_ddim_depends_only_on_z():
+def test_deterministic_ddim_depends_only_on_z(randomised):
     model = randomised(make())
     z = model.sample_latent(6, seed=0)
     whole = model.generate(z=z, steps=5)
@@ -127,7 +114,7 @@ def test_deterministic_ddim_depends_only_on_z():
     np.testing.assert_allclose(whole[:2], model.generate(z=z[:2], steps=5), atol=1e-5)
 
 
-def test_one_traced_graph_serves_every_batch_size_and_step_count():
+def test_one_traced_graph_serves_every_batch_size_and_step_count(randomised):
     model = randomised(make())
     model.generate(2, seed=0, steps=2)
     chain = model.diffusion_sampler("ddim")
@@ -170,10 +157,39 @@ def test_ddim_inversion_then_sampling_returns_the_image(kind):
     for steps in (10, 200):
         z = model.invert(images.astype(np.float32), steps=steps)
         assert z.shape == (3, model.latent_dim)
-        again = model.generate(z=z, steps=steps, clip=False)
+        again = model.generate(z=z, steps=steps, clip=False, level=model.inversion_level)
         errors.append(np.abs(again - images).max())
     assert errors[1] < 0.02 and errors[1] < errors[0] / 5
     assert np.std(z) > 0.8  # x_T is noise-like, not the image
+
+
+def test_default_generation_starts_from_pure_noise_at_t_minus_one(randomised):
+    """``level`` is new: without it the chain is the one generate always ran (the zoo's FID,
+    the frontier and the notebooks' outputs rely on it)."""
+    model = randomised(make())
+    top = model.timesteps - 1
+    first = model.generate(3, seed=2, steps=4)
+    np.testing.assert_array_equal(first, model.generate(3, seed=2, steps=4, level=top))
+    assert model.trajectory(3, seed=2, steps=4)["timesteps"].tolist() == [999, 749, 499, 249]
+    assert not np.allclose(first, model.generate(3, seed=2, steps=4, level=model.inversion_level))
+
+
+def test_inversion_round_trip_is_well_conditioned_only_below_t_minus_one(randomised):
+    """An untrained network's noise estimates at neighbouring levels disagree; the way back
+    from x at level t multiplies that by up to 1/sqrt(ᾱ_t): at most 10 from the default
+    `inversion_level`, ~20,000 from T − 1 (cosine schedule)."""
+    model = randomised(make(), scale=0.01)
+    images = np.clip(np.random.default_rng(1).normal(0, 0.5, (3, *SHAPE)), -1, 1)
+    images = images.astype(np.float32)
+    z = model.invert(images, steps=10)
+    np.testing.assert_array_equal(z, model.invert(images, steps=10, level=model.inversion_level))
+    errors = {}
+    for level in (model.inversion_level, model.timesteps - 1):
+        z = model.invert(images, steps=10, level=level)
+        again = model.generate(z=z, steps=10, level=level, clip=False)
+        errors[level] = np.abs(again - images).mean()
+    assert errors[model.inversion_level] < 0.5, errors  # measured 0.21
+    assert errors[model.timesteps - 1] > 100 * errors[model.inversion_level], errors  # 935
 
 
 @pytest.mark.slow
@@ -219,6 +235,14 @@ def test_bad_arguments_name_the_received_value():
         model.generate(2, guidance=2.0)
     with pytest.raises(ValueError, match="steps=0"):
         model.invert(np.zeros((1, *SHAPE), np.float32), steps=0)
+    with pytest.raises(ValueError, match="level=1000"):
+        model.generate(2, level=1000)
+    with pytest.raises(ValueError, match="level=-1"):
+        model.invert(np.zeros((1, *SHAPE), np.float32), level=-1)
+    with pytest.raises(TypeError, match="level=9.5"):
+        model.generate(2, level=9.5)
+    with pytest.raises(ValueError, match=r"at most level \+ 1 = 5\. Received: steps=6"):
+        model.generate(2, level=4, steps=6)
     with pytest.raises(ValueError, match="'quadratic'"):
         build_diffusion(DiffusionConfig.tiny(noise_schedule="quadratic"), SHAPE)
     with pytest.raises(ValueError, match="'x0'"):

@@ -64,6 +64,30 @@ def test_sampling_timesteps():
     assert sampling_timesteps(1000, 1).tolist() == [999]
     with pytest.raises(ValueError, match="steps=1001"):
         sampling_timesteps(1000, 1001)
+    for timesteps, steps in [(1000, 50), (1000, 7), (20, 20), (37, 5)]:
+        expected = np.round(np.arange(1, steps + 1) * timesteps / steps).astype(int)[::-1] - 1
+        np.testing.assert_array_equal(sampling_timesteps(timesteps, steps), expected)
+        np.testing.assert_array_equal(
+            sampling_timesteps(timesteps, steps, start=timesteps - 1), expected
+        )
+    np.testing.assert_array_equal(sampling_timesteps(1000, 4, start=933), [933, 699, 466, 233])
+    with pytest.raises(ValueError, match="steps=11"):
+        sampling_timesteps(1000, 11, start=9)
+    with pytest.raises(ValueError, match="start=1000"):
+        sampling_timesteps(1000, 4, start=1000)
+
+
+@pytest.mark.parametrize(("kind", "level"), [("cosine", 934), ("linear", 672)])
+def test_inversion_level_is_the_last_with_enough_signal(kind, level):
+    schedule = NoiseSchedule(kind, 1000)
+    assert schedule.inversion_level() == level
+    assert schedule.alpha_bars[level] >= 0.01 > schedule.alpha_bars[level + 1]
+    assert 1 / np.sqrt(schedule.alpha_bars[level]) <= 10 < 1 / np.sqrt(schedule.alpha_bars[-1])
+    assert schedule.inversion_level(1e-9) == 999
+    with pytest.raises(ValueError, match="min_alpha_bar=0"):
+        schedule.inversion_level(0)
+    with pytest.raises(ValueError, match="min_alpha_bar=0.99999"):
+        schedule.inversion_level(0.99999)
 
 
 def test_ddim_eta_zero_step_inverted_returns_the_input():
