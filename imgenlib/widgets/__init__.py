@@ -7,6 +7,10 @@ cell). The logic lives in plain methods — ``render``, ``set_latent``, ``set_se
 that tests and scripts call without a browser; the controls' observers call the same
 methods.
 
+A displayed widget's output also carries a PNG of its picture (``snapshot_png``) next to
+the widget view: JupyterLab with a kernel shows the live widget, while GitHub, nbviewer
+and nbconvert, which cannot run widgets, show the picture (`DisplayMixin`).
+
 Frames are PNG bytes put into an ``ipywidgets.Image``: images come from the model's
 traced ``generate`` (never ``model.predict``, ~10x slower for small batches) and are
 encoded by Pillow with nearest-neighbour upscaling (`imgenlib.plotting.grid_png`), a few

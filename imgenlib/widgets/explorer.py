@@ -259,6 +259,8 @@ class Interpolator(DisplayMixin):
         sampling: a diffusion model's sampling settings (as for `LatentExplorer`).
     """
 
+    snapshot_images = ("image", "strip_image")
+
     def __init__(
         self,
         model,

@@ -21,7 +21,9 @@ class TrainingMonitor(DisplayMixin, keras.callbacks.Callback):
     to PNG) and a grid of samples from fixed latents (the model's traced ``generate``),
     updating two ``ipywidgets.Image`` in place. In a notebook it displays itself when
     training starts (or show it earlier by putting it last in a cell); in a plain Python
-    process nothing is displayed and nothing fails.
+    process nothing is displayed and nothing fails. At each epoch end it also refreshes the
+    static PNG saved with its output (`update_displays`), so a notebook viewed without a
+    kernel shows the latest curves and samples, not the empty start.
 
     Keras reports, after each batch, the running mean of each metric since the epoch
     began; the monitor recovers each batch's own value from consecutive means
@@ -40,6 +42,9 @@ class TrainingMonitor(DisplayMixin, keras.callbacks.Callback):
         scale: pixel upscaling of the samples.
         display: display the widget when training starts, if running in a notebook.
     """
+
+    snapshot_images = ("loss_image", "samples_image")
+    snapshot_vertical = False
 
     def __init__(
         self,
@@ -117,6 +122,7 @@ class TrainingMonitor(DisplayMixin, keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             self.epoch_history.setdefault(name, []).append(float(value))
         self.update()
+        self.update_displays()
 
     # --- drawing ----------------------------------------------------------------------
 
