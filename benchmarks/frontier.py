@@ -5,6 +5,7 @@
         --snapshots gan:10=GAN_10 gan:30=GAN vae:10=VAE_10 10=RUN_10 30=RUN
     python benchmarks/frontier.py --update --n 1000 --snapshots diffusion:60=RUN_60
                                                                         # add rows to the file
+    python benchmarks/frontier.py --update --n 1000 --steps 2,5,10 --spacing quadratic,linspace
     python benchmarks/frontier.py --quick                                # a smoke run (seconds)
 
 One process, one extractor, one n, one seed. The models:
@@ -16,7 +17,10 @@ One process, one extractor, one n, one seed. The models:
   imgenlib train diffusion --data fashion_mnist --conditional ...`` (or a zoo name),
   sampled with deterministic DDIM (η = 0, guidance 1: the conditional model) at each of
   `--steps` network evaluations per image; `--guidance` adds a guidance-scale sweep at
-  `--guidance-steps` steps (a scale w != 1 costs two network calls per step).
+  `--guidance-steps` steps (a scale w != 1 costs two network calls per step), and
+  `--spacing` (e.g. ``quadratic,linspace``) a table of the same model at each of `--steps`
+  (but 1, where every spacing is [T − 1]) with the timesteps of each spacing other than
+  ``uniform`` (the frontier's: `imgenlib.models.schedules.sampling_timesteps`).
 
 All three are conditional and draw the ten classes in equal shares (``labels="balanced"``),
 so they answer the same request.
@@ -39,7 +43,7 @@ step 1640"); a GAN or VAE is scored with one network call, a diffusion model at
 saved optimizer, or the run's ``metrics.json``.
 
 `--update` reads the results file and measures only the rows it does not hold yet (a row
-is identified by table, family, network calls, guidance and training minutes), keeps all
+is identified by table, family, network calls, guidance, spacing and training minutes), keeps all
 others and rewrites the three files; without `--diffusion` it takes the file's diffusion
 model. It refuses when n, seed, the test set or a family's model differ from the file's.
 Writes ``results/frontier.json``, ``.md`` and ``frontier.png``; the last stdout line is the
@@ -70,6 +74,8 @@ from frontier_io import (
     zoo_minutes,
 )
 
+from imgenlib.sampling_options import SPACINGS
+
 __all__ = ["STEPS", "Job", "load", "main", "measure", "plan", "quick_run", "run"]
 
 STEPS = (1, 2, 5, 10, 25, 50, 100, 250)
@@ -78,7 +84,7 @@ BATCH = 250
 DATASET = "fashion_mnist"
 
 
-def measure(model, *, n, seed=0, steps=None, guidance=None, calls=3):
+def measure(model, *, n, seed=0, steps=None, guidance=None, spacing=None, calls=3):
     """Samples' metrics and timing for one model (and one step count of a diffusion model)."""
     from imgenlib.evaluation import evaluate_images
     from imgenlib.profiling import latency_ms
@@ -86,6 +92,8 @@ def measure(model, *, n, seed=0, steps=None, guidance=None, calls=3):
     options = {} if steps is None else {"steps": steps}
     if guidance is not None:
         options["guidance"] = guidance
+    if spacing is not None:
+        options["spacing"] = spacing
     if getattr(model, "num_classes", None):
         options["labels"] = "balanced"
     batch = min(BATCH, n)
@@ -96,6 +104,7 @@ def measure(model, *, n, seed=0, steps=None, guidance=None, calls=3):
     return {
         "steps": 1 if steps is None else steps,
         **({} if guidance is None else {"guidance": guidance}),
+        **({} if spacing is None else {"spacing": spacing}),
         "ms_per_image": round(1000 * seconds / n, 4),
         "batch_of_one_ms": round(one["p50"], 2),
         **{name: scores[name] for name in METRICS},
@@ -116,7 +125,7 @@ class Job(NamedTuple):
         return row_key(self.section, {**self.fields, "steps": steps, "guidance": guidance})
 
 
-def plan(diffusion, *, steps=STEPS, guidance=(), guidance_steps=25, snapshots=(),
+def plan(diffusion, *, steps=STEPS, guidance=(), guidance_steps=25, spacings=(), snapshots=(),
          snapshot_steps=50, gan="fashion_mnist_cgan", vae="fashion_mnist_cvae", calls=3):  # fmt: skip
     """Every row a run asks for, as `Job`s (`diffusion` None: no diffusion frontier)."""
     jobs = [Job("frontier", gan, {"family": "GAN"}, {}, calls),
@@ -126,6 +135,9 @@ def plan(diffusion, *, steps=STEPS, guidance=(), guidance_steps=25, snapshots=()
                  for k in steps]  # fmt: skip
         jobs += [Job("guidance", diffusion, {"family": "diffusion"},
                      {"steps": guidance_steps, "guidance": w}, 1) for w in guidance]  # fmt: skip
+        jobs += [Job("spacing", diffusion, {"family": "diffusion", "spacing": name},
+                     {"steps": k, "spacing": name}, 1)
+                 for name in spacings if name != "uniform" for k in steps if k > 1]  # fmt: skip
     for family, source in (("GAN", gan), ("VAE", vae)):
         if "zoo" in describe(source):
             fields = {"family": family, "train_minutes": zoo_minutes(source)}
@@ -139,7 +151,7 @@ def plan(diffusion, *, steps=STEPS, guidance=(), guidance_steps=25, snapshots=()
 
 
 def run(diffusion=None, *, n=2000, seed=0, steps=STEPS, guidance=(), guidance_steps=25,
-        snapshots=(), snapshot_steps=50, gan="fashion_mnist_cgan", vae="fashion_mnist_cvae",
+        spacings=(), snapshots=(), snapshot_steps=50, gan="fashion_mnist_cgan", vae="fashion_mnist_cvae",
         calls=3, existing=None, progress=print):  # fmt: skip
     """Measure the frontier; returns (result dict, markdown).
 
@@ -163,7 +175,7 @@ def run(diffusion=None, *, n=2000, seed=0, steps=STEPS, guidance=(), guidance_st
     update = {"update": len(base.get("updates", [])) + 1} if existing is not None else {}
     loaded, measured, new = {}, {}, {section: [] for section in SECTIONS}
     jobs = plan(diffusion, steps=steps, guidance=guidance, guidance_steps=guidance_steps,
-                snapshots=snapshots, snapshot_steps=snapshot_steps, gan=gan, vae=vae, calls=calls)  # fmt: skip
+                spacings=spacings, snapshots=snapshots, snapshot_steps=snapshot_steps, gan=gan, vae=vae, calls=calls)  # fmt: skip
     for job in jobs:
         if job.key() in done:
             continue
@@ -198,6 +210,8 @@ def main(argv=None):
     parser.add_argument("--steps", default=",".join(map(str, STEPS)))
     parser.add_argument("--guidance", default="", help="guidance scales to sweep, e.g. 0,1,2,3")
     parser.add_argument("--guidance-steps", type=int, default=25, help="DDIM steps of that sweep")
+    parser.add_argument("--spacing", default="uniform",
+                        help=f"timestep spacings to compare at --steps, any of {','.join(SPACINGS)}")  # fmt: skip
     parser.add_argument("--snapshots", nargs="*", type=parse_snapshot, default=[],
                         help="[gan:|vae:|diffusion:]MINUTES=DIR (no prefix: diffusion)")  # fmt: skip
     parser.add_argument("--snapshot-steps", type=int, default=50)
@@ -209,12 +223,16 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     steps = tuple(int(k) for k in args.steps.split(","))
+    spacings = tuple(name for name in args.spacing.split(",") if name)
+    if not set(spacings) <= set(SPACINGS):
+        parser.error(f"--spacing takes names from {','.join(SPACINGS)}. Received: --spacing {args.spacing}")  # fmt: skip
     if args.quick:
         import tempfile
 
         args.diffusion = args.diffusion or quick_run(Path(tempfile.mkdtemp()))
         args.n, steps, args.out = 20, (1, 2), args.out or tempfile.mkdtemp()
         args.guidance, args.guidance_steps, args.snapshot_steps = "0,2", 2, 2
+        spacings = spacings if args.spacing != "uniform" else ("uniform", "quadratic")
         args.snapshots = args.snapshots or [Snapshot("diffusion", 0.0, args.diffusion)]
     args.out = args.out or str(RESULTS)
     existing = None
@@ -227,7 +245,7 @@ def main(argv=None):
         parser.error("--diffusion RUN_DIR is required (or --quick, or --update)")
     guidance = tuple(float(w) for w in args.guidance.split(",") if w)
     result, table = run(args.diffusion, n=args.n, seed=args.seed, steps=steps, guidance=guidance,
-                        guidance_steps=args.guidance_steps, snapshots=args.snapshots,
+                        guidance_steps=args.guidance_steps, spacings=spacings, snapshots=args.snapshots,
                         snapshot_steps=args.snapshot_steps, existing=existing)  # fmt: skip
     write_result("frontier", result, table, out_dir=args.out)
     plot(result, Path(args.out) / "frontier.png")

@@ -37,7 +37,7 @@ __all__ = [
 
 FAMILIES = ("GAN", "VAE", "diffusion")
 PREFIXES = {family.lower(): family for family in FAMILIES}
-SECTIONS = ("frontier", "guidance", "training")
+SECTIONS = ("frontier", "guidance", "spacing", "training")
 COLOURS = {"GAN": "tab:red", "VAE": "tab:blue", "diffusion": "tab:green"}
 
 
@@ -164,9 +164,9 @@ def optimizer_steps(directory, model=None) -> int | None:
 
 
 def row_key(section: str, row: dict) -> tuple:
-    """What identifies a row: (section, family, steps, guidance, training minutes)."""
+    """What identifies a row: (section, family, steps, guidance, spacing, training minutes)."""
     minutes = row.get("train_minutes")
-    return (section, row["family"], row["steps"], row.get("guidance"),
+    return (section, row["family"], row["steps"], row.get("guidance"), row.get("spacing"),
             None if minutes is None else float(minutes))  # fmt: skip
 
 
@@ -204,13 +204,13 @@ def merge(existing: dict, new_rows: dict) -> dict:
 
 
 def row_order(row: dict) -> tuple:
-    """GAN, VAE, diffusion; then by training minutes, network calls, guidance."""
+    """GAN, VAE, diffusion; then by training minutes, network calls, guidance, spacing."""
     return (FAMILIES.index(row["family"]), row.get("train_minutes", 0), row["steps"],
-            row.get("guidance", 1.0))  # fmt: skip
+            row.get("guidance", 1.0), row.get("spacing", ""))  # fmt: skip
 
 
 def markdown(result) -> str:
-    """The frontier, guidance and training-minutes tables of `result`."""
+    """The frontier, guidance, spacing and training-minutes tables of `result`."""
     header = ["family", "network calls", "ms/image (batch 250)", "ms for one image", "FID", "KID", "precision", "recall"]  # fmt: skip
     body = [
         [r["family"], r["steps"], r["ms_per_image"], r["batch_of_one_ms"], round(r["fid"], 2),
@@ -224,6 +224,9 @@ def markdown(result) -> str:
         rows = [[r["guidance"], r["steps"], r["ms_per_image"], round(r["fid"], 2), round(r["kid"], 4),
                  round(r["precision"], 3), round(r["recall"], 3)] for r in result["guidance"]]  # fmt: skip
         text += "\n" + markdown_table(["guidance", "DDIM steps", "ms/image", "FID", "KID", "precision", "recall"], rows)  # fmt: skip
+    if result.get("spacing"):
+        text += "\n" + markdown_table(["DDIM steps", "spacing", "ms/image", "FID", "KID", "precision", "recall"],
+                                      _spacing_rows(result))  # fmt: skip
     if result["training"]:
         rows = [[r["family"], r["train_minutes"], _or_dash(r.get("optimizer_steps")), r["steps"],
                  round(r["fid"], 2), round(r["kid"], 4), _model_name(r)]
@@ -233,6 +236,19 @@ def markdown(result) -> str:
              "model"], rows
         )  # fmt: skip
     return text
+
+
+def _spacing_rows(result) -> list:
+    """The spacing table: each spacing row, and the frontier's diffusion row at its steps
+    (``uniform``), by steps."""
+    rows = result["spacing"]
+    steps = {r["steps"] for r in rows}
+    rows = rows + [
+        r for r in result["frontier"] if r["family"] == "diffusion" and r["steps"] in steps
+    ]
+    rows = sorted(rows, key=lambda r: (r["steps"], r.get("spacing", "")))
+    return [[r["steps"], r.get("spacing", "uniform"), r["ms_per_image"], round(r["fid"], 2),
+             round(r["kid"], 4), round(r["precision"], 3), round(r["recall"], 3)] for r in rows]  # fmt: skip
 
 
 def _or_dash(value):
@@ -278,6 +294,11 @@ def plot(result, path):
         for r in guided:
             axes[0].annotate(f"w={r['guidance']:g}", (r["ms_per_image"], r["fid"]), fontsize=8,
                              color="tab:purple", textcoords="offset points", xytext=(6, -10))  # fmt: skip
+    spacings = sorted({r["spacing"] for r in result.get("spacing", [])})
+    for marker, name in zip("sv^P", spacings, strict=False):
+        rows = [r for r in result["spacing"] if r["spacing"] == name]
+        axes[0].plot([r["ms_per_image"] for r in rows], [r["fid"] for r in rows], marker,
+                     color="tab:olive", markerfacecolor="none", label=f"diffusion, {name} spacing")  # fmt: skip
     label = f"FID (n = {result['n']})"
     axes[0].set(xscale="log", yscale="log", xlabel="ms per image (batch 250, 2-core CPU)",
                 ylabel=label, title="Speed vs quality (labels: DDIM steps, guidance w)")  # fmt: skip

@@ -2,8 +2,8 @@
 
 `imgenlib.cli` registers them with `add_sample_parser` and `add_eval_parser`. Both take the
 diffusion sampling options of `imgenlib.sampling_options` (``--steps``, ``--eta``,
-``--guidance``, ``--sampler``); ``eval`` checks them against the run's run.json before its
-model loads.
+``--guidance``, ``--sampler``, ``--spacing``); ``eval`` checks them against the run's run.json
+before its model loads.
 """
 
 from __future__ import annotations

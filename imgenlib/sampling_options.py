@@ -1,4 +1,4 @@
-"""How a diffusion model is sampled (steps, η, guidance, sampler): one check for every caller.
+"""How a diffusion model is sampled (steps, η, guidance, sampler, spacing): one check for all.
 
 A GAN or VAE draws an image in one network call; a `imgenlib.models.diffusion.Diffusion`
 model runs a chain whose cost and quality depend on these settings. Everything that samples
@@ -18,18 +18,20 @@ __all__ = [
     "DEFAULT_STEPS",
     "SAMPLERS",
     "SAMPLING_NAMES",
+    "SPACINGS",
     "add_sampling_options",
     "given_options",
     "sampling_settings",
 ]
 
-SAMPLING_NAMES = ("steps", "eta", "guidance", "sampler")
+SAMPLING_NAMES = ("steps", "eta", "guidance", "sampler", "spacing")
 SAMPLERS = ("ddim", "ddpm")
+SPACINGS = ("uniform", "quadratic", "linspace")
 DEFAULT_STEPS = 50
 
 
 def add_sampling_options(parser) -> None:
-    """Add ``--steps``, ``--eta``, ``--guidance`` and ``--sampler`` (diffusion runs) to a parser."""
+    """Add ``--steps``, ``--eta``, ``--guidance``, ``--sampler`` and ``--spacing`` to a parser."""
     group = parser.add_argument_group("diffusion runs")
     group.add_argument(
         "--steps", type=int, metavar="K",
@@ -43,6 +45,11 @@ def add_sampling_options(parser) -> None:
         help="classifier-free guidance scale >= 0 of a conditional run (default 1; 0: unconditional)",
     )  # fmt: skip
     group.add_argument("--sampler", choices=SAMPLERS, help="default ddim; ddpm: ancestral")
+    group.add_argument(
+        "--spacing", choices=SPACINGS,
+        help="which timesteps the steps visit (default uniform; quadratic: the DDIM paper's, "
+        "denser near the clean image; linspace: the last one at t = 0)",
+    )  # fmt: skip
 
 
 def given_options(args) -> dict:
@@ -58,13 +65,16 @@ def sampling_settings(model, sampling=None, *, flag: str = "") -> dict | None:
             ``num_classes``).
         sampling: a dict with some of ``steps`` (1..T; default min(`DEFAULT_STEPS`, T)),
             ``eta`` (≥ 0, DDIM only; default 0), ``guidance`` (≥ 0, conditional models only;
-            default 1) and ``sampler`` (``"ddim"`` (default) or ``"ddpm"``); None values
-            count as not given.
+            default 1), ``sampler`` (``"ddim"`` (default) or ``"ddpm"``) and ``spacing`` (one
+            of `SPACINGS`, `imgenlib.models.schedules.sampling_timesteps`; default
+            ``"uniform"``); None values count as not given.
         flag: prefix of the names in error messages (``"--"`` for the CLI).
 
     Returns:
-        For a diffusion model, ``{"sampler", "steps"}`` plus ``"eta"`` (DDIM) and
-        ``"guidance"`` (conditional): keyword arguments of ``generate``. Otherwise None.
+        For a diffusion model, ``{"sampler", "steps"}`` plus ``"eta"`` (DDIM),
+        ``"guidance"`` (conditional) and ``"spacing"`` (only when not ``"uniform"``, so that
+        records from before spacings existed read the same): keyword arguments of
+        ``generate``. Otherwise None.
 
     Raises:
         ValueError / TypeError: a setting for a model that is not a diffusion model, an
@@ -113,4 +123,7 @@ def sampling_settings(model, sampling=None, *, flag: str = "") -> dict | None:
             f"{flag}guidance needs a class-conditional model; this one is unconditional. "
             f"Received: {flag}guidance={given['guidance']!r}"
         )
+    spacing = check_choice(f"{flag}spacing", given.get("spacing", "uniform"), SPACINGS)
+    if spacing != "uniform":
+        settings["spacing"] = spacing
     return settings

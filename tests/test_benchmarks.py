@@ -159,7 +159,8 @@ def test_time_to_quality_emoji_quick_run(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_frontier_quick_run(tmp_path, monkeypatch):
-    """GAN, VAE and a (tiny, untrained) diffusion model at 1 and 2 DDIM steps, one table."""
+    """GAN, VAE and a (tiny, untrained) diffusion model at 1 and 2 DDIM steps, one table;
+    quadratic spacing at 2 steps."""
     import frontier
 
     monkeypatch.setattr(frontier, "print_json_line", lambda result: results.append(result))
@@ -170,7 +171,8 @@ def test_frontier_quick_run(tmp_path, monkeypatch):
     assert [(r["family"], r["steps"]) for r in rows] == [
         ("GAN", 1), ("VAE", 1), ("diffusion", 1), ("diffusion", 2)
     ]  # fmt: skip
-    for row in rows + result["guidance"] + result["training"]:
+    assert [(r["spacing"], r["steps"]) for r in result["spacing"]] == [("quadratic", 2)]
+    for row in rows + result["guidance"] + result["spacing"] + result["training"]:
         assert _positive(row["ms_per_image"]) and _positive(row["batch_of_one_ms"])
         assert _positive(row["fid"]) and 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
     assert [r["guidance"] for r in result["guidance"]] == [0.0, 2.0]
@@ -279,3 +281,39 @@ def test_frontier_load_names_a_directory_without_a_model(tmp_path):
 
     with pytest.raises(ValueError, match=r"model.keras.*" + str(tmp_path)):
         load(tmp_path)
+
+
+def test_frontier_update_adds_only_the_missing_spacing_rows(tmp_path, monkeypatch, capsys):
+    """`--spacing uniform,quadratic,linspace` adds a row per other spacing at each of --steps
+    but 1 (where every spacing is [T − 1]); uniform is the frontier's row; a rerun adds none."""
+    import frontier
+
+    old = _frontier_file(tmp_path)
+    measured = []
+
+    def fake_measure(model, *, n, seed=0, steps=None, guidance=None, spacing=None, calls=3):
+        measured.append((spacing, steps))
+        return {"steps": steps, "spacing": spacing, "ms_per_image": 1.0, "batch_of_one_ms": 2.0,
+                "fid": 50.0, "kid": 0.1, "precision": 0.5, "recall": 0.5}  # fmt: skip
+
+    monkeypatch.setattr(frontier, "measure", fake_measure)
+    monkeypatch.setattr(frontier, "load", lambda source: (object(), {}))
+    monkeypatch.setattr(frontier, "print_json_line", lambda result: results.append(result))
+    results = []
+    argv = ["--update", "--n", "20", "--steps", "1,2", "--out", str(tmp_path),
+            "--spacing", "uniform,quadratic,linspace"]  # fmt: skip
+    frontier.main(argv)
+    assert measured == [("quadratic", 2), ("linspace", 2)]
+    result = results[0]
+    assert [(r["spacing"], r["steps"], r["update"]) for r in result["spacing"]] == [
+        ("linspace", 2, 1), ("quadratic", 2, 1)
+    ]  # fmt: skip
+    for section in ("frontier", "guidance"):
+        assert result[section] == old[section]
+    table = (tmp_path / "frontier.md").read_text()
+    assert "| 2 | linspace | 1.0 | 50.0 |" in table and "| 2 | uniform | 1.0 | 123.0 |" in table
+    frontier.main(argv)
+    assert len(measured) == 2 and results[1]["spacing"] == result["spacing"]
+    with pytest.raises(SystemExit):
+        frontier.main([*argv[:-1], "quadratic,karras"])
+    assert "Received: --spacing quadratic,karras" in capsys.readouterr().err

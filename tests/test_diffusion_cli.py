@@ -1,4 +1,4 @@
-"""``sample`` and ``eval`` of diffusion runs: --steps, --eta, --guidance, --sampler."""
+"""``sample`` and ``eval`` of diffusion runs: --steps, --eta, --guidance, --sampler, --spacing."""
 
 import json
 
@@ -53,6 +53,10 @@ def test_sample_uses_the_given_settings(runs, tmp_path, capsys):
     np.testing.assert_array_equal(
         np.load(npy), to_unit(model.generate(3, seed=2, steps=2, sampler="ddpm"))
     )
+    assert main([*args, "--steps", "3", "--spacing", "quadratic"]) == 0
+    assert "steps 3, eta 0.0, spacing quadratic" in capsys.readouterr().out
+    expected = to_unit(model.generate(3, seed=2, steps=3, spacing="quadratic"))
+    np.testing.assert_array_equal(np.load(npy), expected)
     assert main([*args]) == 0  # defaults: DDIM, 50 steps, η = 0
     np.testing.assert_array_equal(np.load(npy), to_unit(model.generate(3, seed=2, steps=50)))
 
@@ -77,6 +81,7 @@ def test_sample_guidance_of_a_conditional_run(runs, tmp_path):
         ("diffusion", ["--guidance", "2"], "--guidance needs a class-conditional model"),
         ("diffusion", ["--sampler", "ddpm", "--eta", "1"], "--eta is for the ddim sampler"),
         ("conditional", ["--guidance", "-1"], "--guidance must be >= 0. Received: --guidance=-1.0"),
+        ("gan", ["--spacing", "quadratic"], "--spacing is for diffusion models"),
     ],
 )
 @pytest.mark.parametrize("command", ["sample", "eval"])
@@ -90,6 +95,12 @@ def test_bad_sampling_options_exit_2_with_one_line(
     assert not (tmp_path / "s.png").exists()
 
 
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_unknown_spacing_is_a_usage_error(runs, command, capsys):
+    assert main([command, str(runs["diffusion"]), "--spacing", "karras"]) == 2
+    assert "argument --spacing: invalid choice: 'karras'" in capsys.readouterr().err
+
+
 def test_settings_defaults_and_library_checks():
     model = build_diffusion(DiffusionConfig.tiny(timesteps=20), (16, 16, 1))
     assert sampling_settings(model) == {"sampler": "ddim", "steps": 20, "eta": 0.0}
@@ -99,6 +110,10 @@ def test_settings_defaults_and_library_checks():
         "steps": 20,
     }
     assert sampling_settings(object()) is None
+    assert sampling_settings(model, {"spacing": "quadratic"})["spacing"] == "quadratic"
+    assert "spacing" not in sampling_settings(model, {"spacing": "uniform"})  # as older records
+    with pytest.raises(ValueError, match="Unknown spacing 'karras'"):
+        sampling_settings(model, {"spacing": "karras"})
     with pytest.raises(ValueError, match="Unknown sampling setting"):
         sampling_settings(model, {"step": 3})
     with pytest.raises(ValueError, match="steps must be in 1..20"):

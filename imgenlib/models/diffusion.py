@@ -34,7 +34,7 @@ from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.ema import ema_copy, update_ema
 from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
 from imgenlib.models.schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, noisy, v_target
-from imgenlib.models.unet import build_unet, null_label
+from imgenlib.models.unet import build_unet, denoiser_image_shape, null_label
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
 
 __all__ = ["Diffusion", "DiffusionConfig", "build_diffusion"]
@@ -98,27 +98,13 @@ class Diffusion(GenerativeModel):
         )
         self.label_dropout = check_float("label_dropout", label_dropout, minimum=0, maximum=1)
         self.set_networks(network=network)
-        self._check_network()
+        self.image_shape = denoiser_image_shape(network, num_classes)
         self.ema_network = None
         if self.ema_decay > 0:
             self.ema_network = ema_copy(network)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._samplers = {}
         self.built = True
-
-    def _check_network(self):
-        expected = 3 if self.conditional else 2
-        if len(self.network.inputs) != expected:
-            raise ValueError(
-                f"network must take [x_t, timesteps{', labels' if self.conditional else ''}] "
-                f"for num_classes={self.num_classes}. Received: {len(self.network.inputs)} inputs"
-            )
-        self.image_shape = tuple(self.network.inputs[0].shape[1:])
-        made = tuple(self.network.outputs[0].shape[1:])
-        if made != self.image_shape:
-            raise ValueError(
-                f"network output shape {made} does not match its input shape {self.image_shape}."
-            )
 
     @property
     def metrics(self):
@@ -239,6 +225,7 @@ class Diffusion(GenerativeModel):
         clip: bool = True,
         batch_size: int = 256,
         level: int | None = None,
+        spacing: str = "uniform",
     ):
         """Generate images by running the reverse chain from x_T = z (drawn from `seed`).
 
@@ -248,8 +235,8 @@ class Diffusion(GenerativeModel):
             seed: seed of z and of the sampler's noise (η > 0 or DDPM); the same seed (and
                 `batch_size`) gives identical images. None: random.
             labels: class labels of a conditional model (an int, n ints or ``"balanced"``).
-            steps: network evaluations, 1..level + 1, on evenly spaced timesteps (default
-                min(50, level + 1): `imgenlib.sampling_options.DEFAULT_STEPS`).
+            steps: network evaluations, 1..level + 1 (default min(50, level + 1):
+                `imgenlib.sampling_options.DEFAULT_STEPS`).
             eta: DDIM stochasticity η ≥ 0 (0: deterministic; 1: DDPM's variance). Ignored
                 by ``sampler="ddpm"``.
             guidance: classifier-free guidance scale w (0: unconditional, 1: conditional).
@@ -258,16 +245,20 @@ class Diffusion(GenerativeModel):
             batch_size: images per run of the chain.
             level: the timestep z is at, where the chain starts (0..T − 1). None: T − 1,
                 z is noise. Latents from `invert` are at `inversion_level` (its default).
+            spacing: which timesteps the steps visit: ``"uniform"`` (evenly spaced),
+                ``"quadratic"`` or ``"linspace"`` (`imgenlib.models.schedules.sampling_timesteps`).
 
         Returns:
             float32 array (n, H, W, C) in [-1, 1] (with `clip`).
 
         Raises:
             ValueError / TypeError: a bad n, z, labels, steps (not in 1..level + 1), eta
-                (< 0), guidance, sampler or level.
+                (< 0), guidance, sampler, level or spacing.
         """
         chain = self.diffusion_sampler(sampler, clip)
-        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance, level)
+        x_T, labels, settings, key = chain.inputs(
+            n, z, seed, labels, steps, eta, guidance, level, spacing
+        )
         return chain.run(x_T, labels, *settings, key, batch_size)
 
     def trajectory(
@@ -283,6 +274,7 @@ class Diffusion(GenerativeModel):
         sampler: str = "ddim",
         clip: bool = True,
         level: int | None = None,
+        spacing: str = "uniform",
     ) -> dict:
         """Every step of `generate` for the same arguments: x_t and the predicted x_0.
 
@@ -290,7 +282,8 @@ class Diffusion(GenerativeModel):
         ``generate(...)`` for up to `generate`'s batch size (256) images.
 
         Args:
-            n, z, seed, labels, steps, eta, guidance, sampler, clip, level: as in `generate`.
+            n, z, seed, labels, steps, eta, guidance, sampler, clip, level, spacing: as in
+                `generate`.
 
         Returns:
             A dict: ``"x_t"`` (steps, n, H, W, C), the input of each step (``x_t[0]`` is
@@ -298,7 +291,9 @@ class Diffusion(GenerativeModel):
             `clip`); ``"timesteps"`` (steps,) int32, the t of each step; ``"images"``.
         """
         chain = self.diffusion_sampler(sampler, clip)
-        x_T, labels, settings, key = chain.inputs(n, z, seed, labels, steps, eta, guidance, level)
+        x_T, labels, settings, key = chain.inputs(
+            n, z, seed, labels, steps, eta, guidance, level, spacing
+        )
         images, xs, x0s = chain.trajectory(x_T, labels, *settings, key)
         return {"x_t": xs, "x0": x0s, "timesteps": settings[0], "images": images}
 

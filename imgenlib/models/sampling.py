@@ -58,20 +58,23 @@ class DiffusionSampler:
         self._trajectory = None
         self._invert = None
 
-    def levels(self, steps, level=None) -> np.ndarray:
-        """The chain's timesteps, descending: `steps` of them, evenly spaced from `level`.
+    def levels(self, steps, level=None, spacing: str = "uniform") -> np.ndarray:
+        """The chain's timesteps, descending: `steps` of them from `level`, by `spacing`.
 
         Args:
             steps: network evaluations, 1..level + 1; None: min(50, level + 1)
                 (`imgenlib.sampling_options.DEFAULT_STEPS`).
             level: the timestep the chain starts from (the level of z), 0..T − 1; None:
                 T − 1, pure noise.
+            spacing: ``"uniform"``, ``"quadratic"`` or ``"linspace"``
+                (`imgenlib.models.schedules.sampling_timesteps`).
 
         Returns:
             int32 array (steps,): `imgenlib.models.schedules.sampling_timesteps`.
 
         Raises:
-            ValueError / TypeError: a level or steps out of range (naming the received value).
+            ValueError / TypeError: a level or steps out of range, an unknown spacing
+                (naming the received value).
         """
         top = self.model.timesteps - 1
         if level is not None:
@@ -88,21 +91,25 @@ class DiffusionSampler:
             raise ValueError(
                 f"steps must be at most level + 1 = {start + 1}. Received: steps={steps}"
             )
-        return sampling_timesteps(self.model.timesteps, steps, level)
+        return sampling_timesteps(self.model.timesteps, steps, level, spacing)
 
-    def check(self, steps, eta, guidance, level=None) -> tuple[np.ndarray, float, float]:
-        """(`levels` of `steps` from `level`, `eta` ≥ 0, `guidance` a finite number), checked."""
-        timesteps = self.levels(steps, level)
+    def check(
+        self, steps, eta, guidance, level=None, spacing="uniform"
+    ) -> tuple[np.ndarray, float, float]:
+        """(`levels` of `steps` from `level` by `spacing`, `eta` ≥ 0, `guidance` a finite
+        number), checked."""
+        timesteps = self.levels(steps, level, spacing)
         eta = check_float("eta", eta, minimum=0)
         guidance = check_float("guidance", guidance)
         return timesteps, eta, guidance
 
-    def inputs(self, n, z, seed, labels, steps, eta, guidance, level=None):
+    def inputs(self, n, z, seed, labels, steps, eta, guidance, level=None, spacing="uniform"):
         """The checked x_T, labels, (timesteps, eta, guidance) and noise key of a call.
 
         Args:
-            n, z, seed, labels, steps, eta, guidance, level: as in `Diffusion.generate`
-                (steps None: min(50, level + 1), `imgenlib.sampling_options.DEFAULT_STEPS`).
+            n, z, seed, labels, steps, eta, guidance, level, spacing: as in
+                `Diffusion.generate` (steps None: min(50, level + 1),
+                `imgenlib.sampling_options.DEFAULT_STEPS`).
 
         Returns:
             ``(x_T, labels, (timesteps, eta, guidance), key)``: x_T (n, H, W, C) float32
@@ -113,7 +120,7 @@ class DiffusionSampler:
             ValueError / TypeError: as `Diffusion.generate`; guidance ≠ 1 without labels.
         """
         model = self.model
-        timesteps, eta, guidance = self.check(steps, eta, guidance, level)
+        timesteps, eta, guidance = self.check(steps, eta, guidance, level, spacing)
         z = resolve_latents(model, n, z, seed, labels)
         labels = check_labels(labels, len(z), model.num_classes)
         if guidance != 1.0 and labels is None:

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from imgenlib._validation import check_choice, check_float, check_int
+from imgenlib.sampling_options import SPACINGS
 
 __all__ = [
     "INVERSION_MIN_ALPHA_BAR",
@@ -39,6 +40,7 @@ __all__ = [
     "ddim_sigma",
     "ddim_update",
     "ddpm_posterior",
+    "distinct_levels",
     "epsilon_from_prediction",
     "noisy",
     "predict_x0",
@@ -120,26 +122,98 @@ class NoiseSchedule:
         return self.alpha_bars / (1.0 - self.alpha_bars)
 
 
-def sampling_timesteps(timesteps: int, steps: int, start: int | None = None) -> np.ndarray:
-    """`steps` evenly spaced timesteps in [0, start], descending, starting at `start`.
+def sampling_timesteps(
+    timesteps: int, steps: int, start: int | None = None, spacing: str = "uniform"
+) -> np.ndarray:
+    """The `steps` timesteps a chain from `start` visits, descending, spaced by `spacing`.
 
-    ``start`` defaults to T − 1 (a chain from pure noise); ``steps == start + 1`` gives every
-    timestep (exact ancestral sampling); fewer skip evenly. A chain from an inverted image
-    starts lower (`NoiseSchedule.inversion_level`).
+    With K = `steps` and levels counted from 1 as in the papers (level t + 1 for timestep t,
+    so that level 0 is the clean image and level start + 1 the first of the chain), step
+    i = K, ..., 1 evaluates the network at
+
+    - ``"uniform"`` (default): t_i = round(i · (start + 1) / K) − 1, evenly spaced: the
+      DDIM paper's linear sub-sequence, rounded, and what diffusers calls ``"trailing"``
+      (Lin et al. 2024, https://arxiv.org/abs/2305.08891, table 2, compare it with
+      ``"linspace"`` and ``"leading"``, which does not start at T − 1 and is not offered);
+    - ``"quadratic"``: t_i = ⌊i² · (start + 1) / K²⌋ − 1, the quadratic sub-sequence
+      τ_i = ⌊c · i²⌋ of Song et al. 2021 (https://arxiv.org/abs/2010.02502, appendix D.2)
+      with c set so that τ_K is the start: short strides near the clean image, long ones
+      in the noise;
+    - ``"linspace"``: round(linspace(start, 0, K)), both ends: the last network call at
+      t = 0 (diffusers' ``"linspace"``).
+
+    Every chain ends with a step from its last timestep to the clean image (ᾱ = 1), so the
+    last timestep need not be 0: ``"uniform"`` and ``"quadratic"`` spend no call at t = 0,
+    where the image is already all but clean; ``"linspace"`` does. Where rounding gives a
+    repeat or −1 (``"quadratic"`` when K² > start + 1), each level moves to the nearest
+    free one, ascending: at least one above the level below it and low enough to leave a
+    level for each above it, so any K ≤ start + 1 gives K distinct levels. K = 1 gives
+    [start] whatever the spacing, K = start + 1 every timestep. (Karras et al. 2022's
+    ρ = 7 spacing of σ = sqrt((1 − ᾱ)/ᾱ) is not offered: over the cosine schedule's own
+    σ range, about 0.006 to 20,000 for T = 1000 where EDM's is 0.002 to 80, it puts 7 of
+    10 levels at t ≥ 990, where x_t is noise.)
+
+    Args:
+        timesteps: T, the model's number of noising steps.
+        steps: K, network evaluations, 1..start + 1.
+        start: the first timestep (the level of the chain's input); None: T − 1, pure
+            noise. A chain from an inverted image starts lower
+            (`NoiseSchedule.inversion_level`).
+        spacing: one of `imgenlib.sampling_options.SPACINGS`.
 
     Returns:
-        int32 array (steps,), strictly decreasing, the last entry ≥ 0.
+        int32 array (steps,), strictly decreasing from `start`, the last entry ≥ 0.
 
     Raises:
-        ValueError: start not in [0, T − 1] or steps not in [1, start + 1].
+        ValueError: an unknown spacing, start not in [0, T − 1] or steps not in
+            [1, start + 1] (no spacing has more distinct levels).
+
+    Example:
+        >>> sampling_timesteps(1000, 5).tolist()
+        [999, 799, 599, 399, 199]
+        >>> sampling_timesteps(1000, 5, spacing="quadratic").tolist()
+        [999, 639, 359, 159, 39]
     """
     timesteps = check_int("timesteps", timesteps, minimum=2)
+    spacing = check_choice("spacing", spacing, SPACINGS)
     if start is None:
         start = timesteps - 1
     start = check_int("start", start, minimum=0, maximum=timesteps - 1)
     steps = check_int("steps", steps, minimum=1, maximum=start + 1)
-    grid = np.round(np.arange(1, steps + 1) * (start + 1) / steps).astype(np.int64) - 1
-    return grid[::-1].astype(np.int32)
+    i = np.arange(1, steps + 1)
+    if spacing == "uniform":
+        grid = np.round(i * (start + 1) / steps).astype(np.int64) - 1
+        return grid[::-1].astype(np.int32)
+    if spacing == "quadratic":
+        grid = (i * i * (start + 1)) // (steps * steps) - 1
+    else:
+        grid = np.round(np.linspace(start, 0, steps))[::-1]
+    return distinct_levels(grid, start)[::-1].astype(np.int32)
+
+
+def distinct_levels(levels, start: int) -> np.ndarray:
+    """Ascending integer `levels` made distinct in [0, `start`], each moved as little as needed.
+
+    Level j (of K) becomes the nearest value to it in [previous + 1, start − (K − 1 − j)]:
+    above the one below it, leaving room for the ones above.
+
+    Returns:
+        int64 array (K,), strictly increasing, in [0, start].
+
+    Raises:
+        ValueError: more levels than [0, start] holds.
+    """
+    count = len(levels)
+    if count > start + 1:
+        raise ValueError(
+            f"{count} distinct levels do not fit in 0..{start}. Received: {count} levels"
+        )
+    out = np.empty(count, np.int64)
+    below = -1
+    for j, level in enumerate(levels):
+        below = min(max(int(level), below + 1), start - (count - 1 - j))
+        out[j] = below
+    return out
 
 
 def noisy(x0, alpha_bar, noise):

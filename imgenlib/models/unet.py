@@ -28,7 +28,7 @@ from keras import ops
 from imgenlib._validation import check_float, check_int, check_positive_int
 from imgenlib.models.blocks import check_image_shape
 
-__all__ = ["SinusoidalEmbedding", "build_unet", "group_count", "null_label"]
+__all__ = ["SinusoidalEmbedding", "build_unet", "denoiser_image_shape", "group_count", "null_label"]
 
 TIME_INPUT = "timesteps"
 LABELS_INPUT = "labels"
@@ -71,6 +71,30 @@ class SinusoidalEmbedding(keras.layers.Layer):
 def null_label(num_classes: int) -> int:
     """The label index meaning "no condition" (classifier-free guidance): `num_classes`."""
     return check_int("num_classes", num_classes, minimum=2)
+
+
+def denoiser_image_shape(network, num_classes: int | None = None) -> tuple:
+    """The image shape (H, W, C) of a network ``[x_t, timesteps(, labels)] → x_t's shape``.
+
+    What `imgenlib.models.diffusion.Diffusion` asks of its network (`build_unet` builds one).
+
+    Raises:
+        ValueError: not 2 inputs (3, with labels, when `num_classes` is given), or an output
+            shape other than the input's.
+    """
+    conditional = num_classes is not None
+    if len(network.inputs) != (3 if conditional else 2):
+        raise ValueError(
+            f"network must take [x_t, timesteps{', labels' if conditional else ''}] "
+            f"for num_classes={num_classes}. Received: {len(network.inputs)} inputs"
+        )
+    image_shape = tuple(network.inputs[0].shape[1:])
+    made = tuple(network.outputs[0].shape[1:])
+    if made != image_shape:
+        raise ValueError(
+            f"network output shape {made} does not match its input shape {image_shape}."
+        )
+    return image_shape
 
 
 def group_count(channels: int, preferred: int = 8) -> int:

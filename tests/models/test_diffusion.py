@@ -8,7 +8,7 @@ import tensorflow as tf
 from imgenlib.data import make_dataset
 from imgenlib.models import NoiseSalt, load_model
 from imgenlib.models.diffusion import Diffusion, DiffusionConfig, build_diffusion
-from imgenlib.models.schedules import NoiseSchedule
+from imgenlib.models.schedules import NoiseSchedule, sampling_timesteps
 from imgenlib.models.unet import build_unet
 
 SHAPE = (16, 16, 1)
@@ -172,6 +172,26 @@ def test_default_generation_starts_from_pure_noise_at_t_minus_one(randomised):
     np.testing.assert_array_equal(first, model.generate(3, seed=2, steps=4, level=top))
     assert model.trajectory(3, seed=2, steps=4)["timesteps"].tolist() == [999, 749, 499, 249]
     assert not np.allclose(first, model.generate(3, seed=2, steps=4, level=model.inversion_level))
+
+
+def test_spacing_chooses_the_timesteps_the_chain_visits(randomised):
+    model = randomised(make())
+    z = model.sample_latent(3, seed=0)
+    uniform = model.generate(z=z, steps=4)
+    np.testing.assert_array_equal(uniform, model.generate(z=z, steps=4, spacing="uniform"))
+    for spacing in ("quadratic", "linspace"):
+        path = model.trajectory(z=z, steps=4, spacing=spacing)
+        expected = sampling_timesteps(model.timesteps, 4, spacing=spacing)
+        np.testing.assert_array_equal(path["timesteps"], expected)
+        images = model.generate(z=z, steps=4, spacing=spacing)
+        np.testing.assert_allclose(images, path["images"], atol=1e-5)
+        assert np.abs(images - uniform).max() > 0.01, spacing
+    one = model.generate(z=z, steps=1, spacing="quadratic")
+    np.testing.assert_array_equal(one, model.generate(z=z, steps=1))  # K = 1: [T − 1] for all
+    path = model.trajectory(z=z, steps=3, level=99, spacing="quadratic")
+    assert path["timesteps"].tolist() == [99, 43, 10]  # ⌊(100/9)·i²⌋ − 1
+    with pytest.raises(ValueError, match="Unknown spacing 'karras'"):
+        model.generate(z=z, steps=4, spacing="karras")
 
 
 def test_inversion_round_trip_is_well_conditioned_only_below_t_minus_one(randomised):

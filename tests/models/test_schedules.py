@@ -11,12 +11,14 @@ from imgenlib.models.schedules import (
     ddim_sigma,
     ddim_update,
     ddpm_posterior,
+    distinct_levels,
     epsilon_from_prediction,
     noisy,
     predict_x0,
     sampling_timesteps,
     v_target,
 )
+from imgenlib.sampling_options import SPACINGS
 
 
 def test_cosine_alpha_bar_is_the_closed_form():
@@ -75,6 +77,75 @@ def test_sampling_timesteps():
         sampling_timesteps(1000, 11, start=9)
     with pytest.raises(ValueError, match="start=1000"):
         sampling_timesteps(1000, 4, start=1000)
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize(
+    ("timesteps", "steps", "start"),
+    [(1000, 2, None), (1000, 10, None), (1000, 50, None), (1000, 100, None), (1000, 999, None),
+     (1000, 1000, None), (20, 7, None), (1000, 5, 933), (1000, 4, 9), (1000, 10, 9), (2, 2, 1)],
+)  # fmt: skip
+def test_every_spacing_gives_distinct_descending_levels_from_the_start(
+    spacing, timesteps, steps, start
+):
+    grid = sampling_timesteps(timesteps, steps, start, spacing)
+    top = timesteps - 1 if start is None else start
+    assert grid.dtype == np.int32 and grid.shape == (steps,)
+    assert grid[0] == top and grid[-1] >= 0 and (np.diff(grid) < 0).all()
+    assert sampling_timesteps(timesteps, 1, start, spacing).tolist() == [top]
+    if steps == top + 1:
+        np.testing.assert_array_equal(grid, np.arange(top, -1, -1))
+
+
+def test_uniform_spacing_is_the_default_grid():
+    """The grid every FID so far was measured with: spacing="uniform" must not move it."""
+    for timesteps, steps, start in [(1000, 50, None), (1000, 7, None), (37, 5, None), (1000, 4, 933)]:  # fmt: skip
+        old = np.round(np.arange(1, steps + 1) * ((start or timesteps - 1) + 1) / steps)
+        old = old.astype(int)[::-1] - 1
+        for grid in (sampling_timesteps(timesteps, steps, start),
+                     sampling_timesteps(timesteps, steps, start, "uniform")):  # fmt: skip
+            np.testing.assert_array_equal(grid, old)
+
+
+@pytest.mark.parametrize(("timesteps", "steps", "start"),
+                         [(1000, 2, 999), (1000, 5, 999), (1000, 10, 999), (1000, 31, 999),
+                          (37, 6, 36), (1000, 5, 933), (1000, 3, 99)])  # fmt: skip
+def test_quadratic_spacing_is_the_ddim_papers_sub_sequence(timesteps, steps, start):
+    """Song et al. 2021, appendix D.2: τ_i = ⌊c·i²⌋ (levels counted from 1), c with τ_K at
+    the start; where c ≥ 1 no level repeats and nothing is moved."""
+    from fractions import Fraction
+
+    c = Fraction(start + 1, steps**2)
+    paper = [math.floor(c * i * i) - 1 for i in range(steps, 0, -1)]
+    assert sampling_timesteps(timesteps, steps, start, "quadratic").tolist() == paper
+    assert sampling_timesteps(1000, 2, spacing="quadratic").tolist() == [999, 249]
+
+
+def test_quadratic_levels_that_would_repeat_move_to_the_nearest_free_ones():
+    """K = 100 of T = 1000: c = 0.1, so ⌊c·i²⌋ − 1 repeats (and is −1) for small i; those
+    levels become 0, 1, 2, ... until the formula climbs faster than one a step."""
+    grid = sampling_timesteps(1000, 100, spacing="quadratic")[::-1]
+    paper = np.array([(i * i) // 10 - 1 for i in range(1, 101)])
+    assert len(set(paper.tolist())) < 100 and paper[0] == -1
+    np.testing.assert_array_equal(grid[:10], np.arange(10))
+    np.testing.assert_array_equal(grid[9:], paper[9:])
+
+
+def test_linspace_spacing_ends_at_zero():
+    for steps, start in [(2, 999), (5, 999), (10, 999), (7, 36)]:
+        expected = [round(start - j * start / (steps - 1)) for j in range(steps)]
+        assert sampling_timesteps(1000, steps, start, "linspace").tolist() == expected
+    assert sampling_timesteps(1000, 2, spacing="linspace").tolist() == [999, 0]
+
+
+def test_bad_spacing_names_the_received_value():
+    for bad in ("karras", "Uniform", None, 2):
+        with pytest.raises(ValueError, match=f"Unknown spacing {bad!r}"):
+            sampling_timesteps(1000, 5, spacing=bad)
+    with pytest.raises(ValueError, match="steps=11"):
+        sampling_timesteps(1000, 11, start=9, spacing="quadratic")
+    with pytest.raises(ValueError, match="Received: 5 levels"):
+        distinct_levels([0, 1, 2, 3, 4], start=3)
 
 
 @pytest.mark.parametrize(("kind", "level"), [("cosine", 934), ("linear", 672)])
