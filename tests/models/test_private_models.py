@@ -26,7 +26,7 @@ from imgenlib.models import (
     reconstruction_nll,
 )
 from imgenlib.models.blocks import NORMS, norm_layer
-from imgenlib.models.private import dp_noise_seed
+from imgenlib.models.private import dp_noise_seed, drawn_labels
 from imgenlib.privacy import DPConfig
 
 SHAPE = (16, 16, 1)
@@ -264,3 +264,32 @@ def test_private_gan_generator_step_is_the_plain_step_against_the_updated_d(imag
     assert_same_weights(
         trainable(gan.generator), trainable(generator), rtol=1e-4, atol=1e-6
     )  # BatchNorm's moving statistics moved once more in the GAN: not compared
+
+
+def test_conditional_private_gan_draws_generator_labels_and_trains(images, keras_seed):
+    gan = build_gan(GANConfig.tiny(d_norm="group", dp=dp_config()), SHAPE, num_classes=3)
+    labels = [drawn_labels(gan, 500, step) for step in (0, 0, 1)]
+    np.testing.assert_array_equal(labels[0], labels[1])
+    assert not np.array_equal(labels[0], labels[2])
+    counts = np.bincount(np.array(labels[0]), minlength=3)
+    assert counts.sum() == 500 and len(counts) == 3 and counts.min() > 120  # ~ uniform
+    assert drawn_labels(build_gan(GANConfig.tiny(), SHAPE), 4, 0) is None
+    logs = gan.train_on_batch(images, np.array([0, 1, 2, 0]), return_dict=True)
+    assert np.isfinite(logs["d_loss"]) and logs["clipped_fraction"] >= 0
+
+
+def test_mixed_precision_private_gan_keeps_gradients_and_noise_in_float32(images, keras_seed):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        gan = sgd_gan(dp_config(noise_multiplier=1.0))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    before = trainable(gan.discriminator)
+    logs = gan.train_on_batch(images, return_dict=True)
+    after = trainable(gan.discriminator)
+    assert {v.dtype for v in gan.discriminator.trainable_variables} == {"float32"}
+    assert np.isfinite(logs["grad_norm"]) and logs["grad_norm"] > 0
+    # The noise has std σ·C / B = 0.25 per coordinate, times the learning rate 1e-2; the
+    # clipped gradients alone (total norm ≤ C) would move each coordinate far less.
+    steps = np.concatenate([(a - b).ravel() for a, b in zip(after, before, strict=True)])
+    assert 1e-3 < steps.std() < 5e-3
