@@ -12,6 +12,10 @@ contribution in noise:
    coordinate, divide by the *expected* batch size.
 4. `dp_step`: the three above plus ``optimizer.apply_gradients``, for any Keras optimiser.
 
+`DPConfig` (from `imgenlib.privacy_config`) holds the settings of a private model: a
+`imgenlib.models.VAE` or the discriminator of a `imgenlib.models.GAN` given ``dp=`` trains
+with `dp_step` (`imgenlib.models.private`).
+
 The privacy guarantee of the whole run comes from `imgenlib.privacy_accounting`, which
 turns (σ, sampling rate, steps) into (ε, δ); it is only valid when batches are drawn
 the way the accountant assumes: `poisson_sample` draws the batch of one step exactly as
@@ -30,8 +34,10 @@ import numbers
 import tensorflow as tf
 
 from imgenlib._validation import check_float, check_positive_int
+from imgenlib.privacy_config import DPConfig
 
 __all__ = [
+    "DPConfig",
     "clip_and_noise",
     "clip_gradients",
     "dp_step",

@@ -30,11 +30,12 @@ All noise is drawn from stateless RNGs keyed by (seed, optimiser step), so a run
 from a checkpoint continues bit for bit like an uninterrupted one. Under `tf.distribute`
 each replica takes its own slice of the global batch's noise (`imgenlib.distribute`), so
 replicas draw different noise and N replicas see exactly the noise of one device.
+
+With ``dp=DPConfig(...)`` step 1 is a DP-SGD step on D (`imgenlib.models.private` says
+what is clipped and why) and step 2 reads no private data.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import keras
 import tensorflow as tf
@@ -45,9 +46,17 @@ from imgenlib.diffaugment import diff_augment, parse_policy
 from imgenlib.distribute import stateless_normal, stateless_uniform
 from imgenlib.models.base import GenerativeModel, NoiseSalt
 from imgenlib.models.ema import ema_copy, update_ema
+from imgenlib.models.gan_config import GANConfig
 from imgenlib.models.networks import PROJECTIONS, build_discriminator, build_generator
-from imgenlib.models.renames import renamed_keywords, with_defaults
+from imgenlib.models.private import (
+    check_private_gan,
+    dp_trackers,
+    drawn_labels,
+    private_update,
+)
+from imgenlib.models.renames import renamed_keywords
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
+from imgenlib.privacy import DPConfig
 
 __all__ = ["GAN", "GANConfig", "UPDATES", "build_gan"]
 
@@ -78,6 +87,11 @@ class GAN(GenerativeModel):
             (both gradients from one forward pass, as in the TF DCGAN tutorial; needs
             ``d_steps=1``). See the module docstring.
         seed: seed of the training noise.
+        dp: a `imgenlib.privacy.DPConfig` (or its dict) to train the discriminator with
+            DP-SGD (needs ``d_steps=1``, ``update="alternating"``, no BatchNorm or
+            Dropout in D). The clipped unit is the pair (real example i, fake example i);
+            G's step uses no private data (a fixed batch, drawn labels), so it is
+            post-processing. Why: `imgenlib.models.private`.
 
     Example:
         >>> config = GANConfig.tiny()
@@ -104,9 +118,11 @@ class GAN(GenerativeModel):
         num_classes: int | None = None,
         update: str = "alternating",
         seed: int = 0,
+        dp: DPConfig | dict | None = None,
         **kwargs,
     ):
         super().__init__(latent_dim=latent_dim, num_classes=num_classes, seed=seed, **kwargs)
+        self.dp = DPConfig.from_dict(dp)
         self.loss_name = check_choice("loss", loss, gan_losses.LOSSES)
         self.gp_weight = check_float("gp_weight", gp_weight, minimum=0)
         self.d_steps = check_positive_int("d_steps", d_steps)
@@ -121,6 +137,8 @@ class GAN(GenerativeModel):
             )
         self.set_networks(generator=generator, discriminator=discriminator)
         self._check_networks()
+        if self.dp is not None:
+            check_private_gan(self)
         self.ema_generator = None
         if self.ema_decay > 0:
             self.ema_generator = ema_copy(generator)
@@ -129,6 +147,7 @@ class GAN(GenerativeModel):
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         self.gp_tracker = keras.metrics.Mean(name="gp")
+        self.dp_trackers = dp_trackers() if self.dp is not None else []
         self.built = True
 
     def _check_networks(self):
@@ -138,13 +157,10 @@ class GAN(GenerativeModel):
 
     @property
     def metrics(self):
-        trackers = [
-            self.d_loss_tracker,
-            self.g_loss_tracker,
-            self.d_real_tracker,
-            self.d_fake_tracker,
-        ]
-        return trackers + ([self.gp_tracker] if self.loss_name == "wasserstein_gp" else [])
+        losses = [self.d_loss_tracker, self.g_loss_tracker]
+        trackers = [*losses, self.d_real_tracker, self.d_fake_tracker]
+        gp = [self.gp_tracker] if self.loss_name == "wasserstein_gp" else []
+        return trackers + gp + self.dp_trackers
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
         """Set the two optimisers (default: Adam, learning rate 2e-4, β1 = 0.5, for each)."""
@@ -163,11 +179,6 @@ class GAN(GenerativeModel):
 
     # --- training ---------------------------------------------------------------------
 
-    def _discriminate(self, images, labels, seed, training=True):
-        if self.augment:
-            images = diff_augment(images, self.augment, seed)
-        return self.discriminator(self.with_labels(images, labels), training=training)
-
     def train_step(self, data):
         images, labels = self.unpack_batch(data)
         batch = tf.shape(images)[0]
@@ -180,10 +191,14 @@ class GAN(GenerativeModel):
                 [batch, self.latent_dim], self.noise_seed(NoiseSalt.GAN_D_NOISE, step)
             )
             fakes = self.generator(self.with_labels(z, labels), training=True)
-            with tf.GradientTape() as tape:
-                real_logits, fake_logits, per_example, gp = self._d_terms(
-                    images, fakes, labels, batch, step
+            inputs = self._d_inputs(images, fakes, batch, step)
+            if self.dp is not None:
+                real_logits, fake_logits, per_example, gp = self._private_d_step(
+                    inputs, labels, step
                 )
+                continue
+            with tf.GradientTape() as tape:
+                real_logits, fake_logits, per_example, gp = self._d_terms(*inputs, labels)
                 d_loss = tf.nn.compute_average_loss(per_example + self.gp_weight * gp)
             grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(
@@ -191,11 +206,18 @@ class GAN(GenerativeModel):
             )
 
         step = self.g_optimizer.iterations
-        z = stateless_normal([batch, self.latent_dim], self.noise_seed(NoiseSalt.GAN_G_NOISE, step))
+        g_labels, g_batch = labels, batch
+        if self.dp is not None:  # no private data in G's step: fixed size, drawn labels
+            g_batch = int(round(self.dp.expected_batch_size))
+            g_labels = drawn_labels(self, g_batch, step)
+        z = stateless_normal(
+            [g_batch, self.latent_dim], self.noise_seed(NoiseSalt.GAN_G_NOISE, step)
+        )
         with tf.GradientTape() as tape:
-            fakes = self.generator(self.with_labels(z, labels), training=True)
+            fakes = self.generator(self.with_labels(z, g_labels), training=True)
             augment_seed = self.noise_seed(NoiseSalt.GAN_AUGMENT, step) + 2
-            g_logits = self._discriminate(fakes, labels, augment_seed)
+            seen = diff_augment(fakes, self.augment, augment_seed) if self.augment else fakes
+            g_logits = self.discriminator(self.with_labels(seen, g_labels), training=True)
             g_per_example = gan_losses.generator_loss(self.loss_name, g_logits)
             g_loss = tf.nn.compute_average_loss(g_per_example)
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
@@ -208,15 +230,24 @@ class GAN(GenerativeModel):
             per_example + self.gp_weight * gp, g_per_example, real_logits, fake_logits, gp
         )
 
-    def _d_terms(self, images, fakes, labels, batch, step):
-        """D's logits on real and fake images, its per-example loss and gradient penalty."""
+    def _d_inputs(self, images, fakes, batch, step):
+        """D's (augmented real, augmented fake, real, fake, GP mixing weights) of a step."""
         augment_seed = self.noise_seed(NoiseSalt.GAN_AUGMENT, step)
-        real_logits = self._discriminate(images, labels, augment_seed)
-        fake_logits = self._discriminate(fakes, labels, augment_seed + 1)
+        seen = [images, fakes]
+        if self.augment:
+            seen = [diff_augment(x, self.augment, augment_seed + i) for i, x in enumerate(seen)]
+        alpha = tf.zeros([batch])
+        if self.loss_name == "wasserstein_gp":
+            alpha = stateless_uniform([batch], self.noise_seed(NoiseSalt.GAN_GP_ALPHA, step))
+        return (*seen, images, fakes, alpha)
+
+    def _d_terms(self, seen_real, seen_fake, images, fakes, alpha, labels=None):
+        """D's logits on real and fake images, its per-example loss and gradient penalty."""
+        real_logits = self.discriminator(self.with_labels(seen_real, labels), training=True)
+        fake_logits = self.discriminator(self.with_labels(seen_fake, labels), training=True)
         per_example = gan_losses.discriminator_loss(self.loss_name, real_logits, fake_logits)
         gp = tf.zeros_like(per_example)
         if self.loss_name == "wasserstein_gp":
-            alpha = stateless_uniform([batch], self.noise_seed(NoiseSalt.GAN_GP_ALPHA, step))
             gp = gan_losses.gradient_penalty(
                 lambda x: self.discriminator(self.with_labels(x, labels), training=True),
                 images,
@@ -225,13 +256,26 @@ class GAN(GenerativeModel):
             )
         return real_logits, fake_logits, per_example, gp
 
+    def _private_d_step(self, inputs, labels, step):
+        """DP-SGD on D, one clipped unit per (real, fake) pair; returns `_d_terms` for logs."""
+        terms = self._d_terms(*inputs, labels)
+
+        def per_example_loss(*unit):  # unit: one row of inputs (and labels)
+            _, _, per_example, gp = self._d_terms(*unit)
+            return per_example + self.gp_weight * gp
+
+        units = inputs if labels is None else (*inputs, labels)
+        variables = self.discriminator.trainable_variables
+        private_update(self, self.d_optimizer, per_example_loss, variables, units, step)
+        return terms
+
     def _simultaneous_step(self, images, labels, batch):
         step = self.d_optimizer.iterations
         z = stateless_normal([batch, self.latent_dim], self.noise_seed(NoiseSalt.GAN_D_NOISE, step))
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fakes = self.generator(self.with_labels(z, labels), training=True)
             real_logits, fake_logits, per_example, gp = self._d_terms(
-                images, fakes, labels, batch, step
+                *self._d_inputs(images, fakes, batch, step), labels
             )
             d_loss = tf.nn.compute_average_loss(per_example + self.gp_weight * gp)
             g_per_example = gan_losses.generator_loss(self.loss_name, fake_logits)
@@ -282,6 +326,7 @@ class GAN(GenerativeModel):
             "ema_decay": self.ema_decay,
             "augment": self.augment,
             "update": self.update,
+            "dp": None if self.dp is None else self.dp.to_dict(),
         }
 
     @classmethod
@@ -290,43 +335,6 @@ class GAN(GenerativeModel):
         if "ema" in config:  # saved before the rename: load silently
             config["ema_decay"] = config.pop("ema")
         return super().from_config(config)
-
-
-@renamed_keywords(width="width_multiplier", ema="ema_decay")
-@dataclasses.dataclass(frozen=True)
-class GANConfig:
-    """Everything that defines a GAN and its optimisers; vary it with `dataclasses.replace`.
-
-    The defaults are the DCGAN recipe (non-saturating loss, Adam 2e-4 with β1 = 0.5);
-    `imgenlib.presets` holds tuned variants, and `tiny()` a minimal one for tests.
-    ``width`` and ``ema`` are deprecated names of `width_multiplier` and `ema_decay`.
-    `projection` is the conditional discriminator's (see `build_discriminator`).
-    """
-
-    latent_dim: int = 128
-    loss: str = "non_saturating"
-    width_multiplier: float = 1.0
-    spectral_norm: bool = False
-    d_batch_norm: bool | None = None  # None: on, except for wasserstein_gp
-    dropout: float = 0.0
-    gp_weight: float = 10.0
-    d_steps: int = 1
-    ema_decay: float = 0.0
-    augment: str | None = None
-    update: str = "alternating"
-    projection: str = "flatten"
-    optimizer: str = "adam"
-    g_learning_rate: float = 2e-4
-    d_learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    schedule: str | None = None
-    decay_steps: int = 10000
-
-    @classmethod
-    def tiny(cls, **overrides) -> GANConfig:
-        """A minimal GAN (few filters, latent size 8) for tests and smoke runs."""
-        return with_defaults(cls, {"latent_dim": 8, "width_multiplier": 0.125}, overrides)
 
 
 def build_gan(
@@ -353,9 +361,7 @@ def build_gan(
     if not isinstance(config, GANConfig):
         raise TypeError(f"config must be a GANConfig. Received: config={config!r}")
     check_choice("loss", config.loss, gan_losses.LOSSES)
-    batch_norm = (
-        config.d_batch_norm if config.d_batch_norm is not None else config.loss != "wasserstein_gp"
-    )
+    norm = config.discriminator_norm()
     check_choice("projection", config.projection, PROJECTIONS)
     generator = build_generator(
         image_shape,
@@ -366,7 +372,7 @@ def build_gan(
     discriminator = build_discriminator(
         image_shape,
         width_multiplier=config.width_multiplier,
-        batch_norm=batch_norm,
+        norm=norm,
         spectral_norm=config.spectral_norm,
         dropout=config.dropout,
         num_classes=num_classes,
@@ -385,6 +391,7 @@ def build_gan(
         update=config.update,
         class_names=class_names,
         seed=seed,
+        dp=config.dp,
     )
     gan.compile(
         g_optimizer=optimizer_from_config(config, config.g_learning_rate),

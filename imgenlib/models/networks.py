@@ -71,6 +71,7 @@ def build_discriminator(
     *,
     width_multiplier: float = 1.0,
     batch_norm: bool = True,
+    norm: str | None = None,
     spectral_norm: bool = False,
     dropout: float = 0.0,
     num_classes: int | None = None,
@@ -85,6 +86,10 @@ def build_discriminator(
         image_shape: (H, W, C) as for `build_generator`.
         width_multiplier: filter multiplier.
         batch_norm: BatchNorm after every conv but the first. Turn off for WGAN-GP.
+        norm: the normalisation after every conv but the first, one of
+            `imgenlib.models.blocks.NORMS` (``"batch"``, ``"group"``, ``"layer"``,
+            ``"none"``); None follows `batch_norm`. A private (DP-SGD) discriminator
+            needs one that does not mix examples: ``"group"``, ``"layer"`` or ``"none"``.
         spectral_norm: wrap convs and the output in spectral normalisation
             (Miyato et al. 2018, https://arxiv.org/abs/1802.05957), which bounds D's
             Lipschitz constant and steadies training.
@@ -123,6 +128,7 @@ def build_discriminator(
         image_shape,
         width_multiplier=width_multiplier,
         batch_norm=batch_norm,
+        norm=norm,
         spectral_norm=spectral_norm,
         dropout=dropout,
         features="sum" if pooled else "flatten",
@@ -166,6 +172,7 @@ def build_encoder(
     *,
     width_multiplier: float = 1.0,
     batch_norm: bool = False,
+    norm: str | None = None,
     num_classes: int | None = None,
     name: str = "encoder",
 ):
@@ -182,6 +189,8 @@ def build_encoder(
             an image's code depend on the rest of its batch, and the gap between batch
             statistics (training) and moving averages (inference) cost ~50 nats of test
             -ELBO on Fashion-MNIST after a minute of training.
+        norm: one of `imgenlib.models.blocks.NORMS`, overriding `batch_norm` (None
+            follows it); ``"group"`` or ``"layer"`` normalise each image on its own.
         num_classes: if given, the model takes ``[images, labels]`` and a learned label
             embedding joins the conv features before the heads.
 
@@ -193,7 +202,12 @@ def build_encoder(
     images = keras.Input(image_shape, name="images")
     inputs = images
     features = down_stack(
-        images, image_shape, width_multiplier=width_multiplier, batch_norm=batch_norm, name="enc"
+        images,
+        image_shape,
+        width_multiplier=width_multiplier,
+        batch_norm=batch_norm,
+        norm=norm,
+        name="enc",
     )
     if num_classes is not None:
         labels, embedded = label_input_and_embedding(num_classes)
@@ -211,6 +225,7 @@ def build_decoder(
     *,
     width_multiplier: float = 1.0,
     batch_norm: bool = False,
+    norm: str | None = None,
     num_classes: int | None = None,
     name: str = "decoder",
 ):
@@ -223,6 +238,7 @@ def build_decoder(
         latent_dim: size of z.
         width_multiplier: filter multiplier.
         batch_norm: BatchNorm in the up-sampling blocks (off by default, as for the encoder).
+        norm: one of `imgenlib.models.blocks.NORMS`, overriding `batch_norm` (None follows it).
         num_classes: if given, the model takes ``[z, labels]`` and concatenates a learned
             label embedding to z.
 
@@ -231,6 +247,11 @@ def build_decoder(
     """
     inputs, x = _latent_input(latent_dim, num_classes)
     logits = up_stack(
-        x, image_shape, width_multiplier=width_multiplier, batch_norm=batch_norm, name="dec"
+        x,
+        image_shape,
+        width_multiplier=width_multiplier,
+        batch_norm=batch_norm,
+        norm=norm,
+        name="dec",
     )
     return keras.Model(inputs, logits, name=name)

@@ -22,7 +22,6 @@ The likelihoods and what their nats measure: `imgenlib.models.elbo`.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
@@ -44,8 +43,10 @@ from imgenlib.models.elbo import (
     reconstruction_nll,
 )
 from imgenlib.models.networks import build_decoder, build_encoder
-from imgenlib.models.renames import renamed_keywords, with_defaults
+from imgenlib.models.private import check_private_network, dp_trackers, private_update
+from imgenlib.models.vae_config import VAEConfig
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
+from imgenlib.privacy import DPConfig
 
 __all__ = ["VAE", "VAEConfig", "build_vae"]
 
@@ -68,6 +69,11 @@ class VAE(GenerativeModel):
             Keyed on ``optimizer.iterations``, so a resumed run continues the ramp exactly.
         num_classes: number of classes of a conditional VAE (both networks take labels).
         seed: seed of the training noise.
+        dp: a `imgenlib.privacy.DPConfig` (or its dict) to train the whole model with
+            DP-SGD: each step clips every example's gradient of its own −ELBO (all
+            variables together), adds Gaussian noise and divides by the expected batch
+            size (`imgenlib.privacy.dp_step`), noise keyed on the optimiser step. The
+            networks must not mix examples (no BatchNorm). None: ordinary training.
 
     Example:
         >>> vae = build_vae(VAEConfig.tiny(), (28, 28, 1))
@@ -91,15 +97,20 @@ class VAE(GenerativeModel):
         kl_warmup_steps: int = 0,
         num_classes: int | None = None,
         seed: int = 0,
+        dp: DPConfig | dict | None = None,
         **kwargs,
     ):
         super().__init__(latent_dim=latent_dim, num_classes=num_classes, seed=seed, **kwargs)
+        self.dp = DPConfig.from_dict(dp)
         self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
         self.initial_sigma = check_float("sigma", sigma, minimum=0, min_inclusive=False)
         self.beta = check_float("beta", beta, minimum=0)
         self.kl_warmup_steps = check_int("kl_warmup_steps", kl_warmup_steps, minimum=0)
         self.set_networks(encoder=encoder, decoder=decoder)
         self._check_networks()
+        if self.dp is not None:
+            for role, network in self.networks.items():
+                check_private_network(network, role)
         self.sampling = Sampling(seed=self.seed, name="sampling")
         self.raw_log_sigma = None
         if self.likelihood == "gaussian_learned":
@@ -112,6 +123,7 @@ class VAE(GenerativeModel):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.beta_tracker = keras.metrics.Mean(name="beta")
+        self.dp_trackers = dp_trackers() if self.dp is not None else []
         self.built = True
 
     def _check_networks(self):
@@ -128,7 +140,7 @@ class VAE(GenerativeModel):
     @property
     def metrics(self):
         trackers = [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
-        return trackers + ([self.beta_tracker] if self.kl_warmup_steps else [])
+        return trackers + ([self.beta_tracker] if self.kl_warmup_steps else []) + self.dp_trackers
 
     @property
     def log_sigma(self) -> float:
@@ -192,12 +204,28 @@ class VAE(GenerativeModel):
         step = self.optimizer.iterations
         epsilon = self._epsilon(NoiseSalt.VAE_TRAIN, step, tf.shape(images)[0])
         beta = self.kl_weight(step)
+        if self.dp is not None:
+            return self._private_train_step(images, labels, epsilon, beta, step)
         with tf.GradientTape() as tape:
             recon, kl = self._terms(images, labels, epsilon, training=True)
             loss = tf.nn.compute_average_loss(recon + beta * kl)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return self._update_trackers(recon, kl, beta)
+
+    def _private_train_step(self, images, labels, epsilon, beta, step):
+        """DP-SGD on the per-example −ELBO (each example with its own row of ε)."""
+        recon, kl = self._terms(images, labels, epsilon, training=True)  # logged only
+
+        def per_example_loss(images, epsilon, labels=None):
+            recon, kl = self._terms(images, labels, epsilon, training=True)
+            return recon + beta * kl
+
+        batch = (images, epsilon) if labels is None else (images, epsilon, labels)
+        private_update(
+            self, self.optimizer, per_example_loss, self.trainable_variables, batch, step
+        )
         return self._update_trackers(recon, kl, beta)
 
     def test_step(self, data):
@@ -318,36 +346,8 @@ class VAE(GenerativeModel):
             "sigma": self.initial_sigma,
             "beta": self.beta,
             "kl_warmup_steps": self.kl_warmup_steps,
+            "dp": None if self.dp is None else self.dp.to_dict(),
         }
-
-
-@renamed_keywords(width="width_multiplier")
-@dataclasses.dataclass(frozen=True)
-class VAEConfig:
-    """Everything that defines a VAE and its optimiser; vary it with `dataclasses.replace`.
-
-    `imgenlib.presets` holds tuned variants, and `tiny()` a minimal one for tests.
-    ``width`` is the deprecated name of `width_multiplier`.
-    """
-
-    latent_dim: int = 32
-    likelihood: str = "bernoulli"
-    sigma: float = 0.1
-    beta: float = 1.0
-    kl_warmup_steps: int = 0
-    width_multiplier: float = 1.0
-    batch_norm: bool = False
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    schedule: str | None = None
-    decay_steps: int = 10000
-
-    @classmethod
-    def tiny(cls, **overrides) -> VAEConfig:
-        """A minimal VAE (few filters, latent size 8) for tests and smoke runs."""
-        return with_defaults(cls, {"latent_dim": 8, "width_multiplier": 0.125}, overrides)
 
 
 def build_vae(
@@ -376,7 +376,7 @@ def build_vae(
     check_choice("likelihood", config.likelihood, LIKELIHOODS)
     networks = {
         "width_multiplier": config.width_multiplier,
-        "batch_norm": config.batch_norm,
+        "norm": config.network_norm(),
         "num_classes": num_classes,
     }
     vae = VAE(
@@ -390,6 +390,7 @@ def build_vae(
         num_classes=num_classes,
         class_names=class_names,
         seed=seed,
+        dp=config.dp,
     )
     vae.compile(optimizer_from_config(config, config.learning_rate))
     return vae
