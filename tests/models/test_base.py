@@ -53,12 +53,14 @@ def test_noise_salts_keep_their_values():
         "GAN_G_NOISE": 2,
         "GAN_AUGMENT": 3,
         "GAN_GP_ALPHA": 4,
+        "GAN_G_LABELS": 5,
         "VAE_TRAIN": 11,
         "VAE_EVAL": 12,
         "DIFFUSION_TIME": 21,
         "DIFFUSION_NOISE": 22,
         "DIFFUSION_LABEL_DROP": 23,
         "DIFFUSION_EVAL": 24,
+        "DP_NOISE": 31,
     }
 
 
