@@ -1,5 +1,6 @@
-"""Jupyter widgets: explore a latent space, interpolate between seeds, watch training live,
-scrub through a diffusion model's denoising.
+"""Jupyter widgets: explore a latent space, interpolate between seeds (or, for a diffusion
+model, between two real images inverted by DDIM), watch training live, scrub through a
+diffusion model's denoising.
 
 Each widget is a class that holds its state, builds its ipywidgets in ``__init__`` as
 ``self.widget`` and shows itself through ``_ipython_display_`` (just put it last in a
@@ -20,7 +21,8 @@ notebooks checkable by nbval, which cannot follow ``Output`` widgets or ``clear_
 
 from __future__ import annotations
 
-from imgenlib.widgets.explorer import Interpolator, LatentExplorer
+from imgenlib.widgets.explorer import LatentExplorer
+from imgenlib.widgets.interpolator import Interpolator
 from imgenlib.widgets.monitor import TrainingMonitor, curves_png
 from imgenlib.widgets.scrubber import DenoisingScrubber
 

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 
-from imgenlib._validation import check_int
+from imgenlib._validation import check_int, check_latents
 
 
 def widgets_module():
@@ -144,10 +144,11 @@ class DisplayMixin:
 
 def deterministic_sampling(model, sampling) -> dict:
     """``generate`` keyword arguments that map each z to one image: {} for a one-call
-    generator, checked DDIM settings with η = 0 for a diffusion model."""
+    generator, checked DDIM settings with η = 0 for a diffusion model (``level`` allowed:
+    `imgenlib.sampling_options.sampling_settings` with ``latents=True``)."""
     from imgenlib.sampling_options import sampling_settings
 
-    settings = sampling_settings(model, sampling)
+    settings = sampling_settings(model, sampling, latents=True)
     if settings is None:
         return {}
     if settings["sampler"] != "ddim" or settings["eta"] != 0:
@@ -156,6 +157,16 @@ def deterministic_sampling(model, sampling) -> dict:
             f"'ddim', eta 0). Received: sampling={sampling!r}"
         )
     return settings
+
+
+def given_latents(model, z, n: int | None = None, name: str = "z") -> np.ndarray | None:
+    """`z` checked as float32 (k, latent_dim) latents of `model` (k = `n` when given), or None."""
+    if z is None:
+        return None
+    z = check_latents(name, z, model.latent_dim)
+    if n is not None and len(z) != n:
+        raise ValueError(f"{name} must hold {n} latent vectors. Received: {name}.shape={z.shape}")
+    return z.astype(np.float32)
 
 
 def stack_pngs(pngs, *, vertical: bool = True, gap: int = 4) -> bytes:

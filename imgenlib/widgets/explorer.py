@@ -1,4 +1,4 @@
-"""`LatentExplorer` (sliders over latent dimensions or directions) and `Interpolator` (seed to seed)."""
+"""`LatentExplorer`: sliders over latent dimensions or directions, around a seed's latents or given ones."""
 
 from __future__ import annotations
 
@@ -7,34 +7,34 @@ import time
 import numpy as np
 
 from imgenlib._validation import (
-    check_choice,
     check_float,
     check_int,
     check_latent_model,
     check_positive_int,
 )
 from imgenlib.directions import LatentDirections
-from imgenlib.latent import lerp, slerp, truncate
+from imgenlib.latent import truncate
 from imgenlib.plotting import grid_png
 from imgenlib.widgets._common import (
     DisplayMixin,
     check_class,
     class_options,
     deterministic_sampling,
+    given_latents,
     sample_latents,
     widgets_module,
 )
 
-__all__ = ["Interpolator", "LatentExplorer"]
+__all__ = ["LatentExplorer"]
 
 
 class LatentExplorer(DisplayMixin):
     """Sliders over latent dimensions or directions, a seed box, truncation and a class picker.
 
     The shown latents are ``truncate(z_seed, psi) + sum_i value_i * basis_i``: the seed's
-    latents pulled towards the mean by ψ, plus one offset per slider along a basis vector
-    (a unit vector of a chosen dimension, or a direction such as a `pca_directions`
-    result). Sliders start at 0, the seed's own image.
+    latents (or given ones, `z`) pulled towards the mean by ψ, plus one offset per slider
+    along a basis vector (a unit vector of a chosen dimension, or a direction such as a
+    `pca_directions` result). Sliders start at 0, the seed's own image.
 
     Args:
         model: a GAN, VAE or diffusion model (``latent_dim``, ``num_classes``, ``generate``).
@@ -42,19 +42,31 @@ class LatentExplorer(DisplayMixin):
         directions: instead of dims, a `LatentDirections` or an array (k, latent_dim).
         seed: seed of the starting latents.
         truncation: ψ in [0, 1] (1: none).
-        n: number of images shown (a grid of n latents from the seed).
+        n: number of images shown (a grid of n latents from the seed; default 1, or len(z)).
         ncols: grid columns (default square-ish).
         label: class for a conditional model (default 0).
         class_names: names shown in the class picker (default: the model's `class_names`,
             which `imgenlib.training.train` sets).
         scale: pixel upscaling of the image.
         value_range: sliders span [-value_range, value_range].
-        sampling: a diffusion model's sampling settings (its z is the noise x_T flattened;
-            deterministic DDIM only, e.g. ``{"steps": 10}`` for faster frames).
+        sampling: a diffusion model's sampling settings (its z is x_T flattened, or x at
+            ``level``; deterministic DDIM only, e.g. ``{"steps": 10}`` for faster frames,
+            `imgenlib.sampling_options.sampling_settings` with ``latents=True``).
+        z: starting latents (k, latent_dim) instead of the seed's, e.g. real images
+            inverted by `Diffusion.invert` (then ``sampling={"level":
+            model.inversion_level, ...}``); the seed box is left out, `set_seed` still
+            replaces them.
+
+    Raises:
+        ValueError / TypeError: a bad argument (naming the received value), e.g. a
+            ``sampling`` level outside 0..T − 1 or a z of the wrong shape.
 
     Example:
         >>> explorer = LatentExplorer(gan, directions=pca_directions(gan), n=4)  # doctest: +SKIP
         >>> explorer  # in a notebook cell: shows the widget  # doctest: +SKIP
+        >>> z = diffusion.invert(images[:4], labels[:4], steps=20)  # doctest: +SKIP
+        >>> LatentExplorer(diffusion, z=z, label=int(labels[0]),  # doctest: +SKIP
+        ...                sampling={"steps": 20, "level": diffusion.inversion_level})
     """
 
     def __init__(
@@ -65,18 +77,21 @@ class LatentExplorer(DisplayMixin):
         directions=None,
         seed: int = 0,
         truncation: float = 1.0,
-        n: int = 1,
+        n: int | None = None,
         ncols: int | None = None,
         label: int | None = None,
         class_names=None,
         scale: int = 4,
         value_range: float = 3.0,
         sampling: dict | None = None,
+        z=None,
     ):
         latent_dim = check_latent_model(model)
         self.model = model
         self.sampling = deterministic_sampling(model, sampling)
-        self.n = check_positive_int("n", n)
+        n = None if n is None else check_positive_int("n", n)
+        given = given_latents(model, z, n)
+        self.n = n or (1 if given is None else len(given))
         self.ncols = None if ncols is None else check_positive_int("ncols", ncols)
         self.scale = check_positive_int("scale", scale)
         value_range = check_float("value_range", value_range, minimum=0, min_inclusive=False)
@@ -85,7 +100,7 @@ class LatentExplorer(DisplayMixin):
         self._seed = check_int("seed", seed, minimum=0)
         self._psi = check_float("truncation", truncation, minimum=0, maximum=1)
         self._label = check_class(model, label)
-        self._base = sample_latents(model, self.n, self._seed)
+        self._base = sample_latents(model, self.n, self._seed) if given is None else given
         self._syncing = False
         self.last_frame_ms = float("nan")
 
@@ -111,7 +126,9 @@ class LatentExplorer(DisplayMixin):
             value=self._psi, min=0.0, max=1.0, step=0.05, description="truncation ψ"
         )
         self.truncation_slider.observe(self._observer(self.set_truncation), names="value")
-        controls = [self.seed_box, self.truncation_slider]
+        controls = [self.truncation_slider]
+        if given is None:
+            controls.insert(0, self.seed_box)
         self.class_picker = None
         if self._label is not None:
             self.class_picker = widgets.Dropdown(
@@ -238,157 +255,3 @@ class LatentExplorer(DisplayMixin):
             for slider in self.sliders:
                 slider.value = 0.0
         return self.refresh()
-
-
-_PATHS = {"lerp": lerp, "slerp": slerp}
-
-
-class Interpolator(DisplayMixin):
-    """Walk from the latent of one seed to another's, by lerp or slerp, frame by frame.
-
-    Shows the current frame, the whole strip, and the current latent's norm — lerp's
-    midpoints visibly shrink towards the origin, slerp's do not.
-
-    Args:
-        model: a GAN, VAE or diffusion model.
-        seed_a, seed_b: seeds of the two endpoint latents.
-        steps: frames, endpoints included (>= 2).
-        method: ``"slerp"`` or ``"lerp"``.
-        label: class for a conditional model (default 0).
-        scale: pixel upscaling of the frame; the strip uses half of it (at least 1).
-        sampling: a diffusion model's sampling settings (as for `LatentExplorer`).
-    """
-
-    snapshot_images = ("image", "strip_image")
-
-    def __init__(
-        self,
-        model,
-        seed_a: int = 0,
-        seed_b: int = 1,
-        *,
-        steps: int = 8,
-        method: str = "slerp",
-        label: int | None = None,
-        scale: int = 6,
-        sampling: dict | None = None,
-    ):
-        check_latent_model(model)
-        self.model = model
-        self.sampling = deterministic_sampling(model, sampling)
-        self.steps = check_int("steps", steps, minimum=2)
-        self.scale = check_positive_int("scale", scale)
-        self._seeds = [
-            check_int("seed_a", seed_a, minimum=0),
-            check_int("seed_b", seed_b, minimum=0),
-        ]
-        self._method = check_choice("method", method, _PATHS)
-        self._label = check_class(model, label)
-        self._frame = 0
-        self._syncing = False
-        self.last_frame_ms = float("nan")
-
-        widgets = widgets_module()
-        self.seed_boxes = [
-            widgets.BoundedIntText(
-                value=self._seeds[0], min=0, max=2**31 - 1, description="seed A"
-            ),
-            widgets.BoundedIntText(
-                value=self._seeds[1], min=0, max=2**31 - 1, description="seed B"
-            ),
-        ]
-        self.seed_boxes[0].observe(
-            self._observer(lambda v: self.set_seeds(seed_a=v)), names="value"
-        )
-        self.seed_boxes[1].observe(
-            self._observer(lambda v: self.set_seeds(seed_b=v)), names="value"
-        )
-        self.method_toggle = widgets.ToggleButtons(options=list(_PATHS), value=self._method)
-        self.method_toggle.observe(self._observer(self.set_method), names="value")
-        self.frame_slider = widgets.IntSlider(
-            value=0, min=0, max=self.steps - 1, description="frame"
-        )
-        self.frame_slider.observe(self._observer(self.set_frame), names="value")
-        self.play = widgets.Play(value=0, min=0, max=self.steps - 1, interval=150)
-        widgets.jslink((self.play, "value"), (self.frame_slider, "value"))
-        self.image = widgets.Image(format="png")
-        self.strip_image = widgets.Image(format="png")
-        self.status = widgets.Label()
-        self.widget = widgets.VBox(
-            [
-                widgets.HBox(self.seed_boxes),
-                widgets.HBox([self.method_toggle, self.play, self.frame_slider]),
-                widgets.HBox([self.image, self.status]),
-                self.strip_image,
-            ]
-        )
-        self._update_path()
-
-    def __repr__(self):
-        return (
-            f"Interpolator(seeds={tuple(self._seeds)}, steps={self.steps}, method={self._method!r})"
-        )
-
-    @property
-    def latents(self) -> np.ndarray:
-        """The path's latents (steps, latent_dim), float32."""
-        z = (
-            sample_latents(self.model, 1, self._seeds[0])[0],
-            sample_latents(self.model, 1, self._seeds[1])[0],
-        )
-        return _PATHS[self._method](*z, self.steps)
-
-    @property
-    def frames(self) -> np.ndarray:
-        """The path's images (steps, H, W, C)."""
-        return self._frames
-
-    def _update_path(self):
-        labels = None if self._label is None else np.full(self.steps, self._label, np.int32)
-        self._latents = self.latents
-        self._frames = self.model.generate(z=self._latents, labels=labels, **self.sampling)
-        self.strip_image.value = self.strip()
-        self._show_frame()
-
-    def _show_frame(self):
-        start = time.perf_counter()
-        png = self.render_frame(self._frame)
-        self.last_frame_ms = 1000 * (time.perf_counter() - start)
-        self.image.value = png
-        norm = float(np.linalg.norm(self._latents[self._frame]))
-        self.status.value = f"|z| = {norm:.2f}"
-        return png
-
-    def render_frame(self, i: int) -> bytes:
-        """PNG bytes of frame `i` (0 = seed A, steps - 1 = seed B)."""
-        i = check_int("i", i, minimum=0, maximum=self.steps - 1)
-        return grid_png(self._frames[i : i + 1], scale=self.scale, padding=0)
-
-    def strip(self) -> bytes:
-        """PNG bytes of all frames in one row."""
-        return grid_png(self._frames, ncols=self.steps, scale=max(1, self.scale // 2))
-
-    def set_frame(self, i: int) -> bytes:
-        """Show frame `i`."""
-        self._frame = check_int("i", i, minimum=0, maximum=self.steps - 1)
-        with self._quiet():
-            self.frame_slider.value = self._frame
-        return self._show_frame()
-
-    def set_seeds(self, seed_a: int | None = None, seed_b: int | None = None) -> bytes:
-        """Change one or both endpoint seeds and recompute the path."""
-        for index, (name, seed) in enumerate((("seed_a", seed_a), ("seed_b", seed_b))):
-            if seed is not None:
-                self._seeds[index] = check_int(name, seed, minimum=0)
-                with self._quiet():
-                    self.seed_boxes[index].value = self._seeds[index]
-        self._update_path()
-        return self.image.value
-
-    def set_method(self, method: str) -> bytes:
-        """Switch between ``"lerp"`` and ``"slerp"``."""
-        self._method = check_choice("method", method, _PATHS)
-        with self._quiet():
-            self.method_toggle.value = self._method
-        self._update_path()
-        return self.image.value
