@@ -290,9 +290,9 @@ def plot(result, path):
     if guided:
         axes[0].plot([r["ms_per_image"] for r in guided], [r["fid"] for r in guided], "D",
                      color="tab:purple", markerfacecolor="none", markersize=7,
-                     label=f"diffusion, guided ({guided[0]['steps']} steps)")  # fmt: skip
+                     label="diffusion, guided (labels: steps, w)")  # fmt: skip
         for r in guided:
-            axes[0].annotate(f"w={r['guidance']:g}", (r["ms_per_image"], r["fid"]), fontsize=8,
+            axes[0].annotate(f"{r['steps']}, w={r['guidance']:g}", (r["ms_per_image"], r["fid"]), fontsize=8,
                              color="tab:purple", textcoords="offset points", xytext=(6, -10))  # fmt: skip
     spacings = sorted({r["spacing"] for r in result.get("spacing", [])})
     for marker, name in zip("sv^P", spacings, strict=False):
