@@ -70,6 +70,20 @@ def poisson_batches(
     skipped or redrawn, which would change the sampling; `imgenlib.private_runs` keeps
     the expected batch at least 32, so this practically never happens.
 
+    Args:
+        images: the N training images (an array).
+        labels: their labels, or None.
+        sampling_rate: q in (0, 1].
+        seed: the run's seed (an int >= 0).
+        steps: ``(first, last)`` absolute step numbers.
+
+    Returns:
+        A `tf.data.Dataset` of ``last - first`` batches (``(images, labels)`` pairs with
+        labels); pass ``steps_per_epoch`` to ``fit``.
+
+    Raises:
+        ValueError: if `sampling_rate` is not in (0, 1].
+
     Example:
         >>> batches = poisson_batches(images, sampling_rate=128 / len(images), seed=0,
         ...                           steps=(0, 100))
@@ -78,6 +92,7 @@ def poisson_batches(
 
     first, last = steps
     count = len(images)
+    poisson_sample(count, sampling_rate, [seed, first])  # validates the arguments
     images = tf.constant(images)
     labels = None if labels is None else tf.constant(np.asarray(labels, np.int32))
 

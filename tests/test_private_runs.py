@@ -228,3 +228,23 @@ def test_cli_trains_a_private_vae_with_calibrated_noise(tmp_path, run_cli):
     assert privacy["private_part"] == "whole model"
     recorded = independent_epsilon(2, privacy["noise_multiplier"], 0.5, 1e-5)
     assert privacy["epsilon"] == pytest.approx(recorded, abs=1e-6)
+
+
+def test_poisson_batches_are_keyed_on_the_step_and_keep_labels_with_images():
+    from imgenlib.resume import poisson_batches
+
+    images = np.arange(N, dtype=np.float32).reshape(N, 1, 1, 1)
+    labels = np.arange(N) % 10
+    stream = [
+        (x.numpy().ravel(), y.numpy())
+        for x, y in poisson_batches(images, labels, sampling_rate=0.5, seed=3, steps=(0, 6))
+    ]
+    tail = poisson_batches(images, labels, sampling_rate=0.5, seed=3, steps=(4, 6))
+    for (x, y), (want_x, want_y) in zip(tail, stream[4:], strict=True):
+        np.testing.assert_array_equal(x.numpy().ravel(), want_x)
+        np.testing.assert_array_equal(y.numpy(), want_y)
+    assert len({len(x) for x, _ in stream}) > 1  # sizes vary: Binomial(64, 0.5)
+    for x, y in stream:
+        np.testing.assert_array_equal(y, x.astype(int) % 10)
+    with pytest.raises(ValueError, match="sampling_rate=1.5"):
+        poisson_batches(images, sampling_rate=1.5, seed=0, steps=(0, 1))
