@@ -49,7 +49,7 @@ SUBMODULES = (
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
     "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
     "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
-    "privacy_accounting", "diagrams",
+    "privacy_accounting", "private_runs", "diagrams",
 )  # fmt: skip
 
 _EXPORTS = {

@@ -136,6 +136,17 @@ def _add_train_parser(commands):
          "with --eval-every: stop once FID has not improved for P epochs"),
         ("--tensorboard", {"action": "store_true"}, "also write TensorBoard logs to DIR/logs "
          "(view: tensorboard --logdir DIR/logs)"),
+        ("--dp-epsilon", {"type": float, "metavar": "E"}, "train with DP-SGD (GAN: the "
+         "discriminator; VAE: all of it) within this epsilon budget: the noise is calibrated "
+         "for the planned epochs (needs --epochs with --max-minutes) and training stops before "
+         "the budget would be exceeded; batches are Poisson-sampled"),
+        ("--dp-delta", {"type": float, "metavar": "D"}, "delta of the guarantee (default 1e-5, "
+         "or 0.1/N for N >= 100,000 training images)"),
+        ("--dp-clip", {"type": float, "metavar": "C"}, "per-example gradient clip norm "
+         "(default 1.0 in a private run; history.json logs grad_norm to choose it)"),
+        ("--dp-sigma", {"type": float, "metavar": "S"}, "noise multiplier instead of "
+         "calibrating it (alone: private training without a budget, epsilon reported)"),
+        ("--dp-accountant", {"choices": ("rdp", "pld")}, "privacy accountant (default rdp)"),
     ):  # fmt: skip
         train.add_argument(flag, **options, help=text)
     fields = dataclasses.fields(RunConfig)
@@ -236,6 +247,15 @@ def _cmd_train(args) -> int:
         f"{length} done; {summary['images_per_second']} img/s this session. "
         f"Outputs in {args.out}: model.keras, samples.png, history.json, metrics.json"
     )
+    if "privacy" in summary:
+        privacy = summary["privacy"]
+        budget = privacy["target_epsilon"]
+        print(
+            f"Privacy: epsilon {privacy['epsilon']:.4g}"
+            + ("" if budget is None else f" of {budget:g}")
+            + f" spent (delta {privacy['delta']:g}) in {privacy['steps']:,} private steps"
+            + ("; the budget is spent" if privacy["budget_spent"] else "")
+        )
     if args.tensorboard:
         print(f"TensorBoard: tensorboard --logdir {Path(args.out) / 'logs'}")
     if "best" in summary:

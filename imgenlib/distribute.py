@@ -33,9 +33,11 @@ __all__ = [
     "make_strategy",
     "prepare_model",
     "rank1_metrics",
+    "start_strategy",
     "stateless_normal",
     "stateless_uniform",
     "use_logical_cpus",
+    "worker_dir",
 ]
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -58,6 +60,40 @@ def use_logical_cpus(n: int) -> None:
     n = check_positive_int("n", n)
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+
+
+def start_strategy(name: str = "default", *, deterministic: bool = False):
+    """`make_strategy` (and op determinism) for a run, before its first TensorFlow op.
+
+    Raises:
+        ValueError: when TensorFlow has already run an operation the strategy must
+            precede (``"multiworker"`` in a busy process), naming the strategy.
+    """
+    import tensorflow as tf
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        return make_strategy(name)
+    except RuntimeError as error:
+        raise ValueError(
+            f"strategy {name!r} must be set up before TensorFlow runs anything in "
+            "this process (start a fresh process, e.g. the CLI). TensorFlow said: "
+            f"{str(error).splitlines()[0]}"
+        ) from None
+
+
+def worker_dir(run_dir, distribution):
+    """This worker's run directory: `run_dir`, or ``run_dir/worker-i`` for multi-worker task i > 0."""
+    import tensorflow as tf
+
+    from imgenlib.io import ensure_writable_dir
+
+    if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
+        task_id = distribution.cluster_resolver.task_id
+        if task_id:
+            return ensure_writable_dir(run_dir / f"worker-{task_id}")
+    return run_dir
 
 
 def make_strategy(name: str = "default"):

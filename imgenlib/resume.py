@@ -8,7 +8,8 @@ stateless training noise, keyed on the optimiser step); three gaps remain, close
   second file, so a kill can truncate the weights or pair them with the wrong epoch.
 - `epoch_batches`: a `tf.data` shuffle's order depends on how many times *this process*
   iterated the dataset, so a resumed run would replay epoch 0's order; here epoch e's
-  order depends on (seed, e) only.
+  order depends on (seed, e) only. `poisson_batches`, the batches of a private run, are
+  keyed on (seed, step) in the same way.
 - `KeepLearningRates`: restoring a backup also restores each optimiser's learning-rate
   variable, which would undo a ``--learning-rate`` lowered after a divergence.
 
@@ -26,7 +27,7 @@ import tensorflow as tf
 
 from imgenlib.io import atomic_path, load_json, remove_stale_temporaries, save_json
 
-__all__ = ["AtomicBackupAndRestore", "KeepLearningRates", "epoch_batches"]
+__all__ = ["AtomicBackupAndRestore", "KeepLearningRates", "epoch_batches", "poisson_batches"]
 
 
 def epoch_batches(images, labels=None, *, batch_size: int, seed: int, epochs: tuple[int, int]):
@@ -53,6 +54,60 @@ def epoch_batches(images, labels=None, *, batch_size: int, seed: int, epochs: tu
 
     dataset = tf.data.Dataset.range(first, max(first, last)).flat_map(one_epoch)
     dataset = dataset.map(gather)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def poisson_batches(
+    images, labels=None, *, sampling_rate: float, seed: int, steps: tuple[int, int]
+):
+    """Poisson-sampled batches for steps ``[first, last)``, step t drawn from ``(seed, t)``.
+
+    Every step includes each image independently with probability `sampling_rate`
+    (`imgenlib.privacy.poisson_sample`), so batch sizes vary around ``sampling_rate * N``:
+    the sampling that `imgenlib.privacy_accounting` accounts by default. Keyed on the
+    absolute step, a resumed run draws the batches of an uninterrupted one. An empty draw
+    (probability ``(1 - q)^N``) stops the pipeline with an error rather than being
+    skipped or redrawn, which would change the sampling; `imgenlib.private_runs` keeps
+    the expected batch at least 32, so this practically never happens.
+
+    Args:
+        images: the N training images (an array).
+        labels: their labels, or None.
+        sampling_rate: q in (0, 1].
+        seed: the run's seed (an int >= 0).
+        steps: ``(first, last)`` absolute step numbers.
+
+    Returns:
+        A `tf.data.Dataset` of ``last - first`` batches (``(images, labels)`` pairs with
+        labels); pass ``steps_per_epoch`` to ``fit``.
+
+    Raises:
+        ValueError: if `sampling_rate` is not in (0, 1].
+
+    Example:
+        >>> batches = poisson_batches(images, sampling_rate=128 / len(images), seed=0,
+        ...                           steps=(0, 100))
+    """
+    from imgenlib.privacy import poisson_sample
+
+    first, last = steps
+    count = len(images)
+    poisson_sample(count, sampling_rate, [seed, first])  # validates the arguments
+    images = tf.constant(images)
+    labels = None if labels is None else tf.constant(np.asarray(labels, np.int32))
+
+    def draw(step):
+        indices = poisson_sample(
+            count, sampling_rate, tf.stack([tf.constant(seed, tf.int64), step])
+        )
+        check = tf.debugging.assert_positive(
+            tf.size(indices), message="Poisson sampling drew an empty batch"
+        )
+        with tf.control_dependencies([check]):
+            batch = tf.gather(images, indices)
+        return batch if labels is None else (batch, tf.gather(labels, indices))
+
+    dataset = tf.data.Dataset.range(first, max(first, last)).map(draw)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

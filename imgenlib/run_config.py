@@ -43,9 +43,9 @@ class RunConfig:
     stored as a `Path` and a folder given as `data` as a string, so equal settings give
     equal configs.
 
-    The fields listed in `IDENTITY` define the run: resuming a directory with other values
-    for any of them is refused (`imgenlib.runs.check_same_run`). The others may change between
-    sessions.
+    The fields listed in `IDENTITY` define the run (the DP options, `PRIVACY`, among them):
+    resuming a directory with other values for any of them is refused
+    (`imgenlib.runs.check_same_run`). The others may change between sessions.
 
     Attributes:
         kind: ``"gan"`` or ``"vae"``.
@@ -100,6 +100,16 @@ class RunConfig:
             grid per epoch, these settings: `imgenlib.summaries.TensorBoardLogger`); view
             with ``tensorboard --logdir DIR/logs``. Off by default: the files grow with
             every epoch and most runs are read from ``history.json`` and ``samples/``.
+        dp_epsilon: train with DP-SGD (`imgenlib.private_runs`) within this ε budget: the
+            noise multiplier is calibrated for the planned steps (`epochs`, which must then
+            be known: not `max_minutes` alone) unless `dp_sigma` is given, and training
+            stops before a step would spend more. GANs (the discriminator) and VAEs only.
+        dp_delta: the δ of the guarantee; None: `imgenlib.privacy_accounting.default_delta`
+            of the training set (1e-5 below 100,000 images).
+        dp_clip: the per-example clip norm C; None: 1.0 for a private run.
+        dp_sigma: the noise multiplier σ, instead of calibrating it; alone (no
+            `dp_epsilon`) the run is private with no budget, and the ε spent is reported.
+        dp_accountant: ``"rdp"`` (what None resolves to in a private run) or ``"pld"``.
 
     Example::
 
@@ -107,9 +117,12 @@ class RunConfig:
         train(dataclasses.replace(config, epochs=3, loss="hinge"))
     """
 
+    PRIVACY: ClassVar[tuple[str, ...]] = (
+        "dp_epsilon", "dp_delta", "dp_clip", "dp_sigma", "dp_accountant",
+    )  # fmt: skip
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "kind", "data", "preset", "conditional", "loss", "batch_size", "seed", "image_size",
-        "background", "style", "condition",
+        "background", "style", "condition", *PRIVACY,
     )  # fmt: skip
 
     kind: str
@@ -134,6 +147,11 @@ class RunConfig:
     eval_n: int = 2000
     precision: str = "float32"
     tensorboard: bool = False
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+    dp_clip: float | None = None
+    dp_sigma: float | None = None
+    dp_accountant: str | None = None
 
     def __post_init__(self):
         check_choice("model kind", self.kind, KINDS)
@@ -159,6 +177,23 @@ class RunConfig:
         check_style_and_condition(self.data, self.conditional, self.style, self.condition)
         self._check_choices()
         self._check_combinations()
+        if self.private:
+            from imgenlib.private_runs import check_private_run
+
+            for name, value in check_private_run(self).items():
+                object.__setattr__(self, name, value)
+        else:
+            for name in self.PRIVACY:
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name} needs dp_epsilon or dp_sigma (a private run). "
+                        f"Received: {name}={getattr(self, name)!r}"
+                    )
+
+    @property
+    def private(self) -> bool:
+        """Whether the run trains with DP-SGD (`dp_epsilon` or `dp_sigma` given)."""
+        return self.dp_epsilon is not None or self.dp_sigma is not None
 
     def _set_optional(self, name, check):
         value = getattr(self, name)
@@ -226,11 +261,15 @@ class RunConfig:
         epochs = self.epochs
         if epochs is None and self.max_minutes is None:
             epochs = chosen.epochs
+        private = {}
+        if self.private:
+            private = {"dp_clip": self.dp_clip or 1.0, "dp_accountant": self.dp_accountant or "rdp"}
         return dataclasses.replace(
             self,
             preset=name,
             batch_size=self.batch_size or chosen.batch_size,
             epochs=epochs,
+            **private,
             **resolved_style_and_condition(self.data, self.conditional, self.style, self.condition),
         )
 

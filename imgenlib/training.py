@@ -35,6 +35,12 @@ safe to interrupt:
   model of the lowest FID so far, which survives resumes — and, with ``patience=P``,
   early stopping once FID has not improved for P epochs.
 
+Private runs (``dp_epsilon`` or ``dp_sigma``; `imgenlib.private_runs`): DP-SGD on the
+part that sees the data, Poisson-sampled batches keyed on the step
+(`imgenlib.resume.poisson_batches`), ``DIR/privacy.json`` (σ, δ, q, N: reused on resume),
+the ε spent after every epoch in ``history.json`` (``epsilon``) and the final record in
+``metrics.json`` (``privacy``); training stops before the ε budget would be exceeded.
+
 How long: `epochs` if given; else, with `max_minutes`, until the time budget (the preset's
 length does not stop it first); else the preset's epochs, or for a preset with a step
 budget (``small_colour``) the epochs that give that many steps on this data
@@ -70,6 +76,7 @@ from imgenlib.callbacks import (
     TimeBudget,
     TrainingHealth,
 )
+from imgenlib.distribute import start_strategy, worker_dir
 from imgenlib.io import (
     ensure_writable_dir,
     load_json,
@@ -77,8 +84,14 @@ from imgenlib.io import (
     remove_stale_temporaries,
     save_json,
 )
+from imgenlib.private_runs import PrivacyBudget, plan_privacy
 from imgenlib.reconstruction import evaluate_vae
-from imgenlib.resume import AtomicBackupAndRestore, KeepLearningRates, epoch_batches
+from imgenlib.resume import (
+    AtomicBackupAndRestore,
+    KeepLearningRates,
+    epoch_batches,
+    poisson_batches,
+)
 from imgenlib.runs import RunConfig, check_same_run, load_split
 from imgenlib.sampling_options import sampling_settings
 from imgenlib.summaries import TensorBoardLogger
@@ -133,8 +146,8 @@ def train(
     ensure_writable_dir(config.out)
     if verbose and choice:
         print(choice, flush=True)
-    distribution = _start_strategy(config)
-    run_dir = _worker_dir(config, distribution)
+    distribution = start_strategy(config.strategy, deterministic=config.deterministic)
+    run_dir = worker_dir(config.out, distribution)
     with lock_directory(run_dir, purpose="training"):
         return _train_locked(config, run_dir, distribution, callbacks, verbose, choice)
 
@@ -145,25 +158,40 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, choice) -> 
     images, labels, class_names = _load_training_data(config)
     num_classes = None if class_names is None else len(class_names)
     config = config.planned(len(images))
-    model = _build_model(config, distribution, images.shape[1:], class_names)
-    save_json(config.to_json(), run_dir / "run.json")
+    steps_per_epoch = len(images) // config.batch_size
     backup, timer = AtomicBackupAndRestore(run_dir / "backup"), TimeBudget(config.max_minutes)
+    first, epochs = backup.finished_epochs(), config.epochs or UNTIL_TIME_BUDGET
+    model_config, budget = config.model_config(), []
+    if config.private:
+        plan = plan_privacy(config, len(images), steps_per_epoch, run_dir)
+        model_config, note = plan.model_config(model_config, config.seed)
+        budget = [PrivacyBudget(plan, plan.max_steps(), run_dir)]
+        epochs = plan.fit_epochs(epochs, steps_per_epoch, budget[0].max_steps)
+        if verbose:
+            print(plan.describe() + (f"; {note}" if note else ""), flush=True)
+    model = _build_model(config, distribution, images.shape[1:], class_names, model_config)
+    save_json(config.to_json(), run_dir / "run.json")
     builtin = [
         backup,
         KeepLearningRates(),
+        *budget,
         *_run_callbacks(config, run_dir, images, num_classes, quality, backup),
         timer,
     ]
-    epochs = UNTIL_TIME_BUDGET if config.epochs is None else config.epochs
-    dataset = epoch_batches(
-        images, labels, batch_size=config.batch_size, seed=config.seed,
-        epochs=(backup.finished_epochs(), epochs),
-    )  # fmt: skip
+    if config.private:
+        dataset = poisson_batches(
+            images, labels, sampling_rate=plan.sampling_rate, seed=config.seed,
+            steps=(first * steps_per_epoch, epochs * steps_per_epoch),
+        )  # fmt: skip
+    else:
+        dataset = epoch_batches(
+            images, labels, batch_size=config.batch_size, seed=config.seed, epochs=(first, epochs)
+        )
     start = time.perf_counter()
     model.fit(
         dataset,
         epochs=epochs,
-        steps_per_epoch=len(images) // config.batch_size,
+        steps_per_epoch=steps_per_epoch,
         callbacks=builtin + callbacks,
         verbose=verbose,
         shuffle=False,
@@ -171,6 +199,8 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, choice) -> 
     seconds = time.perf_counter() - start
     summary = _summary(config, run_dir, images, num_classes, distribution, timer, seconds)
     summary["preset_choice"] = choice
+    if budget:
+        summary["privacy"] = budget[0].record()
     if config.kind == "vae":
         summary["evaluation"] = evaluate_vae(
             model, config.data, config.image_size, config.conditional,
@@ -231,36 +261,6 @@ def _fit_verbosity(verbose):
     return verbose
 
 
-def _start_strategy(config: RunConfig):
-    """Create the strategy (and op determinism) before the first TensorFlow op of the run."""
-    import tensorflow as tf
-
-    from imgenlib.distribute import make_strategy
-
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    try:
-        return make_strategy(config.strategy)
-    except RuntimeError as error:
-        raise ValueError(
-            f"strategy {config.strategy!r} must be set up before TensorFlow runs anything in "
-            "this process (start a fresh process, e.g. the CLI). TensorFlow said: "
-            f"{str(error).splitlines()[0]}"
-        ) from None
-
-
-def _worker_dir(config: RunConfig, distribution) -> Path:
-    """This worker's directory: ``DIR``, or ``DIR/worker-i`` for multi-worker task i > 0."""
-    import tensorflow as tf
-
-    run_dir = config.out
-    if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
-        task_id = distribution.cluster_resolver.task_id
-        if task_id:
-            run_dir = ensure_writable_dir(run_dir / f"worker-{task_id}")
-    return run_dir
-
-
 def _prepare_run_dir(config: RunConfig, run_dir: Path) -> None:
     """Clear `run_dir` of temporaries and check that it holds the same run (under its lock)."""
     for directory in (run_dir, run_dir / "samples", run_dir / "backup"):
@@ -305,8 +305,8 @@ def _load_training_data(config: RunConfig):
     return images, labels, class_names
 
 
-def _build_model(config: RunConfig, distribution, image_shape, class_names):
-    """The preset's model, built with its optimisers inside the strategy, in `precision`."""
+def _build_model(config: RunConfig, distribution, image_shape, class_names, model_config):
+    """The model of `model_config`, built with its optimisers inside the strategy, in `precision`."""
     from imgenlib import presets
     from imgenlib.distribute import prepare_model
 
@@ -316,7 +316,7 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names):
     try:
         with distribution.scope():
             model = presets.build(
-                config.kind, config.model_config(), image_shape, class_names=class_names,
+                config.kind, model_config, image_shape, class_names=class_names,
                 seed=config.seed,
             )  # fmt: skip
             model.build_for_training()

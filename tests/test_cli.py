@@ -122,14 +122,18 @@ def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
         "eval_n": 300, "precision": "mixed_bfloat16", "tensorboard": True, "background": "white",
         "style": "all", "condition": "category_style",
     }  # fmt: skip
-    assert set(settings) | {"kind", "data", "out"} == {
+    # DP-SGD runs on one device: its options are tested apart from strategy="mirrored"
+    private = {"dp_epsilon": 3.0, "dp_delta": 1e-6, "dp_clip": 0.5, "dp_sigma": 1.2}
+    private["dp_accountant"] = "pld"
+    assert set(settings) | set(private) | {"kind", "data", "out"} == {
         f.name for f in dataclasses.fields(RunConfig)
     }
-    argv = ["train", "gan", "--data", "emoji", "--out", out]  # style is for emoji only
-    for name, value in settings.items():
-        flag = "--" + name.replace("_", "-")
-        argv += [flag] if value is True else [flag, str(value)]
-    assert run_config(parser.parse_args(argv)) == RunConfig("gan", "emoji", out, **settings)
+    for data, chosen in (("emoji", settings), ("digits", private)):  # style is for emoji only
+        argv = ["train", "gan", "--data", data, "--out", out]
+        for name, value in chosen.items():
+            flag = "--" + name.replace("_", "-")
+            argv += [flag] if value is True else [flag, str(value)]
+        assert run_config(parser.parse_args(argv)) == RunConfig("gan", data, out, **chosen)
 
 
 @pytest.mark.parametrize(
