@@ -197,7 +197,10 @@ def evaluate(
 
     Draws `n` samples (for a conditional model, classes in equal shares) and compares them
     with the first `n` real images of `split` (fewer if the split is smaller; features
-    cached per process).
+    cached per process). Samples smaller than the extractor's images (same channels,
+    square) are upsampled bilinearly to its size (`imgenlib.features.FeatureExtractor.upsampled`;
+    the real images stay at it): the FID then includes the resolution loss (for emoji at
+    32x32, the test images taken to 32x32 and back score FID 5.37 at n = 371: the floor).
 
     Args:
         model: anything with ``generate(n, seed=..., labels=...)`` returning images in
@@ -211,25 +214,30 @@ def evaluate(
 
     Returns:
         A dict with ``dataset``, ``split``, ``n``, ``n_real``, (a diffusion model:
-        ``sampling``, the complete settings used), ``fid``, ``kid`` and
+        ``sampling``, the complete settings used), (resized samples: ``resized_from``,
+        their ``[height, width]``), ``fid``, ``kid`` and
         ``kid_std`` (50 subsets of min(1000, n/2) images), ``precision`` and ``recall`` (k=3), ``density`` and ``coverage``
         (k=5), ``inception_score``, and ``class_entropy``: the entropy of the
         predicted-class histogram of the samples divided by log(classes) (1 = all classes
         equally often; low = missing modes).
 
     Raises:
-        ValueError: unknown dataset or no shipped extractor for it; bad `n` or `seed`.
+        ValueError: unknown dataset or no shipped extractor for it; bad `n` or `seed`;
+            samples with other channels than the extractor's, larger or not square.
     """
     n = check_int("n", n, minimum=10)
     seed = check_int("seed", seed, minimum=0)
     extractor_for(dataset_name)
     settings = sampling_settings(model, sampling)
     samples = generate_samples(model, n, seed, settings)
+    samples, resized_from = extractor_for(dataset_name).upsampled(samples)
     result = evaluate_images(samples, dataset_name, seed=seed, split=split, n_real=n)
-    if settings is None:
-        return result
     head = {key: result.pop(key) for key in ("dataset", "split", "n", "n_real")}
-    return {**head, "sampling": settings, **result}
+    if settings is not None:
+        head["sampling"] = settings
+    if resized_from is not None:
+        head["resized_from"] = resized_from
+    return {**head, **result}
 
 
 def evaluate_images(
@@ -344,6 +352,11 @@ def format_report(result: dict) -> str:
     ]
     if result.get("sampling"):
         lines.append("  sampling: " + ", ".join(f"{k} {v}" for k, v in result["sampling"].items()))
+    if result.get("resized_from"):
+        lines.append(
+            "  samples upsampled from {}x{} to the extractor's size (FID includes the "
+            "resolution loss)".format(*result["resized_from"])
+        )
     for key, label, hint in _ROWS:
         if key in result:
             value = _number(result[key])

@@ -121,6 +121,7 @@ class QualityMonitor(keras.callbacks.Callback):
     def evaluate(self) -> dict:
         """Measure the model now; returns ``{metric: value}`` (unrounded floats)."""
         samples = generate_samples(self.model, self.n, self.seed, self.sampling)
+        samples, _ = extractor_for(self.dataset_name).upsampled(samples)  # a 32x32 emoji run
         return score_images(
             samples,
             self.dataset_name,

@@ -46,6 +46,9 @@ class Preset:
         epochs: passes over the data, or None with `steps`.
         description: one line for ``python -m imgenlib presets``.
         steps: optimiser steps, or None with `epochs`.
+        image_size: the square side the preset is meant for, used when a run gives none
+            (`imgenlib.runs.RunConfig.resolved`); an explicit ``--image-size`` wins. None:
+            the data's own size (folders: 64).
     """
 
     model: GANConfig | VAEConfig | DiffusionConfig
@@ -53,6 +56,7 @@ class Preset:
     epochs: int | None
     description: str
     steps: int | None = None
+    image_size: int | None = None
 
     def __post_init__(self):
         if (self.epochs is None) == (self.steps is None):
@@ -63,6 +67,10 @@ class Preset:
         for name in ("batch_size", "epochs", "steps"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name))
+        if self.image_size is not None:
+            from imgenlib.models.blocks import check_image_side
+
+            check_image_side(self.image_size, "a preset")
 
     def epochs_for(self, train_images: int, batch_size: int | None = None) -> int:
         """The epochs that train this preset on `train_images` images.
@@ -100,6 +108,8 @@ FASHION_MNIST_DIFFUSION = DiffusionConfig(
     widths=(16, 32, 64), blocks_per_level=1, learning_rate=1e-3
 )
 """The 28x28 U-Net of the ``fashion_mnist`` diffusion preset (sized for CPU minutes)."""
+EMOJI_DIFFUSION = DiffusionConfig(widths=(16, 32, 64), blocks_per_level=1, learning_rate=1e-3)
+"""The U-Net of the ``emoji`` diffusion preset, trained on emoji taken to 32x32."""
 
 PRESETS: dict[str, dict[str, Preset]] = {
     "gan": {
@@ -193,6 +203,17 @@ PRESETS: dict[str, dict[str, Preset]] = {
             "640k parameters), Adam 1e-3, batch 64: 5-minute pilots preferred it to the "
             "default U-Net (3.6M parameters, 50 img/s) and to batch 128; meant for --max-minutes",
         ),
+        "emoji": Preset(
+            EMOJI_DIFFUSION,
+            64,
+            500,
+            "the fashion_mnist preset's small U-Net (widths 16-32-64, one block per level), "
+            "Adam 1e-3, batch 64, trained on the emoji taken to 32x32: 4x the images/s of "
+            "64x64 on 2 CPU cores (119 vs 30 img/s in 5-minute pilots), and its samples "
+            "upsampled to 64x64 scored FID 21.3 vs 103 at 64x64 after equal time (n=500; "
+            "the floor of the 32x32 round trip is 5.37); meant for --max-minutes",
+            image_size=32,
+        ),
         "tiny": Preset(DiffusionConfig.tiny(), 32, 2, "minimal U-Net for tests and smoke runs"),
     },
 }
@@ -204,6 +225,7 @@ _RECOMMENDED = {
     ("gan", "emoji"): "emoji",
     ("vae", "emoji"): "emoji",
     ("diffusion", "fashion_mnist"): "fashion_mnist",
+    ("diffusion", "emoji"): "emoji",
 }
 
 

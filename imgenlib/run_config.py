@@ -62,8 +62,10 @@ class RunConfig:
         loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
         batch_size: batch size; None: the preset's.
         seed: seeds data order, initialisation and sampling noise.
-        image_size: resize images to this square size (folders default to 64): 16, 28, 32
-            or 64, the sides the networks are built for.
+        image_size: resize images to this square size: 16, 28, 32 or 64, the sides the
+            networks are built for; None: the preset's `imgenlib.presets.Preset.image_size`
+            (what `resolved` fills in, so run.json records it and a resume keeps it), else
+            the data's own size (folders: 64).
         background: colour under transparent pixels, for folders of images with alpha and
             for ``emoji``: ``"white"``, ``"black"`` or ``"R,G,B"``; None: the data's default
             (folders black, emoji white).
@@ -246,7 +248,7 @@ class RunConfig:
         return cls(kind="gan", data="digits", out=out, preset="tiny", epochs=1)
 
     def resolved(self) -> RunConfig:
-        """This config with `preset`, `batch_size` and `epochs` filled in from the preset.
+        """This config with `preset`, `batch_size`, `epochs` and `image_size` from the preset.
 
         The preset defaults to the data's recommended one (`imgenlib.presets.choose_preset`);
         `style` and `condition` get their defaults (``emoji``: ``"twitter"``; conditional:
@@ -268,6 +270,7 @@ class RunConfig:
             self,
             preset=name,
             batch_size=self.batch_size or chosen.batch_size,
+            image_size=self.image_size or chosen.image_size,
             epochs=epochs,
             **private,
             **resolved_style_and_condition(self.data, self.conditional, self.style, self.condition),
