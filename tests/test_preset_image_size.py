@@ -54,6 +54,7 @@ def test_emoji_diffusion_preset_is_recommended_at_32_and_fits_the_zoo():
     assert 2 * model.sampler().count_params() < 5e6  # float16 sampling weights
 
 
+@pytest.mark.slow
 def test_the_preset_image_size_is_recorded_and_kept_on_resume(tiny_at_16, tmp_path):
     out = tmp_path / "run"
     train("gan", "digits", out, preset=tiny_at_16, epochs=1, verbose=0)
@@ -99,3 +100,12 @@ def test_evaluate_refuses_a_model_with_other_channels():
     model = presets.build("gan", GANConfig.tiny(), (16, 16, 1))
     with pytest.raises(ValueError, match=r"Received: images.shape=\(20, 16, 16, 1\)"):
         evaluate(model, "shapes", n=20, seed=0)
+
+
+def test_the_quality_monitor_upsamples_smaller_samples_too():
+    """`--eval-every` on a run below its extractor's size (the 32x32 emoji preset) works."""
+    from imgenlib.monitoring import QualityMonitor
+
+    monitor = QualityMonitor("shapes", n=20, metrics=("fid",))
+    monitor.set_model(presets.build("gan", GANConfig.tiny(), (16, 16, 3)))
+    assert np.isfinite(monitor.evaluate()["fid"])
