@@ -29,12 +29,6 @@ SPLITS = ("train", "test")
 LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 
 
-_FLOAT32_REASON = {
-    "vae": "a VAE's ELBO sums hundreds of per-pixel terms, too many for bfloat16",
-    "diffusion": "bfloat16 diffusion training is not measured yet",
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """The settings of one training run of `imgenlib.training.train`.
@@ -93,11 +87,15 @@ class RunConfig:
             (counted within a session).
         eval_n: samples per quality evaluation (FID is biased upwards at small n: compare
             only FIDs measured with the same n).
-        precision: ``"float32"`` or ``"mixed_bfloat16"`` (GANs only): layers compute in
-            bfloat16 with float32 variables and losses. Faster only on hardware with
-            bfloat16 units: measure first (``benchmarks/options.py``, notebook 07). The
-            saved model keeps the policy. VAEs are refused: their ELBO sums hundreds of
-            per-pixel log-likelihoods, too many for bfloat16's 8-bit mantissa.
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (GANs and diffusion models):
+            layers compute in bfloat16 with float32 variables and losses (a diffusion
+            U-Net keeps its input convolution, time embedding, attention and output
+            layers in float32: `imgenlib.models.unet.build_unet`; its noising, loss, EMA
+            and sampling chain are float32 either way). Faster only on hardware with
+            bfloat16 units: measure first (``benchmarks/options.py``, notebook 07;
+            ``benchmarks/diffusion_precision.py`` compares diffusion quality at equal
+            time). The saved model keeps the policy. VAEs are refused: their ELBO sums
+            hundreds of per-pixel log-likelihoods, too many for bfloat16's 8-bit mantissa.
         tensorboard: also write TensorBoard event files to ``DIR/logs`` (scalars, a sample
             grid per epoch, these settings: `imgenlib.summaries.TensorBoardLogger`); view
             with ``tensorboard --logdir DIR/logs``. Off by default: the files grow with
@@ -224,9 +222,10 @@ class RunConfig:
                 "patience needs eval_every (early stopping watches FID). "
                 f"Received: patience={self.patience}"
             )
-        if self.precision != "float32" and self.kind != "gan":
+        if self.precision != "float32" and self.kind == "vae":
             raise ValueError(
-                f"precision={self.precision!r} is for GANs only ({_FLOAT32_REASON[self.kind]}). "
+                f"precision={self.precision!r} is for GANs and diffusion models only (a VAE's "
+                "ELBO sums hundreds of per-pixel terms, too many for bfloat16). "
                 f"Received: precision={self.precision!r} for a {self.kind}"
             )
         if self.loss is not None and self.kind != "gan":

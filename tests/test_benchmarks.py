@@ -182,6 +182,30 @@ def test_frontier_quick_run(tmp_path, monkeypatch):
     assert "| diffusion | 2 |" in (tmp_path / "frontier.md").read_text()
 
 
+@pytest.mark.slow
+def test_diffusion_precision_quick_run(tmp_path, monkeypatch):
+    """Both precisions train (a few seconds each, tiny preset) and are scored the same way."""
+    import diffusion_precision
+
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    monkeypatch.setattr(diffusion_precision, "print_json_line", lambda r: results.append(r))
+    results = []
+    runs = tmp_path / "runs"
+    diffusion_precision.main(["--quick", "--out", str(tmp_path), "--runs", str(runs)])
+    result = results[0]
+    assert list(result["sides"]) == ["float32", "mixed_bfloat16"]
+    for precision, side in result["sides"].items():
+        assert side["precision"] == precision and side["steps"] >= 1
+        assert _positive(side["img_per_s"]) and _positive(side["quality"]["fid"])
+        assert 0 <= side["quality"]["precision"] <= 1 and 0 <= side["quality"]["recall"] <= 1
+        run = json.loads((runs / precision / "run.json").read_text())
+        assert run["precision"] == precision and run["seed"] == 0 and run["conditional"]
+    assert result["sampling"]["steps"] == 3 and result["n"] == 50
+    saved = json.loads((tmp_path / "diffusion_precision.json").read_text())
+    assert saved["fid_difference_bf16_minus_f32"] == result["fid_difference_bf16_minus_f32"]
+    assert "| mixed_bfloat16 |" in (tmp_path / "diffusion_precision.md").read_text()
+
+
 def test_frontier_snapshot_family_prefixes(capsys):
     """`--snapshots [gan:|vae:|diffusion:]MIN=DIR`; no prefix keeps meaning diffusion."""
     import argparse

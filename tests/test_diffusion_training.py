@@ -45,3 +45,20 @@ def test_train_conditional_diffusion_writes_outputs_and_resumes(tmp_path):
         "diffusion", "digits", out, preset="tiny", epochs=2, conditional=True, verbose=0
     )
     assert summary["steps_this_session"] == 1797 // 32 and summary["epochs_completed"] == 2
+
+
+@pytest.mark.slow
+def test_cli_trains_diffusion_in_mixed_bfloat16_and_records_it(tmp_path, run_cli):
+    out = tmp_path / "run"
+    args = ["train", "diffusion", "--data", "digits", "--preset", "tiny", "--out", str(out)]
+    result = run_cli(*args, "--epochs", "1", "--batch-size", "128", "--precision", "mixed_bfloat16")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["precision"] == "mixed_bfloat16" and np.isfinite(metrics["final"]["loss"])
+    assert json.loads((out / "run.json").read_text())["precision"] == "mixed_bfloat16"
+    model = load_model(out / "model.keras")
+    assert model.network.get_layer("down0_0_conv1").dtype_policy.name == "mixed_bfloat16"
+    assert model.network.get_layer("out_conv").dtype_policy.name == "float32"
+    assert {v.dtype for v in model.sampler().weights} == {"float32"}
+    samples = model.generate(2, seed=0, steps=3)
+    assert samples.dtype == np.float32 and np.all(np.abs(samples) <= 1)

@@ -32,7 +32,11 @@ from imgenlib.run_config import RunConfig
         ({"patience": 2}, ValueError, "patience needs eval_every.*Received: patience=2"),
         ({"eval_n": 5}, ValueError, "Received: eval_n=5"),
         ({"precision": "float16"}, ValueError, "Unknown precision 'float16'"),
-        ({"kind": "vae", "precision": "mixed_bfloat16"}, ValueError, "GANs only.*for a vae"),
+        (
+            {"kind": "vae", "precision": "mixed_bfloat16"},
+            ValueError,
+            "GANs and diffusion models only.*for a vae",
+        ),
         ({"kind": "vae", "loss": "hinge"}, ValueError, "Received: loss='hinge' for a vae"),
         ({"data": "some/folder", "eval_every": 1}, ValueError, "Received: data='some/folder'"),
     ],
@@ -40,6 +44,14 @@ from imgenlib.run_config import RunConfig
 def test_bad_values_are_refused_naming_the_received_value(tmp_path, changes, error, message):
     with pytest.raises(error, match=message):
         dataclasses.replace(RunConfig.tiny(tmp_path), **changes)
+
+
+def test_mixed_bfloat16_is_accepted_for_gans_and_diffusion_and_refused_for_vaes(tmp_path):
+    for kind in ("gan", "diffusion"):
+        config = RunConfig(kind, "digits", tmp_path, precision="mixed_bfloat16")
+        assert config.to_json()["precision"] == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="Received: precision='mixed_bfloat16' for a vae"):
+        RunConfig("vae", "digits", tmp_path, precision="mixed_bfloat16")
 
 
 def test_config_is_frozen_normalised_and_varied_with_replace(tmp_path):

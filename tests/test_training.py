@@ -64,7 +64,11 @@ def test_other_settings_are_refused(tmp_path):
         ({"patience": 3}, ValueError, r"patience needs eval_every.*patience=3"),
         ({"eval_every": 0}, ValueError, "eval_every must be a positive int"),
         ({"precision": "float16"}, ValueError, "Unknown precision 'float16'"),
-        ({"kind": "vae", "precision": "mixed_bfloat16"}, ValueError, "for GANs only.*for a vae"),
+        (
+            {"kind": "vae", "precision": "mixed_bfloat16"},
+            ValueError,
+            "for GANs and diffusion models only.*for a vae",
+        ),
         ({"eval_every": 1, "eval_n": 5}, ValueError, "eval_n"),
         (
             {"callbacks": ["not a callback"]},
