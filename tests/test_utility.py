@@ -45,7 +45,8 @@ def test_real_samples_score_like_a_classifier_trained_on_real_data():
         real_labels=TRAIN_LABELS[:1500],
     )
     assert result["n_train"] == 1000 and result["n_test"] == 1000
-    # Two classifiers on disjoint sets of 1,000 real images: measured 0.769 and 0.731.
+    # Two classifiers on disjoint sets of 1,000 real images; measured (seeds 0, 1, 2):
+    # 0.754 vs 0.791, 0.752 vs 0.776, 0.749 vs 0.790.
     assert result["accuracy"] > 0.65 and result["real_accuracy"] > 0.65
     assert abs(result["accuracy"] - result["real_accuracy"]) < 0.08
 
