@@ -49,7 +49,7 @@ SUBMODULES = (
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
     "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
     "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
-    "privacy_accounting", "private_runs", "diagrams",
+    "privacy_accounting", "private_runs", "diagrams", "membership", "utility",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -110,6 +110,10 @@ _EXPORTS = {
     "memorization_audit": "imgenlib.audit",
     "audit_model": "imgenlib.audit",
     "plot_nearest_neighbours": "imgenlib.audit",
+    "attack_report": "imgenlib.membership",
+    "membership_attack": "imgenlib.membership",
+    "membership_split": "imgenlib.membership",
+    "tstr_accuracy": "imgenlib.utility",
     "reconstruction_metrics": "imgenlib.reconstruction",
     "fid_from_features": "imgenlib.metrics",
     "inception_score": "imgenlib.metrics",
@@ -209,6 +213,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.latent import slerp as slerp
     from imgenlib.latent import traverse as traverse
     from imgenlib.latent import truncated_normal as truncated_normal
+    from imgenlib.membership import attack_report as attack_report
+    from imgenlib.membership import membership_attack as membership_attack
+    from imgenlib.membership import membership_split as membership_split
     from imgenlib.metrics import density_coverage as density_coverage
     from imgenlib.metrics import fid_from_features as fid_from_features
     from imgenlib.metrics import inception_score as inception_score
@@ -249,6 +256,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.text import TextEncoder as TextEncoder
     from imgenlib.text import build_text_encoder as build_text_encoder
     from imgenlib.training import train as train
+    from imgenlib.utility import tstr_accuracy as tstr_accuracy
     from imgenlib.widgets import DenoisingScrubber as DenoisingScrubber
     from imgenlib.widgets import Interpolator as Interpolator
     from imgenlib.widgets import LatentExplorer as LatentExplorer
