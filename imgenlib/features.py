@@ -31,6 +31,7 @@ __all__ = [
     "FeatureExtractor",
     "TRAINABLE",
     "build_classifier",
+    "classifier_trainer",
     "inception_v3_extractor",
     "train_classifier",
 ]
@@ -61,6 +62,34 @@ def build_classifier(image_shape, num_classes: int, *, name: str = "classifier")
     x = keras.layers.Dropout(0.2, name="dropout")(features)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, [features, logits], name=name)
+
+
+CLASSIFIER_LEARNING_RATE = 2e-3
+"""Adam's learning rate for `build_classifier`'s CNN (shipped extractors and TSTR)."""
+
+
+def classifier_trainer(image_shape, num_classes: int, *, name: str = "classifier", metrics=()):
+    """`build_classifier`'s CNN and a compiled model over its logits, the way it is trained.
+
+    Args:
+        image_shape, num_classes, name: as in `build_classifier`.
+        metrics: Keras metrics to compile with (e.g. ``["accuracy"]``).
+
+    Returns:
+        ``(network, trainer)``: the two-output network (features, logits) and a
+        ``keras.Model`` sharing its weights that maps images to logits, compiled with Adam
+        (`CLASSIFIER_LEARNING_RATE`) and sparse categorical cross-entropy on logits.
+    """
+    import keras
+
+    network = build_classifier(image_shape, num_classes, name=name)
+    trainer = keras.Model(network.input, network.output[1])
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(CLASSIFIER_LEARNING_RATE),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=list(metrics),
+    )
+    return network, trainer
 
 
 class FeatureExtractor:
@@ -232,12 +261,8 @@ def train_classifier(name: str, *, epochs: int = 5, seed: int = 0, verbose: int 
         x_train, y_train = load_images(name, "train", **options)
         x_test, y_test = load_images(name, "test", **options)
     keras.utils.set_random_seed(seed)
-    model = build_classifier(x_train.shape[1:], info.num_classes, name=f"{name}_classifier")
-    trainer = keras.Model(model.input, model.output[1])
-    trainer.compile(
-        optimizer=keras.optimizers.Adam(2e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+    model, trainer = classifier_trainer(
+        x_train.shape[1:], info.num_classes, name=f"{name}_classifier", metrics=["accuracy"]
     )
     start = time.perf_counter()
     trainer.fit(

@@ -28,8 +28,6 @@ from imgenlib.images import check_images
 
 __all__ = ["classifier_accuracy", "fit_classifier", "tstr_accuracy"]
 
-LEARNING_RATE = 2e-3
-
 
 def _labels(name: str, labels, n: int, num_classes: int) -> np.ndarray:
     array = np.asarray(labels)
@@ -72,7 +70,7 @@ def fit_classifier(
     import keras
 
     from imgenlib.data import make_dataset
-    from imgenlib.features import build_classifier
+    from imgenlib.features import classifier_trainer
 
     images = check_images(images)
     num_classes = check_int("num_classes", num_classes, minimum=2)
@@ -81,12 +79,7 @@ def fit_classifier(
     batch_size = check_positive_int("batch_size", batch_size)
     seed = check_int("seed", seed, minimum=0)
     keras.utils.set_random_seed(seed)
-    network = build_classifier(images.shape[1:], num_classes, name="tstr_classifier")
-    classifier = keras.Model(network.input, network.output[1], name="tstr_logits")
-    classifier.compile(
-        optimizer=keras.optimizers.Adam(LEARNING_RATE),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    _, classifier = classifier_trainer(images.shape[1:], num_classes, name="tstr_classifier")
     dataset = make_dataset(
         images, labels, batch_size=min(batch_size, len(images)), seed=seed, drop_remainder=False
     )
