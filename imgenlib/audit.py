@@ -44,6 +44,7 @@ from imgenlib.neighbours import nearest_neighbours
 __all__ = [
     "AuditResult",
     "audit_model",
+    "feature_space_extractor",
     "memorization_audit",
     "nearest_neighbours",
     "plot_nearest_neighbours",
@@ -113,6 +114,21 @@ def _embed(images, space, extractor):
     return extractor.features(images)
 
 
+def feature_space_extractor(extractor):
+    """The extractor of a ``space="features"`` comparison: a `FeatureExtractor` as given, or
+    a dataset name's shipped one (`imgenlib.evaluation.extractor_for`).
+
+    Raises:
+        ValueError: if `extractor` is None.
+    """
+    if extractor is None:
+        raise ValueError(
+            "space='features' needs an extractor (a FeatureExtractor or a dataset name). "
+            "Received: extractor=None"
+        )
+    return extractor_for(extractor) if isinstance(extractor, str) else extractor
+
+
 def memorization_audit(
     samples,
     train_images,
@@ -159,13 +175,7 @@ def memorization_audit(
             )
     space = check_choice("space", space, ("features", "pixels"))
     if space == "features":
-        if extractor is None:
-            raise ValueError(
-                "space='features' needs an extractor (a FeatureExtractor or a dataset name). "
-                "Received: extractor=None"
-            )
-        if isinstance(extractor, str):
-            extractor = extractor_for(extractor)
+        extractor = feature_space_extractor(extractor)
     if threshold is None:
         quantile = check_float("quantile", quantile, minimum=0, maximum=1)
     else:

@@ -244,15 +244,9 @@ def distance_scores(images, samples, *, space: str = "pixels", extractor=None) -
     if space == "pixels":
         queries, references = images, samples
     else:
-        if extractor is None:
-            raise ValueError(
-                "space='features' needs an extractor (a FeatureExtractor or a dataset name). "
-                "Received: extractor=None"
-            )
-        if isinstance(extractor, str):
-            from imgenlib.evaluation import extractor_for
+        from imgenlib.audit import feature_space_extractor
 
-            extractor = extractor_for(extractor)
+        extractor = feature_space_extractor(extractor)
         queries, references = extractor.features(images), extractor.features(samples)
     distances, _ = nearest_neighbours(queries, references, 1)
     return -distances[:, 0]
