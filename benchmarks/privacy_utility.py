@@ -118,6 +118,8 @@ def score_run(label: str, run_dir: Path, *, pools, settings: dict) -> dict:
         "clip_norm": privacy["clip_norm"] if privacy else None,
         "train_minutes": round(summary["seconds_this_session"] / 60, 1),
         "optimizer_steps": summary["steps_this_session"],
+        "private_steps": privacy["steps"] if privacy else None,
+        "sampling_rate": privacy["sampling_rate"] if privacy else None,
         "batch_size": privacy["expected_batch_size"] if privacy else None,
     }
     tstr = tstr_accuracy(
@@ -129,7 +131,11 @@ def score_run(label: str, run_dir: Path, *, pools, settings: dict) -> dict:
     row.update({k: float(quality[k]) for k in ("fid", "kid", "precision", "recall")})
     attacks = {}
     for attack in (ATTACKS[family], "distance"):
-        options = {"n_samples": settings["mia_n"], "space": "features"} if attack == "distance" else {}
+        options = (
+            {"n_samples": settings["mia_n"], "space": "features", "extractor": settings["data"]}
+            if attack == "distance"
+            else {}
+        )
         report = membership_attack(model, split, attack, seed=settings["seed"], **options).report()
         attacks[attack] = {k: report[k] for k in ("auc", "tpr_at_fpr_0.01", "balanced_accuracy")}
     row["membership"] = attacks
@@ -182,7 +188,9 @@ def markdown(result: dict) -> str:
             f"{r['membership']['distance']['auc']:.3f}",
         ])  # fmt: skip
     lines.append(markdown_table(header, table))
-    lines.append("\nPublished train-on-synthetic accuracy on Fashion-MNIST (δ = 1e-5, DPDM paper):\n")
+    lines.append(
+        "\nPublished train-on-synthetic accuracy on Fashion-MNIST (δ = 1e-5, DPDM paper):\n"
+    )
     lines.append(markdown_table(
         ["method", "ε = 1", "ε = 10"],
         [[m, f"{a[1]:.3f}", f"{a[10]:.3f}"] for m, a in result["anchors"].items()],
@@ -239,10 +247,19 @@ def run(runs: dict, *, settings: dict, out_dir=None, update: bool = False) -> di
         differing = {k: (previous["settings"][k], settings[k]) for k in SETTINGS
                      if previous["settings"].get(k) != settings[k]}  # fmt: skip
         if differing:
-            raise SystemExit(f"--update needs the file's settings. Differing (file, now): {differing}")
-        runs = {label: d for label, d in runs.items() if label not in {r["label"] for r in previous["rows"]}}
+            raise SystemExit(
+                f"--update needs the file's settings. Differing (file, now): {differing}"
+            )
+        runs = {
+            label: d
+            for label, d in runs.items()
+            if label not in {r["label"] for r in previous["rows"]}
+        }
     pools = _pools(settings["data"], settings["mia_n"], settings["seed"])
-    rows = [] if previous is None else list(previous["rows"])
+    rows = [
+        {**r, "epsilon": math.inf if r["epsilon"] == "inf" else r["epsilon"]}
+        for r in (previous["rows"] if previous else [])
+    ]
     for label, directory in runs.items():
         print(f"scoring {label}: {directory}", flush=True)
         rows.append(score_run(label, directory, pools=pools, settings=settings))
@@ -260,12 +277,18 @@ def run(runs: dict, *, settings: dict, out_dir=None, update: bool = False) -> di
 
 
 def _numeric_anchors(result: dict) -> dict:
-    return {**result, "anchors": {m: {float(k): v for k, v in a.items()} for m, a in result["anchors"].items()}}
+    return {
+        **result,
+        "anchors": {m: {float(k): v for k, v in a.items()} for m, a in result["anchors"].items()},
+    }
 
 
 def _json_ready(result: dict) -> dict:
     """ε = ∞ is stored as the string "inf" (JSON has no infinity)."""
-    rows = [{**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]} for r in result["rows"]]
+    rows = [
+        {**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]}
+        for r in result["rows"]
+    ]
     return {**result, "rows": rows}
 
 
@@ -278,7 +301,7 @@ def quick_run(out_dir) -> dict:
     train("gan", "digits", runs_dir / "private", dp_sigma=1.0, dp_clip=1.0, **common)
     train("gan", "digits", runs_dir / "inf", **common)
     runs = {"1": runs_dir / "private", "inf": runs_dir / "inf"}
-    settings = {"data": "digits", "n_per_class": 20, "fid_n": 50, "mia_n": 50, "seed": 0}
+    settings = {"data": "digits", "n_per_class": 100, "fid_n": 50, "mia_n": 50, "seed": 0}
     return run(runs, settings=settings, out_dir=out_dir)
 
 
@@ -290,7 +313,9 @@ def main(argv=None):
     parser.add_argument("--fid-n", type=int, default=1000)
     parser.add_argument("--mia-n", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--update", action="store_true", help="keep the file's rows, add new labels")
+    parser.add_argument(
+        "--update", action="store_true", help="keep the file's rows, add new labels"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run on the digits (seconds)")
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
