@@ -212,7 +212,13 @@ def plot(result: dict, path: Path) -> Path:
     infinity = max(max(finite) * 4, 40.0)
     xs = [infinity if math.isinf(r["epsilon"]) else r["epsilon"] for r in rows]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.plot(xs, [r["tstr_accuracy"] for r in rows], "o-", color="C0", label="imgenlib")
+    left.plot(
+        xs,
+        [r["tstr_accuracy"] for r in rows],
+        "o-",
+        color="C0",
+        label=f"imgenlib {rows[0]['family']}",
+    )
     for i, (method, anchor) in enumerate(result["anchors"].items()):
         left.plot(list(anchor), list(anchor.values()), "s--", color=f"C{i + 1}", alpha=0.7,
                   label=f"{method} (published)")  # fmt: skip
@@ -223,7 +229,7 @@ def plot(result: dict, path: Path) -> Path:
     for axis in (left, right):
         axis.set_xscale("log")
         ticks = sorted(set(finite)) + [infinity]
-        axis.set_xticks(ticks, [f"{t:g}" for t in ticks[:-1]] + ["∞"])
+        axis.set_xticks(ticks, [f"{t:.2g}" for t in ticks[:-1]] + ["∞"])
         axis.minorticks_off()
         axis.set_xlabel("ε spent (δ = 1e-5)")
         axis.grid(alpha=0.3)
