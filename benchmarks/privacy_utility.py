@@ -118,6 +118,8 @@ def score_run(label: str, run_dir: Path, *, pools, settings: dict) -> dict:
         "clip_norm": privacy["clip_norm"] if privacy else None,
         "train_minutes": round(summary["seconds_this_session"] / 60, 1),
         "optimizer_steps": summary["steps_this_session"],
+        "private_steps": privacy["steps"] if privacy else None,
+        "sampling_rate": privacy["sampling_rate"] if privacy else None,
         "batch_size": privacy["expected_batch_size"] if privacy else None,
     }
     tstr = tstr_accuracy(
@@ -129,7 +131,11 @@ def score_run(label: str, run_dir: Path, *, pools, settings: dict) -> dict:
     row.update({k: float(quality[k]) for k in ("fid", "kid", "precision", "recall")})
     attacks = {}
     for attack in (ATTACKS[family], "distance"):
-        options = {"n_samples": settings["mia_n"], "space": "features"} if attack == "distance" else {}
+        options = (
+            {"n_samples": settings["mia_n"], "space": "features", "extractor": settings["data"]}
+            if attack == "distance"
+            else {}
+        )
         report = membership_attack(model, split, attack, seed=settings["seed"], **options).report()
         attacks[attack] = {k: report[k] for k in ("auc", "tpr_at_fpr_0.01", "balanced_accuracy")}
     row["membership"] = attacks
@@ -182,7 +188,9 @@ def markdown(result: dict) -> str:
             f"{r['membership']['distance']['auc']:.3f}",
         ])  # fmt: skip
     lines.append(markdown_table(header, table))
-    lines.append("\nPublished train-on-synthetic accuracy on Fashion-MNIST (δ = 1e-5, DPDM paper):\n")
+    lines.append(
+        "\nPublished train-on-synthetic accuracy on Fashion-MNIST (δ = 1e-5, DPDM paper):\n"
+    )
     lines.append(markdown_table(
         ["method", "ε = 1", "ε = 10"],
         [[m, f"{a[1]:.3f}", f"{a[10]:.3f}"] for m, a in result["anchors"].items()],
@@ -204,7 +212,13 @@ def plot(result: dict, path: Path) -> Path:
     infinity = max(max(finite) * 4, 40.0)
     xs = [infinity if math.isinf(r["epsilon"]) else r["epsilon"] for r in rows]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.plot(xs, [r["tstr_accuracy"] for r in rows], "o-", color="C0", label="imgenlib")
+    left.plot(
+        xs,
+        [r["tstr_accuracy"] for r in rows],
+        "o-",
+        color="C0",
+        label=f"imgenlib {rows[0]['family']}",
+    )
     for i, (method, anchor) in enumerate(result["anchors"].items()):
         left.plot(list(anchor), list(anchor.values()), "s--", color=f"C{i + 1}", alpha=0.7,
                   label=f"{method} (published)")  # fmt: skip
@@ -215,7 +229,7 @@ def plot(result: dict, path: Path) -> Path:
     for axis in (left, right):
         axis.set_xscale("log")
         ticks = sorted(set(finite)) + [infinity]
-        axis.set_xticks(ticks, [f"{t:g}" for t in ticks[:-1]] + ["∞"])
+        axis.set_xticks(ticks, [f"{t:.2g}" for t in ticks[:-1]] + ["∞"])
         axis.minorticks_off()
         axis.set_xlabel("ε spent (δ = 1e-5)")
         axis.grid(alpha=0.3)
@@ -239,10 +253,19 @@ def run(runs: dict, *, settings: dict, out_dir=None, update: bool = False) -> di
         differing = {k: (previous["settings"][k], settings[k]) for k in SETTINGS
                      if previous["settings"].get(k) != settings[k]}  # fmt: skip
         if differing:
-            raise SystemExit(f"--update needs the file's settings. Differing (file, now): {differing}")
-        runs = {label: d for label, d in runs.items() if label not in {r["label"] for r in previous["rows"]}}
+            raise SystemExit(
+                f"--update needs the file's settings. Differing (file, now): {differing}"
+            )
+        runs = {
+            label: d
+            for label, d in runs.items()
+            if label not in {r["label"] for r in previous["rows"]}
+        }
     pools = _pools(settings["data"], settings["mia_n"], settings["seed"])
-    rows = [] if previous is None else list(previous["rows"])
+    rows = [
+        {**r, "epsilon": math.inf if r["epsilon"] == "inf" else r["epsilon"]}
+        for r in (previous["rows"] if previous else [])
+    ]
     for label, directory in runs.items():
         print(f"scoring {label}: {directory}", flush=True)
         rows.append(score_run(label, directory, pools=pools, settings=settings))
@@ -260,12 +283,18 @@ def run(runs: dict, *, settings: dict, out_dir=None, update: bool = False) -> di
 
 
 def _numeric_anchors(result: dict) -> dict:
-    return {**result, "anchors": {m: {float(k): v for k, v in a.items()} for m, a in result["anchors"].items()}}
+    return {
+        **result,
+        "anchors": {m: {float(k): v for k, v in a.items()} for m, a in result["anchors"].items()},
+    }
 
 
 def _json_ready(result: dict) -> dict:
     """ε = ∞ is stored as the string "inf" (JSON has no infinity)."""
-    rows = [{**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]} for r in result["rows"]]
+    rows = [
+        {**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]}
+        for r in result["rows"]
+    ]
     return {**result, "rows": rows}
 
 
@@ -278,7 +307,7 @@ def quick_run(out_dir) -> dict:
     train("gan", "digits", runs_dir / "private", dp_sigma=1.0, dp_clip=1.0, **common)
     train("gan", "digits", runs_dir / "inf", **common)
     runs = {"1": runs_dir / "private", "inf": runs_dir / "inf"}
-    settings = {"data": "digits", "n_per_class": 20, "fid_n": 50, "mia_n": 50, "seed": 0}
+    settings = {"data": "digits", "n_per_class": 100, "fid_n": 50, "mia_n": 50, "seed": 0}
     return run(runs, settings=settings, out_dir=out_dir)
 
 
@@ -290,7 +319,9 @@ def main(argv=None):
     parser.add_argument("--fid-n", type=int, default=1000)
     parser.add_argument("--mia-n", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--update", action="store_true", help="keep the file's rows, add new labels")
+    parser.add_argument(
+        "--update", action="store_true", help="keep the file's rows, add new labels"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run on the digits (seconds)")
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)

@@ -341,3 +341,41 @@ def test_frontier_update_adds_only_the_missing_spacing_rows(tmp_path, monkeypatc
     with pytest.raises(SystemExit):
         frontier.main([*argv[:-1], "quadratic,karras"])
     assert "Received: --spacing quadratic,karras" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_privacy_utility_quick_run(tmp_path, monkeypatch):
+    """A private (σ = 1) and an ordinary tiny conditional GAN scored alike; the private row's
+    ε is dp-accounting's for its recorded steps; --update keeps rows and refuses other n."""
+    import dp_accounting
+    import privacy_utility
+
+    monkeypatch.setattr(privacy_utility, "print_json_line", lambda result: results.append(result))
+    results = []
+    privacy_utility.main(["--quick", "--out", str(tmp_path)])
+    result = results[0]
+    rows = {row["label"]: row for row in result["rows"]}
+    assert list(rows) == ["1", "inf"] and rows["inf"]["epsilon"] == "inf"
+    private = rows["1"]
+    assert private["private"] and not rows["inf"]["private"]
+    assert private["noise_multiplier"] == 1.0 and private["clip_norm"] == 1.0
+    assert private["private_steps"] == 1797 // 32 and private["sampling_rate"] == 32 / 1797
+    event = dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(32 / 1797, dp_accounting.GaussianDpEvent(1.0)),
+        private["private_steps"],
+    )
+    expected = dp_accounting.rdp.RdpAccountant().compose(event).get_epsilon(private["delta"])
+    assert private["epsilon"] == pytest.approx(expected, rel=1e-6)
+    for row in rows.values():
+        assert 0 <= row["tstr_accuracy"] <= 1 and _positive(row["fid"])
+        assert set(row["membership"]) == {"discriminator", "distance"}
+        for attack in row["membership"].values():
+            assert 0 <= attack["auc"] <= 1 and 0 <= attack["tpr_at_fpr_0.01"] <= 1
+    assert 0.5 < result["real_accuracy"] <= 1
+    assert result["anchors"]["DPDM"] == {"1": 0.794, "10": 0.862}
+    assert (tmp_path / "privacy_utility.png").stat().st_size > 0
+    table = (tmp_path / "privacy_utility.md").read_text()
+    assert "| inf | GAN | ∞ |" in table and "| DP-GAN | 0.105 | 0.610 |" in table
+    settings = dict(result["settings"], n_per_class=30)
+    with pytest.raises(SystemExit, match="n_per_class"):
+        privacy_utility.run({}, settings=settings, out_dir=tmp_path, update=True)
