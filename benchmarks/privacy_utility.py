@@ -273,29 +273,24 @@ def run(runs: dict, *, settings: dict, out_dir=None, update: bool = False) -> di
         "benchmark": NAME,
         "settings": settings,
         "real_accuracy": previous["real_accuracy"] if previous else real_accuracy(pools, settings),
-        "anchors": {m: {str(k): v for k, v in a.items()} for m, a in ANCHORS.items()},
+        "anchors": ANCHORS,
         "rows": rows,
         "machine": machine(),
     }
-    write_result(NAME, _json_ready(result), markdown(_numeric_anchors(result)), out_dir)
-    plot(_numeric_anchors(result), out_dir / f"{NAME}.png")
-    return _json_ready(result)
-
-
-def _numeric_anchors(result: dict) -> dict:
-    return {
-        **result,
-        "anchors": {m: {float(k): v for k, v in a.items()} for m, a in result["anchors"].items()},
-    }
+    stored = _json_ready(result)
+    write_result(NAME, stored, markdown(result), out_dir)
+    plot(result, out_dir / f"{NAME}.png")
+    return stored
 
 
 def _json_ready(result: dict) -> dict:
-    """ε = ∞ is stored as the string "inf" (JSON has no infinity)."""
+    """As stored: ε = ∞ as the string "inf" (JSON has no infinity), anchor ε keys as text."""
     rows = [
         {**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]}
         for r in result["rows"]
     ]
-    return {**result, "rows": rows}
+    anchors = {m: {str(k): v for k, v in a.items()} for m, a in result["anchors"].items()}
+    return {**result, "rows": rows, "anchors": anchors}
 
 
 def quick_run(out_dir) -> dict:
