@@ -5,10 +5,13 @@
     python benchmarks/privacy_utility.py --runs 1=RUNS/e1 10=RUNS/e10 inf=RUNS/nonprivate
     python benchmarks/privacy_utility.py --update --runs 3=RUNS/e3       # add a row
     python benchmarks/privacy_utility.py --quick                         # a smoke run (seconds)
+    python -m imgenlib merf --data fashion_mnist --dp-epsilon 10 --steps 2000 --out RUNS/merf10
+    python benchmarks/privacy_utility.py --update --runs "merf 10=RUNS/merf10"   # DP-MERF row
 
 Each ``LABEL=DIR`` is a class-conditional run directory (``python -m imgenlib train gan|vae
---conditional ...``, private or not); LABEL names its row (``1``, ``10``, ``inf``). Every
-row is scored the same way, in one process:
+--conditional ...``, private or not, or ``python -m imgenlib merf ...``, a DP-MERF release
+and generator, `imgenlib.mean_embedding_runs`); LABEL names its row (``1``, ``10``,
+``inf``, ``merf 10``). Every row is scored the same way, in one process:
 
 - **Utility, "train on synthetic, test on real"** (`imgenlib.utility.tstr_accuracy`, the
   measure of DP-GAN, GS-WGAN and DPDM): `--n-per-class` samples of every class (6,000 =
@@ -21,12 +24,13 @@ row is scored the same way, in one process:
 - **Membership inference** (`imgenlib.membership`): members are `--mia-n` training images
   drawn with seed 0 (the run trained on all of them), non-members `--mia-n` test images
   (never trained on); the discriminator attack (LOGAN) on a GAN, the ELBO attack on a
-  VAE, and the distance-to-nearest-sample attack (GAN-Leaks) with `--mia-n` samples in the
-  extractor's feature space. AUC 0.5 is chance; with 2,000 non-members the lowest
+  VAE (none on DP-MERF, whose only contact with the data is its release), and the
+  distance-to-nearest-sample attack (GAN-Leaks) with `--mia-n` samples in the extractor's
+  feature space. AUC 0.5 is chance; with 2,000 non-members the lowest
   resolvable false-positive rate is 0.05 %.
 - **Privacy and cost**, from the run's ``metrics.json``: ε actually spent, δ, σ, clip, the
   private steps, and the training minutes of its last session (a run trained in one go,
-  as these are, took exactly that).
+  as these are, took exactly that; for DP-MERF the release plus the generator's fit).
 
 Published anchors (train-on-synthetic accuracy on Fashion-MNIST, δ = 1e-5, from the DPDM
 paper's table, Dockhorn et al. 2022, https://arxiv.org/abs/2210.09929) are stored in the
@@ -54,7 +58,8 @@ ANCHORS = {  # method: {epsilon: accuracy}; Fashion-MNIST, delta 1e-5, DPDM pape
     "GS-WGAN": {1: 0.166, 10: 0.658},
     "DPDM": {1: 0.794, 10: 0.862},
 }
-ATTACKS = {"GAN": "discriminator", "VAE": "elbo"}
+ATTACKS = {"GAN": "discriminator", "VAE": "elbo"}  # a family's own attack (DP-MERF has none)
+FAMILIES = {"mean_embedding": "DP-MERF"}  # run kind -> row family, where not kind.upper()
 SETTINGS = ("data", "n_per_class", "fid_n", "mia_n", "seed")
 
 
@@ -104,7 +109,7 @@ def score_run(label: str, run_dir: Path, *, pools, settings: dict) -> dict:
     model = load_run_model(run_dir)
     summary = json.loads((run_dir / "metrics.json").read_text())
     privacy = summary.get("privacy")
-    family = summary["kind"].upper()
+    family = FAMILIES.get(summary["kind"], summary["kind"].upper())
     _, (test_images, test_labels), split = pools
     row = {
         "label": label,
@@ -112,16 +117,18 @@ def score_run(label: str, run_dir: Path, *, pools, settings: dict) -> dict:
         "family": family,
         "private": privacy is not None,
         "epsilon": privacy["epsilon"] if privacy else math.inf,
-        "target_epsilon": privacy.get("target_epsilon") if privacy else None,
-        "delta": privacy["delta"] if privacy else None,
-        "noise_multiplier": privacy["noise_multiplier"] if privacy else 0.0,
-        "clip_norm": privacy["clip_norm"] if privacy else None,
+        "target_epsilon": (privacy or {}).get("target_epsilon"),
+        "delta": (privacy or {}).get("delta"),
+        "noise_multiplier": (privacy or {}).get("noise_multiplier", 0.0),
+        "clip_norm": (privacy or {}).get("clip_norm"),
         "train_minutes": round(summary["seconds_this_session"] / 60, 1),
         "optimizer_steps": summary["steps_this_session"],
-        "private_steps": privacy["steps"] if privacy else None,
-        "sampling_rate": privacy["sampling_rate"] if privacy else None,
-        "batch_size": privacy["expected_batch_size"] if privacy else None,
+        "private_steps": (privacy or {}).get("steps"),
+        "sampling_rate": (privacy or {}).get("sampling_rate"),
+        "batch_size": (privacy or {}).get("expected_batch_size"),
     }
+    if privacy and privacy["epsilon"] == math.inf:  # a DP-MERF release with no noise
+        row.update(private=False, delta=None)
     tstr = tstr_accuracy(
         model, test_images, test_labels.astype("int32"),
         n_per_class=settings["n_per_class"], epochs=8, seed=settings["seed"],
@@ -130,7 +137,7 @@ def score_run(label: str, run_dir: Path, *, pools, settings: dict) -> dict:
     quality = evaluate(model, settings["data"], n=settings["fid_n"], seed=settings["seed"])
     row.update({k: float(quality[k]) for k in ("fid", "kid", "precision", "recall")})
     attacks = {}
-    for attack in (ATTACKS[family], "distance"):
+    for attack in (*([ATTACKS[family]] if family in ATTACKS else []), "distance"):
         options = (
             {"n_samples": settings["mia_n"], "space": "features", "extractor": settings["data"]}
             if attack == "distance"
@@ -177,14 +184,16 @@ def markdown(result: dict) -> str:
               "KID", "precision", "recall", "attack AUC", "TPR at 1 % FPR", "distance AUC"]  # fmt: skip
     table = []
     for r in rows:
-        own = r["membership"][ATTACKS[r["family"]]]
+        attack = ATTACKS.get(r["family"])
+        own = r["membership"][attack] if attack else {"auc": math.nan, "tpr_at_fpr_0.01": math.nan}
         table.append([
             r["label"], r["family"],
             _epsilon_text(r) + (f" ({r['delta']:g})" if r["delta"] else ""),
             f"{r['noise_multiplier']:.3f}", f"{r['optimizer_steps']:,}", r["train_minutes"],
             f"{r['tstr_accuracy']:.4f}", f"{r['fid']:.2f}", f"{r['kid']:.4f}",
             f"{r['precision']:.3f}", f"{r['recall']:.3f}",
-            f"{own['auc']:.3f} ({ATTACKS[r['family']]})", f"{own['tpr_at_fpr_0.01']:.3f}",
+            f"{own['auc']:.3f} ({attack})" if attack else "—",
+            f"{own['tpr_at_fpr_0.01']:.3f}" if attack else "—",
             f"{r['membership']['distance']['auc']:.3f}",
         ])  # fmt: skip
     lines.append(markdown_table(header, table))
@@ -212,19 +221,18 @@ def plot(result: dict, path: Path) -> Path:
     infinity = max(max(finite) * 4, 40.0)
     xs = [infinity if math.isinf(r["epsilon"]) else r["epsilon"] for r in rows]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.plot(
-        xs,
-        [r["tstr_accuracy"] for r in rows],
-        "o-",
-        color="C0",
-        label=f"imgenlib {rows[0]['family']}",
-    )
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    for i, family in enumerate(families):
+        own = [(x, r) for x, r in zip(xs, rows, strict=True) if r["family"] == family]
+        options = {"color": f"C{i}", "marker": "o", "ls": "-"}
+        left.plot([x for x, _ in own], [r["tstr_accuracy"] for _, r in own], **options,
+                  label=f"imgenlib {family}")  # fmt: skip
+        right.plot([x for x, _ in own], [r["fid"] for _, r in own], **options)
     for i, (method, anchor) in enumerate(result["anchors"].items()):
-        left.plot(list(anchor), list(anchor.values()), "s--", color=f"C{i + 1}", alpha=0.7,
-                  label=f"{method} (published)")  # fmt: skip
+        left.plot(list(anchor), list(anchor.values()), "s--", color=f"C{i + len(families)}",
+                  alpha=0.7, label=f"{method} (published)")  # fmt: skip
     left.axhline(result["real_accuracy"], color="gray", ls=":", label="trained on real images")
     left.set_ylabel("train-on-synthetic accuracy")
-    right.plot(xs, [r["fid"] for r in rows], "o-", color="C0")
     right.set_ylabel(f"FID (n = {result['settings']['fid_n']:,}, lower is better)")
     for axis in (left, right):
         axis.set_xscale("log")
@@ -235,7 +243,7 @@ def plot(result: dict, path: Path) -> Path:
         axis.grid(alpha=0.3)
     left.set_ylim(0, 1)
     left.legend(fontsize=7, loc="lower right")
-    figure.suptitle(f"Privacy against utility: {result['settings']['data']}, {rows[0]['family']}")
+    figure.suptitle(f"Privacy against utility: {result['settings']['data']}, {', '.join(families)}")
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=110, format="png")
@@ -294,14 +302,18 @@ def _json_ready(result: dict) -> dict:
 
 
 def quick_run(out_dir) -> dict:
-    """Seconds: a private and an ordinary tiny conditional GAN on the digits, scored small."""
+    """Seconds: a private and an ordinary tiny conditional GAN and a DP-MERF generator on the
+    digits, scored small."""
+    from imgenlib.mean_embedding_runs import train_mean_embedding
     from imgenlib.training import train
 
     runs_dir = Path(tempfile.mkdtemp(prefix="privacy_utility_"))
     common = {"preset": "tiny", "conditional": True, "epochs": 1, "seed": 0, "verbose": 0}
     train("gan", "digits", runs_dir / "private", dp_sigma=1.0, dp_clip=1.0, **common)
     train("gan", "digits", runs_dir / "inf", **common)
-    runs = {"1": runs_dir / "private", "inf": runs_dir / "inf"}
+    train_mean_embedding("digits", runs_dir / "merf", epsilon=1.0, steps=20, steps_per_epoch=20,
+                         num_features=960, samples_per_class=20, verbose=0)  # fmt: skip
+    runs = {"1": runs_dir / "private", "inf": runs_dir / "inf", "merf 1": runs_dir / "merf"}
     settings = {"data": "digits", "n_per_class": 100, "fid_n": 50, "mia_n": 50, "seed": 0}
     return run(runs, settings=settings, out_dir=out_dir)
 

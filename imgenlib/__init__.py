@@ -49,7 +49,8 @@ SUBMODULES = (
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
     "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
     "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
-    "privacy_accounting", "private_runs", "diagrams", "membership", "utility",
+    "privacy_accounting", "private_runs", "diagrams", "membership", "utility", "mean_embeddings",
+    "mean_embedding_runs",
 )  # fmt: skip
 
 _EXPORTS = {

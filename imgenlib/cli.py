@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imgenlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
-        add_datasets_parser, add_fetch_parser, add_show_parser, _add_train_parser, add_sample_parser,
+        add_datasets_parser, add_fetch_parser, add_show_parser, _add_train_parser, _add_merf_parser,
+        add_sample_parser,
         add_eval_parser, _add_reconstruct_parser, _add_export_parser, _add_presets_parser,
         _add_demo_parser,
     ):  # fmt: skip
@@ -154,6 +155,54 @@ def _add_train_parser(commands):
         **{f.name: f.default for f in fields if f.name not in ("kind", "data", "out")}
     )
     train.set_defaults(handler=_cmd_train)
+
+
+def _add_merf_parser(commands):
+    """``merf``: a private mean-embedding release and a generator fitted to it (DP-MERF)."""
+    merf = commands.add_parser(
+        "merf",
+        help="private generator by DP-MERF: release the data's class mean embeddings once "
+        "(epsilon, delta), then fit a generator to them (resumable)",
+    )
+    for flag, options, text in (
+        ("--data", {"required": True}, "labelled dataset name (see `datasets`)"),
+        ("--out", {"required": True}, "run directory; re-running with it resumes and reuses "
+         "its release.npz (never releases twice)"),
+        ("--dp-epsilon", {"type": float, "metavar": "E"}, "privacy budget of the release"),
+        ("--dp-sigma", {"type": float, "metavar": "S"}, "noise multiplier instead of "
+         "--dp-epsilon (0: no noise, the non-private reference)"),
+        ("--dp-delta", {"type": float, "metavar": "D", "default": 1e-5},
+         "delta of the guarantee (default %(default)g)"),
+        ("--steps", {"type": int, "default": 2000}, "generator steps, a multiple of "
+         "--steps-per-epoch (default %(default)s)"),
+        ("--steps-per-epoch", {"type": int, "default": 200}, "steps between saves and sample "
+         "grids (default %(default)s)"),
+        ("--features", {"type": int, "default": None}, "random features (default 12,000)"),
+        ("--max-minutes", {"type": float}, "stop fitting after this many minutes"),
+        ("--seed", {"type": int, "default": 0}, "seed of the features and the generator (the "
+         "release's noise always comes from the operating system)"),
+    ):  # fmt: skip
+        merf.add_argument(flag, **options, help=text)
+    merf.set_defaults(handler=_cmd_merf)
+
+
+def _cmd_merf(args) -> int:
+    from imgenlib.mean_embedding_runs import train_mean_embedding
+
+    extra = {} if args.features is None else {"num_features": args.features}
+    summary = train_mean_embedding(
+        args.data, args.out, epsilon=args.dp_epsilon, noise_multiplier=args.dp_sigma,
+        delta=args.dp_delta, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
+        max_minutes=args.max_minutes, seed=args.seed, **extra,
+    )  # fmt: skip
+    privacy = summary["privacy"]
+    print(
+        f"{summary['steps_this_session']} steps this session ({summary['fit_seconds']:g} s; "
+        f"release {summary['release_seconds']:g} s). Privacy: epsilon {privacy['epsilon']:.4g} "
+        f"(delta {privacy['delta']:g}) spent once, by the release. Outputs in {args.out}: "
+        "release.npz, model.keras, samples.png, history.json, metrics.json"
+    )
+    return 0
 
 
 def _add_reconstruct_parser(commands):

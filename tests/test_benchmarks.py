@@ -345,17 +345,26 @@ def test_frontier_update_adds_only_the_missing_spacing_rows(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_privacy_utility_quick_run(tmp_path, monkeypatch):
-    """A private (σ = 1) and an ordinary tiny conditional GAN scored alike; the private row's
-    ε is dp-accounting's for its recorded steps; --update keeps rows and refuses other n."""
+    """A private (σ = 1) and an ordinary tiny conditional GAN and a DP-MERF generator (ε = 1)
+    scored alike; the private row's ε is dp-accounting's for its recorded steps, the DP-MERF
+    row's the Gaussian mechanism's; --update keeps rows and refuses other n."""
     import dp_accounting
     import privacy_utility
+    from dp_accounting import pld
 
     monkeypatch.setattr(privacy_utility, "print_json_line", lambda result: results.append(result))
     results = []
     privacy_utility.main(["--quick", "--out", str(tmp_path)])
     result = results[0]
     rows = {row["label"]: row for row in result["rows"]}
-    assert list(rows) == ["1", "inf"] and rows["inf"]["epsilon"] == "inf"
+    assert list(rows) == ["1", "inf", "merf 1"] and rows["inf"]["epsilon"] == "inf"
+    merf = rows.pop("merf 1")
+    assert merf["family"] == "DP-MERF" and merf["private"] and merf["clip_norm"] is None
+    sigma = merf["noise_multiplier"]
+    single = pld.PLDAccountant().compose(dp_accounting.GaussianDpEvent(sigma))
+    assert merf["epsilon"] == pytest.approx(1.0, abs=1e-6)
+    assert single.get_epsilon(merf["delta"]) == pytest.approx(1.0, rel=1e-3)
+    assert set(merf["membership"]) == {"distance"} and 0 <= merf["tstr_accuracy"] <= 1
     private = rows["1"]
     assert private["private"] and not rows["inf"]["private"]
     assert private["noise_multiplier"] == 1.0 and private["clip_norm"] == 1.0
@@ -376,6 +385,7 @@ def test_privacy_utility_quick_run(tmp_path, monkeypatch):
     assert (tmp_path / "privacy_utility.png").stat().st_size > 0
     table = (tmp_path / "privacy_utility.md").read_text()
     assert "| inf | GAN | ∞ |" in table and "| DP-GAN | 0.105 | 0.610 |" in table
+    assert "| merf 1 | DP-MERF | 1.00 (1e-05) |" in table
     settings = dict(result["settings"], n_per_class=30)
     with pytest.raises(SystemExit, match="n_per_class"):
         privacy_utility.run({}, settings=settings, out_dir=tmp_path, update=True)

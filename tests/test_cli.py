@@ -173,3 +173,20 @@ def test_show_uses_the_runs_split_rule_for_folders(tmp_path, capsys):
     out = str(tmp_path / "grid.png")
     assert main(["show", str(tmp_path), "--out", out, "--split", "test"]) == 2
     assert "only a 'train' split. Received: split='test'" in capsys.readouterr().err
+
+
+def test_merf_releases_once_fits_and_refuses_a_second_release(tmp_path, capsys):
+    out = str(tmp_path / "merf")
+    args = ["merf", "--data", "digits", "--out", out, "--steps", "10", "--steps-per-epoch", "5",
+            "--features", "600", "--dp-epsilon", "5"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "epsilon 5 (delta 1e-05) spent once, by the release" in printed
+    metrics = json.loads((tmp_path / "merf" / "metrics.json").read_text())
+    assert metrics["kind"] == "mean_embedding" and metrics["privacy"]["epsilon"] == pytest.approx(5)
+    assert main([*args[:-1], "3"]) == 2
+    error = capsys.readouterr().err
+    assert "error:" in error and "spend privacy again" in error and "epsilon=3.0" in error
+    assert main(["merf", "--data", "digits", "--out", str(tmp_path / "x"), "--steps", "10",
+                 "--steps-per-epoch", "5", "--features", "600"]) == 2  # fmt: skip
+    assert "exactly one of epsilon and noise_multiplier" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""Generative models: the `GenerativeModel` base, GANs, VAEs and diffusion models (and their
-networks), and safe loading of saved models.
+"""Generative models: the `GenerativeModel` base, GANs, VAEs, diffusion models and
+mean-embedding (DP-MERF) generators (and their networks), and safe loading of saved models.
 
 Importing this package registers imgenlib's classes with Keras, so `load_model` (or
 ``keras.saving.load_model`` after ``import imgenlib.models``) can restore ``.keras`` files.
@@ -15,6 +15,7 @@ from imgenlib.models.conditions import balanced_labels
 from imgenlib.models.diffusion import Diffusion, DiffusionConfig, build_diffusion
 from imgenlib.models.elbo import LIKELIHOODS, Sampling, kl_divergence, reconstruction_nll
 from imgenlib.models.gan import GAN, GANConfig, build_gan
+from imgenlib.models.mean_embedding import MeanEmbeddingGenerator
 from imgenlib.models.networks import (
     build_decoder,
     build_discriminator,
@@ -30,6 +31,7 @@ __all__ = [
     "GANConfig",
     "LIKELIHOODS",
     "GenerativeModel",
+    "MeanEmbeddingGenerator",
     "NoiseSalt",
     "Sampling",
     "VAE",

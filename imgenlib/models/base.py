@@ -64,6 +64,7 @@ class NoiseSalt(enum.IntEnum):
     DIFFUSION_LABEL_DROP = 23
     DIFFUSION_EVAL = 24
     DP_NOISE = 31
+    MEAN_EMBEDDING = 41
 
 
 def traced(function, input_signature):
