@@ -342,8 +342,9 @@ def release_mean_embeddings(
 
     sums = np.zeros((num_classes, features.num_features), np.float64)
     for start in range(0, n, batch_size):
-        phi = features(images[start : start + batch_size]).numpy().astype(np.float64)
-        np.add.at(sums, labels[start : start + batch_size], phi)
+        phi = features(images[start : start + batch_size])
+        one_hot = tf.one_hot(labels[start : start + batch_size], num_classes, dtype=tf.float32)
+        sums += tf.matmul(one_hot, phi, transpose_a=True).numpy()  # (K, F) class sums
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
 
     a, b = math.sqrt(1 - label_weight**2), label_weight

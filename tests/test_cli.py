@@ -175,6 +175,7 @@ def test_show_uses_the_runs_split_rule_for_folders(tmp_path, capsys):
     assert "only a 'train' split. Received: split='test'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_merf_releases_once_fits_and_refuses_a_second_release(tmp_path, capsys):
     out = str(tmp_path / "merf")
     args = ["merf", "--data", "digits", "--out", out, "--steps", "10", "--steps-per-epoch", "5",

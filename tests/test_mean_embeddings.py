@@ -132,13 +132,15 @@ def test_release_noise_has_the_stated_standard_deviation_on_the_unit_norm_sum():
 def test_release_for_a_budget_spends_it_and_fresh_noise_differs_unless_seeded():
     images, labels = _images(200), np.repeat([0, 1], 100)
     features = RandomFourierFeatures((6, 6, 1), num_features=60)
-    one = release_mean_embeddings(images, labels, epsilon=3.0, features=features)
-    two = release_mean_embeddings(images, labels, epsilon=3.0, features=features)
+    one = release_mean_embeddings(images, labels, epsilon=3.0, features=features, label_weight=0.3)
+    two = release_mean_embeddings(images, labels, epsilon=3.0, features=features, label_weight=0.3)
     assert one.epsilon == pytest.approx(3.0, abs=1e-6) and one.epsilon <= 3.0 + 1e-9
     assert one.noise_multiplier == pytest.approx(calibrate_gaussian_noise(3.0, 1e-5))
     assert not np.allclose(one.means, two.means)  # seed=None: OS entropy
     seeded = [
-        release_mean_embeddings(images, labels, epsilon=3.0, features=features, seed=7)
+        release_mean_embeddings(
+            images, labels, epsilon=3.0, features=features, seed=7, label_weight=0.3
+        )
         for _ in range(2)
     ]
     np.testing.assert_array_equal(seeded[0].means, seeded[1].means)
@@ -188,6 +190,7 @@ def _model(release, seed=0):
     return model
 
 
+@pytest.mark.slow
 def test_generator_learns_each_class_from_the_release_alone():
     model = _model(_two_constant_classes())
     before = model.generate(64, seed=1, labels=np.repeat([0, 1], 32))
@@ -242,6 +245,7 @@ def test_generator_must_fit_the_release():
 # --- the run directory ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_releases_once_resumes_from_the_file_and_refuses_other_privacy(tmp_path):
     from imgenlib.mean_embedding_runs import load_release, train_mean_embedding
 
