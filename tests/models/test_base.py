@@ -61,6 +61,7 @@ def test_noise_salts_keep_their_values():
         "DIFFUSION_LABEL_DROP": 23,
         "DIFFUSION_EVAL": 24,
         "DP_NOISE": 31,
+        "MEAN_EMBEDDING": 41,
     }
 
 
