@@ -48,8 +48,6 @@ from imgenlib.resume import AtomicBackupAndRestore
 
 __all__ = ["load_release", "train_mean_embedding"]
 
-QUICK_MAX_IMAGES = 2048
-
 
 def _release_settings(epsilon, noise_multiplier, delta, features: RandomFourierFeatures) -> dict:
     return {
@@ -145,6 +143,7 @@ def train_mean_embedding(
     from imgenlib.data import label_names
     from imgenlib.models.mean_embedding import MeanEmbeddingGenerator, steps_dataset
     from imgenlib.runs import load_split
+    from imgenlib.training import QUICK_MAX_IMAGES
 
     steps = check_positive_int("steps", steps)
     steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)

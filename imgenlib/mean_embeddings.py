@@ -44,6 +44,7 @@ import tensorflow as tf
 
 from imgenlib._validation import check_float, check_int, check_positive_int
 from imgenlib.images import check_images
+from imgenlib.privacy_accounting import _check_delta
 
 __all__ = [
     "DEFAULT_BANDWIDTHS",
@@ -231,12 +232,6 @@ def calibrate_gaussian_noise(epsilon: float, delta: float) -> float:
         low, high = high, 2 * high
     sigma = brentq(lambda s: gaussian_mechanism_delta(epsilon, s) - delta, low, high, xtol=1e-12)
     return float(sigma + 1e-9)
-
-
-def _check_delta(delta) -> float:
-    return check_float(
-        "delta", delta, minimum=0, min_inclusive=False, maximum=1, max_inclusive=False
-    )
 
 
 def _check_labels(labels, n: int, num_classes: int) -> np.ndarray:
