@@ -55,6 +55,13 @@ def check_float(
     return value
 
 
+def check_delta(delta) -> float:
+    """A differential-privacy δ: strictly between 0 and 1."""
+    return check_float(
+        "delta", delta, minimum=0, min_inclusive=False, maximum=1, max_inclusive=False
+    )
+
+
 def check_choice(name: str, value, choices: Iterable[str]) -> str:
     """Return `value` if it is one of `choices`, else raise a ValueError listing them."""
     choices = tuple(choices)

@@ -42,9 +42,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from imgenlib._validation import check_float, check_int, check_positive_int
+from imgenlib._validation import check_delta, check_float, check_int, check_positive_int
 from imgenlib.images import check_images
-from imgenlib.privacy_accounting import _check_delta
 
 __all__ = [
     "DEFAULT_BANDWIDTHS",
@@ -207,7 +206,7 @@ def gaussian_mechanism_epsilon(noise_multiplier: float, delta: float) -> float:
     from scipy.optimize import brentq
 
     sigma = check_float("noise_multiplier", noise_multiplier, minimum=0)
-    delta = _check_delta(delta)
+    delta = check_delta(delta)
     if sigma == 0:
         return math.inf
     if gaussian_mechanism_delta(0.0, sigma) <= delta:
@@ -226,7 +225,7 @@ def calibrate_gaussian_noise(epsilon: float, delta: float) -> float:
     from scipy.optimize import brentq
 
     epsilon = check_float("epsilon", epsilon, minimum=0, min_inclusive=False)
-    delta = _check_delta(delta)
+    delta = check_delta(delta)
     low, high = 1e-3, 1.0
     while gaussian_mechanism_delta(epsilon, high) > delta:
         low, high = high, 2 * high
@@ -312,7 +311,7 @@ def release_mean_embeddings(
             "Give exactly one of epsilon and noise_multiplier. Received: "
             f"epsilon={epsilon!r}, noise_multiplier={noise_multiplier!r}"
         )
-    delta = _check_delta(delta)
+    delta = check_delta(delta)
     label_weight = check_float(
         "label_weight", label_weight, minimum=0, min_inclusive=False, maximum=1, max_inclusive=False
     )

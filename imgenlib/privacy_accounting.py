@@ -42,7 +42,13 @@ import math
 import dp_accounting
 from dp_accounting import pld, rdp
 
-from imgenlib._validation import check_choice, check_float, check_int, check_positive_int
+from imgenlib._validation import (
+    check_choice,
+    check_delta,
+    check_float,
+    check_int,
+    check_positive_int,
+)
 
 __all__ = [
     "ACCOUNTANTS",
@@ -59,12 +65,6 @@ SAMPLINGS = ("poisson", "fixed")
 
 def _check_sampling_rate(sampling_rate) -> float:
     return check_float("sampling_rate", sampling_rate, minimum=0, min_inclusive=False, maximum=1)
-
-
-def _check_delta(delta) -> float:
-    return check_float(
-        "delta", delta, minimum=0, min_inclusive=False, maximum=1, max_inclusive=False
-    )
 
 
 def default_delta(dataset_size: int) -> float:
@@ -205,7 +205,7 @@ def epsilon(
     event = dp_sgd_event(
         noise_multiplier, sampling_rate, steps, sampling=sampling, dataset_size=dataset_size
     )
-    delta = _check_delta(delta)
+    delta = check_delta(delta)
     engine = _make_accountant(accountant, sampling)
     if event.count == 0:
         return 0.0
@@ -252,7 +252,7 @@ def calibrate_noise_multiplier(
         >>> sigma = calibrate_noise_multiplier(10.0, 1e-5, 256 / 60_000, 14_062)
     """
     target_epsilon = check_float("target_epsilon", target_epsilon, minimum=0, min_inclusive=False)
-    delta = _check_delta(delta)
+    delta = check_delta(delta)
     steps = check_positive_int("steps", steps)
     tol = check_float("tol", tol, minimum=0, min_inclusive=False)
     dp_sgd_event(1.0, sampling_rate, steps, sampling=sampling, dataset_size=dataset_size)

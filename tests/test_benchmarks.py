@@ -107,7 +107,7 @@ def test_time_to_quality_quick_run(tmp_path, monkeypatch):
         assert len(curve) >= 2 and _positive(result[key]["img_per_s"])
         seconds = [point["seconds"] for point in curve]
         assert (
-            seconds == sorted(seconds) and seconds[-1] <= 60 * 0.1 + 5
+            seconds == sorted(seconds) and seconds[-1] <= 60 * time_to_quality.QUICK_MINUTES + 10
         )  # the budget, plus one step
         assert [p["steps"] for p in curve] == sorted(
             {p["steps"] for p in curve}

@@ -31,9 +31,8 @@ def test_fashion_mnist_preset_is_recommended_and_fits_the_zoo():
 @pytest.mark.slow
 def test_train_conditional_diffusion_writes_outputs_and_resumes(tmp_path):
     out = tmp_path / "run"
-    summary = train(
-        "diffusion", "digits", out, preset="tiny", epochs=1, conditional=True, verbose=0
-    )
+    settings = {"preset": "tiny", "conditional": True, "batch_size": 128, "verbose": 0}
+    summary = train("diffusion", "digits", out, epochs=1, **settings)
     for name in ("model.keras", "samples.png", "history.json", "metrics.json", "run.json"):
         assert (out / name).is_file(), name
     assert set(json.loads((out / "history.json").read_text())) == {"loss"}
@@ -41,17 +40,15 @@ def test_train_conditional_diffusion_writes_outputs_and_resumes(tmp_path):
     assert isinstance(model, Diffusion) and model.num_classes == 10
     samples = model.generate(4, seed=0, labels="balanced", steps=5, guidance=2.0)
     assert samples.shape == (4, 28, 28, 1) and np.all(np.isfinite(samples))
-    summary = train(
-        "diffusion", "digits", out, preset="tiny", epochs=2, conditional=True, verbose=0
-    )
-    assert summary["steps_this_session"] == 1797 // 32 and summary["epochs_completed"] == 2
+    summary = train("diffusion", "digits", out, epochs=2, **settings)
+    assert summary["steps_this_session"] == 1797 // 128 and summary["epochs_completed"] == 2
 
 
 @pytest.mark.slow
 def test_cli_trains_diffusion_in_mixed_bfloat16_and_records_it(tmp_path, run_cli):
     out = tmp_path / "run"
     args = ["train", "diffusion", "--data", "digits", "--preset", "tiny", "--out", str(out)]
-    result = run_cli(*args, "--epochs", "1", "--batch-size", "128", "--precision", "mixed_bfloat16")
+    result = run_cli(*args, "--epochs", "1", "--batch-size", "512", "--precision", "mixed_bfloat16")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["precision"] == "mixed_bfloat16" and np.isfinite(metrics["final"]["loss"])

@@ -229,7 +229,8 @@ def _colour_histogram(images):
 
 @pytest.mark.slow
 def test_gan_learns_the_colours_of_shapes():
-    """A small GAN trained for ~1 minute on `shapes` draws black backgrounds and palette colours."""
+    """A small GAN trained for seven epochs on `shapes` draws black backgrounds and palette
+    colours (total variation to the data's colour histogram 0.09 at seven epochs, 0.23 at four)."""
     data = load_shapes(4096, seed=0).images
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(
@@ -240,7 +241,7 @@ def test_gan_learns_the_colours_of_shapes():
     gan = build_gan(config, (32, 32, 3))
     target = _colour_histogram(data[:512])
     before = 0.5 * np.abs(_colour_histogram(gan.generate(512, seed=1)) - target).sum()
-    gan.fit(make_dataset(data, batch_size=64, seed=0), epochs=12, verbose=0, shuffle=False)
+    gan.fit(make_dataset(data, batch_size=64, seed=0), epochs=7, verbose=0, shuffle=False)
     after_hist = _colour_histogram(gan.generate(512, seed=1))
     after = 0.5 * np.abs(after_hist - target).sum()
     assert before > 0.8, f"untrained samples should match no colours ({before:.2f})"
