@@ -131,8 +131,9 @@ def _add_train_parser(commands):
          "(history.json) and keep the lowest-FID model in DIR/best.keras"),
         ("--eval-n", {"type": int, "metavar": "N"},
          "with --eval-every: samples per evaluation (default %(default)s)"),
-        ("--precision", {"choices": PRECISIONS}, "float32 (default) or mixed_bfloat16 (GANs, diffusion; "
-         "faster only on hardware with bfloat16 units: measure with benchmarks/options.py first)"),
+        ("--precision", {"choices": PRECISIONS}, "float32 (default), mixed_bfloat16 (GANs, diffusion; "
+         "faster only on hardware with bfloat16 units) or auto (mixed_bfloat16 where the CPU or GPU "
+         "computes bfloat16 natively, else float32; the choice and its reason are printed)"),
         ("--patience", {"type": int, "metavar": "P"},
          "with --eval-every: stop once FID has not improved for P epochs"),
         ("--tensorboard", {"action": "store_true"}, "also write TensorBoard logs to DIR/logs "

@@ -24,7 +24,7 @@ from imgenlib._validation import (
 __all__ = ["KINDS", "LEARNING_RATE_FIELDS", "PRECISIONS", "SPLITS", "RunConfig"]
 
 KINDS = ("gan", "vae", "diffusion")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 SPLITS = ("train", "test")
 LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 
@@ -87,7 +87,10 @@ class RunConfig:
             (counted within a session).
         eval_n: samples per quality evaluation (FID is biased upwards at small n: compare
             only FIDs measured with the same n).
-        precision: ``"float32"`` or ``"mixed_bfloat16"`` (GANs and diffusion models):
+        precision: ``"float32"``, ``"mixed_bfloat16"`` (GANs and diffusion models) or
+            ``"auto"`` (bfloat16 where the hardware computes it natively, else float32:
+            `imgenlib.precision.choose_precision`; `train` records the choice and why).
+            bfloat16:
             layers compute in bfloat16 with float32 variables and losses (a diffusion
             U-Net keeps its input convolution, time embedding, attention and output
             layers in float32: `imgenlib.models.unet.build_unet`; its noising, loss, EMA
@@ -222,7 +225,7 @@ class RunConfig:
                 "patience needs eval_every (early stopping watches FID). "
                 f"Received: patience={self.patience}"
             )
-        if self.precision != "float32" and self.kind == "vae":
+        if self.precision == "mixed_bfloat16" and self.kind == "vae":
             raise ValueError(
                 f"precision={self.precision!r} is for GANs and diffusion models only (a VAE's "
                 "ELBO sums hundreds of per-pixel terms, too many for bfloat16). "

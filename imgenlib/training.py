@@ -26,8 +26,9 @@ safe to interrupt:
 - ``DIR/metrics.json`` — wall time, throughput and final losses of the last session; for
   a VAE also the held-out −ELBO in nats per image and the reconstruction error
   (`imgenlib.reconstruction.evaluate_vae`); when no preset was named, the line saying which
-  one was chosen for the data and why (``preset_choice``, also printed at the start); for
-  a diffusion model the ``sampling`` settings (`imgenlib.sampling_options.sampling_settings`
+  one was chosen for the data and why (``preset_choice``, also printed at the start); with
+  ``precision="auto"`` the precision chosen for this hardware and why (``precision_choice``,
+  printed too: `imgenlib.precision`); for a diffusion model the ``sampling`` settings (`imgenlib.sampling_options.sampling_settings`
   defaults: DDIM, min(50, T) steps, η 0) with which the sample grids and the
   ``eval_every`` FIDs were drawn.
 - With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
@@ -84,6 +85,7 @@ from imgenlib.io import (
     remove_stale_temporaries,
     save_json,
 )
+from imgenlib.precision import choose_precision
 from imgenlib.private_runs import PrivacyBudget, plan_privacy
 from imgenlib.reconstruction import evaluate_vae
 from imgenlib.resume import (
@@ -141,18 +143,28 @@ def train(
         TrainingDiverged: a loss became NaN/Inf (``DIR`` keeps the last finished epoch).
     """
     config, choice = _choose_preset(_as_config(kind, data, out, settings))
+    config, notes = _choose_precision(config, {"preset_choice": choice})
     callbacks = _check_callbacks(callbacks)
     verbose = _fit_verbosity(verbose)
     ensure_writable_dir(config.out)
-    if verbose and choice:
-        print(choice, flush=True)
+    for note in filter(None, notes.values() if verbose else ()):
+        print(note, flush=True)
     distribution = start_strategy(config.strategy, deterministic=config.deterministic)
     run_dir = worker_dir(config.out, distribution)
     with lock_directory(run_dir, purpose="training"):
-        return _train_locked(config, run_dir, distribution, callbacks, verbose, choice)
+        return _train_locked(config, run_dir, distribution, callbacks, verbose, notes)
 
 
-def _train_locked(config, run_dir, distribution, callbacks, verbose, choice) -> dict:
+def _choose_precision(config: RunConfig, notes: dict) -> tuple[RunConfig, dict]:
+    """Resolve ``precision="auto"`` for this machine; the reason joins the summary's notes."""
+    if config.precision != "auto":
+        return config, notes
+    chosen = choose_precision(config.kind)
+    config = dataclasses.replace(config, precision=chosen.policy)
+    return config, {**notes, "precision_choice": chosen.reason}
+
+
+def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> dict:
     _prepare_run_dir(config, run_dir)
     quality = _quality_monitor(config)  # before the data loads: fails fast on a bad dataset
     images, labels, class_names = _load_training_data(config)
@@ -198,7 +210,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, choice) -> 
     )
     seconds = time.perf_counter() - start
     summary = _summary(config, run_dir, images, num_classes, distribution, timer, seconds)
-    summary["preset_choice"] = choice
+    summary.update(notes)  # preset_choice, and precision_choice when it was "auto"
     if budget:
         summary["privacy"] = budget[0].record()
     if config.kind == "vae":

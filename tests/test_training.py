@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imgenlib.precision import choose_precision
 from imgenlib.training import train
 
 
@@ -151,9 +152,13 @@ def test_mixed_bfloat16_trains_saves_and_restores_the_global_policy(tmp_path):
     assert {v.dtype for v in model.generator.weights} == {"float32"}  # variables stay float32
     images = model.generate(8, seed=0)
     assert images.dtype == np.float32 and np.all(np.abs(images) <= 1)
-    # Resuming in float32 continues the same run (the weights are float32 either way).
-    again = train("gan", "digits", out, preset="tiny", epochs=2, verbose=0)
+    # Resuming in another precision continues the same run (the weights are float32 either
+    # way); "auto" resolves to this machine's choice and records why.
+    again = train("gan", "digits", out, preset="tiny", epochs=2, precision="auto", verbose=0)
     assert again["epochs_completed"] == 2
+    chosen = choose_precision("gan")
+    assert again["precision"] == chosen.policy and again["precision_choice"] == chosen.reason
+    assert json.loads((out / "run.json").read_text())["precision"] == chosen.policy
 
 
 def test_eval_every_needs_a_dataset_with_an_extractor(tmp_path):

@@ -1,0 +1,138 @@
+"""`precision="auto"`: bfloat16 where the hardware computes it, float32 otherwise.
+
+``mixed_bfloat16`` (layers compute in bfloat16, variables and losses stay float32) pays
+only where the hardware has bfloat16 arithmetic; elsewhere TensorFlow emulates it and it
+is several times *slower* than float32. Measured with ``benchmarks/options.py`` (the TF
+DCGAN tutorial's networks, steady-state training img/s, bfloat16 ÷ float32 in one run):
+
+- a 2-core AMD EPYC with AVX512_BF16: 1.54× (``benchmarks/results/options.json``; the
+  ``fashion_mnist`` preset trained 1.34× faster there with a better FID at 10 minutes);
+- a 2-core AMD EPYC with AVX2 but no AVX-512 (so no AVX512_BF16): **0.085×** (11.7 against
+  139.8 img/s, three rounds, ``python benchmarks/options.py --variants baseline
+  mixed_bfloat16``; ``benchmarks/results/other_machines/options_avx2_no_bf16.json``).
+
+So ``"auto"`` reads the hardware:
+
+- a GPU with compute capability ≥ 8.0 (Ampere and newer: bfloat16 tensor cores) →
+  ``mixed_bfloat16``; an older GPU → ``float32`` (its fast path is float16 with loss
+  scaling, not yet a training option here);
+- a CPU whose flags include ``avx512_bf16`` or ``amx_bf16`` (Linux ``/proc/cpuinfo``) →
+  ``mixed_bfloat16``; any other CPU, or flags that cannot be read → ``float32``;
+- a VAE → ``float32`` always (its ELBO sums hundreds of per-pixel terms, too many for
+  bfloat16; `imgenlib.runs.RunConfig` refuses bfloat16 VAEs).
+
+`train` resolves ``"auto"`` once per session, prints the choice and its reason and writes
+both to ``metrics.json`` (``precision``, ``precision_choice``). Precision is not part of a
+run's identity, so a run resumed on other hardware takes that hardware's choice.
+
+Example:
+    >>> choose_precision("gan", flags={"avx2", "avx512_bf16"}, gpus=[])
+    PrecisionChoice(policy='mixed_bfloat16', reason='auto: mixed_bfloat16, the CPU computes bfloat16 natively (avx512_bf16)')
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from imgenlib._validation import check_choice
+
+__all__ = [
+    "AUTO",
+    "BF16_CPU_FLAGS",
+    "MEASURED_WITHOUT_BF16",
+    "PrecisionChoice",
+    "choose_precision",
+    "cpu_flags",
+    "gpu_capabilities",
+]
+
+AUTO = "auto"
+# x86 flags of native bfloat16 arithmetic, as Linux names them in /proc/cpuinfo.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# bfloat16 ÷ float32 training img/s measured on a CPU without them (benchmarks/options.py,
+# benchmarks/results/other_machines/options_avx2_no_bf16.json).
+MEASURED_WITHOUT_BF16 = 0.085
+_READ = object()  # choose_precision's default: read the flags of this machine
+
+
+@dataclasses.dataclass(frozen=True)
+class PrecisionChoice:
+    """A resolved precision: the Keras dtype policy name and why it was chosen."""
+
+    policy: str
+    reason: str
+
+
+def cpu_flags(path="/proc/cpuinfo") -> set[str] | None:
+    """The CPU feature flags Linux reports (first ``flags`` line), or None if unreadable."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            return set(value.split())
+    return None
+
+
+def gpu_capabilities() -> list[tuple[int, int] | None]:
+    """The compute capability of each GPU TensorFlow sees (None where it does not say)."""
+    import tensorflow as tf
+
+    capabilities = []
+    for device in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(device)
+        capability = details.get("compute_capability")
+        capabilities.append(None if capability is None else tuple(capability))
+    return capabilities
+
+
+def choose_precision(kind: str, *, flags=_READ, gpus=None) -> PrecisionChoice:
+    """The precision ``"auto"`` means for a model `kind` on this machine.
+
+    Args:
+        kind: ``"gan"``, ``"vae"`` or ``"diffusion"``.
+        flags: the CPU's feature flags (default: read by `cpu_flags`; None: unknown).
+        gpus: the GPUs' compute capabilities (default: `gpu_capabilities`); with any GPU
+            the choice follows the first one (training runs there).
+
+    Returns:
+        A `PrecisionChoice` whose ``policy`` is ``"float32"`` or ``"mixed_bfloat16"``.
+    """
+    from imgenlib.runs import KINDS
+
+    check_choice("kind", kind, KINDS)
+    if kind == "vae":
+        return PrecisionChoice("float32", "auto: float32, a VAE's ELBO needs float32 sums")
+    gpus = gpu_capabilities() if gpus is None else list(gpus)
+    if gpus:
+        capability = gpus[0]
+        if capability is not None and tuple(capability) >= (8, 0):
+            return PrecisionChoice(
+                "mixed_bfloat16",
+                f"auto: mixed_bfloat16, the GPU (compute capability {capability[0]}.{capability[1]}) "
+                "has bfloat16 tensor cores",
+            )
+        shown = "unknown" if capability is None else f"{capability[0]}.{capability[1]}"
+        return PrecisionChoice(
+            "float32",
+            f"auto: float32, the GPU (compute capability {shown}) has no bfloat16 units and "
+            "float16 with loss scaling is not a training option yet",
+        )
+    flags = cpu_flags() if flags is _READ else flags
+    if flags is None:
+        return PrecisionChoice("float32", "auto: float32, the CPU's features could not be read")
+    native = [flag for flag in BF16_CPU_FLAGS if flag in set(flags)]
+    if native:
+        return PrecisionChoice(
+            "mixed_bfloat16",
+            f"auto: mixed_bfloat16, the CPU computes bfloat16 natively ({', '.join(native)})",
+        )
+    return PrecisionChoice(
+        "float32",
+        f"auto: float32, the CPU has no bfloat16 arithmetic ({' or '.join(BF16_CPU_FLAGS)}), "
+        "so bfloat16 would be emulated: it trained at "
+        f"{MEASURED_WITHOUT_BF16:g}× float32's speed on such a CPU",
+    )
