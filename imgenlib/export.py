@@ -23,8 +23,8 @@ Use them without imgenlib::
     loaded = tf.saved_model.load("gen_savedmodel")
     images = loaded.signatures["serving_default"](z=z)["images"]
 
-    interpreter = tf.lite.Interpreter("gen.tflite")   # or ai_edge_litert's Interpreter
-    images = interpreter.get_signature_runner("serving_default")(z=z)["images"]
+    from ai_edge_litert.interpreter import Interpreter   # LiteRT (tf.lite.Interpreter is deprecated)
+    images = Interpreter("gen.tflite").get_signature_runner("serving_default")(z=z)["images"]
 
 or with imgenlib: ``generate = load_exported(path); images = generate(z, labels)``.
 
@@ -64,6 +64,7 @@ from imgenlib.sampling_options import sampling_settings
 __all__ = [
     "QUANTIZATIONS",
     "SIGNATURE",
+    "TFLITE_RUNTIMES",
     "ExportedGenerator",
     "compare_exported",
     "export_savedmodel",
@@ -73,6 +74,7 @@ __all__ = [
 
 SIGNATURE = "serving_default"
 QUANTIZATIONS = ("float16", "int8")
+TFLITE_RUNTIMES = ("litert", "tf.lite")
 
 
 def _check_model(model):
@@ -233,20 +235,31 @@ class ExportedGenerator:
 
     Attributes:
         format: ``"savedmodel"`` or ``"tflite"``.
+        runtime: what runs it: ``"savedmodel"``, or for TFLite ``"litert"`` (the
+            ``ai-edge-litert`` package, installed with imgenlib on Linux and Apple-silicon
+            macOS) or ``"tf.lite"`` (TensorFlow's deprecated interpreter, the fallback).
         latent_dim, num_classes: from the export's ``metadata`` signature (num_classes is
             None for an unconditional model).
         steps, guidance: a diffusion export's fixed DDIM steps and guidance (steps is None
             for a one-call generator).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, runtime: str | None = None):
         path = Path(path)
+        if runtime is not None:
+            check_choice("runtime", runtime, TFLITE_RUNTIMES)
         if path.is_dir() and (path / "saved_model.pb").is_file():
-            self.format = "savedmodel"
+            if runtime is not None:
+                raise ValueError(
+                    f"runtime is for .tflite files; {str(path)!r} is a SavedModel. "
+                    f"Received: runtime={runtime!r}"
+                )
+            self.format = self.runtime = "savedmodel"
             self._run, metadata = _load_savedmodel(path)
         elif path.is_file() and path.suffix == ".tflite":
             self.format = "tflite"
-            self._run, metadata = _load_tflite(path)
+            self.runtime = runtime or ("litert" if _litert_interpreter() else "tf.lite")
+            self._run, metadata = _load_tflite(path, self.runtime)
         else:
             raise ValueError(
                 "path must be a SavedModel directory or a .tflite file written by imgenlib.export. "
@@ -296,16 +309,22 @@ class ExportedGenerator:
         )
 
 
-def load_exported(path) -> ExportedGenerator:
+def load_exported(path, *, runtime: str | None = None) -> ExportedGenerator:
     """Load a SavedModel directory or ``.tflite`` file written by this module.
+
+    Args:
+        path: the SavedModel directory or ``.tflite`` file.
+        runtime: for a ``.tflite`` file, ``"litert"`` or ``"tf.lite"`` (see
+            `ExportedGenerator.runtime`); None: LiteRT when it is installed, else tf.lite.
 
     Returns:
         An `ExportedGenerator`: ``images = load_exported(path)(z, labels=None)``.
 
     Raises:
-        ValueError: `path` is neither.
+        ValueError: `path` is neither; a `runtime` for a SavedModel; ``"litert"`` when
+            ``ai-edge-litert`` is not installed.
     """
-    return ExportedGenerator(path)
+    return ExportedGenerator(path, runtime=runtime)
 
 
 def _load_savedmodel(path):
@@ -324,22 +343,34 @@ def _load_savedmodel(path):
     return run, metadata
 
 
-def _tflite_interpreter(path):
-    """LiteRT's interpreter when ``ai-edge-litert`` is installed, else ``tf.lite``'s."""
+def _litert_interpreter():
+    """LiteRT's ``Interpreter`` class, or None when ``ai-edge-litert`` is not installed."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            return tf.lite.Interpreter(model_path=str(path))
-    return Interpreter(model_path=str(path))
+        return None
+    return Interpreter
 
 
-def _load_tflite(path):
+def _tflite_interpreter(path, runtime: str):
+    if runtime == "litert":
+        return _litert_interpreter()(model_path=str(path))
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return tf.lite.Interpreter(model_path=str(path))
+
+
+def _load_tflite(path, runtime: str):
+    if runtime == "litert" and _litert_interpreter() is None:
+        raise ValueError(
+            "runtime='litert' needs the ai-edge-litert package: pip install ai-edge-litert "
+            "(wheels for Linux and Apple-silicon macOS), or use runtime='tf.lite'. "
+            f"Received: runtime={runtime!r}"
+        )
     try:
-        interpreter = _tflite_interpreter(path)
+        interpreter = _tflite_interpreter(path, runtime)
         signatures = interpreter.get_signature_list()
     except (ValueError, RuntimeError) as error:
         raise ValueError(f"Cannot load {str(path)!r} as TFLite: {str(error)[:200]}") from None

@@ -119,6 +119,46 @@ def test_tflite_matches_keras(gans, tflite, kind, quantization):
     assert stats["mean_abs_error"] <= stats["max_abs_error"]
 
 
+@pytest.mark.parametrize("quantization", [None, "int8"])
+def test_litert_and_the_tf_lite_fallback_agree(gans, tflite, quantization):
+    """The same .tflite file run by LiteRT (ai-edge-litert) and by TensorFlow's deprecated
+    tf.lite interpreter: the same images, both within the export's tolerance of Keras."""
+    model = gans["conditional"]
+    path = tflite("conditional", quantization)
+    z, labels = _inputs(model)
+    litert = load_exported(path, runtime="litert")
+    fallback = load_exported(path, runtime="tf.lite")
+    assert (litert.runtime, fallback.runtime, load_exported(path).runtime) == (
+        "litert",
+        "tf.lite",
+        "litert",
+    )  # fmt: skip  (LiteRT is installed with imgenlib on Linux)
+    images = litert(z, labels)
+    np.testing.assert_allclose(images, fallback(z, labels), atol=1e-5)
+    expected = model.generate(z=z, labels=labels)
+    assert np.abs(images - expected).max() <= TOLERANCE[quantization]
+
+
+def test_without_litert_the_fallback_runs_and_asking_for_litert_says_what_to_install(
+    gans, tflite, tmp_path, monkeypatch
+):
+    path = tflite("unconditional")
+    z, _ = _inputs(gans["unconditional"])
+    expected = load_exported(path, runtime="litert")(z)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails
+    generator = load_exported(path)
+    assert generator.runtime == "tf.lite"
+    np.testing.assert_allclose(generator(z), expected, atol=1e-5)
+    with pytest.raises(ValueError, match=r"pip install ai-edge-litert.*runtime='litert'"):
+        load_exported(path, runtime="litert")
+    with pytest.raises(ValueError, match=r"Unknown runtime 'tflite'"):
+        load_exported(path, runtime="tflite")
+    saved = export_savedmodel(gans["unconditional"], tmp_path / "sm")
+    assert load_exported(saved).runtime == "savedmodel"
+    with pytest.raises(ValueError, match=r"is a SavedModel.*runtime='tf.lite'"):
+        load_exported(saved, runtime="tf.lite")
+
+
 def test_quantization_shrinks_the_file(tflite):
     # Tiny models: biases, graph and signatures stay, so less than the 2x / 4x of the weights.
     sizes = {q: tflite("conditional", q).stat().st_size for q in (None, "float16", "int8")}
