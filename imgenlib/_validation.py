@@ -180,6 +180,22 @@ def check_image_labels(name: str, value, n: int) -> np.ndarray:
     return array
 
 
+def check_class_labels(name: str, value, n: int, num_classes: int) -> np.ndarray:
+    """`check_image_labels` plus the range: n int labels in ``[0, num_classes)``, as int64.
+
+    Example:
+        >>> check_class_labels("labels", [0, 2, 1], 3, num_classes=3)
+        array([0, 2, 1])
+    """
+    array = check_image_labels(name, value, n)
+    if n and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(
+            f"{name} must be in [0, {num_classes}). "
+            f"Received: {name} in [{array.min()}, {array.max()}]"
+        )
+    return array.astype(np.int64)
+
+
 def check_latent_model(model) -> int:
     """Return the latent size of a model that can generate from z (a GAN or a VAE), or raise."""
     latent_dim = getattr(model, "latent_dim", None)

@@ -42,7 +42,13 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from imgenlib._validation import check_delta, check_float, check_int, check_positive_int
+from imgenlib._validation import (
+    check_class_labels,
+    check_delta,
+    check_float,
+    check_int,
+    check_positive_int,
+)
 from imgenlib.images import check_images
 
 __all__ = [
@@ -233,20 +239,6 @@ def calibrate_gaussian_noise(epsilon: float, delta: float) -> float:
     return float(sigma + 1e-9)
 
 
-def _check_labels(labels, n: int, num_classes: int) -> np.ndarray:
-    array = np.asarray(labels)
-    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(
-            f"labels must be {n} ints, one per image. Received: labels.shape={array.shape}, "
-            f"labels.dtype={array.dtype}"
-        )
-    if n and (array.min() < 0 or array.max() >= num_classes):
-        raise ValueError(
-            f"labels must be in [0, {num_classes}). Received: labels in [{array.min()}, {array.max()}]"
-        )
-    return array.astype(np.int64)
-
-
 def release_mean_embeddings(
     images,
     labels=None,
@@ -305,7 +297,7 @@ def release_mean_embeddings(
         if num_classes is None:
             num_classes = int(np.max(labels)) + 1 if len(np.asarray(labels)) else 1
         num_classes = check_positive_int("num_classes", num_classes)
-        labels = _check_labels(labels, n, num_classes)
+        labels = check_class_labels("labels", labels, n, num_classes)
     if (epsilon is None) == (noise_multiplier is None):
         raise ValueError(
             "Give exactly one of epsilon and noise_multiplier. Received: "

@@ -85,7 +85,7 @@ from imgenlib.io import (
     remove_stale_temporaries,
     save_json,
 )
-from imgenlib.precision import choose_precision
+from imgenlib.precision import AUTO, choose_precision
 from imgenlib.private_runs import PrivacyBudget, plan_privacy
 from imgenlib.reconstruction import evaluate_vae
 from imgenlib.resume import (
@@ -157,7 +157,7 @@ def train(
 
 def _choose_precision(config: RunConfig, notes: dict) -> tuple[RunConfig, dict]:
     """Resolve ``precision="auto"`` for this machine; the reason joins the summary's notes."""
-    if config.precision != "auto":
+    if config.precision != AUTO:
         return config, notes
     chosen = choose_precision(config.kind)
     config = dataclasses.replace(config, precision=chosen.policy)

@@ -23,25 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from imgenlib._validation import check_int, check_positive_int
+from imgenlib._validation import check_class_labels, check_int, check_positive_int
 from imgenlib.images import check_images
 
 __all__ = ["classifier_accuracy", "fit_classifier", "tstr_accuracy"]
-
-
-def _labels(name: str, labels, n: int, num_classes: int) -> np.ndarray:
-    array = np.asarray(labels)
-    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(
-            f"{name} must be {n} ints, one per image. Received: "
-            f"{name}.shape={array.shape}, {name}.dtype={array.dtype}"
-        )
-    if array.min() < 0 or array.max() >= num_classes:
-        raise ValueError(
-            f"{name} must be in [0, {num_classes}). "
-            f"Received: {name} in [{array.min()}, {array.max()}]"
-        )
-    return array.astype(np.int32)
 
 
 def fit_classifier(
@@ -74,7 +59,7 @@ def fit_classifier(
 
     images = check_images(images)
     num_classes = check_int("num_classes", num_classes, minimum=2)
-    labels = _labels("labels", labels, len(images), num_classes)
+    labels = check_class_labels("labels", labels, len(images), num_classes)
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     seed = check_int("seed", seed, minimum=0)
@@ -104,7 +89,7 @@ def classifier_accuracy(classifier, images, labels, *, batch_size: int = 500) ->
     """
     images = check_images(images)
     num_classes = int(classifier.output_shape[-1])
-    labels = _labels("labels", labels, len(images), num_classes)
+    labels = check_class_labels("labels", labels, len(images), num_classes)
     batch_size = check_positive_int("batch_size", batch_size)
     predicted = [
         np.asarray(classifier(images[start : start + batch_size], training=False)).argmax(axis=1)
@@ -115,7 +100,7 @@ def classifier_accuracy(classifier, images, labels, *, batch_size: int = 500) ->
 
 def _real_subset(images, labels, n_per_class, num_classes, seed):
     images = check_images(images, name="real_images")
-    labels = _labels("real_labels", labels, len(images), num_classes)
+    labels = check_class_labels("real_labels", labels, len(images), num_classes)
     rng = np.random.default_rng(seed)
     chosen = []
     for k in range(num_classes):
@@ -190,7 +175,7 @@ def tstr_accuracy(
         )
     num_classes = check_int("num_classes", num_classes, minimum=2)
     test_images = check_images(test_images, name="test_images")
-    test_labels = _labels("test_labels", test_labels, len(test_images), num_classes)
+    test_labels = check_class_labels("test_labels", test_labels, len(test_images), num_classes)
     n_per_class = check_positive_int("n_per_class", n_per_class)
     seed = check_int("seed", seed, minimum=0)
     settings = sampling_settings(model, sampling) or {}
