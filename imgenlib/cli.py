@@ -132,8 +132,9 @@ def _add_train_parser(commands):
         ("--eval-n", {"type": int, "metavar": "N"},
          "with --eval-every: samples per evaluation (default %(default)s)"),
         ("--precision", {"choices": PRECISIONS}, "float32 (default), mixed_bfloat16 (GANs, diffusion; "
-         "faster only on hardware with bfloat16 units) or auto (mixed_bfloat16 where the CPU or GPU "
-         "computes bfloat16 natively, else float32; the choice and its reason are printed)"),
+         "faster only on hardware with bfloat16 units), mixed_float16 (GPUs with float16 tensor cores; "
+         "dynamic loss scaling) or auto (what the CPU or GPU computes natively, else float32; the "
+         "choice and its reason are printed)"),
         ("--patience", {"type": int, "metavar": "P"},
          "with --eval-every: stop once FID has not improved for P epochs"),
         ("--tensorboard", {"action": "store_true"}, "also write TensorBoard logs to DIR/logs "

@@ -14,8 +14,8 @@ DCGAN tutorial's networks, steady-state training img/s, bfloat16 ÷ float32 in o
 So ``"auto"`` reads the hardware:
 
 - a GPU with compute capability ≥ 8.0 (Ampere and newer: bfloat16 tensor cores) →
-  ``mixed_bfloat16``; an older GPU → ``float32`` (its fast path is float16 with loss
-  scaling, not yet a training option here);
+  ``mixed_bfloat16``; 7.x (Volta, Turing: float16 tensor cores only) → ``mixed_float16``
+  with dynamic loss scaling (`use_loss_scaling`); older GPUs → ``float32``;
 - a CPU whose flags include ``avx512_bf16`` or ``amx_bf16`` (Linux ``/proc/cpuinfo``) →
   ``mixed_bfloat16``; any other CPU, or flags that cannot be read → ``float32``;
 - a VAE → ``float32`` always (its ELBO sums hundreds of per-pixel terms, too many for
@@ -45,6 +45,7 @@ __all__ = [
     "choose_precision",
     "cpu_flags",
     "gpu_capabilities",
+    "use_loss_scaling",
 ]
 
 AUTO = "auto"
@@ -89,7 +90,9 @@ def gpu_capabilities() -> list[tuple[int, int] | None]:
     return capabilities
 
 
-def choose_precision(kind: str, *, flags=_READ, gpus=None) -> PrecisionChoice:
+def choose_precision(
+    kind: str, *, flags=_READ, gpus=None, private: bool = False
+) -> PrecisionChoice:
     """The precision ``"auto"`` means for a model `kind` on this machine.
 
     Args:
@@ -97,6 +100,8 @@ def choose_precision(kind: str, *, flags=_READ, gpus=None) -> PrecisionChoice:
         flags: the CPU's feature flags (default: read by `cpu_flags`; None: unknown).
         gpus: the GPUs' compute capabilities (default: `gpu_capabilities`); with any GPU
             the choice follows the first one (training runs there).
+        private: a DP-SGD run, which cannot use float16 (its per-example gradients are not
+            loss-scaled): float32 where float16 would be chosen.
 
     Returns:
         A `PrecisionChoice` whose ``policy`` is ``"float32"`` or ``"mixed_bfloat16"``.
@@ -115,11 +120,24 @@ def choose_precision(kind: str, *, flags=_READ, gpus=None) -> PrecisionChoice:
                 f"auto: mixed_bfloat16, the GPU (compute capability {capability[0]}.{capability[1]}) "
                 "has bfloat16 tensor cores",
             )
+        if capability is not None and tuple(capability) >= (7, 0) and private:
+            return PrecisionChoice(
+                "float32",
+                f"auto: float32, the GPU (compute capability {capability[0]}.{capability[1]}) "
+                "has float16 but no bfloat16 tensor cores, and a private run cannot scale "
+                "its per-example gradients' losses",
+            )
+        if capability is not None and tuple(capability) >= (7, 0):
+            return PrecisionChoice(
+                "mixed_float16",
+                f"auto: mixed_float16, the GPU (compute capability {capability[0]}."
+                f"{capability[1]}) has float16 but no bfloat16 tensor cores; losses are "
+                "scaled dynamically",
+            )
         shown = "unknown" if capability is None else f"{capability[0]}.{capability[1]}"
         return PrecisionChoice(
             "float32",
-            f"auto: float32, the GPU (compute capability {shown}) has no bfloat16 units and "
-            "float16 with loss scaling is not a training option yet",
+            f"auto: float32, the GPU (compute capability {shown}) has no tensor cores",
         )
     flags = cpu_flags() if flags is _READ else flags
     if flags is None:
@@ -136,3 +154,25 @@ def choose_precision(kind: str, *, flags=_READ, gpus=None) -> PrecisionChoice:
         "so bfloat16 would be emulated: it trained at "
         f"{MEASURED_WITHOUT_BF16:g}× float32's speed on such a CPU",
     )
+
+
+def use_loss_scaling(model) -> None:
+    """Wrap each optimiser of a compiled `imgenlib.models.GenerativeModel` in Keras'
+    `LossScaleOptimizer` (dynamic loss scaling), as ``mixed_float16`` training needs.
+
+    float16 has 5 exponent bits: gradients below about 6e-8 flush to zero. The loss is
+    multiplied by a large scale (2¹⁵ at first) before the gradients are taken (every
+    ``train_step`` calls ``optimizer.scale_loss``, the identity for other optimisers); the
+    optimiser divides the gradients by it again, skips a step whose gradients overflowed
+    and halves the scale, and doubles it after 2,000 finite steps. Call it before
+    ``build_for_training`` (inside the distribution strategy's scope). Already wrapped
+    optimisers are left alone, so a loaded model is not wrapped twice.
+    """
+    import keras
+
+    for name in model.optimizer_variables():
+        optimizer = getattr(model, name, None)
+        if optimizer is None:
+            raise ValueError(f"Call compile() before use_loss_scaling(). Received: {name}=None")
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            setattr(model, name, keras.optimizers.LossScaleOptimizer(optimizer))

@@ -24,7 +24,7 @@ from imgenlib._validation import (
 __all__ = ["KINDS", "LEARNING_RATE_FIELDS", "PRECISIONS", "SPLITS", "RunConfig"]
 
 KINDS = ("gan", "vae", "diffusion")
-PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 SPLITS = ("train", "test")
 LEARNING_RATE_FIELDS = ("learning_rate", "g_learning_rate", "d_learning_rate")
 
@@ -87,8 +87,10 @@ class RunConfig:
             (counted within a session).
         eval_n: samples per quality evaluation (FID is biased upwards at small n: compare
             only FIDs measured with the same n).
-        precision: ``"float32"``, ``"mixed_bfloat16"`` (GANs and diffusion models) or
-            ``"auto"`` (bfloat16 where the hardware computes it natively, else float32:
+        precision: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"`` (GANs and
+            diffusion models; float16 with dynamic loss scaling,
+            `imgenlib.precision.use_loss_scaling`, and not for private runs) or ``"auto"``
+            (the fast one the hardware computes natively, else float32:
             `imgenlib.precision.choose_precision`; `train` records the choice and why).
             bfloat16:
             layers compute in bfloat16 with float32 variables and losses (a diffusion
@@ -225,11 +227,18 @@ class RunConfig:
                 "patience needs eval_every (early stopping watches FID). "
                 f"Received: patience={self.patience}"
             )
-        if self.precision == "mixed_bfloat16" and self.kind == "vae":
+        if self.precision.startswith("mixed_") and self.kind == "vae":
             raise ValueError(
                 f"precision={self.precision!r} is for GANs and diffusion models only (a VAE's "
-                "ELBO sums hundreds of per-pixel terms, too many for bfloat16). "
+                "ELBO sums hundreds of per-pixel terms, too many for 16-bit floats). "
                 f"Received: precision={self.precision!r} for a {self.kind}"
+            )
+        if self.precision == "mixed_float16" and self.private:
+            raise ValueError(
+                "precision='mixed_float16' cannot train privately: DP-SGD's per-example "
+                "gradients are not loss-scaled (use float32 or mixed_bfloat16). "
+                f"Received: precision={self.precision!r} with dp_epsilon={self.dp_epsilon!r}, "
+                f"dp_sigma={self.dp_sigma!r}"
             )
         if self.loss is not None and self.kind != "gan":
             raise ValueError(

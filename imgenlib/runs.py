@@ -53,6 +53,9 @@ def __getattr__(name: str):
 def check_same_run(config: RunConfig, recorded: dict) -> None:
     """Raise unless the `recorded` run.json holds the same `RunConfig.IDENTITY` values.
 
+    Precision may change between sessions (float32 ↔ mixed_bfloat16), except into or out of
+    ``mixed_float16``, whose loss-scaled optimisers hold other state.
+
     A record written before `style` and `condition` existed holds the run they resolve to
     (``emoji``: twitter; conditional: category).
 
@@ -78,6 +81,11 @@ def check_same_run(config: RunConfig, recorded: dict) -> None:
         for key in RunConfig.IDENTITY
         if recorded.get(key) != identity[key]
     ]
+    before, now = recorded.get("precision", "float32"), config.precision
+    if (before == "mixed_float16") != (now == "mixed_float16"):
+        differing.append(
+            f"precision: {before!r} → {now!r} (loss scaling changes the optimisers' state)"
+        )
     if differing:
         raise ValueError(
             f"{str(config.out)!r} holds a run with other settings ({'; '.join(differing)}); "

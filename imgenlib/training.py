@@ -85,7 +85,7 @@ from imgenlib.io import (
     remove_stale_temporaries,
     save_json,
 )
-from imgenlib.precision import AUTO, choose_precision
+from imgenlib.precision import AUTO, choose_precision, use_loss_scaling
 from imgenlib.private_runs import PrivacyBudget, plan_privacy
 from imgenlib.reconstruction import evaluate_vae
 from imgenlib.resume import (
@@ -159,7 +159,7 @@ def _choose_precision(config: RunConfig, notes: dict) -> tuple[RunConfig, dict]:
     """Resolve ``precision="auto"`` for this machine; the reason joins the summary's notes."""
     if config.precision != AUTO:
         return config, notes
-    chosen = choose_precision(config.kind)
+    chosen = choose_precision(config.kind, private=config.private)
     config = dataclasses.replace(config, precision=chosen.policy)
     return config, {**notes, "precision_choice": chosen.reason}
 
@@ -331,6 +331,8 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
                 config.kind, model_config, image_shape, class_names=class_names,
                 seed=config.seed,
             )  # fmt: skip
+            if config.precision == "mixed_float16":
+                use_loss_scaling(model)
             model.build_for_training()
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)

@@ -1,5 +1,6 @@
 """`precision="auto"`: the hardware decides between float32 and mixed_bfloat16."""
 
+import numpy as np
 import pytest
 
 from imgenlib.precision import BF16_CPU_FLAGS, PrecisionChoice, choose_precision, cpu_flags
@@ -40,7 +41,7 @@ def test_this_machine_is_read_like_grep_reads_it():
         ("vae", {"avx512_bf16"}, [], "float32", "ELBO"),
         ("vae", set(), [(9, 0)], "float32", "ELBO"),
         ("gan", set(), [(8, 0)], "mixed_bfloat16", "compute capability 8.0"),
-        ("diffusion", {"avx512_bf16"}, [(7, 5)], "float32", "compute capability 7.5"),
+        ("diffusion", {"avx512_bf16"}, [(7, 5)], "mixed_float16", "compute capability 7.5"),
         ("gan", set(), [None], "float32", "compute capability unknown"),
     ],
 )
@@ -62,3 +63,86 @@ def test_run_config_accepts_auto_for_every_kind_and_still_refuses_a_bfloat16_vae
         RunConfig(kind="vae", data="digits", out="x", precision="mixed_bfloat16")
     with pytest.raises(ValueError, match="Unknown precision 'float16'"):
         RunConfig(kind="gan", data="digits", out="x", precision="float16")
+
+
+@pytest.mark.parametrize(
+    ("capability", "private", "policy"),
+    [((7, 5), False, "mixed_float16"), ((7, 0), True, "float32"), ((6, 1), False, "float32")],
+)
+def test_gpus_without_bfloat16_get_float16_unless_private_or_older(capability, private, policy):
+    chosen = choose_precision("gan", flags=set(), gpus=[capability], private=private)
+    assert chosen.policy == policy, chosen.reason
+    assert f"compute capability {capability[0]}.{capability[1]}" in chosen.reason
+
+
+def test_run_config_refuses_float16_for_a_private_run():
+    with pytest.raises(ValueError, match=r"per-example.*Received: precision='mixed_float16'"):
+        RunConfig(kind="gan", data="digits", out="x", precision="mixed_float16", dp_epsilon=10)
+
+
+def test_a_loss_scaled_step_equals_the_unscaled_step(tiny_gan_pair):
+    """Loss scaling is exact in float32 (the scale is a power of two): one GAN step with
+    both optimisers wrapped in LossScaleOptimizer moves every weight as the plain step does.
+    A train_step that forgot `scale_loss` would divide its gradients by 2**15."""
+    plain, scaled, batch = tiny_gan_pair
+    plain.train_on_batch(batch)
+    scaled.train_on_batch(batch)
+    for a, b in zip(plain.weights, scaled.weights, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def tiny_gan_pair():
+    import keras
+
+    from imgenlib.models import GANConfig, build_gan
+    from imgenlib.precision import use_loss_scaling
+
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 1)).astype("float32")
+    models = []
+    for wrap in (False, True):
+        keras.utils.set_random_seed(0)
+        gan = build_gan(GANConfig.tiny(), (16, 16, 1))
+        gan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))
+        if wrap:
+            use_loss_scaling(gan)
+            use_loss_scaling(gan)  # idempotent
+            assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+            assert not isinstance(
+                gan.g_optimizer.inner_optimizer, keras.optimizers.LossScaleOptimizer
+            )
+        gan.build_for_training()
+        models.append(gan)
+    models[1].set_weights(models[0].get_weights())
+    return models[0], models[1], images
+
+
+@pytest.mark.slow
+def test_a_float16_diffusion_model_trains_with_loss_scaling():
+    """mixed_float16 on the CPU, for correctness: the U-Net's loss-scaled steps stay finite,
+    apply (the loss scale skips only overflowing steps), keep float32 variables, and the
+    model samples float32 images."""
+    import keras
+
+    from imgenlib.models import DiffusionConfig, build_diffusion
+    from imgenlib.precision import use_loss_scaling
+
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_diffusion(DiffusionConfig.tiny(), (16, 16, 1))
+        use_loss_scaling(model)
+        model.build_for_training()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    images = np.random.default_rng(0).uniform(-1, 1, (32, 16, 16, 1)).astype("float32")
+    before = [w.copy() for w in model.network.get_weights()]
+    losses = model.fit(images, batch_size=8, epochs=1, verbose=0, shuffle=False).history["loss"]
+    assert all(np.isfinite(losses))
+    assert int(model.optimizer.iterations) >= 2  # of 4 steps; an overflowing one is skipped
+    assert {v.dtype for v in model.network.weights} == {"float32"}
+    moved = zip(model.network.get_weights(), before, strict=True)
+    assert max(np.abs(a - b).max() for a, b in moved) > 1e-4
+    samples = model.generate(4, seed=0, steps=3)
+    assert samples.dtype == np.float32 and np.all(np.isfinite(samples))

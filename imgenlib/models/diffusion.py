@@ -177,7 +177,7 @@ class Diffusion(GenerativeModel):
         x_t, t, labels, target = self.training_inputs(images, labels, self.optimizer.iterations)
         with tf.GradientTape() as tape:
             per_example = self.per_example_loss(x_t, t, labels, target, training=True)
-            loss = tf.nn.compute_average_loss(per_example)
+            loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(per_example))
         variables = self.network.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))

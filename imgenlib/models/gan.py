@@ -200,6 +200,7 @@ class GAN(GenerativeModel):
             with tf.GradientTape() as tape:
                 real_logits, fake_logits, per_example, gp = self._d_terms(*inputs, labels)
                 d_loss = tf.nn.compute_average_loss(per_example + self.gp_weight * gp)
+                d_loss = self.d_optimizer.scale_loss(d_loss)  # × the loss scale (float16)
             grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(
                 zip(grads, self.discriminator.trainable_variables, strict=True)
@@ -219,7 +220,7 @@ class GAN(GenerativeModel):
             seen = diff_augment(fakes, self.augment, augment_seed) if self.augment else fakes
             g_logits = self.discriminator(self.with_labels(seen, g_labels), training=True)
             g_per_example = gan_losses.generator_loss(self.loss_name, g_logits)
-            g_loss = tf.nn.compute_average_loss(g_per_example)
+            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_per_example))
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(
             zip(grads, self.generator.trainable_variables, strict=True)
@@ -278,8 +279,9 @@ class GAN(GenerativeModel):
                 *self._d_inputs(images, fakes, batch, step), labels
             )
             d_loss = tf.nn.compute_average_loss(per_example + self.gp_weight * gp)
+            d_loss = self.d_optimizer.scale_loss(d_loss)
             g_per_example = gan_losses.generator_loss(self.loss_name, fake_logits)
-            g_loss = tf.nn.compute_average_loss(g_per_example)
+            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_per_example))
         d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
         g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
         self.d_optimizer.apply_gradients(

@@ -184,7 +184,8 @@ class MeanEmbeddingGenerator(GenerativeModel):
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             loss = self.mmd2(seed, training=True)
-        grads = tape.gradient(loss, variables)
+            scaled = self.optimizer.scale_loss(loss)  # the loss itself when not float16
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         self.loss_tracker.update_state(loss)
         return {"mmd2": self.loss_tracker.result()}

@@ -208,7 +208,7 @@ class VAE(GenerativeModel):
             return self._private_train_step(images, labels, epsilon, beta, step)
         with tf.GradientTape() as tape:
             recon, kl = self._terms(images, labels, epsilon, training=True)
-            loss = tf.nn.compute_average_loss(recon + beta * kl)
+            loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(recon + beta * kl))
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
