@@ -389,3 +389,29 @@ def test_privacy_utility_quick_run(tmp_path, monkeypatch):
     settings = dict(result["settings"], n_per_class=30)
     with pytest.raises(SystemExit, match="n_per_class"):
         privacy_utility.run({}, settings=settings, out_dir=tmp_path, update=True)
+
+
+@pytest.mark.slow
+def test_gpu_matrix_quick_run(tmp_path, monkeypatch, capsys):
+    """Every precision × XLA variant of the GAN's training step trains (on the CPU here) and
+    is compared with float32 eager from the same round; auto's choice is printed."""
+    import gpu
+
+    from imgenlib.precision import choose_precision
+
+    monkeypatch.setattr(gpu, "print_json_line", lambda r: results.append(r))
+    results = []
+    gpu.main(["--quick", "--families", "gan", "--out", str(tmp_path)])
+    result = results[0]
+    rows = result["families"]["gan"]
+    assert list(rows) == list(gpu.variants()) and len(rows) == 1 + 3 * 2
+    assert rows["float32 eager"]["ratio_vs_float32_eager"] == 1.0
+    for name, row in rows.items():
+        assert _positive(row["img_per_s_median"]), name
+        expected = row["img_per_s_median"] / rows["float32 eager"]["img_per_s_median"]
+        assert row["ratio_vs_float32_eager"] == pytest.approx(expected, rel=0.02), name
+    assert result["auto"]["gan"] == choose_precision("gan").reason
+    assert choose_precision("gan").reason in capsys.readouterr().out
+    saved = json.loads((tmp_path / "gpu.json").read_text())
+    assert saved["families"] == result["families"]
+    assert "| gan | mixed_float16 + XLA |" in (tmp_path / "gpu.md").read_text()
