@@ -45,6 +45,7 @@ __all__ = [
     "choose_precision",
     "cpu_flags",
     "gpu_capabilities",
+    "resolve_auto",
     "use_loss_scaling",
 ]
 
@@ -104,7 +105,8 @@ def choose_precision(
             loss-scaled): float32 where float16 would be chosen.
 
     Returns:
-        A `PrecisionChoice` whose ``policy`` is ``"float32"`` or ``"mixed_bfloat16"``.
+        A `PrecisionChoice` whose ``policy`` is ``"float32"``, ``"mixed_bfloat16"`` or
+        ``"mixed_float16"``.
     """
     from imgenlib.runs import KINDS
 
@@ -113,31 +115,25 @@ def choose_precision(
         return PrecisionChoice("float32", "auto: float32, a VAE's ELBO needs float32 sums")
     gpus = gpu_capabilities() if gpus is None else list(gpus)
     if gpus:
-        capability = gpus[0]
-        if capability is not None and tuple(capability) >= (8, 0):
+        capability = tuple(gpus[0]) if gpus[0] is not None else None
+        shown = "unknown" if capability is None else ".".join(map(str, capability))
+        gpu = f"the GPU (compute capability {shown})"
+        if capability is not None and capability >= (8, 0):
             return PrecisionChoice(
-                "mixed_bfloat16",
-                f"auto: mixed_bfloat16, the GPU (compute capability {capability[0]}.{capability[1]}) "
-                "has bfloat16 tensor cores",
+                "mixed_bfloat16", f"auto: mixed_bfloat16, {gpu} has bfloat16 tensor cores"
             )
-        if capability is not None and tuple(capability) >= (7, 0) and private:
+        if capability is None or capability < (7, 0):
+            return PrecisionChoice("float32", f"auto: float32, {gpu} has no tensor cores")
+        if private:
             return PrecisionChoice(
                 "float32",
-                f"auto: float32, the GPU (compute capability {capability[0]}.{capability[1]}) "
-                "has float16 but no bfloat16 tensor cores, and a private run cannot scale "
-                "its per-example gradients' losses",
+                f"auto: float32, {gpu} has float16 but no bfloat16 tensor cores, and a private "
+                "run cannot scale its per-example gradients' losses",
             )
-        if capability is not None and tuple(capability) >= (7, 0):
-            return PrecisionChoice(
-                "mixed_float16",
-                f"auto: mixed_float16, the GPU (compute capability {capability[0]}."
-                f"{capability[1]}) has float16 but no bfloat16 tensor cores; losses are "
-                "scaled dynamically",
-            )
-        shown = "unknown" if capability is None else f"{capability[0]}.{capability[1]}"
         return PrecisionChoice(
-            "float32",
-            f"auto: float32, the GPU (compute capability {shown}) has no tensor cores",
+            "mixed_float16",
+            f"auto: mixed_float16, {gpu} has float16 but no bfloat16 tensor cores; losses are "
+            "scaled dynamically",
         )
     flags = cpu_flags() if flags is _READ else flags
     if flags is None:
@@ -154,6 +150,19 @@ def choose_precision(
         "so bfloat16 would be emulated: it trained at "
         f"{MEASURED_WITHOUT_BF16:g}× float32's speed on such a CPU",
     )
+
+
+def resolve_auto(config):
+    """A `imgenlib.runs.RunConfig` with ``precision="auto"`` resolved for this machine.
+
+    Returns:
+        ``(config, reason)``: the config with `choose_precision`'s policy and its reason,
+        or the config unchanged and None when its precision was not ``"auto"``.
+    """
+    if config.precision != AUTO:
+        return config, None
+    chosen = choose_precision(config.kind, private=config.private)
+    return dataclasses.replace(config, precision=chosen.policy), chosen.reason
 
 
 def use_loss_scaling(model) -> None:

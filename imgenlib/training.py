@@ -28,8 +28,9 @@ safe to interrupt:
   (`imgenlib.reconstruction.evaluate_vae`); when no preset was named, the line saying which
   one was chosen for the data and why (``preset_choice``, also printed at the start); with
   ``precision="auto"`` the precision chosen for this hardware and why (``precision_choice``,
-  printed too: `imgenlib.precision`); for a diffusion model the ``sampling`` settings (`imgenlib.sampling_options.sampling_settings`
-  defaults: DDIM, min(50, T) steps, η 0) with which the sample grids and the
+  printed too: `imgenlib.precision`); for a diffusion model the ``sampling`` settings
+  (`imgenlib.sampling_options.sampling_settings` defaults: DDIM, min(50, T) steps, η 0)
+  with which the sample grids and the
   ``eval_every`` FIDs were drawn.
 - With ``eval_every=N``: KID and FID against the test split every N epochs (logged in
   ``history.json``; epochs in between carry the last value), ``DIR/best.keras`` — the
@@ -85,7 +86,7 @@ from imgenlib.io import (
     remove_stale_temporaries,
     save_json,
 )
-from imgenlib.precision import AUTO, choose_precision, use_loss_scaling
+from imgenlib.precision import resolve_auto, use_loss_scaling
 from imgenlib.private_runs import PrivacyBudget, plan_privacy
 from imgenlib.reconstruction import evaluate_vae
 from imgenlib.resume import (
@@ -143,7 +144,10 @@ def train(
         TrainingDiverged: a loss became NaN/Inf (``DIR`` keeps the last finished epoch).
     """
     config, choice = _choose_preset(_as_config(kind, data, out, settings))
-    config, notes = _choose_precision(config, {"preset_choice": choice})
+    config, precision_choice = resolve_auto(config)
+    notes = {"preset_choice": choice}
+    if precision_choice:  # only for precision="auto"
+        notes["precision_choice"] = precision_choice
     callbacks = _check_callbacks(callbacks)
     verbose = _fit_verbosity(verbose)
     ensure_writable_dir(config.out)
@@ -153,15 +157,6 @@ def train(
     run_dir = worker_dir(config.out, distribution)
     with lock_directory(run_dir, purpose="training"):
         return _train_locked(config, run_dir, distribution, callbacks, verbose, notes)
-
-
-def _choose_precision(config: RunConfig, notes: dict) -> tuple[RunConfig, dict]:
-    """Resolve ``precision="auto"`` for this machine; the reason joins the summary's notes."""
-    if config.precision != AUTO:
-        return config, notes
-    chosen = choose_precision(config.kind, private=config.private)
-    config = dataclasses.replace(config, precision=chosen.policy)
-    return config, {**notes, "precision_choice": chosen.reason}
 
 
 def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> dict:
@@ -210,7 +205,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
     )
     seconds = time.perf_counter() - start
     summary = _summary(config, run_dir, images, num_classes, distribution, timer, seconds)
-    summary.update(notes)  # preset_choice, and precision_choice when it was "auto"
+    summary.update(notes)
     if budget:
         summary["privacy"] = budget[0].record()
     if config.kind == "vae":
