@@ -216,7 +216,12 @@ PRESETS: dict[str, dict[str, Preset]] = {
             "far behind the emoji GAN's 4.48: on 2 CPU cores the GAN is the emoji model",
             image_size=32,
         ),
-        "tiny": Preset(DiffusionConfig.tiny(), 32, 2, "minimal U-Net for tests and smoke runs"),
+        "tiny": Preset(
+            DiffusionConfig.tiny(timesteps=20),
+            32,
+            2,
+            "minimal U-Net for tests and smoke runs; T = 20, so a sample grid takes 20 DDIM steps",
+        ),
     },
 }
 _RECOMMENDED = {

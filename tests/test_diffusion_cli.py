@@ -57,8 +57,8 @@ def test_sample_uses_the_given_settings(runs, tmp_path, capsys):
     assert "steps 3, eta 0.0, spacing quadratic" in capsys.readouterr().out
     expected = to_unit(model.generate(3, seed=2, steps=3, spacing="quadratic"))
     np.testing.assert_array_equal(np.load(npy), expected)
-    assert main([*args]) == 0  # defaults: DDIM, 50 steps, η = 0
-    np.testing.assert_array_equal(np.load(npy), to_unit(model.generate(3, seed=2, steps=50)))
+    assert main([*args]) == 0  # defaults: DDIM, min(50, T) steps (the tiny preset's T is 20), η = 0
+    np.testing.assert_array_equal(np.load(npy), to_unit(model.generate(3, seed=2, steps=20)))
 
 
 def test_sample_guidance_of_a_conditional_run(runs, tmp_path):
@@ -75,8 +75,8 @@ def test_sample_guidance_of_a_conditional_run(runs, tmp_path):
     [
         ("gan", ["--steps", "5"], "--steps is for diffusion models; this model's kind is 'gan'"),
         ("gan", ["--sampler", "ddpm"], "--sampler is for diffusion models"),
-        ("diffusion", ["--steps", "0"], "--steps must be in 1..1000"),
-        ("diffusion", ["--steps", "1001"], "(the model's timesteps T). Received: --steps=1001"),
+        ("diffusion", ["--steps", "0"], "--steps must be in 1..20"),
+        ("diffusion", ["--steps", "21"], "(the model's timesteps T). Received: --steps=21"),
         ("diffusion", ["--eta", "-0.5"], "--eta must be >= 0. Received: --eta=-0.5"),
         ("diffusion", ["--guidance", "2"], "--guidance needs a class-conditional model"),
         ("diffusion", ["--sampler", "ddpm", "--eta", "1"], "--eta is for the ddim sampler"),
@@ -150,7 +150,7 @@ def test_training_records_how_it_sampled(tmp_path):
     summary = train(
         "diffusion", "digits", out, preset="tiny", epochs=1, eval_every=1, eval_n=20, verbose=0
     )
-    expected = {"sampler": "ddim", "steps": DEFAULT_STEPS, "eta": 0.0}
+    expected = {"sampler": "ddim", "steps": min(DEFAULT_STEPS, 20), "eta": 0.0}  # tiny: T = 20
     assert summary["sampling"] == expected
     assert json.loads((out / "metrics.json").read_text())["sampling"] == expected
     assert np.isfinite(summary["best"]["fid"])

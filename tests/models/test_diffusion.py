@@ -19,6 +19,14 @@ def make(num_classes=None, **overrides):
     return build_diffusion(DiffusionConfig.tiny(**overrides), SHAPE, num_classes=num_classes)
 
 
+def eager(model):
+    """Run `fit`/`evaluate` eagerly: one step eagerly takes ~1.5 s, while tracing the train
+    step (~9,000 graph ops, most of them Adam's per-variable updates) takes ~20 s. The traced
+    step is trained by `test_learns_the_digits_layout_in_two_epochs` and the `train()` tests."""
+    model.run_eagerly = True
+    return model
+
+
 def data(n=16, num_classes=None):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (n, *SHAPE)).astype(np.float32)
@@ -56,7 +64,7 @@ def test_label_dropout_uses_the_null_label_at_its_rate():
 @pytest.mark.slow
 @pytest.mark.parametrize("num_classes", [None, 3])
 def test_fit_step_trains_and_moves_the_ema(num_classes):
-    model = make(num_classes=num_classes)
+    model = eager(make(num_classes=num_classes))
     dataset, *_ = data(num_classes=num_classes)
     before = [w.copy() for w in model.ema_network.get_weights()]
     history = model.fit(dataset.take(1), epochs=1, verbose=0)
@@ -214,12 +222,12 @@ def test_inversion_round_trip_is_well_conditioned_only_below_t_minus_one(randomi
 
 @pytest.mark.slow
 def test_keras_round_trip_samples_and_continues_training(tmp_path):
-    model = make(num_classes=3)
+    model = eager(make(num_classes=3))
     dataset, *_ = data(num_classes=3)
     model.fit(dataset.take(1), epochs=1, verbose=0)
     path = tmp_path / "diffusion.keras"
     model.save(path)
-    loaded = load_model(path)
+    loaded = eager(load_model(path))
     assert isinstance(loaded, Diffusion)
     assert (loaded.schedule.kind, loaded.timesteps, loaded.seed) == ("cosine", 1000, 0)
     kwargs = {"seed": 0, "labels": "balanced", "steps": 3, "guidance": 2.0}
@@ -276,15 +284,17 @@ def test_bad_arguments_name_the_received_value():
 
 
 @pytest.mark.slow
-def test_learns_the_digits_layout_in_three_epochs():
-    """Three epochs on the embedded digits (about a minute): samples take the data's mean
-    image and per-pixel spread, which an untrained model's samples do not have."""
+def test_learns_the_digits_layout_in_two_epochs():
+    """Two epochs on 1,024 embedded digits (64 steps, under a minute): samples take the
+    data's mean image and per-pixel spread, which an untrained model's samples do not have.
+    This seed: correlation of mean images -0.05 untrained, 0.60 / 0.88 / 0.92 after one,
+    two, three epochs; mean |std difference| 0.62, 0.26, 0.24, 0.21."""
     from imgenlib.data import load_images
 
-    images, _ = load_images("digits")
+    images = load_images("digits")[0][:1024]
     keras.utils.set_random_seed(0)
     config = DiffusionConfig(
-        widths=(16, 32, 32), blocks_per_level=1, attention=False, ema_decay=0.99, learning_rate=1e-3
+        widths=(16, 32, 32), blocks_per_level=1, attention=False, ema_decay=0.99, learning_rate=2e-3
     )
     model = build_diffusion(config, images.shape[1:])
 
@@ -293,8 +303,8 @@ def test_learns_the_digits_layout_in_three_epochs():
         return correlation, np.abs(samples.std(0) - images.std(0)).mean()
 
     untrained = layout(model.generate(100, seed=0, steps=20))
-    dataset = make_dataset(images, batch_size=64, shuffle=True, seed=0)
-    history = model.fit(dataset, epochs=3, verbose=0).history["loss"]
+    dataset = make_dataset(images, batch_size=32, shuffle=True, seed=0)
+    history = model.fit(dataset, epochs=2, verbose=0).history["loss"]
     trained = layout(model.generate(100, seed=0, steps=20))
     assert history[-1] < 0.1 < history[0]
     assert untrained[0] < 0.3 and trained[0] > 0.8, (untrained, trained)

@@ -106,7 +106,10 @@ def test_loss_is_float32_and_close_to_the_float32_models(randomised, prediction)
 
 
 def test_a_few_steps_train_with_finite_loss_float32_variables_and_ema(randomised):
+    """Eager steps (tracing this train step takes ~20 s; the traced bfloat16 step is trained
+    by `tests/test_diffusion_training.py`'s CLI run)."""
     model = randomised(make(num_classes=3))
+    model.run_eagerly = True
 
     def gap():  # how far the EMA copy is from the trained network
         pairs = zip(model.ema_network.get_weights(), model.network.get_weights(), strict=True)
@@ -149,6 +152,7 @@ def policies(network) -> dict:
 @pytest.mark.slow
 def test_a_bfloat16_model_saves_and_loads_with_its_policies(randomised, tmp_path):
     model = randomised(make(num_classes=3))
+    model.run_eagerly = True  # two steps, for Adam's state: eagerly ~2 s, traced ~20 s
     model.fit(batch(16), np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = load_model(tmp_path / "m.keras")

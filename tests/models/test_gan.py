@@ -229,19 +229,20 @@ def _colour_histogram(images):
 
 @pytest.mark.slow
 def test_gan_learns_the_colours_of_shapes():
-    """A small GAN trained for seven epochs on `shapes` draws black backgrounds and palette
-    colours (total variation to the data's colour histogram 0.09 at seven epochs, 0.23 at four)."""
-    data = load_shapes(4096, seed=0).images
+    """A small GAN trained for four epochs (128 steps) on `shapes` draws black backgrounds and
+    palette colours. Total variation to the data's colour histogram, this seed: 0.97 untrained,
+    0.50 after one epoch, 0.15 / 0.20 / 0.14 / 0.21 / 0.16 after three to seven."""
+    data = load_shapes(2048, seed=0).images
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(
         GANConfig.tiny(latent_dim=32, width_multiplier=0.25),
-        g_learning_rate=5e-4,
-        d_learning_rate=5e-4,
+        g_learning_rate=2e-3,
+        d_learning_rate=2e-3,
     )
     gan = build_gan(config, (32, 32, 3))
     target = _colour_histogram(data[:512])
     before = 0.5 * np.abs(_colour_histogram(gan.generate(512, seed=1)) - target).sum()
-    gan.fit(make_dataset(data, batch_size=64, seed=0), epochs=7, verbose=0, shuffle=False)
+    gan.fit(make_dataset(data, batch_size=64, seed=0), epochs=4, verbose=0, shuffle=False)
     after_hist = _colour_histogram(gan.generate(512, seed=1))
     after = 0.5 * np.abs(after_hist - target).sum()
     assert before > 0.8, f"untrained samples should match no colours ({before:.2f})"
