@@ -36,7 +36,7 @@ from imgenlib.distribute import STRATEGIES
 from imgenlib.export import QUANTIZATIONS
 from imgenlib.io import check_output_file
 from imgenlib.runs import KINDS, PRECISIONS, SPLITS, RunConfig
-from imgenlib.sample_commands import add_eval_parser, add_sample_parser
+from imgenlib.sample_commands import add_eval_parser, add_sample_parser, check_run_argument
 
 __all__ = ["EXPORT_FORMATS", "build_parser", "main", "run_config"]
 
@@ -156,7 +156,13 @@ def _add_train_parser(commands):
     train.set_defaults(
         **{f.name: f.default for f in fields if f.name not in ("kind", "data", "out")}
     )
-    train.set_defaults(handler=_cmd_train)
+    train.set_defaults(handler=_cmd_train, prechecks=(_check_data_argument,))
+
+
+def _check_data_argument(args) -> None:
+    from imgenlib.data.splits import check_data_name
+
+    check_data_name(args.data)
 
 
 def _add_merf_parser(commands):
@@ -216,7 +222,7 @@ def _add_reconstruct_parser(commands):
     reconstruct.add_argument(
         "--split", choices=SPLITS, help="default: test when the dataset has one"
     )
-    reconstruct.set_defaults(handler=_cmd_reconstruct)
+    reconstruct.set_defaults(handler=_cmd_reconstruct, prechecks=(check_run_argument,))
 
 
 def _add_export_parser(commands):
@@ -240,7 +246,7 @@ def _add_export_parser(commands):
         metavar="W",
         help="conditional diffusion runs: guidance scale fixed in the export (default 1)",
     )
-    export.set_defaults(handler=_cmd_export)
+    export.set_defaults(handler=_cmd_export, prechecks=(check_run_argument,))
 
 
 def _add_presets_parser(commands):
@@ -270,6 +276,8 @@ def main(argv=None) -> int:
         if args.command not in _NO_TENSORFLOW:
             from imgenlib._env import quiet_tensorflow
 
+            for check in getattr(args, "prechecks", ()):  # typos refused before TF's ~6 s import
+                check(args)
             quiet_tensorflow()
         return args.handler(args) or 0
     except (ValueError, TypeError, FileNotFoundError, PermissionError) as error:

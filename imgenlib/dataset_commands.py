@@ -18,6 +18,7 @@ __all__ = [
     "add_fetch_parser",
     "add_grid_options",
     "add_show_parser",
+    "check_show_options",
     "cmd_datasets",
     "cmd_fetch",
     "cmd_show",
@@ -48,7 +49,7 @@ def add_show_parser(commands):
     show.add_argument("--split", default="train", choices=SPLITS, help="(default train)")
     show.add_argument("--image-size", type=int, help="resize to this square size")
     show.add_argument("--data-dir", help="directory holding a local copy of the dataset")
-    show.set_defaults(handler=cmd_show)
+    show.set_defaults(handler=cmd_show, prechecks=(check_show_options,))
 
 
 def add_grid_options(parser, *, n: int):
@@ -78,14 +79,22 @@ def cmd_fetch(args) -> int:
     return 0
 
 
-def cmd_show(args) -> int:
+def check_show_options(args) -> None:
+    """``show``'s checks that need no TensorFlow (`imgenlib.cli` runs them before importing it)."""
     from imgenlib._validation import check_positive_int
-    from imgenlib.plotting import save_grid
-    from imgenlib.runs import load_split
+    from imgenlib.data.splits import check_data_name
 
     check_positive_int("--n", args.n)
     check_positive_int("--scale", args.scale)
     check_output_file("--out", args.out, ".png")
+    check_data_name(args.name)
+
+
+def cmd_show(args) -> int:
+    from imgenlib.plotting import save_grid
+    from imgenlib.runs import load_split
+
+    check_show_options(args)
     images, _, _ = load_split(
         args.name, args.split, image_size=args.image_size, n=args.n, data_dir=args.data_dir
     )

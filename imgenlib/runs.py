@@ -33,6 +33,7 @@ __all__ = [
     "PRECISIONS",
     "SPLITS",
     "RunConfig",
+    "check_run_directory",
     "check_same_run",
     "default_split",
     "load_run_config",
@@ -101,19 +102,29 @@ def load_run_config(run_dir) -> RunConfig:
     return RunConfig.from_json(load_json(path), run_dir)
 
 
-def load_run_model(run_dir):
-    """Load ``run_dir/model.keras`` (safe mode), with a clear error when there is none."""
-    from imgenlib.models import load_model
+def check_run_directory(run_dir, *, model: bool = True) -> Path:
+    """``run_dir/model.keras``, after checking that `run_dir` exists and (with `model`) that
+    it holds that file. Needs no TensorFlow.
 
+    Raises:
+        ValueError: the directory or its model.keras is missing (saying how to make one).
+    """
     path = Path(run_dir) / "model.keras"
     if not Path(run_dir).is_dir():
         raise ValueError(f"Run directory does not exist. Received: {str(run_dir)!r}")
-    if not path.is_file():
+    if model and not path.is_file():
         raise ValueError(
             f"No model.keras in {str(run_dir)!r}: train first with "
             f"`python -m imgenlib train gan|vae|diffusion --data NAME --out {run_dir}`."
         )
-    return load_model(path)
+    return path
+
+
+def load_run_model(run_dir):
+    """Load ``run_dir/model.keras`` (safe mode), with a clear error when there is none."""
+    from imgenlib.models import load_model
+
+    return load_model(check_run_directory(run_dir))
 
 
 def load_run_data(run_dir, split: str | None = None, n: int | None = None):

@@ -12,7 +12,15 @@ from imgenlib.dataset_commands import add_grid_options
 from imgenlib.io import check_output_file
 from imgenlib.sampling_options import add_sampling_options, given_options
 
-__all__ = ["add_eval_parser", "add_sample_parser", "cmd_eval", "cmd_sample"]
+__all__ = [
+    "add_eval_parser",
+    "add_sample_parser",
+    "check_eval_options",
+    "check_run_argument",
+    "check_sample_options",
+    "cmd_eval",
+    "cmd_sample",
+]
 
 
 def add_sample_parser(commands):
@@ -31,7 +39,7 @@ def add_sample_parser(commands):
         "--label", type=int, help="class for a conditional model (default: cycle through classes)"
     )
     add_sampling_options(sample)
-    sample.set_defaults(handler=cmd_sample)
+    sample.set_defaults(handler=cmd_sample, prechecks=(check_sample_options, check_run_argument))
 
 
 def add_eval_parser(commands):
@@ -46,15 +54,19 @@ def add_eval_parser(commands):
     evaluate.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
     evaluate.add_argument("--json", help="also write the metrics to this .json file")
     add_sampling_options(evaluate)
-    evaluate.set_defaults(handler=cmd_eval)
+    evaluate.set_defaults(handler=cmd_eval, prechecks=(check_eval_options,))
 
 
-def cmd_sample(args) -> int:
-    """Write the samples ``args`` ask for; returns the exit code."""
+def check_run_argument(args) -> None:
+    """The run directory of ``args.run`` exists and holds a model.keras (no TensorFlow needed)."""
+    from imgenlib.runs import check_run_directory
+
+    check_run_directory(args.run)
+
+
+def check_sample_options(args) -> tuple[int, int, int, int]:
+    """``sample``'s numbers and output files checked (no TensorFlow): (n, grid, seed, scale)."""
     from imgenlib._validation import check_int, check_positive_int
-    from imgenlib.demo import save_samples
-    from imgenlib.runs import load_run_model
-    from imgenlib.sampling_options import sampling_settings
 
     n, grid = check_positive_int("--n", args.n), check_positive_int("--grid", args.grid)
     seed = check_int("--seed", args.seed, minimum=0)
@@ -62,6 +74,29 @@ def cmd_sample(args) -> int:
     check_output_file("--out", args.out, ".png")
     if args.npy is not None:
         check_output_file("--npy", args.npy, ".npy")
+    return n, grid, seed, scale
+
+
+def check_eval_options(args) -> None:
+    """``eval``'s numbers, output file and run directory checked (no TensorFlow; the run's
+    other files are checked by `imgenlib.evaluation.evaluate_run`)."""
+    from imgenlib._validation import check_int
+    from imgenlib.runs import check_run_directory
+
+    check_int("--n", args.n, minimum=10)
+    check_int("--seed", args.seed, minimum=0)
+    if args.json is not None:
+        check_output_file("--json", args.json, ".json")
+    check_run_directory(args.run, model=False)
+
+
+def cmd_sample(args) -> int:
+    """Write the samples ``args`` ask for; returns the exit code."""
+    from imgenlib.demo import save_samples
+    from imgenlib.runs import load_run_model
+    from imgenlib.sampling_options import sampling_settings
+
+    n, grid, seed, scale = check_sample_options(args)
     model = load_run_model(args.run)
     sampling = sampling_settings(model, given_options(args), flag="--")
     labels = None
@@ -87,14 +122,10 @@ def cmd_sample(args) -> int:
 
 def cmd_eval(args) -> int:
     """Measure the run ``args.run`` and print (optionally save) the report; returns 0."""
-    from imgenlib._validation import check_int
     from imgenlib.evaluation import evaluate_run, format_report
     from imgenlib.io import save_json
 
-    check_int("--n", args.n, minimum=10)
-    check_int("--seed", args.seed, minimum=0)
-    if args.json is not None:
-        check_output_file("--json", args.json, ".json")
+    check_eval_options(args)
     sampling = _run_sampling(args.run, given_options(args))
     result = evaluate_run(args.run, n=args.n, seed=args.seed, sampling=sampling)
     print(format_report(result))

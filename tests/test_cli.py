@@ -167,6 +167,36 @@ def test_help_and_datasets_do_not_import_tensorflow():
         assert result.returncode == code, (args, result.stderr)
 
 
+def test_typos_are_refused_before_tensorflow_loads(tmp_path):
+    """A wrong dataset name, a missing run or a bad number costs a third of a second, not
+    TensorFlow's ~6-s import: the commands' TensorFlow-free checks run first."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom imgenlib.cli import main\ncode = main(sys.argv[1:])\n"
+        "sys.exit(3 if 'tensorflow' in sys.modules else code)"
+    )
+    missing, out = str(tmp_path / "missing"), str(tmp_path / "x.png")
+    for args, fragment in (
+        (["train", "gan", "--data", "nowhere", "--out", out], "Unknown dataset 'nowhere'"),
+        (["show", "imagenet", "--out", out], "Unknown dataset 'imagenet'"),
+        (["show", "digits", "--out", "x.jpg"], "--out must be a .png"),
+        (["sample", missing, "--out", out], "Run directory does not exist"),
+        (["sample", str(tmp_path), "--out", out], "No model.keras"),
+        (["sample", missing, "--out", out, "--n", "0"], "--n=0"),
+        (["eval", missing, "--n", "5"], "--n=5"),
+        (["eval", missing], "Run directory does not exist"),
+        (["export", missing, "--format", "savedmodel", "--out", out], "does not exist"),
+        (["reconstruct", missing, "--out", out], "does not exist"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True
+        )
+        assert result.returncode == 2 and fragment in result.stderr, (args, result.stderr)
+    assert not (tmp_path / "r").exists()
+
+
 def test_show_uses_the_runs_split_rule_for_folders(tmp_path, capsys):
     """`show` reads a folder through `imgenlib.runs.load_split`: only a 'train' split."""
     Image.new("RGB", (10, 10), (255, 0, 0)).save(tmp_path / "a.png")

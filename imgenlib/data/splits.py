@@ -19,7 +19,19 @@ from imgenlib.data.datasets import DATASETS, dataset_info, load_images
 from imgenlib.data.emoji import CONDITIONS, emoji_class_names, emoji_labels, load_emoji
 from imgenlib.data.folder import load_folder
 
-__all__ = ["default_split", "label_names", "load_split"]
+__all__ = ["check_data_name", "default_split", "label_names", "load_split"]
+
+
+def check_data_name(data: str) -> str:
+    """`data` if it names a dataset of `DATASETS` or an existing folder (no TensorFlow needed).
+
+    Raises:
+        ValueError: naming `data` and the known datasets.
+    """
+    if data in DATASETS or Path(data).is_dir():
+        return data
+    known = ", ".join(repr(name) for name in DATASETS)
+    raise ValueError(f"Unknown dataset {data!r}; expected one of {known} or a folder of images.")
 
 
 def default_split(data: str) -> str:
@@ -116,10 +128,7 @@ def load_split(
         colour = "black" if background is None else background
         images, labels = load_folder(data, image_size or 64, background=colour)[:n], None
     else:
-        known = ", ".join(repr(name) for name in DATASETS)
-        raise ValueError(
-            f"Unknown dataset {data!r}; expected one of {known} or a folder of images."
-        )
+        check_data_name(data)
     if conditional and labels is None:
         raise ValueError(f"--conditional needs a labelled dataset; {data!r} has no labels.")
     return images, (labels if conditional else None), split
