@@ -40,6 +40,7 @@ from imgenlib._validation import check_choice
 __all__ = [
     "AUTO",
     "BF16_CPU_FLAGS",
+    "FLOAT16",
     "MEASURED_WITHOUT_BF16",
     "PrecisionChoice",
     "choose_precision",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 AUTO = "auto"
+FLOAT16 = "mixed_float16"  # the one policy a resume cannot switch to or from (loss scaling)
+_POLICIES = ("float32", "mixed_bfloat16", FLOAT16)
 # x86 flags of native bfloat16 arithmetic, as Linux names them in /proc/cpuinfo.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # bfloat16 ÷ float32 training img/s measured on a CPU without them (benchmarks/options.py,
@@ -162,7 +165,28 @@ def resolve_auto(config):
     if config.precision != AUTO:
         return config, None
     chosen = choose_precision(config.kind, private=config.private)
-    return dataclasses.replace(config, precision=chosen.policy), chosen.reason
+    policy, reason = chosen.policy, chosen.reason
+    recorded = _recorded_precision(config.out)
+    if recorded is not None and (recorded == FLOAT16) != (policy == FLOAT16):
+        # A resume cannot switch loss scaling on or off (`imgenlib.runs.check_same_run`):
+        # keep the run's precision rather than refuse the resume that "auto" asked for.
+        policy = recorded
+        reason = (
+            f"auto: {recorded}, the precision of the run being resumed ({chosen.reason[6:]}; "
+            f"but a resume cannot switch {FLOAT16}'s loss scaling on or off)"
+        )
+    return dataclasses.replace(config, precision=policy), reason
+
+
+def _recorded_precision(run_dir) -> str | None:
+    """The precision in ``run_dir/run.json`` (None: no run there yet, or none recorded)."""
+    import json
+
+    try:
+        recorded = json.loads((Path(run_dir) / "run.json").read_text()).get("precision")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if recorded in _POLICIES else None
 
 
 def use_loss_scaling(model) -> None:

@@ -75,6 +75,37 @@ def test_gpus_without_bfloat16_get_float16_unless_private_or_older(capability, p
     assert f"compute capability {capability[0]}.{capability[1]}" in chosen.reason
 
 
+@pytest.mark.parametrize(
+    ("recorded", "choice", "resolved"),
+    [
+        (None, "mixed_float16", "mixed_float16"),  # a new run: the machine's choice
+        ("float32", "mixed_float16", "float32"),  # a float16 GPU resuming a float32 run
+        ("mixed_bfloat16", "mixed_float16", "mixed_bfloat16"),
+        ("mixed_float16", "mixed_bfloat16", "mixed_float16"),  # a float16 run moved machine
+        ("mixed_bfloat16", "float32", "float32"),  # allowed switches follow the machine
+        ("float32", "mixed_bfloat16", "mixed_bfloat16"),
+    ],
+)
+def test_auto_keeps_a_resumed_runs_loss_scaling(tmp_path, monkeypatch, recorded, choice, resolved):
+    """ "auto" never asks for the one switch a resume refuses (into or out of float16)."""
+    import json
+
+    from imgenlib import precision
+
+    if recorded is not None:
+        (tmp_path / "run.json").write_text(json.dumps({"precision": recorded}))
+    chosen = precision.PrecisionChoice(choice, f"auto: {choice}, the test's machine")
+    monkeypatch.setattr(precision, "choose_precision", lambda kind, private=False: chosen)
+    config = RunConfig(kind="gan", data="digits", out=tmp_path, precision="auto")
+    config, reason = precision.resolve_auto(config)
+    assert config.precision == resolved
+    if resolved == choice:
+        assert reason == chosen.reason
+    else:
+        assert reason.startswith(f"auto: {recorded}, the precision of the run being resumed")
+        assert f"{choice}, the test's machine" in reason
+
+
 def test_run_config_refuses_float16_for_a_private_run():
     with pytest.raises(ValueError, match=r"per-example.*Received: precision='mixed_float16'"):
         RunConfig(kind="gan", data="digits", out="x", precision="mixed_float16", dp_epsilon=10)
