@@ -48,6 +48,10 @@ WORKER = textwrap.dedent(
     from imgenlib.cli import main
     code = main(["train", "gan", "--data", "digits", "--out", run_dir, "--preset", "tiny",
                  "--epochs", "1", "--batch-size", "64", "--strategy", mode])
+    if mode == "mirrored" and code == 0:  # the GPU path: float16 with loss scaling, 2 replicas
+        code = main(["train", "gan", "--data", "digits", "--out", run_dir + "_float16",
+                     "--preset", "tiny", "--epochs", "1", "--batch-size", "64",
+                     "--strategy", mode, "--precision", "mixed_float16"])
     sys.exit(code)
     """
 )
@@ -166,7 +170,10 @@ def test_one_device_noise_is_the_plain_stateless_draw_and_rank1_metrics():
 def test_mirrored_two_logical_cpus_matches_one_device(tmp_path, single_device_weights):
     """MirroredStrategy over 2 logical CPUs: weights within 1e-6 of one device (see module
     docstring); the CLI run with --strategy mirrored trains 2 replicas and saves a model
-    that loads and samples on one device."""
+    that loads and samples on one device; so does one with --precision mixed_float16 (the
+    loss-scaled optimisers created inside the strategy's scope)."""
+    import keras
+
     from imgenlib.runs import load_run_model
 
     worker = _run_worker(tmp_path, "mirrored")
@@ -176,6 +183,12 @@ def test_mirrored_two_logical_cpus_matches_one_device(tmp_path, single_device_we
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["replicas"] == 2 and summary["strategy"] == "mirrored"
     assert np.isfinite(load_run_model(tmp_path / "run").generate(4, seed=0)).all()
+    summary = json.loads((tmp_path / "run_float16" / "metrics.json").read_text())
+    assert summary["replicas"] == 2 and summary["precision"] == "mixed_float16"
+    assert all(np.isfinite(v) for v in summary["final"].values() if isinstance(v, float))
+    model = load_run_model(tmp_path / "run_float16")
+    assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(model.generate(4, seed=0)).all()
 
 
 def _launch_two_workers(tmp_path):
