@@ -1,0 +1,189 @@
+"""The text-conditional GAN (GAN-CLS): its step against a hand-written one, prompts, saving,
+and a learning test that reads colour and position back from the generated pixels."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from imgenlib import losses
+from imgenlib.contrastive import caption_dataset
+from imgenlib.data import load_shapes_captions
+from imgenlib.models import (
+    GANConfig,
+    NoiseSalt,
+    TextGAN,
+    build_text_discriminator,
+    build_text_gan,
+    build_text_generator,
+    load_model,
+)
+from imgenlib.privacy import DPConfig
+from imgenlib.text import build_text_encoder
+
+PROMPT = "a small red circle in the top left"
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return load_shapes_captions("train", n=64, image_size=16, two_object_fraction=0, seed=0)
+
+
+def one_batch(scenes, batch_size=16):
+    return caption_dataset(
+        scenes.images, scenes.captions, batch_size=batch_size, shuffle=False
+    ).take(1)
+
+
+def tiny_text_gan(scenes, **kwargs):
+    keras.utils.set_random_seed(1)
+    config = kwargs.pop("config", GANConfig.tiny())
+    return build_text_gan(config, (16, 16, 3), scenes.captions, text_dim=16, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(scenes):
+    """A tiny TextGAN after one step (shared by the sampling tests, which do not train)."""
+    gan = tiny_text_gan(scenes)
+    gan.fit(one_batch(scenes), epochs=1, verbose=0)
+    return gan
+
+
+def test_discriminator_step_is_gan_cls_with_rolled_captions(scenes):
+    """The logged D loss of one step equals GAN-CLS written out by hand: (real, caption i),
+    (real, caption i - 1) and (G(z, caption i), caption i), with the step's own noise."""
+    gan = tiny_text_gan(scenes)
+    images, captions = next(iter(one_batch(scenes, 8)))
+    text = gan.text_vectors(gan.text_encoder.tokenizer(captions))
+    z = tf.random.stateless_normal([8, gan.latent_dim], gan.noise_seed(NoiseSalt.GAN_D_NOISE, 0))
+    fakes = gan.generator([z, text], training=True)
+    d = gan.discriminator
+    rolled = tf.concat([text[-1:], text[:-1]], axis=0)  # row i holds caption i - 1
+    expected = losses.matching_aware_discriminator_loss(
+        "non_saturating",
+        d([images, text], training=True),
+        d([images, rolled], training=True),
+        d([fakes, text], training=True),
+    )
+    logs = gan.train_on_batch(images, captions, return_dict=True)
+    assert logs["d_loss"] == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "d_mismatched"}
+
+
+@pytest.mark.parametrize("text_training", ["discriminator", "frozen"])
+def test_text_training_decides_who_moves_the_encoder(scenes, text_training):
+    gan = tiny_text_gan(scenes, text_training=text_training)
+    before = gan.text_encoder.get_weights()
+    gan.fit(one_batch(scenes), epochs=1, verbose=0)
+    moved = any(
+        not np.array_equal(a, b)
+        for a, b in zip(before, gan.text_encoder.get_weights(), strict=True)
+    )
+    assert moved == (text_training == "discriminator")
+
+
+def test_keras_round_trip_same_samples_and_training_continues(scenes, tmp_path):
+    gan = tiny_text_gan(scenes, config=GANConfig.tiny(ema_decay=0.9))
+    dataset = one_batch(scenes)
+    gan.fit(dataset, epochs=2, verbose=0)
+    path = tmp_path / "text_gan.keras"
+    gan.save(path)
+    restored = load_model(path)
+    assert isinstance(restored, TextGAN) and restored.text_training == "discriminator"
+    assert restored.text_encoder.vocabulary == gan.text_encoder.vocabulary
+    np.testing.assert_array_equal(
+        restored.generate(PROMPT, n=4, seed=3), gan.generate(PROMPT, n=4, seed=3)
+    )
+    for a, b in zip(gan.d_optimizer.variables, restored.d_optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    gan.fit(dataset, epochs=1, verbose=0)
+    restored.fit(dataset, epochs=1, verbose=0)
+    assert int(restored.g_optimizer.iterations) == 3
+    for network in ("generator", "text_encoder"):
+        pairs = zip(
+            getattr(gan, network).get_weights(),
+            getattr(restored, network).get_weights(),
+            strict=True,
+        )
+        for a, b in pairs:
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_generate_prompts_seeds_and_latents(trained):
+    gan = trained
+    one = gan.generate(PROMPT, n=3, seed=0)
+    assert one.shape == (3, 16, 16, 3) and one.dtype == np.float32
+    np.testing.assert_array_equal(one, gan.generate([PROMPT], n=3, seed=0))
+    np.testing.assert_array_equal(one, gan.generate([PROMPT] * 3, seed=0))
+    assert not np.array_equal(one, gan.generate(PROMPT, n=3, seed=1))
+    z = gan.sample_latent(3, seed=0)
+    np.testing.assert_array_equal(one, gan.generate(PROMPT, z=z))
+    other = gan.generate("a large blue square at the bottom", n=3, seed=0)
+    assert not np.allclose(one, other)  # same z, another caption: another image
+    mixed = gan.generate([PROMPT, "a large blue square at the bottom", PROMPT], seed=0)
+    np.testing.assert_array_equal(mixed[[0, 2]], one[[0, 2]])
+    np.testing.assert_array_equal(mixed[1], other[1])
+    assert gan.generate(PROMPT, n=5, seed=0, batch_size=2).shape[0] == 5
+
+
+@pytest.mark.parametrize(
+    ("prompts", "received"),
+    [
+        ("", r"prompts\[0\] is empty. Received: prompts\[0\]=''"),
+        (["a red circle", "  "], r"prompts\[1\] is empty"),
+        ("zebra with ice", r"no word the model knows. Received: prompts\[0\]='zebra with ice'"),
+        ("!!! ...", r"no word the model knows"),
+        (3, r"must be a string or a list of strings. Received: prompts=3"),
+        (None, r"Received: prompts=None"),
+        ([], r"at least one caption. Received: prompts=\[\]"),
+        (["a red circle", 5], r"Received: prompts\[1\]=5 \(int\)"),
+        (b"a red circle", r"Received: prompts=b'a red circle'"),
+    ],
+)
+def test_bad_prompts_name_the_value_and_the_known_words(trained, prompts, received):
+    gan = trained
+    known = len(gan.text_encoder.vocabulary)
+    with pytest.raises(ValueError, match=received) as error:
+        gan.generate(prompts, n=2, seed=0)
+    assert f"The model knows {known} words: " in str(error.value)
+    assert "circle" in str(error.value) and "left" in str(error.value)
+
+
+def test_prompt_counts_and_unknown_words(trained):
+    gan = trained
+    with pytest.raises(ValueError, match=r"one per image \(2\). Received: 3 prompts"):
+        gan.generate([PROMPT] * 3, n=2)
+    with pytest.warns(UserWarning, match=r"'a purple circle on the left': purple"):
+        gan.generate("a purple circle on the left", n=1, seed=0)
+    max_length = gan.text_encoder.max_length
+    with pytest.warns(UserWarning, match=f"more than {max_length} words"):
+        gan.generate(" ".join(["red circle"] * max_length), n=1, seed=0)
+
+
+def test_construction_errors(scenes):
+    encoder = build_text_encoder(scenes.captions, embed_dim=16, num_heads=2, num_layers=1)
+    g = build_text_generator((16, 16, 3), 8, 16)
+    d = build_text_discriminator((16, 16, 3), 16)
+    assert isinstance(TextGAN(g, d, encoder, latent_dim=8), TextGAN)
+    with pytest.raises(TypeError, match="text_encoder must be an imgenlib.text.TextEncoder"):
+        TextGAN(g, d, "encoder", latent_dim=8)
+    with pytest.raises(ValueError, match="text input has size 32, the text encoder's vector 16"):
+        TextGAN(build_text_generator((16, 16, 3), 8, 32), d, encoder, latent_dim=8)
+    with pytest.raises(ValueError, match="loss='wasserstein_gp'"):
+        TextGAN(g, d, encoder, latent_dim=8, loss="wasserstein_gp")
+    with pytest.raises(ValueError, match="does not support augment"):
+        TextGAN(g, d, encoder, latent_dim=8, augment="color")
+    with pytest.raises(ValueError, match="does not support dp"):
+        TextGAN(
+            g,
+            build_text_discriminator((16, 16, 3), 16, norm="layer"),
+            encoder,
+            latent_dim=8,
+            dp=DPConfig(clip_norm=1.0, noise_multiplier=1.0, expected_batch_size=16),
+        )
+    with pytest.raises(ValueError, match="Unknown text_training 'both'"):
+        TextGAN(g, d, encoder, latent_dim=8, text_training="both")
+    with pytest.raises(ValueError, match="captions or a text_encoder"):
+        build_text_gan(GANConfig.tiny(), (16, 16, 3))
+    with pytest.raises(ValueError, match=r"needs \(images, captions\) batches"):
+        TextGAN(g, d, encoder, latent_dim=8).unpack_batch(tf.zeros([2, 16, 16, 3]))
