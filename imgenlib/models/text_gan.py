@@ -30,8 +30,20 @@ Such pairs are kept as negatives: a rare label noise.
 
 **The text encoder** is trained by D's loss (``text_training="discriminator"``, the
 default) or left as initialised (``"frozen"``; pass a pretrained encoder, e.g. a
-`imgenlib.clip.MiniCLIP`'s, to freeze a useful one). G's loss never changes it.
-Measured (`TextGAN` docstring): see ``text_training``.
+`imgenlib.clip.MiniCLIP`'s, to freeze a useful one). G's loss never changes it. Measured
+on 4,096 one-object 16×16 ``shapes_captions`` scenes (``GANConfig.tiny(latent_dim=32,
+width_multiplier=0.25)``, one seed), reading colour and position of 300 test prompts'
+images from their pixels (chance 1/6 and 1/9, as in ``tests/models/test_text_gan.py``):
+
+- lr 5e-4, batch 64, 8 epochs: trained 0.24 / 0.49, frozen 0.07 / 0.29;
+- lr 1e-3, batch 64, EMA 0.99, 14 epochs: trained 0.65 / 0.93, frozen 0.17 / 0.47;
+- lr 2e-3, batch 64, EMA 0.99, 8 epochs (the learning test; 38 CPU seconds of
+  training): trained 0.71 / 0.95 (Keras seeds 1 and 2: 0.64 / 0.97, 0.59 / 0.95),
+  frozen 0.16 / 0.38; trained for 20 epochs, 0.80 / 0.99 (colour peaks at 0.84).
+
+(colour / position accuracy.) A random encoder's pooled vector still tells captions apart,
+but nothing in it is shaped by the images; trained on D's loss the encoder picks up the
+words that matter for the picture, and G follows them much sooner. Hence the default.
 """
 
 from __future__ import annotations
