@@ -56,7 +56,8 @@ def trained(scenes):
 
 def test_discriminator_step_is_gan_cls_with_rolled_captions(scenes):
     """The logged D loss of one step equals GAN-CLS written out by hand: (real, caption i),
-    (real, caption i - 1) and (G(z, caption i), caption i), with the step's own noise."""
+    (real, caption i - 1) and (G(z, caption i), caption i), with the step's own noise; the
+    step trains the text encoder (the default ``text_training="discriminator"``)."""
     gan = tiny_text_gan(scenes)
     images, captions = next(iter(one_batch(scenes, 8)))
     text = gan.text_vectors(gan.text_encoder.tokenizer(captions))
@@ -70,21 +71,21 @@ def test_discriminator_step_is_gan_cls_with_rolled_captions(scenes):
         d([images, rolled], training=True),
         d([fakes, text], training=True),
     )
+    encoder_before = gan.text_encoder.get_weights()
     logs = gan.train_on_batch(images, captions, return_dict=True)
     assert logs["d_loss"] == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)
     assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "d_mismatched"}
+    after = gan.text_encoder.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(encoder_before, after, strict=True))
 
 
-@pytest.mark.parametrize("text_training", ["discriminator", "frozen"])
-def test_text_training_decides_who_moves_the_encoder(scenes, text_training):
-    gan = tiny_text_gan(scenes, text_training=text_training)
+def test_a_frozen_text_encoder_never_moves(scenes):
+    gan = tiny_text_gan(scenes, text_training="frozen")
+    assert gan.optimizer_variables()["d_optimizer"] == gan.discriminator.trainable_variables
     before = gan.text_encoder.get_weights()
     gan.fit(one_batch(scenes), epochs=1, verbose=0)
-    moved = any(
-        not np.array_equal(a, b)
-        for a, b in zip(before, gan.text_encoder.get_weights(), strict=True)
-    )
-    assert moved == (text_training == "discriminator")
+    for a, b in zip(before, gan.text_encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_keras_round_trip_same_samples_and_training_continues(scenes, tmp_path):
