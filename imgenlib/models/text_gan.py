@@ -40,6 +40,9 @@ images from their pixels (chance 1/6 and 1/9, as in ``tests/models/test_text_gan
 - lr 2e-3, batch 64, EMA 0.99, 8 epochs (the learning test; 38 CPU seconds of
   training): trained 0.71 / 0.95 (Keras seeds 1 and 2: 0.64 / 0.97, 0.59 / 0.95),
   frozen 0.16 / 0.38; trained for 20 epochs, 0.80 / 0.99 (colour peaks at 0.84).
+  At the data's native 32×32 the 8 epochs take 123 CPU seconds for 0.73 / 0.96. Prompts
+  naming held-out colour–shape pairs (``"test_compositional"``; shape is not read):
+  0.78 / 0.91 at 16×16, 0.87 / 0.97 at 32×32.
 
 (colour / position accuracy.) A random encoder's pooled vector still tells captions apart,
 but nothing in it is shaped by the images; trained on D's loss the encoder picks up the

@@ -79,13 +79,14 @@ def test_discriminator_step_is_gan_cls_with_rolled_captions(scenes):
     assert any(not np.array_equal(a, b) for a, b in zip(encoder_before, after, strict=True))
 
 
-def test_a_frozen_text_encoder_never_moves(scenes):
-    gan = tiny_text_gan(scenes, text_training="frozen")
+def test_a_frozen_text_encoder_never_moves_and_d_steps(scenes):
+    gan = tiny_text_gan(scenes, text_training="frozen", config=GANConfig.tiny(d_steps=2))
     assert gan.optimizer_variables()["d_optimizer"] == gan.discriminator.trainable_variables
     before = gan.text_encoder.get_weights()
     gan.fit(one_batch(scenes), epochs=1, verbose=0)
     for a, b in zip(before, gan.text_encoder.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert int(gan.d_optimizer.iterations) == 2 and int(gan.g_optimizer.iterations) == 1
 
 
 def test_keras_round_trip_same_samples_and_training_continues(scenes, tmp_path):
