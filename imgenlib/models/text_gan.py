@@ -110,6 +110,8 @@ class TextGAN(GAN):
         text_training: str = "discriminator",
         **kwargs,
     ):
+        if kwargs.get("dp") is not None:  # before GAN checks D for DP-SGD
+            raise ValueError(f"A TextGAN does not support dp. Received: dp={kwargs['dp']!r}")
         super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
         unsupported = {
             "loss": (self.loss_name, "wasserstein_gp"),
@@ -118,7 +120,7 @@ class TextGAN(GAN):
         for name, (value, refused) in unsupported.items():
             if value == refused:
                 raise ValueError(f"A TextGAN does not support {name}={refused!r}.")
-        for name in ("dp", "augment", "num_classes"):
+        for name in ("augment", "num_classes"):
             if getattr(self, name) is not None:
                 raise ValueError(
                     f"A TextGAN does not support {name}. Received: {name}={getattr(self, name)!r}"

@@ -183,7 +183,7 @@ def test_construction_errors(scenes):
     with pytest.raises(ValueError, match="does not support dp"):
         TextGAN(
             g,
-            build_text_discriminator((16, 16, 3), 16, norm="layer"),
+            d,
             encoder,
             latent_dim=8,
             dp=DPConfig(clip_norm=1.0, noise_multiplier=1.0, expected_batch_size=16),
