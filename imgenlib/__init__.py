@@ -84,6 +84,7 @@ _EXPORTS = {
     "GenerativeModel": "imgenlib.models",
     "balanced_labels": "imgenlib.models",
     "GANConfig": "imgenlib.models",
+    "TextGAN": "imgenlib.models",
     "VAE": "imgenlib.models",
     "VAEConfig": "imgenlib.models",
     "build_vae": "imgenlib.models",
@@ -94,6 +95,7 @@ _EXPORTS = {
     "build_decoder": "imgenlib.models",
     "build_discriminator": "imgenlib.models",
     "build_gan": "imgenlib.models",
+    "build_text_gan": "imgenlib.models",
     "build_generator": "imgenlib.models",
     "load_model": "imgenlib.models",
     # imgenlib.callbacks
@@ -228,6 +230,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.models import DiffusionConfig as DiffusionConfig
     from imgenlib.models import GANConfig as GANConfig
     from imgenlib.models import GenerativeModel as GenerativeModel
+    from imgenlib.models import TextGAN as TextGAN
     from imgenlib.models import VAEConfig as VAEConfig
     from imgenlib.models import balanced_labels as balanced_labels
     from imgenlib.models import build_decoder as build_decoder
@@ -236,6 +239,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.models import build_encoder as build_encoder
     from imgenlib.models import build_gan as build_gan
     from imgenlib.models import build_generator as build_generator
+    from imgenlib.models import build_text_gan as build_text_gan
     from imgenlib.models import build_vae as build_vae
     from imgenlib.models import load_model as load_model
     from imgenlib.monitoring import QualityMonitor as QualityMonitor

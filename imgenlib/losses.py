@@ -22,6 +22,10 @@ Losses (``loss=`` names):
 - ``"least_squares"``: Mao et al. 2017, LSGAN with 0/1 targets (https://arxiv.org/abs/1611.04076).
 - ``"wasserstein_gp"``: Gulrajani et al. 2017, WGAN-GP (https://arxiv.org/abs/1704.00028);
   add `gradient_penalty` times ``gp_weight`` to the critic loss.
+
+`matching_aware_discriminator_loss` is the text-conditional discriminator's loss of
+GAN-CLS (Reed et al. 2016, https://arxiv.org/abs/1605.05396): a real image with a
+caption that does not describe it is a negative too, so D must judge the *pair*.
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ import tensorflow as tf
 
 from imgenlib._validation import check_choice
 
-__all__ = ["LOSSES", "discriminator_loss", "generator_loss", "gradient_penalty", "prob_real"]
+__all__ = [
+    "LOSSES",
+    "discriminator_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "matching_aware_discriminator_loss",
+    "prob_real",
+]
 
 LOSSES = ("non_saturating", "minimax", "hinge", "least_squares", "wasserstein_gp")
 GP_EPSILON = 1e-12
@@ -48,6 +59,23 @@ def discriminator_loss(loss: str, real_logits, fake_logits):
     if loss == "least_squares":
         return 0.5 * (tf.square(real - 1.0) + tf.square(fake))
     return fake - real  # wasserstein_gp: the critic maximises E[D(real)] - E[D(fake)]
+
+
+def matching_aware_discriminator_loss(loss: str, real_logits, mismatched_logits, fake_logits):
+    """Per-example GAN-CLS discriminator loss: the two kinds of negative weighted ½ each.
+
+    ``D(real image, its caption)`` is the positive; ``D(real image, another caption)`` and
+    ``D(fake image, its caption)`` are the negatives (Reed et al. 2016, Algorithm 1):
+    ``(discriminator_loss(real, mismatched) + discriminator_loss(real, fake)) / 2``, which
+    for ``"non_saturating"`` is ``softplus(-real) + (softplus(mismatched) + softplus(fake)) / 2``.
+    The generator's loss is the usual `generator_loss` on ``D(fake image, its caption)``.
+
+    Args:
+        loss: one of `LOSSES`.
+        real_logits, mismatched_logits, fake_logits: logits of shape (B,) or (B, 1).
+    """
+    with_mismatched = discriminator_loss(loss, real_logits, mismatched_logits)
+    return 0.5 * (with_mismatched + discriminator_loss(loss, real_logits, fake_logits))
 
 
 def generator_loss(loss: str, fake_logits):

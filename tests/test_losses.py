@@ -117,3 +117,24 @@ def test_prob_real_and_unknown_loss():
     np.testing.assert_allclose(losses.prob_real("hinge", [3.0]).numpy(), [3.0])
     with pytest.raises(ValueError, match="Unknown loss 'wgan'; expected one of 'non_saturating'"):
         losses.discriminator_loss("wgan", REAL, FAKE)
+
+
+def test_matching_aware_discriminator_loss_is_reed_et_al_with_half_weights():
+    """GAN-CLS: log D(real, match) + (log(1 - D(real, mismatch)) + log(1 - D(fake, match))) / 2."""
+    mismatched = np.array([1.0, -2.0, 0.0, 30.0], np.float32)
+    d = losses.matching_aware_discriminator_loss("non_saturating", REAL, mismatched, FAKE)
+    # -log sigmoid(x) = log(1 + e^-x) and -log(1 - sigmoid(x)) = log(1 + e^x), in float64.
+    expected = np.logaddexp(0, -REAL.astype(np.float64)) + 0.5 * (
+        np.logaddexp(0, mismatched.astype(np.float64)) + np.logaddexp(0, FAKE.astype(np.float64))
+    )
+    np.testing.assert_allclose(d.numpy(), expected, rtol=1e-5, atol=1e-6)
+    # Undecided D (all logits 0): log 2 for the positive, ½ log 2 for each negative.
+    assert d.numpy()[2] == pytest.approx(2 * np.log(2), rel=1e-6)
+    hinge = losses.matching_aware_discriminator_loss("hinge", REAL, mismatched, FAKE).numpy()
+    relu = lambda x: np.maximum(x, 0)  # noqa: E731
+    np.testing.assert_allclose(
+        hinge, relu(1 - REAL) + 0.5 * (relu(1 + mismatched) + relu(1 + FAKE)), rtol=1e-6
+    )
+    # A (real, mismatched) pair that D calls real costs what a fake it calls real costs.
+    swapped = losses.matching_aware_discriminator_loss("non_saturating", REAL, FAKE, mismatched)
+    np.testing.assert_allclose(swapped.numpy(), d.numpy(), rtol=1e-6)

@@ -1,17 +1,21 @@
-"""Conditions of conditional models: class labels today (text next).
+"""Conditions of conditional models: class labels and text prompts.
 
 Every conditional network turns its integer labels into a learned vector with one
 embedding (`label_input_and_embedding`); the layer names are kept here so that
 `imgenlib.conditional` finds them and saved models keep loading. `check_labels`
 validates what users pass to ``generate(labels=...)``, including ``"balanced"``, and
-`check_class_names` the names a model keeps for its classes.
+`check_class_names` the names a model keeps for its classes. `check_prompts` validates
+the prompts of a text-conditional model's ``generate(prompts=...)``.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 
+from imgenlib import text as textlib  # a module: imgenlib.text may be importing keras now
 from imgenlib._validation import check_int, check_positive_int
 
 __all__ = [
@@ -21,6 +25,7 @@ __all__ = [
     "balanced_labels",
     "check_class_names",
     "check_labels",
+    "check_prompts",
     "label_embedding_size",
     "label_input_and_embedding",
 ]
@@ -133,3 +138,51 @@ def check_class_names(class_names, num_classes: int | None) -> tuple[str, ...] |
             f"Received: {len(names)} names"
         )
     return names
+
+
+def check_prompts(prompts, n: int | None, text_encoder) -> list[str]:
+    """Validate the prompts of `n` images for a model whose captions `text_encoder` reads.
+
+    Args:
+        prompts: a string (the prompt of every image) or a list of strings: one prompt
+            for all images, or one per image.
+        n: number of images; None takes it from the number of prompts.
+        text_encoder: the model's `imgenlib.text.TextEncoder` (its vocabulary).
+
+    Returns:
+        A list of `n` prompts.
+
+    Raises:
+        ValueError: not strings, no prompts, an empty prompt or one whose words the model
+            all does not know, or a number of prompts other than 1 or `n`. The message
+            names the received value and the words the model knows. Unknown words in a
+            partly known prompt are named in a `UserWarning` instead; so are prompts that
+            are cut to the encoder's ``max_length`` words.
+    """
+    known = text_encoder.vocabulary
+    knows = f"The model knows {len(known)} words: {', '.join(known)}."
+    try:
+        prompts = textlib.check_captions(prompts, name="prompts", allow_empty=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{error}. {knows}") from None
+    words = text_encoder.tokenizer.words(prompts)
+    for i, row in enumerate(words):
+        if not set(row) & set(known):
+            raise ValueError(
+                f"prompts[{i}] has no word the model knows. Received: prompts[{i}]={prompts[i]!r}. {knows}"
+            )
+    text_encoder.report_unknown(prompts, "warn")
+    long = [i for i, row in enumerate(words) if len(row) > text_encoder.max_length]
+    if long:
+        warnings.warn(
+            f"prompts {long} have more than {text_encoder.max_length} words; the model reads "
+            f"the first {text_encoder.max_length}. Received: prompts[{long[0]}]={prompts[long[0]]!r}",
+            UserWarning,
+            stacklevel=3,
+        )
+    n = len(prompts) if n is None else check_positive_int("n", n)
+    if len(prompts) not in (1, n):
+        raise ValueError(
+            f"Give one prompt, or one per image ({n}). Received: {len(prompts)} prompts"
+        )
+    return prompts * n if len(prompts) == 1 else prompts

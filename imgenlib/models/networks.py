@@ -5,6 +5,8 @@ Each builder returns a functional `keras.Model` made of the blocks in
 ``[x, labels]`` and turns the labels into a learned vector with the one label embedding of
 `imgenlib.models.conditions.label_input_and_embedding` (layer ``label_embedding``), except the
 projection discriminator, whose class embedding is its own (``class_projection``).
+The text-conditional networks (`build_text_generator`, `build_text_discriminator`) take a
+caption's pooled text vector instead of labels (``[z, text]`` and ``[images, text]``).
 `width_multiplier` scales every layer's filter count (0.25 for quick experiments).
 """
 
@@ -23,6 +25,8 @@ __all__ = [
     "build_discriminator",
     "build_encoder",
     "build_generator",
+    "build_text_discriminator",
+    "build_text_generator",
 ]
 
 PROJECTIONS = ("pooled", "flatten")
@@ -255,3 +259,87 @@ def build_decoder(
         name="dec",
     )
     return keras.Model(inputs, logits, name=name)
+
+
+TEXT_INPUT = "text"
+
+
+def build_text_generator(
+    image_shape,
+    latent_dim: int,
+    text_dim: int,
+    *,
+    condition_dim: int = 32,
+    width_multiplier: float = 1.0,
+    name: str = "generator",
+):
+    """Build a text-conditional DCGAN generator: ``[z, text vector]`` → image in [-1, 1].
+
+    The text vector (a `imgenlib.text.TextEncoder`'s pooled output) is projected to
+    `condition_dim` by a Dense layer with LeakyReLU (``text_projection``) and concatenated
+    with z, as in GAN-CLS (Reed et al. 2016, https://arxiv.org/abs/1605.05396), without
+    their conditioning augmentation (no noise is added to the projection).
+
+    Args:
+        image_shape: (H, W, C) with H = W in 16, 28, 32, 64 and C in 1, 3.
+        latent_dim: size of z.
+        text_dim: size of the text vector.
+        condition_dim: size of the projected text vector.
+        width_multiplier: multiplies every layer's filter count.
+    """
+    z = keras.Input((check_positive_int("latent_dim", latent_dim),), name="z")
+    text = keras.Input((check_positive_int("text_dim", text_dim),), name=TEXT_INPUT)
+    condition = keras.layers.Dense(
+        check_positive_int("condition_dim", condition_dim), name="text_projection"
+    )(text)
+    condition = keras.layers.LeakyReLU(0.2, name="text_projection_act")(condition)
+    x = keras.layers.Concatenate(name="z_and_text")([z, condition])
+    x = up_stack(x, image_shape, width_multiplier=width_multiplier, name="g")
+    images = keras.layers.Activation("tanh", name="tanh")(x)
+    return keras.Model([z, text], images, name=name)
+
+
+def build_text_discriminator(
+    image_shape,
+    text_dim: int,
+    *,
+    width_multiplier: float = 1.0,
+    norm: str = "batch",
+    spectral_norm: bool = False,
+    dropout: float = 0.0,
+    name: str = "discriminator",
+):
+    """Build a text-conditional projection discriminator: ``[images, text vector]`` → logit.
+
+    ``logit = w·h + b + (P t)·h``: the flattened conv features h (`down_stack`) scored by a
+    Dense unit, plus their inner product with a linear projection P of the text vector t
+    (``text_projection``), the projection discriminator of Miyato & Koyama 2018
+    (https://arxiv.org/abs/1802.05637) with a caption's vector in place of a class
+    embedding. The flattened map (not a pooled one) keeps where things are, which
+    captions name ("in the top left"); see `build_discriminator` for the measurement.
+
+    Args:
+        image_shape: (H, W, C) as for `build_text_generator`.
+        text_dim: size of the text vector.
+        width_multiplier, norm, spectral_norm, dropout: as for `build_discriminator`.
+    """
+    check_image_shape(image_shape)
+    images = keras.Input(tuple(image_shape), name="images")
+    text = keras.Input((check_positive_int("text_dim", text_dim),), name=TEXT_INPUT)
+    features = down_stack(
+        images,
+        image_shape,
+        width_multiplier=width_multiplier,
+        norm=norm,
+        spectral_norm=spectral_norm,
+        dropout=dropout,
+        name="d",
+    )
+    dense = keras.layers.Dense(1, name="logit")
+    if spectral_norm:
+        dense = keras.layers.SpectralNormalization(dense, name="logit_sn")
+    logit = dense(features)
+    projected = keras.layers.Dense(features.shape[-1], use_bias=False, name="text_projection")(text)
+    matched = keras.layers.Dot(axes=1, name="projection")([projected, features])
+    logit = keras.layers.Add(name="logit_plus_projection")([logit, matched])
+    return keras.Model([images, text], logit, name=name)
