@@ -127,6 +127,7 @@ _EXPORTS = {
     "Interpolator": "imgenlib.widgets",
     "TrainingMonitor": "imgenlib.widgets",
     "DenoisingScrubber": "imgenlib.widgets",
+    "PromptExplorer": "imgenlib.widgets",
     "interpolate": "imgenlib.latent",
     "lerp": "imgenlib.latent",
     "manifold_grid": "imgenlib.latent",
@@ -265,6 +266,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.widgets import DenoisingScrubber as DenoisingScrubber
     from imgenlib.widgets import Interpolator as Interpolator
     from imgenlib.widgets import LatentExplorer as LatentExplorer
+    from imgenlib.widgets import PromptExplorer as PromptExplorer
     from imgenlib.widgets import TrainingMonitor as TrainingMonitor
 
 __all__ = ["__version__", *sorted(_EXPORTS), *SUBMODULES]

@@ -1,6 +1,6 @@
 """Jupyter widgets: explore a latent space, interpolate between seeds (or, for a diffusion
 model, between two real images inverted by DDIM), watch training live, scrub through a
-diffusion model's denoising.
+diffusion model's denoising, type prompts into a text-conditional model.
 
 Each widget is a class that holds its state, builds its ipywidgets in ``__init__`` as
 ``self.widget`` and shows itself through ``_ipython_display_`` (just put it last in a
@@ -24,6 +24,14 @@ from __future__ import annotations
 from imgenlib.widgets.explorer import LatentExplorer
 from imgenlib.widgets.interpolator import Interpolator
 from imgenlib.widgets.monitor import TrainingMonitor, curves_png
+from imgenlib.widgets.prompt import PromptExplorer
 from imgenlib.widgets.scrubber import DenoisingScrubber
 
-__all__ = ["DenoisingScrubber", "Interpolator", "LatentExplorer", "TrainingMonitor", "curves_png"]
+__all__ = [
+    "DenoisingScrubber",
+    "Interpolator",
+    "LatentExplorer",
+    "PromptExplorer",
+    "TrainingMonitor",
+    "curves_png",
+]
