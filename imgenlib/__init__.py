@@ -50,7 +50,7 @@ SUBMODULES = (
     "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
     "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
     "privacy_accounting", "private_runs", "diagrams", "membership", "utility", "mean_embeddings",
-    "mean_embedding_runs", "precision", "exported",
+    "mean_embedding_runs", "precision", "exported", "caption_accuracy",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -128,6 +128,7 @@ _EXPORTS = {
     "TrainingMonitor": "imgenlib.widgets",
     "DenoisingScrubber": "imgenlib.widgets",
     "PromptExplorer": "imgenlib.widgets",
+    "prompt_accuracy": "imgenlib.caption_accuracy",
     "interpolate": "imgenlib.latent",
     "lerp": "imgenlib.latent",
     "manifold_grid": "imgenlib.latent",
@@ -177,6 +178,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.callbacks import SampleGrid as SampleGrid
     from imgenlib.callbacks import TrainingDiverged as TrainingDiverged
     from imgenlib.callbacks import TrainingHealth as TrainingHealth
+    from imgenlib.caption_accuracy import prompt_accuracy as prompt_accuracy
     from imgenlib.clip import MiniCLIP as MiniCLIP
     from imgenlib.clip import build_mini_clip as build_mini_clip
     from imgenlib.clip import train_mini_clip as train_mini_clip
