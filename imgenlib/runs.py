@@ -18,8 +18,11 @@ so that the CLI's ``--help`` does not load the data modules).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from imgenlib.io import load_json
 from imgenlib.run_config import KINDS, LEARNING_RATE_FIELDS, PRECISIONS, SPLITS, RunConfig
@@ -40,6 +43,7 @@ __all__ = [
     "load_run_data",
     "load_run_model",
     "load_split",
+    "run_summary",
 ]
 
 
@@ -151,3 +155,44 @@ def load_run_data(run_dir, split: str | None = None, n: int | None = None):
         style=config.style,
         condition=config.condition,
     )
+
+
+def run_summary(
+    config: RunConfig, run_dir, images, num_classes, *, replicas: int, steps: int,
+    seconds: float, stopped: bool,
+) -> dict:  # fmt: skip
+    """The summary `imgenlib.training.train` writes to ``DIR/metrics.json`` (before its notes):
+    the run's settings, this session's steps, time and img/s, the last epoch's metrics from
+    ``history.json`` and, when FID was logged, the best epoch."""
+    history_file = Path(run_dir) / "history.json"
+    history = load_json(history_file) if history_file.exists() else {}
+    images_per_second = steps * config.batch_size / seconds if seconds > 0 else None
+    summary = {
+        "kind": config.kind,
+        "data": config.data,
+        "preset": config.preset,
+        "conditional": config.conditional,
+        "condition": config.condition,
+        "epochs_completed": len(next(iter(history.values()), [])),
+        "epochs_requested": config.epochs,
+        "steps_this_session": steps,
+        "seconds_this_session": round(seconds, 1),
+        "images_per_second": None if images_per_second is None else round(images_per_second, 1),
+        "stopped_by_time_budget": stopped,
+        "final": {name: round(float(values[-1]), 5) for name, values in history.items() if values},
+        "train_images": int(len(images)),
+        "image_shape": list(images.shape[1:]),
+        "num_classes": num_classes,
+        "strategy": config.strategy,
+        "replicas": replicas,
+        "deterministic": config.deterministic,
+        "precision": config.precision,
+    }
+    fids = history.get("fid", [])
+    if any(math.isfinite(value) for value in fids):
+        best = int(np.nanargmin(fids))
+        summary["best"] = {
+            "epoch": best + 1, "fid": round(fids[best], 4), "file": "best.keras",
+            "eval_n": config.eval_n,
+        }  # fmt: skip
+    return summary

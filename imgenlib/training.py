@@ -62,12 +62,10 @@ truncated file behind.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from imgenlib._env import live_progress, quick_mode
 from imgenlib.callbacks import (
@@ -95,7 +93,7 @@ from imgenlib.resume import (
     epoch_batches,
     poisson_batches,
 )
-from imgenlib.runs import RunConfig, check_same_run, load_split
+from imgenlib.runs import RunConfig, check_same_run, load_split, run_summary
 from imgenlib.sampling_options import sampling_settings
 from imgenlib.summaries import TensorBoardLogger
 
@@ -204,7 +202,10 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
         shuffle=False,
     )
     seconds = time.perf_counter() - start
-    summary = _summary(config, run_dir, images, num_classes, distribution, timer, seconds)
+    summary = run_summary(
+        config, run_dir, images, num_classes, replicas=int(distribution.num_replicas_in_sync),
+        steps=timer.steps, seconds=seconds, stopped=timer.stopped,
+    )  # fmt: skip
     summary.update(notes)
     if budget:
         summary["privacy"] = budget[0].record()
@@ -370,37 +371,3 @@ def _run_callbacks(config, run_dir, images, num_classes, quality, backup) -> lis
         ),
         TrainingHealth(reference_images=images[:256]),
     ]
-
-
-def _summary(config, run_dir, images, num_classes, distribution, timer, seconds) -> dict:
-    history = load_json(run_dir / "history.json") if (run_dir / "history.json").exists() else {}
-    images_per_second = timer.steps * config.batch_size / seconds if seconds > 0 else None
-    summary = {
-        "kind": config.kind,
-        "data": config.data,
-        "preset": config.preset,
-        "conditional": config.conditional,
-        "condition": config.condition,
-        "epochs_completed": len(next(iter(history.values()), [])),
-        "epochs_requested": config.epochs,
-        "steps_this_session": timer.steps,
-        "seconds_this_session": round(seconds, 1),
-        "images_per_second": None if images_per_second is None else round(images_per_second, 1),
-        "stopped_by_time_budget": timer.stopped,
-        "final": {name: round(float(values[-1]), 5) for name, values in history.items() if values},
-        "train_images": int(len(images)),
-        "image_shape": list(images.shape[1:]),
-        "num_classes": num_classes,
-        "strategy": config.strategy,
-        "replicas": int(distribution.num_replicas_in_sync),
-        "deterministic": config.deterministic,
-        "precision": config.precision,
-    }
-    fids = history.get("fid", [])
-    if any(math.isfinite(value) for value in fids):
-        best = int(np.nanargmin(fids))
-        summary["best"] = {
-            "epoch": best + 1, "fid": round(fids[best], 4), "file": "best.keras",
-            "eval_n": config.eval_n,
-        }  # fmt: skip
-    return summary

@@ -221,12 +221,7 @@ class GAN(GenerativeModel):
             g_logits = self.discriminator(self.with_labels(seen, g_labels), training=True)
             g_per_example = gan_losses.generator_loss(self.loss_name, g_logits)
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_per_example))
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(
-            zip(grads, self.generator.trainable_variables, strict=True)
-        )
-        if self.ema_generator is not None:
-            self._update_ema()
+        self._apply_generator_gradients(tape.gradient(g_loss, self.generator.trainable_variables))
         return self._track(
             per_example + self.gp_weight * gp, g_per_example, real_logits, fake_logits, gp
         )
@@ -287,11 +282,7 @@ class GAN(GenerativeModel):
         self.d_optimizer.apply_gradients(
             zip(d_grads, self.discriminator.trainable_variables, strict=True)
         )
-        self.g_optimizer.apply_gradients(
-            zip(g_grads, self.generator.trainable_variables, strict=True)
-        )
-        if self.ema_generator is not None:
-            self._update_ema()
+        self._apply_generator_gradients(g_grads)
         return self._track(
             per_example + self.gp_weight * gp, g_per_example, real_logits, fake_logits, gp
         )
@@ -304,9 +295,15 @@ class GAN(GenerativeModel):
         self.gp_tracker.update_state(gp)
         return {m.name: m.result() for m in self.metrics}
 
-    def _update_ema(self):
-        """Move the EMA copy towards G: averaged trainable weights, copied BatchNorm statistics."""
-        update_ema(self.ema_generator, self.generator, self.ema_decay, self.g_optimizer.iterations)
+    def _apply_generator_gradients(self, grads):
+        """G's optimiser step, then the EMA copy moves towards G (averaged trainable weights,
+        copied BatchNorm statistics): the end of every GAN training step."""
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(grads, variables, strict=True))
+        if self.ema_generator is not None:
+            update_ema(
+                self.ema_generator, self.generator, self.ema_decay, self.g_optimizer.iterations
+            )
 
     # --- sampling: see GenerativeModel.generate ----------------------------------------
 

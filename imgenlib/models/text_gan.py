@@ -213,12 +213,7 @@ class TextGAN(GAN):
             g_logits = self.discriminator([fakes, text], training=True)
             g_per_example = gan_losses.generator_loss(self.loss_name, g_logits)
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_per_example))
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(
-            zip(grads, self.generator.trainable_variables, strict=True)
-        )
-        if self.ema_generator is not None:
-            self._update_ema()
+        self._apply_generator_gradients(tape.gradient(g_loss, self.generator.trainable_variables))
         self.d_mismatched_tracker.update_state(
             gan_losses.prob_real(self.loss_name, mismatched_logits)
         )
