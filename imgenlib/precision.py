@@ -180,10 +180,10 @@ def resolve_auto(config):
 
 def _recorded_precision(run_dir) -> str | None:
     """The precision in ``run_dir/run.json`` (None: no run there yet, or none recorded)."""
-    import json
+    from imgenlib.io import load_json
 
     try:
-        recorded = json.loads((Path(run_dir) / "run.json").read_text()).get("precision")
+        recorded = load_json(Path(run_dir) / "run.json").get("precision")
     except (OSError, ValueError, AttributeError):
         return None
     return recorded if recorded in _POLICIES else None
