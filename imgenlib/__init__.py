@@ -50,7 +50,7 @@ SUBMODULES = (
     "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
     "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
     "privacy_accounting", "private_runs", "diagrams", "membership", "utility", "mean_embeddings",
-    "mean_embedding_runs", "precision", "exported", "caption_accuracy",
+    "mean_embedding_runs", "precision", "exported", "caption_accuracy", "health", "text_runs",
 )  # fmt: skip
 
 _EXPORTS = {

@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import importlib
 import sys
+import warnings
 from pathlib import Path
 
 from imgenlib.dataset_commands import (
@@ -107,6 +108,8 @@ def _add_train_parser(commands):
         ("--max-minutes", {"type": float}, "stop after this much training time; without "
          "--epochs, train until then"),
         ("--conditional", {"action": "store_true"}, "train a class-conditional model"),
+        ("--text", {"action": "store_true"}, "train a text-conditional model (GAN) on the "
+         "captions of shapes_captions or emoji; sample it with `sample DIR --prompt TEXT`"),
         ("--loss", {"choices": _LazyChoices("imgenlib.losses", "LOSSES"), "metavar": "LOSS"},
          "GAN loss: %(choices)s (default: the preset's)"),
         ("--batch-size", {"type": int}, "batch size (default: the preset's)"),
@@ -272,6 +275,10 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit:  # --help, --version and usage errors (already printed)
         return int(exit.code or 0)
+    format_warning = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: (
+        f"{parser.prog} {args.command}: warning: {message}\n"
+    )  # one line, not the library's source line
     try:
         if args.command not in _NO_TENSORFLOW:
             from imgenlib._env import quiet_tensorflow
@@ -290,6 +297,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = format_warning
 
 
 def _cmd_train(args) -> int:

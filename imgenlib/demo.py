@@ -130,6 +130,7 @@ def save_samples(
     grid: int = 64,
     scale: int = 2,
     sampling: dict | None = None,
+    prompts=None,
 ) -> np.ndarray:
     """Generate `n` images: a PNG grid of the first `grid` of them, and all of them as .npy.
 
@@ -145,13 +146,18 @@ def save_samples(
         scale: pixel upscaling of the PNG.
         sampling: a diffusion model's sampling settings (steps, eta, guidance, sampler;
             `imgenlib.sampling_options.sampling_settings`).
+        prompts: a text-conditional model's prompts (one, or one per image).
 
     Returns:
         The `n` generated images, in [-1, 1].
     """
     grid = check_positive_int("grid", grid)
     settings = sampling_settings(model, sampling) or {}
-    images = model.generate(check_positive_int("n", n), seed=seed, labels=labels, **settings)
+    n = check_positive_int("n", n)
+    if prompts is not None:
+        images = model.generate(prompts, n=n, seed=seed, **settings)
+    else:
+        images = model.generate(n, seed=seed, labels=labels, **settings)
     save_grid(images[:grid], path, scale=scale)
     if npy is not None:
         with atomic_path(npy) as tmp:

@@ -104,6 +104,12 @@ EMOJI_GAN = GANConfig(
 EMOJI_VAE = VAEConfig(latent_dim=64, width_multiplier=0.5, likelihood="gaussian_learned")
 """The 64x64 colour VAE of the ``emoji`` and ``small_colour`` presets."""
 
+TEXT_GAN = GANConfig(
+    latent_dim=32, width_multiplier=0.5, ema_decay=0.99, g_learning_rate=2e-3, d_learning_rate=2e-3
+)
+"""The text-conditional GAN of the ``text`` preset: the recipe of the TextGAN learning test
+(lr 2e-3, EMA 0.99, latent 32; `imgenlib.models.text_gan`) at twice its width."""
+
 FASHION_MNIST_DIFFUSION = DiffusionConfig(
     widths=(16, 32, 64), blocks_per_level=1, learning_rate=1e-3
 )
@@ -149,6 +155,15 @@ PRESETS: dict[str, dict[str, Preset]] = {
             f"{SMALL_COLOUR_STEPS:,} steps of 64 images (~30 min at ~146 img/s) whatever the "
             "folder's size",
             steps=SMALL_COLOUR_STEPS,
+        ),
+        "text": Preset(
+            TEXT_GAN,
+            64,
+            20,
+            "text-conditional GAN-CLS (imgenlib.models.TextGAN: caption encoder trained by "
+            "D's matching-aware loss, projection discriminator) at 32x32, half-width DCGAN, "
+            "latent 32, Adam 2e-3, generator EMA 0.99; chosen for --text runs",
+            image_size=32,
         ),
     },
     "vae": {
@@ -248,15 +263,16 @@ def get(kind: str, name: str) -> Preset:
     return PRESETS[kind][check_choice("preset", name, PRESETS[kind])]
 
 
-def default_preset(kind: str, data: str) -> str:
+def default_preset(kind: str, data: str, *, text: bool = False) -> str:
     """The recommended preset for training `kind` on `data` (see `choose_preset`)."""
-    return choose_preset(kind, data)[0]
+    return choose_preset(kind, data, text=text)[0]
 
 
-def choose_preset(kind: str, data: str) -> tuple[str, str]:
+def choose_preset(kind: str, data: str, *, text: bool = False) -> tuple[str, str]:
     """The preset for training `kind` on a dataset or folder `data`, and why, in one line.
 
-    A dataset gets its recommended preset (else ``"default"``). A folder of images gets
+    A text-conditional run (`text`) gets the kind's ``"text"`` preset. A dataset gets its
+    recommended preset (else ``"default"``). A folder of images gets
     ``"small_colour"`` when it holds at most `SMALL_FOLDER_IMAGES` image files and they are
     in colour (`imgenlib.data.describe_folder`): small data is where DiffAugment pays
     (Zhao et al. 2020, https://arxiv.org/abs/2006.10738: its gains grow as the data
@@ -271,6 +287,8 @@ def choose_preset(kind: str, data: str) -> tuple[str, str]:
     from imgenlib.data import DATASETS, describe_folder
 
     check_choice("model kind", kind, PRESETS)
+    if text and "text" in PRESETS[kind]:
+        return "text", f"preset text: recommended for text-conditional {kind}s"
     if data in DATASETS or not Path(data).is_dir():
         name = _RECOMMENDED.get((kind, data), "default")
         why = "recommended for" if (kind, data) in _RECOMMENDED else "no recommended preset for"
@@ -292,12 +310,22 @@ def choose_preset(kind: str, data: str) -> tuple[str, str]:
     )
 
 
-def build(kind: str, config, image_shape, *, num_classes=None, class_names=None, seed: int = 0):
+def build(
+    kind: str, config, image_shape, *, num_classes=None, class_names=None, captions=None,
+    seed: int = 0,
+):  # fmt: skip
     """Build and compile a model of `kind` from its config.
 
-    A conditional model gets `num_classes`, or `class_names` (then one class per name).
+    A conditional model gets `num_classes`, or `class_names` (then one class per name); a
+    text-conditional one the training `captions` (the words its text encoder knows).
     """
     check_choice("model kind", kind, PRESETS)
+    if captions is not None:
+        if kind != "gan":
+            raise ValueError(f"Text-conditional models are GANs. Received: kind={kind!r}")
+        from imgenlib.models.text_gan import build_text_gan
+
+        return build_text_gan(config, image_shape, captions, seed=seed)
     builder = {"gan": build_gan, "vae": build_vae, "diffusion": build_diffusion}[kind]
     if class_names is not None and num_classes is None:
         num_classes = len(class_names)

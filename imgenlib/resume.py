@@ -36,12 +36,15 @@ def epoch_batches(images, labels=None, *, batch_size: int, seed: int, epochs: tu
     A `tf.data` shuffle reshuffles per *iteration*, so a run resumed at epoch 2 would see
     epoch 0's order again. Keying each epoch's order on its absolute number makes the
     batches of a resumed run exactly those of an uninterrupted one. Incomplete batches
-    are dropped; pass ``steps_per_epoch=len(images) // batch_size`` to ``fit``.
+    are dropped; pass ``steps_per_epoch=len(images) // batch_size`` to ``fit``. `labels`
+    are class labels (int32 in the batches) or captions (strings).
     """
     first, last = epochs
     count = len(images)
     images = tf.constant(images)
-    labels = None if labels is None else tf.constant(np.asarray(labels, np.int32))
+    if labels is not None:  # class labels, or captions (strings) for a text-conditional model
+        labels = np.asarray(labels)
+        labels = tf.constant(labels if labels.dtype.kind in "OUS" else labels.astype(np.int32))
 
     def one_epoch(epoch):
         key = tf.stack([tf.constant(seed, tf.int64), epoch])
@@ -94,7 +97,9 @@ def poisson_batches(
     count = len(images)
     poisson_sample(count, sampling_rate, [seed, first])  # validates the arguments
     images = tf.constant(images)
-    labels = None if labels is None else tf.constant(np.asarray(labels, np.int32))
+    if labels is not None:  # class labels, or captions (strings) for a text-conditional model
+        labels = np.asarray(labels)
+        labels = tf.constant(labels if labels.dtype.kind in "OUS" else labels.astype(np.int32))
 
     def draw(step):
         indices = poisson_sample(

@@ -53,6 +53,11 @@ class RunConfig:
         max_minutes: wall-clock budget; training stops at the first step past it. Without
             `epochs` it is the only limit: the preset's length does not end training first.
         conditional: train a class-conditional model (needs a labelled dataset).
+        text: train a text-conditional model (``"gan"``: `imgenlib.models.TextGAN`) on the
+            captions of a captioned dataset (`imgenlib.data.splits.CAPTIONED`:
+            ``shapes_captions``, ``emoji``): the model keeps a text encoder whose vocabulary
+            is the training captions' words, and draws from prompts
+            (``python -m imgenlib sample DIR --prompt "a red circle"``).
         loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
         batch_size: batch size; None: the preset's.
         seed: seeds data order, initialisation and sampling noise.
@@ -127,7 +132,7 @@ class RunConfig:
     )  # fmt: skip
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "kind", "data", "preset", "conditional", "loss", "batch_size", "seed", "image_size",
-        "background", "style", "condition", *PRIVACY,
+        "background", "style", "condition", "text", *PRIVACY,
     )  # fmt: skip
 
     kind: str
@@ -137,6 +142,7 @@ class RunConfig:
     epochs: int | None = None
     max_minutes: float | None = None
     conditional: bool = False
+    text: bool = False
     loss: str | None = None
     batch_size: int | None = None
     seed: int = 0
@@ -166,7 +172,7 @@ class RunConfig:
                 raise TypeError(f"{name} must be a str or a path. Received: {name}={value!r}")
         object.__setattr__(self, "data", os.fspath(self.data))
         object.__setattr__(self, "out", Path(self.out))
-        for name in ("conditional", "deterministic", "tensorboard"):
+        for name in ("conditional", "text", "deterministic", "tensorboard"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool. Received: {name}={getattr(self, name)!r}")
         for name in ("epochs", "batch_size", "image_size", "eval_every", "patience"):
@@ -240,6 +246,8 @@ class RunConfig:
                 f"Received: precision={self.precision!r} with dp_epsilon={self.dp_epsilon!r}, "
                 f"dp_sigma={self.dp_sigma!r}"
             )
+        if self.text:
+            self._check_text()
         if self.loss is not None and self.kind != "gan":
             raise ValueError(
                 f"loss applies to GANs only. Received: loss={self.loss!r} for a {self.kind}"
@@ -252,6 +260,24 @@ class RunConfig:
                     "eval_every measures FID with a shipped feature extractor, and there is one "
                     f"for {', '.join(CLASSIFIERS)} only. Received: data={self.data!r}"
                 )
+
+    def _check_text(self):
+        from imgenlib.data.splits import CAPTIONED
+
+        refused = [
+            (self.kind != "gan", f"a {self.kind} (text-conditional models: GANs)"),
+            (self.data not in CAPTIONED, f"data={self.data!r} (captioned datasets: "
+             f"{', '.join(CAPTIONED)})"),
+            (self.conditional, "conditional=True (the caption is the condition)"),
+            (self.private, "a private run (a TextGAN does not support DP-SGD)"),
+            (self.loss == "wasserstein_gp", "loss='wasserstein_gp' (its gradient penalty "
+             "is not defined for the matching-aware discriminator)"),
+            (self.eval_every is not None, "eval_every (FID of text runs is not measured "
+             "during training; imgenlib.prompt_accuracy reads the samples instead)"),
+        ]  # fmt: skip
+        for refuse, why in refused:
+            if refuse:
+                raise ValueError(f"text=True cannot be combined with {why}.")
 
     @classmethod
     def tiny(cls, out) -> RunConfig:
@@ -269,7 +295,7 @@ class RunConfig:
         from imgenlib import presets
         from imgenlib.data.emoji import resolved_style_and_condition
 
-        name = self.preset or presets.default_preset(self.kind, self.data)
+        name = self.preset or presets.default_preset(self.kind, self.data, text=self.text)
         chosen = presets.get(self.kind, name)
         epochs = self.epochs
         if epochs is None and self.max_minutes is None:

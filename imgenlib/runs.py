@@ -74,6 +74,7 @@ def check_same_run(config: RunConfig, recorded: dict) -> None:
     from imgenlib.data.emoji import resolved_style_and_condition
 
     recorded = {
+        "text": False,  # recorded before text runs existed
         **recorded,
         **resolved_style_and_condition(
             recorded.get("data"), recorded.get("conditional"),
@@ -173,6 +174,7 @@ def run_summary(
         "preset": config.preset,
         "conditional": config.conditional,
         "condition": config.condition,
+        "text": config.text,
         "epochs_completed": len(next(iter(history.values()), [])),
         "epochs_requested": config.epochs,
         "steps_this_session": steps,

@@ -38,6 +38,10 @@ def add_sample_parser(commands):
     sample.add_argument(
         "--label", type=int, help="class for a conditional model (default: cycle through classes)"
     )
+    sample.add_argument(
+        "--prompt", action="append", metavar="TEXT", help="what to draw, for a text-conditional "
+        "run (train --text); repeat it for several prompts, which the images cycle through",
+    )  # fmt: skip
     add_sampling_options(sample)
     sample.set_defaults(handler=cmd_sample, prechecks=(check_sample_options, check_run_argument))
 
@@ -72,6 +76,13 @@ def check_sample_options(args) -> tuple[int, int, int, int]:
     seed = check_int("--seed", args.seed, minimum=0)
     scale = check_positive_int("--scale", args.scale)
     check_output_file("--out", args.out, ".png")
+    for prompt in args.prompt or ():
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as surrogates
+            raise ValueError(f"--prompt must be UTF-8 text. Received: {prompt!r}") from None
+        if not prompt.strip():
+            raise ValueError(f"--prompt must not be empty. Received: --prompt={prompt!r}")
     if args.npy is not None:
         check_output_file("--npy", args.npy, ".npy")
     return n, grid, seed, scale
@@ -99,25 +110,50 @@ def cmd_sample(args) -> int:
     n, grid, seed, scale = check_sample_options(args)
     model = load_run_model(args.run)
     sampling = sampling_settings(model, given_options(args), flag="--")
-    labels = None
+    labels, prompts = None, _prompts(model, args.prompt, n, args.run)
     if getattr(model, "num_classes", None):
         labels = "balanced" if args.label is None else args.label
     elif args.label is not None:
+        kind = "text-conditional: give --prompt" if prompts else "unconditional"
         raise ValueError(
-            "--label is for conditional models; this run is unconditional. "
+            f"--label is for class-conditional models; this run is {kind}. "
             f"Received: --label={args.label}"
         )
     save_samples(
         model, n, args.out, seed=seed, labels=labels, npy=args.npy, grid=grid, scale=scale,
-        sampling=sampling,
+        sampling=sampling, prompts=prompts,
     )  # fmt: skip
     shown = f" (a grid of the first {grid})" if n > grid else ""
+    if prompts:
+        shown += f" of {len(set(prompts))} prompt(s)"
     how = "; " + ", ".join(f"{k} {v}" for k, v in sampling.items()) if sampling else ""
     print(
         f"Wrote {n} samples (seed {seed}{how}) to {args.out}{shown}"
         + (f" and {args.npy}" if args.npy else "")
     )
     return 0
+
+
+def _prompts(model, given, n: int, run_dir) -> list[str] | None:
+    """The `n` images' prompts: `given` cycled, for a text-conditional model (else refused)."""
+    if not hasattr(model, "text_encoder"):
+        if given:
+            raise ValueError(
+                "--prompt is for text-conditional runs (train --text); this run is not one. "
+                f"Received: --prompt={given[0]!r}"
+            )
+        return None
+    if not given:
+        from imgenlib.runs import load_run_config
+        from imgenlib.text_runs import grid_prompts
+
+        words = model.text_encoder.vocabulary
+        example = grid_prompts(load_run_config(run_dir), 1)[0]
+        raise ValueError(
+            f'This run draws from text: give --prompt "...", e.g. --prompt "{example}" '
+            f"(the model knows {len(words)} words: {', '.join(words)})."
+        )
+    return [given[i % len(given)] for i in range(n)]
 
 
 def cmd_eval(args) -> int:

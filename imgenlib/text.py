@@ -354,12 +354,14 @@ class TextEncoder(keras.Model):
 
     def report_unknown(self, captions, unknown: str = "warn") -> list[list[str]]:
         """The unknown words of each caption; warned about or raised as `unknown` says."""
-        found = [self.tokenizer.unknown_words(caption) for caption in check_captions(captions)]
+        captions = check_captions(captions)
+        found = [self.tokenizer.unknown_words(caption) for caption in captions]
         if unknown != "ignore" and any(found):
+            named = {
+                caption: words for caption, words in zip(captions, found, strict=True) if words
+            }
             lines = "; ".join(
-                f"{caption!r}: {', '.join(words)}"
-                for caption, words in zip(captions, found, strict=True)
-                if words
+                f"{caption!r}: {', '.join(words)}" for caption, words in named.items()
             )
             message = (
                 f"Unknown words (read as {OOV_TOKEN}): {lines}. The encoder knows "

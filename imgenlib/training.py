@@ -96,6 +96,7 @@ from imgenlib.resume import (
 from imgenlib.runs import RunConfig, check_same_run, load_split, run_summary
 from imgenlib.sampling_options import sampling_settings
 from imgenlib.summaries import TensorBoardLogger
+from imgenlib.text_runs import grid_prompts, load_text_training_data, text_run_evaluation
 
 __all__ = ["QUICK_MAX_IMAGES", "UNTIL_TIME_BUDGET", "train"]
 
@@ -174,7 +175,10 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
         epochs = plan.fit_epochs(epochs, steps_per_epoch, budget[0].max_steps)
         if verbose:
             print(plan.describe() + (f"; {note}" if note else ""), flush=True)
-    model = _build_model(config, distribution, images.shape[1:], class_names, model_config)
+    captions = labels if config.text else None
+    model = _build_model(
+        config, distribution, images.shape[1:], class_names, model_config, captions
+    )
     save_json(config.to_json(), run_dir / "run.json")
     builtin = [
         backup,
@@ -209,6 +213,8 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
     summary.update(notes)
     if budget:
         summary["privacy"] = budget[0].record()
+    if config.text:
+        summary["prompt_accuracy"] = text_run_evaluation(model, config)
     if config.kind == "vae":
         summary["evaluation"] = evaluate_vae(
             model, config.data, config.image_size, config.conditional,
@@ -292,6 +298,10 @@ def _load_training_data(config: RunConfig):
     """Training images, labels and class names (conditional runs); capped in quick mode."""
     from imgenlib.data import label_names
 
+    if config.text:  # the captions are the labels
+        maximum = QUICK_MAX_IMAGES if quick_mode() else None
+        images, captions = load_text_training_data(config, maximum)
+        return _enough_images(images, config), captions, None
     images, labels, _ = load_split(
         config.data,
         "train",
@@ -304,16 +314,20 @@ def _load_training_data(config: RunConfig):
     if quick_mode():
         images = images[:QUICK_MAX_IMAGES]
         labels = None if labels is None else labels[:QUICK_MAX_IMAGES]
+    class_names = label_names(config.data, config.condition) if config.conditional else None
+    return _enough_images(images, config), labels, class_names
+
+
+def _enough_images(images, config: RunConfig):
     if len(images) < config.batch_size:
         raise ValueError(
             f"batch_size must not exceed the number of training images ({len(images)}). "
             f"Received: batch_size={config.batch_size}"
         )
-    class_names = label_names(config.data, config.condition) if config.conditional else None
-    return images, labels, class_names
+    return images
 
 
-def _build_model(config: RunConfig, distribution, image_shape, class_names, model_config):
+def _build_model(config: RunConfig, distribution, image_shape, class_names, model_config, captions):
     """The model of `model_config`, built with its optimisers inside the strategy, in `precision`."""
     from imgenlib import presets
     from imgenlib.distribute import prepare_model
@@ -325,7 +339,7 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
         with distribution.scope():
             model = presets.build(
                 config.kind, model_config, image_shape, class_names=class_names,
-                seed=config.seed,
+                captions=captions, seed=config.seed,
             )  # fmt: skip
             if config.precision == "mixed_float16":
                 use_loss_scaling(model)
@@ -339,6 +353,7 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
 def _run_callbacks(config, run_dir, images, num_classes, quality, backup) -> list:
     """The callbacks between the backup and the time budget: quality first (the writers
     read its logs), then the files of the run directory and the health checks."""
+    prompts = grid_prompts(config) if config.text else None
     quality_callbacks = []
     if quality is not None:
         quality_callbacks = [
@@ -367,7 +382,8 @@ def _run_callbacks(config, run_dir, images, num_classes, quality, backup) -> lis
             n=64,
             seed=config.seed,
             labels="balanced" if num_classes else None,
+            prompts=prompts,
             latest=run_dir / "samples.png",
         ),
-        TrainingHealth(reference_images=images[:256]),
+        TrainingHealth(reference_images=images[:256], prompts=prompts),
     ]

@@ -125,10 +125,11 @@ def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
     # DP-SGD runs on one device: its options are tested apart from strategy="mirrored"
     private = {"dp_epsilon": 3.0, "dp_delta": 1e-6, "dp_clip": 0.5, "dp_sigma": 1.2}
     private["dp_accountant"] = "pld"
-    assert set(settings) | set(private) | {"kind", "data", "out"} == {
+    text = {"text": True}  # a text run is not conditional
+    assert set(settings) | set(private) | set(text) | {"kind", "data", "out"} == {
         f.name for f in dataclasses.fields(RunConfig)
     }
-    for data, chosen in (("emoji", settings), ("digits", private)):  # style is for emoji only
+    for data, chosen in (("emoji", settings), ("digits", private), ("shapes_captions", text)):
         argv = ["train", "gan", "--data", data, "--out", out]
         for name, value in chosen.items():
             flag = "--" + name.replace("_", "-")

@@ -6,6 +6,8 @@
   folder; for ``emoji`` in a style (``"twitter"``, ``"google"``, ``"all"``) and with the
   labels of a condition (category, style or both, `imgenlib.data.emoji.CONDITIONS`).
 - `label_names`: the names of those labels (what a conditional model's class k is).
+- `load_captions`: images and their captions, for a text-conditional run on a dataset of
+  `CAPTIONED`.
 
 `imgenlib.runs` (run directories) and `imgenlib.training` use these with a run's settings.
 """
@@ -14,12 +16,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from imgenlib._validation import check_choice, check_positive_int
 from imgenlib.data.datasets import DATASETS, dataset_info, load_images
 from imgenlib.data.emoji import CONDITIONS, emoji_class_names, emoji_labels, load_emoji
 from imgenlib.data.folder import load_folder
 
-__all__ = ["check_data_name", "default_split", "label_names", "load_split"]
+__all__ = [
+    "CAPTIONED",
+    "check_data_name",
+    "default_split",
+    "label_names",
+    "load_captions",
+    "load_split",
+]
+
+CAPTIONED = ("shapes_captions", "emoji")
+"""The datasets whose images come with captions (text-conditional runs train on them)."""
 
 
 def check_data_name(data: str) -> str:
@@ -132,3 +146,41 @@ def load_split(
     if conditional and labels is None:
         raise ValueError(f"--conditional needs a labelled dataset; {data!r} has no labels.")
     return images, (labels if conditional else None), split
+
+
+def load_captions(
+    data: str, split: str | None = None, *, image_size: int | None = None, n: int | None = None,
+    background=None, style: str | None = None,
+):  # fmt: skip
+    """Images and their captions, of a split of a captioned dataset (`CAPTIONED`).
+
+    Args:
+        data: ``"shapes_captions"`` (one or two shapes per scene; half the scenes hold
+            two) or ``"emoji"`` (the emoji's names, skin tone appended).
+        split: a split of `data`; default: `default_split`.
+        image_size, n, background, style: as in `load_split`.
+
+    Returns:
+        ``(images, captions, split)``: float32 NHWC in [-1, 1] and a NumPy array of strings.
+
+    Raises:
+        ValueError: `data` has no captions, or a bad split or option.
+    """
+    check_choice("captioned dataset", data, CAPTIONED)
+    if n is not None:
+        n = check_positive_int("n", n)
+    split = default_split(data) if split is None else split
+    if data == "emoji":
+        options = {"style": style, "background": background}
+        options = {key: value for key, value in options.items() if value is not None}
+        record = load_emoji(split, image_size or 64, n=n, **options)
+    else:
+        for name, value in (("style", style), ("background", background)):
+            if value is not None:
+                raise ValueError(
+                    f"{name}={value!r} is for the 'emoji' dataset only. Received: data={data!r}"
+                )
+        from imgenlib.data.shapes_captions import load_shapes_captions
+
+        record = load_shapes_captions(split, n, image_size or 32)
+    return record.images, np.asarray(record.captions, dtype=object), split

@@ -1,0 +1,120 @@
+"""Text-conditional runs end to end: ``train gan --data shapes_captions --text`` and
+``sample RUN --prompt``, their settings and their refusals (issue 16)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from imgenlib.cli import main
+from imgenlib.io import load_json
+from imgenlib.resume import epoch_batches
+from imgenlib.runs import RunConfig, check_same_run
+from imgenlib.training import QUICK_MAX_IMAGES
+
+TEXT_RUN = ["train", "gan", "--data", "shapes_captions", "--text", "--preset", "tiny",
+            "--image-size", "16", "--batch-size", "64"]  # fmt: skip
+
+
+def test_text_run_trains_resumes_and_draws_its_prompts(tmp_path, monkeypatch, capsys, run_cli):
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    out = tmp_path / "run"
+    assert main([*TEXT_RUN, "--out", str(out), "--epochs", "1"]) == 0
+    assert load_json(out / "run.json")["text"] is True
+    metrics = load_json(out / "metrics.json")
+    assert metrics["text"] is True and metrics["train_images"] == QUICK_MAX_IMAGES
+    for split in ("test", "test_compositional"):  # read from the pixels: the real scenes' ceiling
+        accuracy = metrics["prompt_accuracy"][split]
+        assert accuracy["n"] == 100 and accuracy["split"] == split
+        assert accuracy["reference"]["colour"] >= 0.95 and accuracy["reference"]["position"] == 1
+        assert 0 <= accuracy["colour"] <= 1 and 0 <= accuracy["position"] <= 1
+    assert (out / "samples" / "epoch_001.png").is_file()
+
+    assert main([*TEXT_RUN, "--out", str(out), "--epochs", "2"]) == 0  # resumes
+    assert load_json(out / "metrics.json")["epochs_completed"] == 2
+    plain = [arg for arg in TEXT_RUN if arg != "--text"]
+    assert main([*plain, "--out", str(out), "--epochs", "3"]) == 2
+    assert "text: True → False" in capsys.readouterr().err
+
+    def sample(*prompts, n):
+        npy = tmp_path / "s.npy"
+        argv = ["sample", str(out), "--n", str(n), "--out", str(tmp_path / "s.png"),
+                "--npy", str(npy), "--scale", "1"]  # fmt: skip
+        for prompt in prompts:
+            argv += ["--prompt", prompt]
+        assert main(argv) == 0
+        return np.load(npy)
+
+    both = sample("a red circle in the centre", "a large blue square at the top", n=4)
+    assert both.shape == (4, 16, 16, 3)
+    one = sample("a red circle in the centre", n=2)
+    np.testing.assert_allclose(both[0], one[0], atol=1e-5)  # same latent and prompt (batch 4 vs 2)
+    assert np.abs(both[1] - one[1]).max() > 1e-3  # same latent, the other prompt
+    np.testing.assert_array_equal(sample("a red circle in the centre", n=2), one)
+    assert "of 1 prompt(s)" in capsys.readouterr().out
+
+    grid = str(tmp_path / "x.png")
+    assert main(["sample", str(out), "--out", grid]) == 2
+    error = capsys.readouterr().err
+    assert 'e.g. --prompt "' in error and "circle" in error  # an example and the vocabulary
+    assert main(["sample", str(out), "--prompt", "zebra unicorn", "--out", grid]) == 2
+    assert "'zebra unicorn'" in capsys.readouterr().err
+    for bad in ("  ", "\udcff\udcfe red"):  # empty; bytes that are not UTF-8
+        assert main(["sample", str(out), "--prompt", bad, "--out", grid]) == 2
+        assert repr(bad) in capsys.readouterr().err
+    assert main(["sample", str(out), "--prompt", "red", "--label", "1", "--out", grid]) == 2
+    assert "text-conditional: give --prompt" in capsys.readouterr().err
+
+    done = run_cli("sample", str(out), "--prompt", "a zebra circle", "--n", "3", "--out", grid)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "Unknown words" in line]
+    assert len(warned) == 1 and warned[0].startswith("python -m imgenlib sample: warning:")
+    assert "'a zebra circle': zebra." in warned[0]  # named once, though drawn 3 times
+
+
+def test_prompts_are_refused_by_a_run_without_text(tmp_path, capsys):
+    from imgenlib.models import GANConfig, build_gan
+
+    build_gan(GANConfig.tiny(), (28, 28, 1)).save(tmp_path / "model.keras")
+    assert main(["sample", str(tmp_path), "--prompt", "red", "--out", str(tmp_path / "g.png")]) == 2
+    assert "--prompt is for text-conditional runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"kind": "vae"}, "a vae"),
+        ({"data": "digits"}, "data='digits'"),
+        ({"conditional": True}, "conditional=True"),
+        ({"dp_sigma": 1.0}, "private run"),
+        ({"loss": "wasserstein_gp"}, "wasserstein_gp"),
+        ({"eval_every": 1}, "eval_every"),
+    ],
+)
+def test_text_settings_that_cannot_combine_are_refused(tmp_path, settings, fragment):
+    config = {"kind": "gan", "data": "shapes_captions", "out": tmp_path, "text": True, **settings}
+    with pytest.raises(ValueError, match="text=True cannot be combined") as error:
+        RunConfig(**config)
+    assert fragment in str(error.value)
+
+
+def test_text_is_part_of_a_runs_identity(tmp_path):
+    config = RunConfig("gan", "shapes_captions", tmp_path, text=True).resolved()
+    assert config.preset == "text" and config.image_size == 32  # the text preset is chosen
+    record = config.to_json()
+    check_same_run(config, record)
+    with pytest.raises(ValueError, match="text: True → False"):
+        check_same_run(RunConfig("gan", "shapes_captions", tmp_path, preset="text").resolved(),
+                       record)  # fmt: skip
+    plain = RunConfig("gan", "shapes_captions", tmp_path).resolved()
+    older = {key: value for key, value in plain.to_json().items() if key != "text"}
+    check_same_run(plain, older)  # a run.json from before text runs is a run without text
+
+
+def test_epoch_batches_carry_captions():
+    images = np.arange(6, dtype=np.float32).reshape(6, 1, 1, 1)
+    captions = np.array(["a", "bb", "ccc", "d", "ee", "fff"], dtype=object)
+    batches = list(epoch_batches(images, captions, batch_size=3, seed=0, epochs=(0, 1)))
+    for batch_images, batch_captions in batches:
+        assert batch_captions.dtype == tf.string
+        for image, caption in zip(batch_images.numpy(), batch_captions.numpy(), strict=True):
+            assert caption.decode() == captions[int(image.item())]  # pairs stay together
