@@ -246,7 +246,7 @@ def _choose_preset(config: RunConfig) -> tuple[RunConfig, str | None]:
         return config.resolved(), None
     from imgenlib.presets import choose_preset
 
-    name, reason = choose_preset(config.kind, config.data)
+    name, reason = choose_preset(config.kind, config.data, text=config.text)
     config = dataclasses.replace(config, preset=name).resolved()
     if config.epochs is None and config.max_minutes is not None:
         reason += f"; no epochs given: training until the {config.max_minutes:g}-minute budget"

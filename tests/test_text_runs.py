@@ -5,23 +5,28 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from imgenlib import presets
 from imgenlib.cli import main
 from imgenlib.io import load_json
+from imgenlib.models import GANConfig, build_gan
 from imgenlib.resume import epoch_batches
 from imgenlib.runs import RunConfig, check_same_run
 from imgenlib.training import QUICK_MAX_IMAGES
 
-TEXT_RUN = ["train", "gan", "--data", "shapes_captions", "--text", "--preset", "tiny",
-            "--image-size", "16", "--batch-size", "64"]  # fmt: skip
+TEXT_RUN = ["train", "gan", "--data", "shapes_captions", "--text", "--batch-size", "64"]
 
 
 def test_text_run_trains_resumes_and_draws_its_prompts(tmp_path, monkeypatch, capsys, run_cli):
     monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    tiny = presets.Preset(GANConfig.tiny(), 64, 1, "a tiny text preset", image_size=16)
+    monkeypatch.setitem(presets.PRESETS["gan"], "text", tiny)  # what --text chooses
     out = tmp_path / "run"
     assert main([*TEXT_RUN, "--out", str(out), "--epochs", "1"]) == 0
     assert load_json(out / "run.json")["text"] is True
     metrics = load_json(out / "metrics.json")
     assert metrics["text"] is True and metrics["train_images"] == QUICK_MAX_IMAGES
+    assert metrics["preset"] == "text" and metrics["preset_choice"].startswith("preset text:")
+    assert metrics["image_shape"] == [16, 16, 3]
     for split in ("test", "test_compositional"):  # read from the pixels: the real scenes' ceiling
         accuracy = metrics["prompt_accuracy"][split]
         assert accuracy["n"] == 100 and accuracy["split"] == split
@@ -72,8 +77,6 @@ def test_text_run_trains_resumes_and_draws_its_prompts(tmp_path, monkeypatch, ca
 
 
 def test_prompts_are_refused_by_a_run_without_text(tmp_path, capsys):
-    from imgenlib.models import GANConfig, build_gan
-
     build_gan(GANConfig.tiny(), (28, 28, 1)).save(tmp_path / "model.keras")
     assert main(["sample", str(tmp_path), "--prompt", "red", "--out", str(tmp_path / "g.png")]) == 2
     assert "--prompt is for text-conditional runs" in capsys.readouterr().err
