@@ -8,18 +8,30 @@
 - `grid_prompts`: the prompts of the run's sample grids (``DIR/samples/epoch_NNN.png``) and
   of the mode-collapse check: the captions of the first scenes of the test split, the same
   in every epoch and every session, so the grids show one set of prompts learning;
-- `text_run_evaluation`: for ``shapes_captions``, how often the samples have the colour and
-  position their prompts name, on seen colour–shape pairs (``test``) and on held-out ones
-  (``test_compositional``), read from the pixels (`imgenlib.caption_accuracy`), written
-  to ``DIR/metrics.json`` under ``"prompt_accuracy"``.
+- `text_run_evaluation`: how well the samples follow their prompts, written to
+  ``DIR/metrics.json`` under ``"prompt_accuracy"``. ``shapes_captions``: how often they
+  have the colour and position their prompts name, on seen colour–shape pairs (``test``)
+  and on held-out ones (``test_compositional``), read from the pixels
+  (`imgenlib.caption_accuracy`). ``emoji``: `emoji_category_accuracy`, how often the
+  shipped emoji classifier puts the sample of a test emoji's name in that emoji's category.
 """
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
 from imgenlib._env import quick_mode
 from imgenlib.data.splits import load_captions
 
-__all__ = ["EVALUATION_PROMPTS", "grid_prompts", "load_text_training_data", "text_run_evaluation"]
+__all__ = [
+    "EVALUATION_PROMPTS",
+    "emoji_category_accuracy",
+    "grid_prompts",
+    "load_text_training_data",
+    "text_run_evaluation",
+]
 
 EVALUATION_PROMPTS = 300
 """Prompts per split in a text run's final evaluation (100 in quick mode)."""
@@ -34,28 +46,96 @@ def load_text_training_data(config, max_images: int | None = None):
     return images, captions
 
 
-def grid_prompts(config, n: int = 64) -> list[str]:
-    """The captions of the first `n` scenes of the run's test split: its grids' prompts."""
+def grid_prompts(config, n: int = 64, text_encoder=None) -> list[str]:
+    """The captions of the first `n` scenes of the run's test split: its grids' prompts.
+
+    With the model's `text_encoder`, only captions whose every word it knows are kept (an
+    emoji's name in the test split may have words no training name has).
+    """
     _, captions, _ = load_captions(
-        config.data, image_size=config.image_size, n=n, background=config.background,
+        config.data, image_size=config.image_size, background=config.background,
         style=config.style,
     )  # fmt: skip
-    return [str(caption) for caption in captions]
+    captions = [str(caption) for caption in captions]
+    if text_encoder is not None:
+        known = readable(text_encoder, captions, every=True)
+        captions = [str(c) for c in np.asarray(captions, object)[known]]
+    return captions[:n]
+
+
+def readable(text_encoder, captions, *, every: bool = False) -> np.ndarray:
+    """Whether `text_encoder` knows a word (`every`: all the words) of each caption."""
+    known = set(text_encoder.vocabulary)
+    rows = [set(row) for row in text_encoder.tokenizer.words(captions)]
+    return np.array([row <= known if every else bool(row & known) for row in rows])
 
 
 def text_run_evaluation(model, config) -> dict | None:
-    """Colour and position accuracy of the model's samples (``shapes_captions`` runs), else None.
+    """How well the run's samples follow their prompts (`EVALUATION_PROMPTS` of them).
 
     Returns:
-        ``{"test": ..., "test_compositional": ...}``, each `imgenlib.prompt_accuracy`'s
-        record for `EVALUATION_PROMPTS` one-object prompts of that split.
+        ``shapes_captions``: ``{"test": ..., "test_compositional": ...}``, each
+        `imgenlib.prompt_accuracy`'s record for one-object prompts of that split;
+        ``emoji``: ``{"test": emoji_category_accuracy(...)}``; other data: None.
     """
+    n = 100 if quick_mode() else EVALUATION_PROMPTS
+    if config.data == "emoji":
+        return {"test": emoji_category_accuracy(model, n=n, style=config.style,
+                                                background=config.background)}  # fmt: skip
     if config.data != "shapes_captions":
         return None
     from imgenlib.caption_accuracy import prompt_accuracy
 
-    n = 100 if quick_mode() else EVALUATION_PROMPTS
     return {
         split: prompt_accuracy(model, split, n=n, seed=config.seed)
         for split in ("test", "test_compositional")
+    }
+
+
+def emoji_category_accuracy(
+    model, split: str = "test", n: int | None = None, *, seed: int = 1, style=None,
+    background=None,
+) -> dict:  # fmt: skip
+    """How often the shipped emoji classifier puts a text model's sample in its prompt's category.
+
+    The prompts are the names (captions) of the first `n` emoji of `split` (``"test"``:
+    emoji the model never saw) that share a word with the model's vocabulary (the others,
+    counted as ``"unreadable"``, cannot be drawn); one sample per prompt, from the latents
+    of `seed`. The samples are taken to the classifier's 64×64
+    (`imgenlib.features.FeatureExtractor`).
+
+    Returns:
+        ``{"category": accuracy, "reference": the classifier on the real images (the
+        ceiling), "majority": the most common category's share (what always drawing one
+        category would score), "chance": 1 / categories, "n" (prompts drawn),
+        "unreadable", "split"}``.
+    """
+    from imgenlib.data.emoji import CATEGORIES, load_emoji
+    from imgenlib.features import FeatureExtractor
+
+    shape = tuple(getattr(model, "image_shape", ()) or ())
+    if len(shape) != 3 or shape[-1] != 3 or shape[0] != shape[1]:
+        raise ValueError(f"Needs a model of square RGB images. Received image_shape={shape}")
+    options = {"style": style, "background": background}
+    options = {key: value for key, value in options.items() if value is not None}
+    record = load_emoji(split, shape[0], n=n, **options)
+    keep = readable(model.text_encoder, list(record.captions))
+    extractor = FeatureExtractor("emoji")
+    with warnings.catch_warnings():  # unknown words in unseen names: expected, not news
+        warnings.simplefilter("ignore", UserWarning)
+        samples = model.generate(list(np.asarray(record.captions, object)[keep]), seed=seed)
+    truth = np.asarray(record.labels)[keep]
+
+    def accuracy(images):
+        upsampled, _ = extractor.upsampled(images)
+        return float((extractor.probabilities(upsampled).argmax(-1) == truth).mean())
+
+    return {
+        "category": accuracy(samples),
+        "reference": accuracy(record.images[keep]),
+        "majority": float(np.bincount(truth).max() / len(truth)),
+        "chance": 1 / len(CATEGORIES),
+        "n": len(truth),
+        "unreadable": int((~keep).sum()),
+        "split": split,
     }

@@ -184,7 +184,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
         backup,
         KeepLearningRates(),
         *budget,
-        *_run_callbacks(config, run_dir, images, num_classes, quality, backup),
+        *_run_callbacks(config, run_dir, images, num_classes, quality, backup, model),
         timer,
     ]
     if config.private:
@@ -350,10 +350,10 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
     return model
 
 
-def _run_callbacks(config, run_dir, images, num_classes, quality, backup) -> list:
+def _run_callbacks(config, run_dir, images, num_classes, quality, backup, model) -> list:
     """The callbacks between the backup and the time budget: quality first (the writers
     read its logs), then the files of the run directory and the health checks."""
-    prompts = grid_prompts(config) if config.text else None
+    prompts = grid_prompts(config, text_encoder=model.text_encoder) if config.text else None
     quality_callbacks = []
     if quality is not None:
         quality_callbacks = [

@@ -121,3 +121,31 @@ def test_epoch_batches_carry_captions():
         assert batch_captions.dtype == tf.string
         for image, caption in zip(batch_images.numpy(), batch_captions.numpy(), strict=True):
             assert caption.decode() == captions[int(image.item())]  # pairs stay together
+
+
+def test_emoji_category_accuracy_scores_a_model_by_the_category_of_its_prompts():
+    """A stand-in that draws the real test emoji of its prompts scores the classifier's own
+    accuracy on them; one that draws the same emoji whatever the prompt scores that emoji's
+    category share, at most the majority share."""
+    from imgenlib.data.emoji import load_emoji
+    from imgenlib.text import build_text_encoder
+    from imgenlib.text_runs import emoji_category_accuracy
+
+    test = load_emoji("test", 64, n=80)  # at 32x32, upsampled, the classifier is right for 1/3
+    drawings = dict(zip(test.captions, test.images, strict=True))
+
+    class Drawer:
+        image_shape = (64, 64, 3)
+        text_encoder = build_text_encoder(load_emoji("train", 16).captions)
+
+        def __init__(self, constant=False):
+            self.constant = constant
+
+        def generate(self, prompts, seed=None):
+            return np.stack([test.images[0] if self.constant else drawings[p] for p in prompts])
+
+    faithful = emoji_category_accuracy(Drawer(), n=80)
+    assert faithful["n"] + faithful["unreadable"] == 80 and faithful["n"] >= 60
+    assert faithful["category"] == faithful["reference"] > faithful["majority"]
+    constant = emoji_category_accuracy(Drawer(constant=True), n=80)
+    assert constant["category"] <= constant["majority"] < faithful["category"]

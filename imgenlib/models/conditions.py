@@ -160,7 +160,8 @@ def check_prompts(prompts, n: int | None, text_encoder) -> list[str]:
             are cut to the encoder's ``max_length`` words.
     """
     known = text_encoder.vocabulary
-    knows = f"The model knows {len(known)} words: {', '.join(known)}."
+    shown = ", ".join(known[:40]) + (", ..." if len(known) > 40 else "")
+    knows = f"The model knows {len(known)} words: {shown}."
     try:
         prompts = textlib.check_captions(prompts, name="prompts", allow_empty=False)
     except (TypeError, ValueError) as error:
