@@ -308,6 +308,12 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, sampling: dict | None =
         raise ValueError(f"No run.json in {str(run_dir)!r}: not a run written by `train`.")
     run = load_json(run_dir / "run.json")
     data = run.get("data")
+    if run.get("text"):
+        raise ValueError(
+            f"{str(run_dir)!r} is a text-conditional run: how well its samples follow their "
+            "prompts is in its metrics.json (prompt_accuracy; imgenlib.text_runs."
+            "text_run_evaluation measures it again)."
+        )
     if data not in DATASETS:
         raise ValueError(
             f"No feature extractor for this run's data {data!r}: eval measures runs on "

@@ -68,6 +68,8 @@ def test_text_run_trains_resumes_and_draws_its_prompts(tmp_path, monkeypatch, ca
         assert repr(bad) in capsys.readouterr().err
     assert main(["sample", str(out), "--prompt", "red", "--label", "1", "--out", grid]) == 2
     assert "text-conditional: give --prompt" in capsys.readouterr().err
+    assert main(["eval", str(out), "--n", "100"]) == 2
+    assert "is a text-conditional run" in capsys.readouterr().err
 
     done = run_cli("sample", str(out), "--prompt", "a zebra circle", "--n", "3", "--out", grid)
     assert done.returncode == 0, done.stderr
