@@ -151,3 +151,34 @@ def test_emoji_category_accuracy_scores_a_model_by_the_category_of_its_prompts()
     assert faithful["category"] == faithful["reference"] > faithful["majority"]
     constant = emoji_category_accuracy(Drawer(constant=True), n=80)
     assert constant["category"] <= constant["majority"] < faithful["category"]
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_text_gan_trains_in_mixed_precision(precision):
+    """The GPU paths of a text run (`train --text --precision ...`): the networks compute in
+    16 bits, float16 with loss-scaled optimisers, and the samples are float32 in [-1, 1]."""
+    import keras
+
+    from imgenlib.contrastive import caption_dataset
+    from imgenlib.data import load_shapes_captions
+    from imgenlib.models import build_text_gan
+    from imgenlib.precision import use_loss_scaling
+
+    data = load_shapes_captions("train", n=64, image_size=16)
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        gan = build_text_gan(GANConfig.tiny(), (16, 16, 3), data.captions)
+        if precision == "mixed_float16":
+            use_loss_scaling(gan)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    gan.run_eagerly = True  # one step: tracing would cost more than it
+    batches = caption_dataset(data.images, data.captions, batch_size=32)
+    history = gan.fit(batches, epochs=1, verbose=0).history
+    assert all(np.isfinite(values[-1]) for values in history.values()), history
+    assert gan.generator.layers[-2].dtype_policy.name == precision
+    scaled = isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "mixed_float16")
+    images = gan.generate("a red circle", n=2, seed=0)
+    assert images.dtype == np.float32 and np.all(np.abs(images) <= 1)
