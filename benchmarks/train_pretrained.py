@@ -54,8 +54,15 @@ ZOO = {
         "the source article's 64x64 DCGAN on Twemoji (emoji preset, bfloat16, 30 CPU minutes)",
         "train gan --data emoji --max-minutes 30 --precision mixed_bfloat16",
     ),
+    "shapes_captions_text_gan": (
+        "text-conditional GAN (GAN-CLS) on captioned shapes: draws prompts such as 'a large "
+        "red circle in the centre' (text preset, 32x32, 30 epochs)",
+        "train gan --data shapes_captions --text --epochs 30",
+    ),
 }
 EVAL_N = {"fashion_mnist": 10000, "emoji": 2000}
+TEXT_EVAL_N = 300
+"""Prompts per split for a text model's figures (`imgenlib.prompt_accuracy`)."""
 DIFFUSION_EVAL = {"n": 1000, "sampling": {"steps": 25}}
 """A diffusion model samples with 25 DDIM steps for the zoo's figures: 1,000 samples cost
 about 45 s on the 2-core CPU, affordable for the zoo test; `benchmarks/frontier.py` has
@@ -72,6 +79,9 @@ def measure(model, kind: str, data: str = "fashion_mnist") -> dict:
     """Quality of a trained model on its dataset's test split."""
     import numpy as np
 
+    if hasattr(model, "text_encoder"):
+        return measure_text(model, data)
+
     from imgenlib.data import load_images
     from imgenlib.evaluation import evaluate
 
@@ -87,6 +97,22 @@ def measure(model, kind: str, data: str = "fashion_mnist") -> dict:
     return quality
 
 
+def measure_text(model, data: str) -> dict:
+    """How often a text model's samples have the colour and position of their prompts."""
+    from imgenlib.caption_accuracy import prompt_accuracy
+
+    splits = ("test", "test_compositional")
+    return {
+        "dataset": data,
+        "n": TEXT_EVAL_N,
+        "prompt_accuracy": {
+            split: prompt_accuracy(model, split, n=TEXT_EVAL_N, seed=0) for split in splits
+        },
+        "command": f"imgenlib.prompt_accuracy(model, split, n={TEXT_EVAL_N}, seed=0) for "
+        f"split in {splits}",
+    }
+
+
 def check_run_matches(run_dir: Path, command: str) -> None:
     """Refuse a `--from-run` directory whose run.json does not match the zoo command."""
     run = json.loads((run_dir / "run.json").read_text())
@@ -96,6 +122,10 @@ def check_run_matches(run_dir: Path, command: str) -> None:
         if flag in words:
             value = words[words.index(flag) + 1]
             expected[key] = float(value) if key == "max_minutes" else value
+    if "--text" in words:
+        expected["text"] = True
+    if "--epochs" in words:
+        expected["epochs"] = int(words[words.index("--epochs") + 1])
     wrong = {key: run.get(key) for key, value in expected.items() if run.get(key) != value}
     if wrong:
         raise SystemExit(f"{run_dir} was not trained with `{command}`: {wrong} vs {expected}")
@@ -106,6 +136,11 @@ def main(argv=None) -> int:
     parser.add_argument("names", nargs="*", help=f"zoo models (default: all of {', '.join(ZOO)})")
     parser.add_argument("--runs", default="runs/zoo", help="parent of the run directories")
     parser.add_argument("--from-run", help="pack this finished run of ONE zoo model's command")
+    parser.add_argument(
+        "--train-seconds", type=float,
+        help="with --from-run: its training time, when it took several sessions (default: "
+        "the last session's, from its metrics.json)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(ZOO))
     if unknown:
@@ -122,7 +157,10 @@ def main(argv=None) -> int:
         cli = f"python -m imgenlib {command} --out {out}"
         if args.from_run:
             check_run_matches(out, command)
-            seconds = json.loads((out / "metrics.json").read_text())["seconds_this_session"]
+            seconds = (
+                args.train_seconds
+                or json.loads((out / "metrics.json").read_text())["seconds_this_session"]
+            )
             print(f"[{name}] packing {out}, trained by: {cli}", flush=True)
         else:
             print(f"[{name}] {cli}", flush=True)

@@ -61,6 +61,8 @@ def info(name: str, *, registry=None) -> dict:
 def _networks(model) -> dict:
     """The sub-networks whose weights sampling needs, by role (the keys in the ``.npz``)."""
     kind = getattr(model, "kind", None)
+    if kind == "gan" and hasattr(model, "text_encoder"):  # a TextGAN reads its prompts
+        return {"generator": model.sampler(), "text_encoder": model.text_encoder}
     if kind == "gan":
         return {"generator": model.sampler()}
     if kind == "vae":

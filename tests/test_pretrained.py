@@ -49,6 +49,28 @@ def test_conditional_gan_round_trip(tmp_path, keras_seed):
     )
 
 
+def test_text_gan_round_trip_keeps_its_encoder_and_vocabulary(tmp_path, keras_seed):
+    from imgenlib.data import load_shapes_captions
+    from imgenlib.models import build_text_gan
+
+    captions = load_shapes_captions("train", n=200, image_size=16).captions
+    gan = build_text_gan(GANConfig.tiny(ema_decay=0.9), (16, 16, 3), captions)
+    for network in (gan.ema_generator, gan.text_encoder):  # away from initial weights
+        network.set_weights([w + 0.01 * np.sign(w) for w in network.get_weights()])
+    _pack(gan, tmp_path)
+    loaded = pretrained.load("toy", registry=tmp_path / "pretrained.json")
+    assert type(loaded).__name__ == "TextGAN"
+    assert loaded.text_encoder.vocabulary == gan.text_encoder.vocabulary
+    prompts = ["a red circle in the centre", "a small blue square at the top"]
+    np.testing.assert_allclose(
+        loaded.generate(prompts, seed=3), gan.generate(prompts, seed=3), atol=2e-2
+    )
+    np.testing.assert_allclose(
+        loaded.text_vectors(loaded.text_encoder.tokenizer(prompts)),
+        gan.text_vectors(gan.text_encoder.tokenizer(prompts)), atol=1e-2,
+    )  # fmt: skip
+
+
 def test_tampered_or_missing_weights_are_refused(tmp_path, keras_seed):
     path = _pack(build_gan(GANConfig.tiny(), (16, 16, 1)), tmp_path)
     registry = tmp_path / "pretrained.json"
@@ -74,8 +96,10 @@ def test_shipped_models_load_offline_and_sample(name):
     entry = pretrained.info(name)
     assert entry["bytes"] <= 5 * 2**20
     model = pretrained.load(name)
-    labels = 0 if model.num_classes else None
-    images = model.generate(4, seed=0, labels=labels)
+    if hasattr(model, "text_encoder"):
+        images = model.generate("a large red circle in the centre", n=4, seed=0)
+    else:
+        images = model.generate(4, seed=0, labels=0 if model.num_classes else None)
     assert images.shape == (4, *entry["image_shape"])
     assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.05
 
@@ -107,6 +131,14 @@ def test_stated_quality_is_what_a_fresh_evaluation_gives(name):
     stated, sampling = entry["quality"], entry.get("sampling")  # sampling: a diffusion model's
     model = pretrained.load(name)
     assert "seed=0" in stated["command"]  # benchmarks/train_pretrained.py
+    if "prompt_accuracy" in stated:  # a text model: read from its samples' pixels
+        from imgenlib.caption_accuracy import prompt_accuracy
+
+        for split, recorded in stated["prompt_accuracy"].items():
+            fresh = prompt_accuracy(model, split, n=stated["n"], seed=0)
+            for key in ("colour", "position", "both"):
+                assert fresh[key] == pytest.approx(recorded[key], abs=0.02), (split, key)
+        return
     fresh = evaluate(model, stated["dataset"], n=stated["n"], seed=0, sampling=sampling)
     for key in ("fid", "kid", "precision", "recall", "class_entropy"):
         assert fresh[key] == pytest.approx(stated[key], rel=0.02, abs=0.005), key
