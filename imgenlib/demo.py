@@ -87,10 +87,19 @@ def html_report(report: dict) -> str:
             figures.append((run["reconstructions"], escape(text)))
     for name, model in report.get("pretrained", {}).items():
         quality = model["quality"]
+        if "prompt_accuracy" in quality:  # colour and position read from the pixels
+            scores = "; ".join(
+                f"{split}: colour {v['colour']:.2f}, position {v['position']:.2f}"
+                for split, v in quality["prompt_accuracy"].items()
+            )
+            measured = f"prompts of test scenes, {scores} (n = {quality['n']} prompts each)"
+        else:
+            measured = (
+                f"FID {quality['fid']}, KID {quality['kid']}, precision "
+                f"{quality['precision']}, recall {quality['recall']} (n = {quality['n']})"
+            )
         caption = (
-            f"Pretrained {name} ({model['description']}): FID {quality['fid']}, KID "
-            f"{quality['kid']}, precision {quality['precision']}, recall {quality['recall']} "
-            f"(n = {quality['n']}); made by `{model['command']}`"
+            f"Pretrained {name} ({model['description']}): {measured}; made by `{model['command']}`"
         )
         if model.get("sampling"):
             caption += "; sampled with " + ", ".join(
@@ -189,10 +198,18 @@ def pretrained_samples(name, out) -> dict:
     record = pretrained.info(name)
     labels = "balanced" if model.conditional else None
     sampling = record.get("sampling") or {}  # a diffusion model: the steps of its quality
-    images = model.generate(64, seed=0, labels=labels, **sampling)
+    stated = record["quality"]
+    if hasattr(model, "text_encoder"):  # a text model: the captions of test scenes
+        from imgenlib.data.splits import load_captions
+
+        _, prompts, _ = load_captions(stated["dataset"], image_size=model.image_shape[0], n=64)
+        images = model.generate(list(prompts), seed=0, **sampling)
+        quality = {"n": stated["n"], "prompt_accuracy": stated["prompt_accuracy"]}
+    else:
+        images = model.generate(64, seed=0, labels=labels, **sampling)
+        quality = {key: stated[key] for key in ("n", "fid", "kid", "precision", "recall")}
     path = save_grid(images, out / f"{name}.png", scale=2)
     print(f"pretrained {name} samples -> {path}")
-    quality = {key: record["quality"][key] for key in ("n", "fid", "kid", "precision", "recall")}
     keys = ("description", "command", "train_seconds")
     extra = {"sampling": sampling} if sampling else {}
     return {**{key: record[key] for key in keys}, "quality": quality, **extra, "samples": path.name}

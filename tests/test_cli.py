@@ -93,10 +93,14 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
     for name, model in zoo.items():
         side = pretrained.info(name)["image_shape"][0]  # 28 (Fashion-MNIST) or 64 (emoji)
         assert Image.open(tmp_path / model["samples"]).size == (2 * (8 * (side + 1) - 1),) * 2
-        assert model["quality"] == {
-            key: pretrained.info(name)["quality"][key]
-            for key in ("n", "fid", "kid", "precision", "recall")
-        }
+        stated = pretrained.info(name)["quality"]
+        if "prompt_accuracy" in stated:  # a text model, drawn from test captions
+            assert model["quality"]["prompt_accuracy"] == stated["prompt_accuracy"]
+            held_out = stated["prompt_accuracy"]["test_compositional"]["colour"]
+            assert f"test_compositional: colour {held_out:.2f}" in page
+            continue
+        keys = ("n", "fid", "kid", "precision", "recall")
+        assert model["quality"] == {key: stated[key] for key in keys}
         assert f"Pretrained {name}" in page and f"FID {model['quality']['fid']}" in page
     assert page.count("<figcaption>") == len(images) == 5 + len(zoo)
     assert '<a href="gan_digits/">' in page and '<a href="vae_digits/">' in page
