@@ -1,7 +1,7 @@
 """Train the shapes_captions attribute classifier shipped in imgenlib/weights/ (colour, shape,
 size, position of one-object scenes; used by imgenlib.text_evaluation.evaluate_text).
 
-    python benchmarks/train_attribute_classifier.py               # 20,000 scenes, 12 epochs
+    python benchmarks/train_attribute_classifier.py               # 12,000 scenes, 8 epochs
     python benchmarks/train_attribute_classifier.py --epochs 3    # a quick check
 
 Writes shapes_captions_attributes.weights.h5 and records per-attribute test accuracy (both
@@ -21,11 +21,14 @@ from imgenlib.attribute_classifier import train_attribute_classifier  # noqa: E4
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20000, help="training scenes (default 20000)")
-    parser.add_argument("--epochs", type=int, default=12, help="default 12")
+    parser.add_argument("--n", type=int, default=12000, help="training scenes (default 12000)")
+    parser.add_argument("--epochs", type=int, default=8, help="default 8")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="also save the weights here after every epoch")
     args = parser.parse_args()
-    record = train_attribute_classifier(n=args.n, epochs=args.epochs, seed=args.seed)
+    record = train_attribute_classifier(
+        n=args.n, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint
+    )
     print(json.dumps(record, indent=2))
 
 

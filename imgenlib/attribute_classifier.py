@@ -1,32 +1,41 @@
 """Read colour, shape, size and position of a one-object ``shapes_captions`` scene with a CNN.
 
 `imgenlib.caption_accuracy` reads colour and position straight from the pixels; shape and
-size need a classifier. `AttributeClassifier` is a small CNN (three strided 3x3
-convolutions, a 1x1 reduction, a 128-unit feature layer) with one softmax head per
-attribute: colour (6), shape (4), size (2), position (9). It works at the data's native
-size, 32x32; smaller (16x16, 28x28) or larger square RGB images are resized to 32x32
-(antialiased bilinear) before it reads them. Its 128 penultimate features serve as the
-extractor for KID/FID in `imgenlib.text_evaluation`.
+size need a classifier. `AttributeClassifier` is a small CNN
+(126,325 parameters) with one head per attribute: colour (6), shape (4), size (2),
+position (9). Shape, size and position are read by a colour-blind trunk (it sees only the
+image's brightness) and colour by a shape-blind per-pixel branch (`build_attribute_classifier`),
+so a colour-shape pair the classifier never saw is read as well as a seen one. It works at
+the data's native size, 32x32; smaller (16x16, 28x28) or larger square RGB images are
+resized to 32x32 (antialiased bilinear) before it reads them. Its 128 penultimate
+features serve as the extractor for KID/FID in `imgenlib.text_evaluation`.
 
-**Training** (`train_attribute_classifier`, run by ``python benchmarks/train_attribute_classifier.py``)
-uses one-object scenes of the ``"train"`` split only (it never sees a held-out
-colour-shape pair). Generated images are blurrier and noisier than the crisp rendered
-scenes, and those of 16x16 or 28x28 models reach it upsampled, so every training batch is
-augmented at random: a round trip through a lower resolution (12-28 px, as a small model's
-image is upsampled), Gaussian blur (sigma up to 1.2 px), additive Gaussian noise (std up
-to 0.15 in [-1, 1]) and a brightness scale (0.7-1.1). Without this, a classifier trained
-on crisp scenes judges the texture of a generator's output rather than its shape.
+**Training** (`train_attribute_classifier`, run by ``python benchmarks/train_attribute_classifier.py``:
+12,000 scenes, 8 epochs, 808 s on a shared 2-core CPU) uses one-object scenes of the
+``"train"`` split only (it never sees a held-out colour-shape pair). Generated images are
+blurrier and noisier than the crisp rendered scenes, and those of 16x16 or 28x28 models
+reach it upsampled, so every training batch is augmented at random: a round trip through a
+lower resolution (12-28 px, as a small model's image is upsampled), Gaussian blur (sigma
+0.3-1.2 px), additive Gaussian noise (std up to 0.15 in [-1, 1]) and a brightness scale
+(0.7-1.1), so that it reads the shape of a soft, noisy, upsampled drawing rather than
+relying on the crisp edges only real scenes have. After training the batch-norm statistics are
+re-estimated (`recalibrate_batch_norm`).
 
-**Measured accuracy** (the shipped weights, 2,000 one-object scenes per split, seed 0; the
-record in ``imgenlib/weights/classifiers.json`` holds the same figures):
+**Measured accuracy** of the shipped weights (2,000 one-object scenes per split, seed 0;
+the same figures are in ``imgenlib/weights/classifiers.json``):
 
-======================  ======  =====  =====  ========
-split @ size            colour  shape  size   position
-======================  ======  =====  =====  ========
-test @ 32               1.000   0.998  1.000  1.000
-test @ 16               1.000   0.955  0.997  1.000
-test_compositional @ 32 1.000   0.998  1.000  1.000
-======================  ======  =====  =====  ========
+=======================  ======  ======  ======  ========
+split @ size             colour  shape   size    position
+=======================  ======  ======  ======  ========
+test @ 32                1.000   0.9975  1.000   1.000
+test @ 16                1.000   0.9555  1.000   1.000
+test_compositional @ 32  1.000   1.000   0.9995  1.000
+test_compositional @ 16  1.000   0.955   1.000   1.000
+=======================  ======  ======  ======  ========
+
+An earlier version with one RGB trunk for all heads read the held-out pairs badly (shape
+0.633, colour 0.694 on ``test_compositional`` at 32 px against 0.9745 and 0.963 on
+``test``, measured the same way): it tied shape to colour. Hence the two branches.
 
 Weights ship in ``imgenlib/weights/shapes_captions_attributes.weights.h5`` and are
 checked against their recorded SHA-256 when loaded.
@@ -46,6 +55,8 @@ __all__ = [
     "AttributeClassifier",
     "NAME",
     "build_attribute_classifier",
+    "recalibrate_batch_norm",
+    "record_weights",
     "train_attribute_classifier",
 ]
 
@@ -248,20 +259,24 @@ def accuracy_table(classifier, n: int = 2000, seed: int = 0) -> dict:
 
 
 def train_attribute_classifier(
-    *, n: int = 20000, epochs: int = 12, seed: int = 0, verbose: int = 2
+    *,
+    n: int = 12000,
+    epochs: int = 8,
+    seed: int = 0,
+    checkpoint=None,
+    verbose: int = 2,
 ) -> dict:
     """Train the classifier on ``"train"`` one-object scenes, ship its weights, record them.
 
     Writes ``imgenlib/weights/shapes_captions_attributes.weights.h5`` and its entry in
-    ``classifiers.json`` (accuracy table, epochs, seconds, command, SHA-256).
+    ``classifiers.json`` (see `record_weights`). With `checkpoint` (a ``.weights.h5`` path)
+    the weights are also saved there after every epoch.
     """
-    import json
-
     import keras
     import tensorflow as tf
 
     from imgenlib.data.shapes_captions import load_shapes_captions
-    from imgenlib.io import atomic_path, save_json
+    from imgenlib.io import atomic_path
 
     n, epochs = check_positive_int("n", n), check_positive_int("epochs", epochs)
     seed = check_int("seed", seed, minimum=0)
@@ -287,12 +302,57 @@ def train_attribute_classifier(
         )
         .map(lambda x, y: (tf.ensure_shape(x, (None, NATIVE_SIZE, NATIVE_SIZE, 3)), y))
     )
+    callbacks = []
+    if checkpoint is not None:
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: network.save_weights(checkpoint)
+            )
+        )
     start = time.perf_counter()
-    trainer.fit(dataset, epochs=epochs, verbose=verbose)
+    trainer.fit(dataset, epochs=epochs, verbose=verbose, callbacks=callbacks)
     seconds = time.perf_counter() - start
+    recalibrate_batch_norm(network, scenes.images[:4000], seed=seed)
     path = WEIGHTS_DIR / f"{NAME}.weights.h5"
     with atomic_path(path) as tmp:
         network.save_weights(tmp)
+    return record_weights(n=n, epochs=epochs, seconds=seconds)
+
+
+def recalibrate_batch_norm(network, images, *, seed: int = 0) -> None:
+    """Set every batch-norm layer's moving mean and variance to those of `images`.
+
+    The per-batch augmentation (one resolution and blur per batch) makes batch statistics
+    jump, so the moving averages at the end of training fit the last few batches, not the
+    data: measured, the size head read 61 % of clean test scenes right in inference mode
+    and 100 % with batch statistics. Here the statistics are estimated layer by layer over
+    `images`, half of them as they are and half augmented (precise BN).
+    """
+    import keras
+
+    half = len(images) // 2
+    x = np.concatenate([images[:half], np.asarray(augment(images[half:], seed))])
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            probe = keras.Model(network.input, layer.input)
+            values = np.concatenate(
+                [np.asarray(probe(x[i : i + 500], training=False)) for i in range(0, len(x), 500)]
+            )
+            layer.moving_mean.assign(values.mean((0, 1, 2)))
+            layer.moving_variance.assign(values.var((0, 1, 2)))
+
+
+def record_weights(*, n: int, epochs: int, seconds: float) -> dict:
+    """Measure the shipped weight file (`accuracy_table`) and record it in ``classifiers.json``.
+
+    The entry holds the accuracy table, training scenes, epochs, seconds, the command and
+    the file's SHA-256 (checked by `AttributeClassifier` on every load).
+    """
+    import json
+
+    from imgenlib.io import save_json
+
+    path = WEIGHTS_DIR / f"{NAME}.weights.h5"
     classifier = AttributeClassifier(weights=path)
     records = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
     records[NAME] = {

@@ -9,8 +9,9 @@ image is then read back:
   classifier whose own errors would mix in); the attribute classifier's reading of both is
   reported beside them under ``"classifier"`` as a cross-check;
 - **shape** and **size** by `imgenlib.attribute_classifier.AttributeClassifier` (a CNN
-  trained on real ``"train"`` scenes with blur/noise/resolution augmentation; ≥ 95 %
-  shape accuracy at 16 px, ≥ 99 % at 32 px on real test scenes, measured);
+  trained on real ``"train"`` scenes with blur/noise/resolution augmentation; measured
+  on 2,000 real scenes per split: shape 0.9975 (``test``) and 1.000
+  (``test_compositional``) at 32 px, 0.9555 and 0.955 at 16 px; size ≥ 0.9995);
 - **exact match**: all four right at once.
 
 The same reading of the split's real scenes is the ceiling (``"reference"``), and a
@@ -110,7 +111,9 @@ def _clip_model():
 
     try:
         return load_pretrained_clip("shapes_captions")
-    except ValueError:  # none shipped (or a corrupt file): no CLIP score
+    except ValueError as error:  # none shipped: no CLIP score; a corrupt one is worth a word
+        if "No Mini-CLIP weights" not in str(error):
+            warnings.warn(f"No CLIP score: {error}", UserWarning, stacklevel=3)
         return None
 
 
@@ -218,9 +221,9 @@ def evaluate_text(
 def format_results(results: dict) -> str:
     """A plain-text table of `evaluate_text`'s result: one row per split (model / reference)."""
     columns = (*_ATTRIBUTES, "exact_match")
-    lines = ["split                 " + "  ".join(f"{c:>11}" for c in columns) + "        kid"]
+    lines = [f"{'split':<26}" + "  ".join(f"{c:>11}" for c in columns) + "        kid"]
     for split, result in results.items():
         for label, row in (("", result), (" (real)", result["reference"])):
             cells = "  ".join(f"{row[c]:>11.3f}" for c in columns)
-            lines.append(f"{(split + label):<22}{cells}  {row['kid']:>9.4f}")
+            lines.append(f"{(split + label):<26}{cells}  {row['kid']:>9.4f}")
     return "\n".join(lines)

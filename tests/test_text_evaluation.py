@@ -98,8 +98,10 @@ def test_a_perfect_model_scores_the_reference(classifier, size):
         assert result["exact_match"] >= (0.95 if size == 32 else 0.85)
         assert result["colour"] >= 0.96 and result["position"] == 1.0
         assert result["classifier"]["colour"] >= 0.97
-        assert result["fid"] == pytest.approx(0, abs=1e-3) and abs(result["kid"]) < 1e-3
-        assert reference["kid"] < 0.05 and reference["fid"] > 0
+        # identical feature sets: FID 0, and KID's unbiased estimate falls below zero,
+        # under the floor of other real scenes (the features are unnormalised: KID in tens)
+        assert result["fid"] == pytest.approx(0, abs=1e-3) and result["kid"] < reference["kid"]
+        assert reference["fid"] > 0
         assert result["n"] == 200 and result["image_size"] == size
         assert "clip_score" not in result  # no pretrained shapes_captions Mini-CLIP ships
         assert result["chance"]["exact_match"] == pytest.approx(1 / 432)
@@ -111,7 +113,7 @@ def test_a_constant_model_scores_chance(classifier):
     for key in ATTRIBUTES:
         assert abs(result[key] - result["chance"][key]) < 0.1, (key, result[key])
     assert result["exact_match"] <= 0.02
-    assert result["kid"] > 10 * result["reference"]["kid"] + 0.01
+    assert result["kid"] > 100 > abs(result["reference"]["kid"])
     assert result["fid"] > 10 * result["reference"]["fid"]
 
 
