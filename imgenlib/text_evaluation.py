@@ -17,7 +17,8 @@ image is then read back:
 The same reading of the split's real scenes is the ceiling (``"reference"``), and a
 uniform guess the floor (``"chance"``: 1/6, 1/4, 1/2, 1/9; exact match 1/432).
 
-Distribution quality: KID and FID between the classifier's 128 penultimate features of the
+Distribution quality (KID over 50 random subsets of min(n/2, 1000) images, with its std
+across them): KID and FID between the classifier's 128 penultimate features of the
 generated images and of the split's real scenes (`imgenlib.metrics`). Their
 ``"reference"`` compares the real scenes with other real scenes of the same split (seed + 1):
 the sampling floor at this n. FID is biased upwards at small n (a warning says so below
@@ -27,6 +28,13 @@ CLIP score: reported (``"clip_score"``, mean ``100 * max(cos, 0)``, and its refe
 only when `imgenlib.clip_tasks.load_pretrained_clip("shapes_captions")` loads a shipped
 Mini-CLIP. None is shipped yet (the 20-epoch one was measured and not shipped), so the key
 is absent today.
+
+Measured once on a partly trained 32 px TextGAN (a snapshot of a ``text``-preset run,
+n = 500): colour 0.986 / 0.978, shape 0.446 / 0.272, size 0.894 / 0.890, position
+0.976 / 0.962, exact match 0.398 / 0.246 on ``test`` / ``test_compositional`` (reference
+exact match 0.998 / 1.000): it draws the held-out pairs' colours but their shapes at
+chance. The classifier's own colour and position readings of those generated images agreed
+with the pixel reader's within 1.2 points.
 
     >>> from imgenlib.text_evaluation import evaluate_text
     >>> evaluate_text(text_gan, n=500)["test_compositional"]["exact_match"]  # doctest: +SKIP
@@ -102,7 +110,8 @@ def _scores(read: dict, truth: dict) -> dict:
 def _distances(real: np.ndarray, fake: np.ndarray, seed: int) -> dict:
     from imgenlib.metrics import fid_from_features, kid_from_features
 
-    kid, kid_std = kid_from_features(real, fake, subsets=50, subset_size=1000, seed=seed)
+    size = min(1000, max(2, len(real) // 2))  # half the images: subsets differ, std means something
+    kid, kid_std = kid_from_features(real, fake, subsets=50, subset_size=size, seed=seed)
     return {"kid": kid, "kid_std": kid_std, "fid": fid_from_features(real, fake)}
 
 
