@@ -51,6 +51,7 @@ SUBMODULES = (
     "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
     "privacy_accounting", "private_runs", "diagrams", "membership", "utility", "mean_embeddings",
     "mean_embedding_runs", "precision", "exported", "caption_accuracy", "health", "text_runs",
+    "attribute_classifier", "text_evaluation",
 )  # fmt: skip
 
 _EXPORTS = {
@@ -129,6 +130,7 @@ _EXPORTS = {
     "DenoisingScrubber": "imgenlib.widgets",
     "PromptExplorer": "imgenlib.widgets",
     "prompt_accuracy": "imgenlib.caption_accuracy",
+    "evaluate_text": "imgenlib.text_evaluation",
     "interpolate": "imgenlib.latent",
     "lerp": "imgenlib.latent",
     "manifold_grid": "imgenlib.latent",
@@ -263,6 +265,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.text import CaptionTokenizer as CaptionTokenizer
     from imgenlib.text import TextEncoder as TextEncoder
     from imgenlib.text import build_text_encoder as build_text_encoder
+    from imgenlib.text_evaluation import evaluate_text as evaluate_text
     from imgenlib.training import train as train
     from imgenlib.utility import tstr_accuracy as tstr_accuracy
     from imgenlib.widgets import DenoisingScrubber as DenoisingScrubber
