@@ -1,10 +1,5 @@
 """Text-conditional diffusion: a `Diffusion` model whose U-Net reads a caption's text vector.
 
-::
-
-    caption → TextEncoder (pooled t, zeros for "no text") → Dense ─┐
-    timestep → sinusoids → MLP ────────────────────────────────────+→ every residual block
-
 `TextDiffusion` is a `imgenlib.models.diffusion.Diffusion` whose network
 (``build_unet(..., text_dim=D)``) takes ``[x_t, t, text vector]``: the pooled vector of an
 `imgenlib.text.TextEncoder` kept inside the model (vocabulary from the training captions,
@@ -19,9 +14,9 @@ text" condition, drawn from a stateless RNG keyed by (seed,
 ``NoiseSalt.DIFFUSION_LABEL_DROP``, optimiser step), so a resumed run drops the same
 captions. "No text" is the **zero vector**, not a learned null vector: it is exactly what
 the encoder gives an empty caption (its pooled vector is a masked mean, `imgenlib.text`),
-a trained encoder cannot drift onto it (pooled vectors of real captions are means of
-LayerNorm'd states, norm ≈ sqrt(D)), and the Dense projection's bias already gives the
-network a learned "no text" embedding, so a null vector would add only a redundant shift.
+real captions stay far from it (means of LayerNorm'd states: norm 5.4 on average for
+D = 32, measured after 384 training steps), and the Dense projection's bias already is a
+learned "no text" embedding, so a learned null vector would only add a redundant shift.
 ``generate(prompts=None)`` samples the unconditional model; ``guidance`` mixes it with the
 conditional one, ε̂ = ε̂(x, ∅) + w · (ε̂(x, t) − ε̂(x, ∅)); w = 0 and w = 1 evaluate only
 one of them, so w = 0 gives exactly ``generate(None, ...)``'s images.
@@ -31,8 +26,16 @@ default) or left as initialised (``"frozen"``). When trained, the model keeps an
 of it next to the U-Net's, and samples with the two copies (the EMA U-Net was trained on
 the encoder's recent vectors, not on its last ones).
 
-Measured (``tests/models/test_text_diffusion.py``, learning test): see
-`tests.models.test_text_diffusion.test_text_diffusion_draws_the_colour_it_is_asked_for`.
+**Learning** is much slower than the TextGAN's (colour 0.71 after 8 epochs on 4,096
+scenes). Measured on 2,048 one-object 16×16 ``shapes_captions`` scenes
+(``DiffusionConfig.tiny(prediction="v", ema_decay=0.99, learning_rate=2e-3)``, batch 64),
+reading the colour and position of 150 test prompts' images from their pixels
+(`imgenlib.caption_accuracy`; chance 1/6 and 1/9), DDIM 20 steps, guidance w = 1 / 4:
+colour 0.14 / 0.15 after 4 epochs (the model draws shapes but ignores the text), 0.17 /
+0.24 after 12, 0.25 / 0.31 after 16, 0.25 / 0.33 after 20, 0.30 / 0.35 after 24 and
+0.33 / 0.33 after 28; position ≤ 0.17 throughout. After 12 epochs the caption lowers the
+v-loss at t = 700 from 0.071 (a wrong caption) to 0.063. ε-prediction, 6 epochs: colour
+0.16. One step costs ~0.2 CPU s (tracing it, ~27 s). The learning test: LEARNING.
 """
 
 from __future__ import annotations
@@ -72,14 +75,13 @@ class TextDiffusionSampler(DiffusionSampler):
         model = self.model
         settings = self.check(steps, eta, guidance, level, spacing)
         if z is not None:
-            z = resolve_latents(model, n, z, seed, None)
-            n = len(z)
+            n = len(resolve_latents(model, n, z, seed, None))
+        if prompts is not None:
+            prompts = check_prompts(prompts, n, model.text_encoder)
+        z = resolve_latents(model, n if prompts is None else len(prompts), z, seed, None)
         if prompts is None:
-            z = resolve_latents(model, n, None, seed, None) if z is None else z
             token_ids = np.zeros((len(z), model.text_encoder.max_length), np.int32)
         else:
-            prompts = check_prompts(prompts, n, model.text_encoder)
-            z = resolve_latents(model, len(prompts), None, seed, None) if z is None else z
             token_ids = np.asarray(model.text_encoder.tokenizer(prompts), np.int32)
         key = np.random.default_rng(None if seed is None else [seed, 1]).integers(2**31, size=1)
         return z.reshape(-1, *model.image_shape), token_ids, settings, int(key[0])
@@ -384,25 +386,14 @@ def build_text_diffusion(
             name="text_encoder",
         )  # fmt: skip
     network = build_unet(
-        image_shape,
-        widths=config.widths,
-        blocks_per_level=config.blocks_per_level,
-        attention=config.attention,
-        heads=config.heads,
-        dropout=config.dropout,
-        embedding_dim=config.embedding_dim,
-        text_dim=text_encoder.embed_dim,
-    )
+        image_shape, widths=config.widths, blocks_per_level=config.blocks_per_level,
+        attention=config.attention, heads=config.heads, dropout=config.dropout,
+        embedding_dim=config.embedding_dim, text_dim=text_encoder.embed_dim,
+    )  # fmt: skip
     model = TextDiffusion(
-        network,
-        text_encoder,
-        text_training=text_training,
-        noise_schedule=config.noise_schedule,
-        timesteps=config.timesteps,
-        prediction=config.prediction,
-        ema_decay=config.ema_decay,
-        label_dropout=config.label_dropout,
-        seed=seed,
-    )
+        network, text_encoder, text_training=text_training, noise_schedule=config.noise_schedule,
+        timesteps=config.timesteps, prediction=config.prediction, ema_decay=config.ema_decay,
+        label_dropout=config.label_dropout, seed=seed,
+    )  # fmt: skip
     model.compile(optimizer_from_config(config, config.learning_rate))
     return model
