@@ -35,7 +35,8 @@ colour 0.14 / 0.15 after 4 epochs (the model draws shapes but ignores the text),
 0.24 after 12, 0.25 / 0.31 after 16, 0.25 / 0.33 after 20, 0.30 / 0.35 after 24 and
 0.33 / 0.33 after 28; position ≤ 0.17 throughout. After 12 epochs the caption lowers the
 v-loss at t = 700 from 0.071 (a wrong caption) to 0.063. ε-prediction, 6 epochs: colour
-0.16. One step costs ~0.2 CPU s (tracing it, ~27 s). The learning test: LEARNING.
+0.16. One step costs ~0.2 CPU s (tracing it, ~27 s). The learning test (20 epochs from
+scratch, 300 prompts, w = 4): colour 0.31, position 0.16, in 165 CPU s of training.
 """
 
 from __future__ import annotations
@@ -163,7 +164,6 @@ class TextDiffusion(Diffusion):
         ...                         steps=20, guidance=3.0)
     """
 
-    kind = "text_diffusion"
     NETWORKS = ("network", "text_encoder")
 
     def __init__(self, network, text_encoder, *, text_training: str = "denoiser", **kwargs):
