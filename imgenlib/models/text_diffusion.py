@@ -30,13 +30,14 @@ the encoder's recent vectors, not on its last ones).
 scenes). Measured on 2,048 one-object 16×16 ``shapes_captions`` scenes
 (``DiffusionConfig.tiny(prediction="v", ema_decay=0.99, learning_rate=2e-3)``, batch 64),
 reading the colour and position of 150 test prompts' images from their pixels
-(`imgenlib.caption_accuracy`; chance 1/6 and 1/9), DDIM 20 steps, guidance w = 1 / 4:
-colour 0.14 / 0.15 after 4 epochs (the model draws shapes but ignores the text), 0.17 /
-0.24 after 12, 0.25 / 0.31 after 16, 0.25 / 0.33 after 20, 0.30 / 0.35 after 24 and
-0.33 / 0.33 after 28; position ≤ 0.17 throughout. After 12 epochs the caption lowers the
-v-loss at t = 700 from 0.071 (a wrong caption) to 0.063. ε-prediction, 6 epochs: colour
-0.16. One step costs ~0.2 CPU s (tracing it, ~27 s). The learning test (20 epochs from
-scratch, 300 prompts, w = 4): colour 0.31, position 0.16, in 165 CPU s of training.
+(`imgenlib.caption_accuracy`; chance 1/6 and 1/9), DDIM 20 steps, colour at guidance
+w = 1 / 3: 0.14 / 0.15 after 4 epochs (the model draws shapes but ignores the text), 0.17 /
+0.24 after 12; then resumed from the saved model, w = 1 / 4: 0.25 / 0.31 after 16, 0.25 /
+0.33 after 20, 0.30 / 0.35 after 24, 0.33 / 0.33 after 28; position ≤ 0.17 throughout.
+After 12 epochs the caption lowers the v-loss at t = 700 from 0.071 (a wrong caption) to
+0.063. ε-prediction, 6 epochs: colour 0.16. One step costs ~0.2 CPU s (its trace ~27 s).
+The learning test (20 epochs from scratch, 300 prompts, w = 4): colour 0.31, position 0.16,
+in 165 CPU s of training.
 """
 
 from __future__ import annotations
