@@ -86,6 +86,7 @@ _EXPORTS = {
     "balanced_labels": "imgenlib.models",
     "GANConfig": "imgenlib.models",
     "TextGAN": "imgenlib.models",
+    "TextDiffusion": "imgenlib.models",
     "VAE": "imgenlib.models",
     "VAEConfig": "imgenlib.models",
     "build_vae": "imgenlib.models",
@@ -97,6 +98,7 @@ _EXPORTS = {
     "build_discriminator": "imgenlib.models",
     "build_gan": "imgenlib.models",
     "build_text_gan": "imgenlib.models",
+    "build_text_diffusion": "imgenlib.models",
     "build_generator": "imgenlib.models",
     "load_model": "imgenlib.models",
     # imgenlib.callbacks
@@ -235,6 +237,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.models import DiffusionConfig as DiffusionConfig
     from imgenlib.models import GANConfig as GANConfig
     from imgenlib.models import GenerativeModel as GenerativeModel
+    from imgenlib.models import TextDiffusion as TextDiffusion
     from imgenlib.models import TextGAN as TextGAN
     from imgenlib.models import VAEConfig as VAEConfig
     from imgenlib.models import balanced_labels as balanced_labels
@@ -244,6 +247,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.models import build_encoder as build_encoder
     from imgenlib.models import build_gan as build_gan
     from imgenlib.models import build_generator as build_generator
+    from imgenlib.models import build_text_diffusion as build_text_diffusion
     from imgenlib.models import build_text_gan as build_text_gan
     from imgenlib.models import build_vae as build_vae
     from imgenlib.models import load_model as load_model

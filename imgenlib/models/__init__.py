@@ -1,6 +1,6 @@
-"""Generative models: the `GenerativeModel` base, GANs (also text-conditional), VAEs,
-diffusion models and mean-embedding (DP-MERF) generators (and their networks), and safe
-loading of saved models.
+"""Generative models: the `GenerativeModel` base, GANs and diffusion models (both also
+text-conditional), VAEs and mean-embedding (DP-MERF) generators (and their networks), and
+safe loading of saved models.
 
 Importing this package registers imgenlib's classes with Keras, so `load_model` (or
 ``keras.saving.load_model`` after ``import imgenlib.models``) can restore ``.keras`` files.
@@ -25,6 +25,7 @@ from imgenlib.models.networks import (
     build_text_discriminator,
     build_text_generator,
 )
+from imgenlib.models.text_diffusion import TextDiffusion, build_text_diffusion
 from imgenlib.models.text_gan import TextGAN, build_text_gan
 from imgenlib.models.vae import VAE, VAEConfig, build_vae
 
@@ -38,6 +39,7 @@ __all__ = [
     "MeanEmbeddingGenerator",
     "NoiseSalt",
     "Sampling",
+    "TextDiffusion",
     "TextGAN",
     "VAE",
     "VAEConfig",
@@ -48,6 +50,7 @@ __all__ = [
     "build_encoder",
     "build_gan",
     "build_generator",
+    "build_text_diffusion",
     "build_text_discriminator",
     "build_text_gan",
     "build_text_generator",
@@ -69,7 +72,7 @@ def load_model(path, *, compile: bool = True):
         compile: also restore the optimisers (needed to continue training).
 
     Returns:
-        The model (a `GAN`, `TextGAN`, `VAE` or `Diffusion`), ready to ``generate`` and, with `compile`, ``fit``.
+        The model (a `GAN`, `TextGAN`, `VAE`, `Diffusion` or `TextDiffusion`), ready to ``generate`` and, with `compile`, ``fit``.
 
     Raises:
         ValueError: the file is missing, not a ``.keras`` archive, truncated or tampered

@@ -98,7 +98,7 @@ class Diffusion(GenerativeModel):
         )
         self.label_dropout = check_float("label_dropout", label_dropout, minimum=0, maximum=1)
         self.set_networks(network=network)
-        self.image_shape = denoiser_image_shape(network, num_classes)
+        self.image_shape = self.denoiser_shape(network)
         self.ema_network = None
         if self.ema_decay > 0:
             self.ema_network = ema_copy(network)
@@ -124,6 +124,10 @@ class Diffusion(GenerativeModel):
     def null_label(self) -> int | None:
         """The "no condition" label of a conditional model (`num_classes`); None otherwise."""
         return None if self.num_classes is None else null_label(self.num_classes)
+
+    def denoiser_shape(self, network) -> tuple:
+        """The image shape of `network`, checked (`imgenlib.models.unet.denoiser_image_shape`)."""
+        return denoiser_image_shape(network, self.num_classes)
 
     def compile(self, optimizer=None, **kwargs):
         """Set the optimiser (default: Adam, learning rate 2e-4, β1 = 0.9)."""

@@ -1,4 +1,4 @@
-"""The denoising U-Net of the diffusion family: ``[x_t, t(, labels)] → prediction``.
+"""The denoising U-Net of the diffusion family: ``[x_t, t(, labels | text)] → prediction``.
 
 A small version of the network of Ho et al. 2020 (https://arxiv.org/abs/2006.11239), itself
 a PixelCNN++-style U-Net: residual blocks with GroupNorm and swish, the timestep's
@@ -10,7 +10,10 @@ registered layer, `SinusoidalEmbedding`; no Lambda), so ``.keras`` files load in
 Class conditioning adds a learned class vector to the time embedding. Its table has
 ``num_classes + 1`` rows: the last, index ``num_classes`` (`null_label`), is the "no
 condition" class that classifier-free guidance (Ho & Salimans 2022,
-https://arxiv.org/abs/2207.12598) trains by condition dropout and samples with.
+https://arxiv.org/abs/2207.12598) trains by condition dropout and samples with. Text
+conditioning (``text_dim``) adds a Dense projection of a caption's pooled text vector instead
+(`imgenlib.models.text_diffusion`), the way Imagen adds its pooled text embedding to the
+time embedding (Saharia et al. 2022, https://arxiv.org/abs/2205.11487).
 
 Mixed precision: built under the ``mixed_bfloat16`` policy the residual blocks compute in
 bfloat16, but the layers in `FLOAT32_LAYERS` (built with `EXACT`) stay float32 whatever
@@ -59,11 +62,14 @@ __all__ = [
 
 TIME_INPUT = "timesteps"
 LABELS_INPUT = "labels"
+TEXT_INPUT = "text"
 CLASS_EMBEDDING = "class_embedding"
+TEXT_EMBEDDING = "text_embedding"
 EXACT = {"dtype": "float32"}
 """Keyword of the layers that compute in float32 under any policy (module docstring)."""
 FLOAT32_LAYERS = (
     "time_sinusoids", "time_mlp1", "time_mlp2", CLASS_EMBEDDING, "time_and_class",
+    TEXT_EMBEDDING, "time_and_text",
     "embedding_act", "pad", "stem", "middle_attention_norm", "middle_attention_flatten",
     "middle_attention_mha", "middle_attention_unflatten", "out_norm", "out_act", "out_conv",
     "crop",
@@ -109,20 +115,26 @@ def null_label(num_classes: int) -> int:
     return check_int("num_classes", num_classes, minimum=2)
 
 
-def denoiser_image_shape(network, num_classes: int | None = None) -> tuple:
-    """The image shape (H, W, C) of a network ``[x_t, timesteps(, labels)] → x_t's shape``.
+def denoiser_image_shape(network, num_classes: int | None = None, text_dim=None) -> tuple:
+    """The image shape (H, W, C) of a network ``[x_t, timesteps(, labels | text)] → x_t's shape``.
 
-    What `imgenlib.models.diffusion.Diffusion` asks of its network (`build_unet` builds one).
+    What `imgenlib.models.diffusion.Diffusion` asks of its network (`build_unet` builds one);
+    `text_dim` is the size of the text vector a text-conditional network takes third.
 
     Raises:
-        ValueError: not 2 inputs (3, with labels, when `num_classes` is given), or an output
-            shape other than the input's.
+        ValueError: not 2 inputs (3, with labels or text), a text input of another size,
+            or an output shape other than the input's.
     """
-    conditional = num_classes is not None
-    if len(network.inputs) != (3 if conditional else 2):
+    condition = ", labels" if num_classes is not None else ", text" if text_dim else ""
+    if len(network.inputs) != (3 if condition else 2):
         raise ValueError(
-            f"network must take [x_t, timesteps{', labels' if conditional else ''}] "
-            f"for num_classes={num_classes}. Received: {len(network.inputs)} inputs"
+            f"network must take [x_t, timesteps{condition}] for num_classes={num_classes}, "
+            f"text_dim={text_dim}. Received: {len(network.inputs)} inputs"
+        )
+    if text_dim and network.inputs[2].shape[1:] != (text_dim,):
+        raise ValueError(
+            f"The network's text input has shape {tuple(network.inputs[2].shape[1:])}, the "
+            f"text vectors ({text_dim},); they must match."
         )
     image_shape = tuple(network.inputs[0].shape[1:])
     made = tuple(network.outputs[0].shape[1:])
@@ -180,9 +192,10 @@ def build_unet(
     dropout: float = 0.0,
     embedding_dim: int | None = None,
     num_classes: int | None = None,
+    text_dim: int | None = None,
     name: str = "unet",
 ):
-    """Build the denoising U-Net: ``[x_t, t]`` (or ``[x_t, t, labels]``) → ε̂ (or v̂).
+    """Build the denoising U-Net: ``[x_t, t]`` (or ``[x_t, t, labels | text]``) → ε̂ (or v̂).
 
     Args:
         image_shape: (H, W, C), C in 1, 3; H = W (e.g. 28, 32, 64); padded inside if H is
@@ -195,9 +208,12 @@ def build_unet(
         embedding_dim: size of the time (and class) embedding; default 4 · widths[0].
         num_classes: a class-conditional network with ``num_classes + 1`` class vectors
             (the last is `null_label`, "no condition").
+        text_dim: a text-conditional network: a third input ``text``, float (batch,
+            text_dim), whose Dense projection is added to the time embedding.
 
     Returns:
-        A functional `keras.Model` with int32 inputs ``timesteps`` (and ``labels``), shape (batch,).
+        A functional `keras.Model` with int32 inputs ``timesteps`` (and ``labels``), shape
+        (batch,) (or float ``text``, (batch, text_dim)).
 
     Raises:
         ValueError / TypeError: a bad image shape, widths, or other argument.
@@ -212,6 +228,8 @@ def build_unet(
     dropout = check_float("dropout", dropout, minimum=0, maximum=1, max_inclusive=False)
     embedding_dim = 4 * widths[0] if embedding_dim is None else embedding_dim
     embedding_dim = check_int("embedding_dim", embedding_dim, minimum=4)
+    if text_dim is not None and num_classes is not None:
+        raise ValueError(f"Give num_classes or text_dim, not both. Received: text_dim={text_dim}")
     layers = keras.layers
 
     x_in = keras.Input((height, width_px, channels), name="x_t")
@@ -231,6 +249,11 @@ def build_unet(
             null_label(num_classes) + 1, embedding_dim, name=CLASS_EMBEDDING, **EXACT
         )(labels)
         embedding = layers.Add(name="time_and_class", **EXACT)([embedding, classes])
+    if text_dim is not None:
+        text = keras.Input((check_positive_int("text_dim", text_dim),), name=TEXT_INPUT)
+        inputs.append(text)
+        projected = layers.Dense(embedding_dim, name=TEXT_EMBEDDING, **EXACT)(text)
+        embedding = layers.Add(name="time_and_text", **EXACT)([embedding, projected])
     embedding = layers.Activation("swish", name="embedding_act", **EXACT)(embedding)
 
     factor = 2 ** (len(widths) - 1)
