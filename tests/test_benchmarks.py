@@ -183,6 +183,21 @@ def test_frontier_quick_run(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_text_diffusion_learning_quick_run(tmp_path, monkeypatch):
+    """One eager epoch: the scores at both guidance scales are recorded, with chance."""
+    import text_diffusion_learning
+
+    results = []
+    monkeypatch.setattr(text_diffusion_learning, "print_json_line", results.append)
+    text_diffusion_learning.main(["--quick", "--out", str(tmp_path)])
+    result = results[0]
+    assert set(result["scores"]) == {"guidance 1", "guidance 4"} and result["epochs"] == 1
+    for scores in result["scores"].values():
+        assert all(0 <= scores[key] <= 1 for key in ("colour", "position", "both"))
+    assert result["chance"]["colour"] == pytest.approx(1 / 6)
+    assert "| guidance 4 |" in (tmp_path / "text_diffusion_learning.md").read_text()
+
+
 def test_diffusion_precision_quick_run(tmp_path, monkeypatch):
     """Both precisions train (a few seconds each, tiny preset) and are scored the same way."""
     import diffusion_precision
