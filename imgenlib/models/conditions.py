@@ -187,3 +187,21 @@ def check_prompts(prompts, n: int | None, text_encoder) -> list[str]:
             f"Give one prompt, or one per image ({n}). Received: {len(prompts)} prompts"
         )
     return prompts * n if len(prompts) == 1 else prompts
+
+
+def text_encoder_for(captions=None, text_encoder=None, *, embed_dim: int, num_heads: int,
+                     num_layers: int):  # fmt: skip
+    """A text model's encoder: `text_encoder` as given, or a new one whose vocabulary is the
+    words of the training `captions` (`imgenlib.text.build_text_encoder`).
+
+    Raises:
+        ValueError: neither or both of `captions` and `text_encoder`.
+    """
+    if (captions is None) == (text_encoder is None):
+        raise ValueError("Give the training captions or a text_encoder (one of them).")
+    if text_encoder is not None:
+        return text_encoder
+    return textlib.build_text_encoder(
+        captions, embed_dim=embed_dim, num_heads=num_heads, num_layers=num_layers,
+        name="text_encoder",
+    )  # fmt: skip

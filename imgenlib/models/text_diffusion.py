@@ -50,7 +50,7 @@ from imgenlib import text as textlib  # a module: imgenlib.text may be importing
 from imgenlib._validation import check_choice
 from imgenlib.distribute import stateless_uniform
 from imgenlib.models.base import NoiseSalt, traced
-from imgenlib.models.conditions import check_prompts
+from imgenlib.models.conditions import check_prompts, text_encoder_for
 from imgenlib.models.diffusion import Diffusion
 from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.ema import update_ema
@@ -378,14 +378,10 @@ def build_text_diffusion(
     """
     if not isinstance(config, DiffusionConfig):
         raise TypeError(f"config must be a DiffusionConfig. Received: config={config!r}")
-    if (captions is None) == (text_encoder is None):
-        raise ValueError("Give the training captions or a text_encoder (one of them).")
     check_choice("noise_schedule", config.noise_schedule, SCHEDULES)
-    if text_encoder is None:
-        text_encoder = textlib.build_text_encoder(
-            captions, embed_dim=text_dim, num_heads=num_heads, num_layers=num_layers,
-            name="text_encoder",
-        )  # fmt: skip
+    text_encoder = text_encoder_for(
+        captions, text_encoder, embed_dim=text_dim, num_heads=num_heads, num_layers=num_layers
+    )
     network = build_unet(
         image_shape, widths=config.widths, blocks_per_level=config.blocks_per_level,
         attention=config.attention, heads=config.heads, dropout=config.dropout,

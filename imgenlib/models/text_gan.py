@@ -61,7 +61,7 @@ from imgenlib._env import progress
 from imgenlib._validation import check_choice, check_positive_int
 from imgenlib.distribute import stateless_normal
 from imgenlib.models.base import NoiseSalt, traced
-from imgenlib.models.conditions import check_prompts
+from imgenlib.models.conditions import check_prompts, text_encoder_for
 from imgenlib.models.gan import GAN
 from imgenlib.models.gan_config import GANConfig
 from imgenlib.models.latents import resolve_latents
@@ -317,16 +317,9 @@ def build_text_gan(
     """
     if not isinstance(config, GANConfig):
         raise TypeError(f"config must be a GANConfig. Received: config={config!r}")
-    if (captions is None) == (text_encoder is None):
-        raise ValueError("Give the training captions or a text_encoder (one of them).")
-    if text_encoder is None:
-        text_encoder = textlib.build_text_encoder(
-            captions,
-            embed_dim=text_dim,
-            num_heads=num_heads,
-            num_layers=num_layers,
-            name="text_encoder",
-        )
+    text_encoder = text_encoder_for(
+        captions, text_encoder, embed_dim=text_dim, num_heads=num_heads, num_layers=num_layers
+    )
     generator = build_text_generator(
         image_shape,
         config.latent_dim,
