@@ -133,6 +133,10 @@ class DiffusionSampler:
 
     # --- one network evaluation ---------------------------------------------------------
 
+    def null_condition(self, labels):
+        """The "no condition" of a batch of `labels`: the null label (classifier-free guidance)."""
+        return tf.fill(tf.shape(labels)[:1], self.model.null_label)
+
     def epsilon(self, x, t, labels, guidance):
         """ε̂ at x_t (batch of images) and scalar timestep t, guided when conditional."""
         model = self.model
@@ -150,7 +154,7 @@ class DiffusionSampler:
             return predict(x, times, None)
 
         def guided():
-            null = tf.fill([batch], model.null_label)
+            null = self.null_condition(labels)
             both = predict(
                 tf.concat([x, x], 0), tf.concat([times, times], 0), tf.concat([labels, null], 0)
             )

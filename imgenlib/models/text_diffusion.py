@@ -56,7 +56,7 @@ from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.ema import update_ema
 from imgenlib.models.latents import resolve_latents
 from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
-from imgenlib.models.schedules import SCHEDULES, epsilon_from_prediction
+from imgenlib.models.schedules import SCHEDULES
 from imgenlib.models.unet import build_unet, denoiser_image_shape
 from imgenlib.optimizers import optimizer_from_config
 
@@ -88,31 +88,18 @@ class TextDiffusionSampler(DiffusionSampler):
         key = np.random.default_rng(None if seed is None else [seed, 1]).integers(2**31, size=1)
         return z.reshape(-1, *model.image_shape), token_ids, settings, int(key[0])
 
+    def null_condition(self, text):
+        """ "No text": zero vectors, what the encoder gives an empty caption."""
+        return tf.zeros_like(text)
+
     def epsilon(self, x, t, text, guidance):
-        """ε̂ at x_t and scalar t for text vectors `text` (B, D), guided by `guidance`."""
-        model = self.model
-        network = model.sampler()
-        batch = tf.shape(x)[0]
-        times = tf.fill([batch], t)
-        alpha_bar = model.schedule.alpha_bar(t)
-        null = tf.zeros_like(text)
-
-        def predict(x, times, text):
-            output = tf.cast(network([x, times, text], training=False), tf.float32)
-            return epsilon_from_prediction(output, x, alpha_bar, model.prediction)
-
-        def guided():
-            both = predict(
-                tf.concat([x, x], 0), tf.concat([times, times], 0), tf.concat([text, null], 0)
-            )
-            conditional, unconditional = both[:batch], both[batch:]
-            return unconditional + guidance * (conditional - unconditional)
-
-        def unconditional_or_guided():
-            return tf.cond(tf.equal(guidance, 0.0), lambda: predict(x, times, null), guided)
-
+        """ε̂ at x_t and scalar t for text vectors `text` (B, D), guided by `guidance`;
+        guidance 0 runs the no-text branch alone (exactly the unconditional model)."""
+        base = DiffusionSampler.epsilon  # its guided mix, with this class's null_condition
         return tf.cond(
-            tf.equal(guidance, 1.0), lambda: predict(x, times, text), unconditional_or_guided
+            tf.equal(guidance, 0.0),
+            lambda: base(self, x, t, self.null_condition(text), 1.0),
+            lambda: base(self, x, t, text, guidance),
         )
 
     def _signature(self, *extra):
