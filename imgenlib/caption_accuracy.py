@@ -25,7 +25,7 @@ import numpy as np
 
 from imgenlib._validation import check_choice, check_int, check_positive_int
 
-__all__ = ["SPLITS", "prompt_accuracy", "read_colour_and_position"]
+__all__ = ["SPLITS", "image_side", "prompt_accuracy", "read_colour_and_position"]
 
 SPLITS = ("test", "test_compositional")
 BRIGHT = 0.4  # a pixel whose largest channel exceeds this (in [0, 1]) belongs to the object
@@ -67,6 +67,20 @@ def read_colour_and_position(images) -> tuple[np.ndarray, np.ndarray]:
     return np.where(counts > 0, colours, -1), np.where(counts > 0, positions, -1)
 
 
+def image_side(model, user: str) -> int:
+    """The side of `model`'s square RGB images, what a caption score draws prompts at.
+
+    Raises:
+        ValueError: the model's ``image_shape`` is not (S, S, 3); the message names `user`.
+    """
+    shape = tuple(getattr(model, "image_shape", ()) or ())
+    if len(shape) != 3 or shape[-1] != 3 or shape[0] != shape[1]:
+        raise ValueError(
+            f"{user} needs a model of square RGB images. Received image_shape={shape or None}"
+        )
+    return int(shape[0])
+
+
 def prompt_accuracy(
     model, split: str = "test", n: int = 300, *, seed: int = 0, sample_seed: int = 1
 ) -> dict:
@@ -96,13 +110,8 @@ def prompt_accuracy(
     split = check_choice("split", split, SPLITS)
     n = check_positive_int("n", n)
     seed = check_int("seed", seed, minimum=0)
-    shape = tuple(getattr(model, "image_shape", ()) or ())
-    if len(shape) != 3 or shape[-1] != 3 or shape[0] != shape[1]:
-        raise ValueError(
-            "prompt_accuracy needs a model of square RGB images (shapes_captions). "
-            f"Received image_shape={shape or None}"
-        )
-    scenes = load_shapes_captions(split, n, image_size=shape[0], seed=seed, two_object_fraction=0)
+    side = image_side(model, "prompt_accuracy")
+    scenes = load_shapes_captions(split, n, image_size=side, seed=seed, two_object_fraction=0)
     truth = scenes.colours[:, 0], scenes.positions[:, 0]
     drawn = read_colour_and_position(model.generate(list(scenes.captions), seed=sample_seed))
     real = read_colour_and_position(scenes.images)

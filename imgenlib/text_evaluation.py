@@ -47,6 +47,7 @@ import warnings
 import numpy as np
 
 from imgenlib._validation import check_choice, check_int
+from imgenlib.caption_accuracy import image_side
 
 __all__ = ["DATASETS", "FID_MIN_N", "SPLITS", "evaluate_text"]
 
@@ -75,18 +76,13 @@ def _check_splits(splits) -> tuple[str, ...]:
 
 
 def _image_size(model) -> int:
-    shape = tuple(getattr(model, "image_shape", ()) or ())
-    if len(shape) != 3 or shape[-1] != 3 or shape[0] != shape[1]:
-        raise ValueError(
-            "evaluate_text needs a model of square RGB images (shapes_captions). "
-            f"Received image_shape={shape or None}"
-        )
+    side = image_side(model, "evaluate_text")
     if not callable(getattr(model, "generate", None)):
         raise TypeError(
             "evaluate_text needs a text-conditional model with generate(prompts, seed=). "
             f"Received: {type(model).__name__}"
         )
-    return int(shape[0])
+    return side
 
 
 def _read(classifier, images):

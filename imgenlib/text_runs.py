@@ -56,11 +56,9 @@ def grid_prompts(config, n: int = 64, text_encoder=None) -> list[str]:
         config.data, image_size=config.image_size, background=config.background,
         style=config.style,
     )  # fmt: skip
-    captions = [str(caption) for caption in captions]
     if text_encoder is not None:
-        known = readable(text_encoder, captions, every=True)
-        captions = [str(c) for c in np.asarray(captions, object)[known]]
-    return captions[:n]
+        captions = captions[readable(text_encoder, list(captions), every=True)]
+    return [str(caption) for caption in captions[:n]]
 
 
 def readable(text_encoder, captions, *, every: bool = False) -> np.ndarray:
@@ -110,15 +108,14 @@ def emoji_category_accuracy(
         category would score), "chance": 1 / categories, "n" (prompts drawn),
         "unreadable", "split"}``.
     """
+    from imgenlib.caption_accuracy import image_side
     from imgenlib.data.emoji import CATEGORIES, load_emoji
     from imgenlib.features import FeatureExtractor
 
-    shape = tuple(getattr(model, "image_shape", ()) or ())
-    if len(shape) != 3 or shape[-1] != 3 or shape[0] != shape[1]:
-        raise ValueError(f"Needs a model of square RGB images. Received image_shape={shape}")
+    side = image_side(model, "emoji_category_accuracy")
     options = {"style": style, "background": background}
     options = {key: value for key, value in options.items() if value is not None}
-    record = load_emoji(split, shape[0], n=n, **options)
+    record = load_emoji(split, side, n=n, **options)
     keep = readable(model.text_encoder, list(record.captions))
     extractor = FeatureExtractor("emoji")
     with warnings.catch_warnings():  # unknown words in unseen names: expected, not news
