@@ -108,7 +108,7 @@ def _add_train_parser(commands):
         ("--max-minutes", {"type": float}, "stop after this much training time; without "
          "--epochs, train until then"),
         ("--conditional", {"action": "store_true"}, "train a class-conditional model"),
-        ("--text", {"action": "store_true"}, "train a text-conditional model (GAN) on the "
+        ("--text", {"action": "store_true"}, "train a text-conditional model (GAN or diffusion) on the "
          "captions of shapes_captions or emoji; sample it with `sample DIR --prompt TEXT`"),
         ("--loss", {"choices": _LazyChoices("imgenlib.losses", "LOSSES"), "metavar": "LOSS"},
          "GAN loss: %(choices)s (default: the preset's)"),

@@ -53,7 +53,8 @@ class RunConfig:
         max_minutes: wall-clock budget; training stops at the first step past it. Without
             `epochs` it is the only limit: the preset's length does not end training first.
         conditional: train a class-conditional model (needs a labelled dataset).
-        text: train a text-conditional model (``"gan"``: `imgenlib.models.TextGAN`) on the
+        text: train a text-conditional model (``"gan"``: `imgenlib.models.TextGAN`,
+            ``"diffusion"``: `imgenlib.models.TextDiffusion`) on the
             captions of a captioned dataset (`imgenlib.data.splits.CAPTIONED`:
             ``shapes_captions``, ``emoji``): the model keeps a text encoder whose vocabulary
             is the training captions' words, and draws from prompts
@@ -265,11 +266,11 @@ class RunConfig:
         from imgenlib.data.splits import CAPTIONED
 
         refused = [
-            (self.kind != "gan", f"a {self.kind} (text-conditional models: GANs)"),
+            (self.kind == "vae", "a vae (text-conditional models: GANs and diffusion)"),
             (self.data not in CAPTIONED, f"data={self.data!r} (captioned datasets: "
              f"{', '.join(CAPTIONED)})"),
             (self.conditional, "conditional=True (the caption is the condition)"),
-            (self.private, "a private run (a TextGAN does not support DP-SGD)"),
+            (self.private, "a private run (text-conditional models do not support DP-SGD)"),
             (self.loss == "wasserstein_gp", "loss='wasserstein_gp' (its gradient penalty "
              "is not defined for the matching-aware discriminator)"),
             (self.eval_every is not None, "eval_every (FID of text runs is not measured "

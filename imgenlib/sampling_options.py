@@ -72,7 +72,7 @@ def sampling_settings(
             ``num_classes``).
         sampling: a dict with some of ``steps`` (1..level + 1; default
             min(`DEFAULT_STEPS`, level + 1)), ``eta`` (≥ 0, DDIM only; default 0),
-            ``guidance`` (≥ 0, conditional models only; default 1), ``sampler``
+            ``guidance`` (≥ 0, class- or text-conditional models only; default 1), ``sampler``
             (``"ddim"`` (default) or ``"ddpm"``), ``spacing`` (one of `SPACINGS`,
             `imgenlib.models.schedules.sampling_timesteps`; default ``"uniform"``) and, with
             `latents`, ``level`` (the timestep of the given z, 0..T − 1, where the chain
@@ -83,7 +83,7 @@ def sampling_settings(
 
     Returns:
         For a diffusion model, ``{"sampler", "steps"}`` plus ``"eta"`` (DDIM),
-        ``"guidance"`` (conditional), ``"spacing"`` (only when not ``"uniform"``, so that
+        ``"guidance"`` (class- or text-conditional), ``"spacing"`` (only when not ``"uniform"``, so that
         records from before spacings existed read the same) and ``"level"`` (only when
         given): keyword arguments of ``generate``. Otherwise None.
 
@@ -135,11 +135,11 @@ def sampling_settings(
             f"{flag}eta is for the ddim sampler (ddpm has a fixed variance). "
             f"Received: {flag}eta={given['eta']!r} with {flag}sampler=ddpm"
         )
-    if getattr(model, "num_classes", None):
+    if getattr(model, "num_classes", None) or hasattr(model, "text_encoder"):
         settings["guidance"] = check_float(f"{flag}guidance", given.get("guidance", 1.0), minimum=0)
     elif "guidance" in given:
         raise ValueError(
-            f"{flag}guidance needs a class-conditional model; this one is unconditional. "
+            f"{flag}guidance needs a class- or text-conditional model; this one is unconditional. "
             f"Received: {flag}guidance={given['guidance']!r}"
         )
     spacing = check_choice(f"{flag}spacing", given.get("spacing", "uniform"), SPACINGS)

@@ -8,7 +8,7 @@ import tensorflow as tf
 from imgenlib import presets
 from imgenlib.cli import main
 from imgenlib.io import load_json
-from imgenlib.models import GANConfig, build_gan
+from imgenlib.models import DiffusionConfig, GANConfig, build_gan
 from imgenlib.resume import epoch_batches
 from imgenlib.runs import RunConfig, check_same_run
 from imgenlib.training import QUICK_MAX_IMAGES
@@ -79,6 +79,34 @@ def test_text_run_trains_resumes_and_draws_its_prompts(tmp_path, monkeypatch, ca
     assert "'a zebra circle': zebra." in warned[0]  # named once, though drawn 3 times
 
 
+def test_text_diffusion_run_trains_and_samples_with_guidance(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    tiny = presets.Preset(DiffusionConfig.tiny(timesteps=20), 64, 1, "tiny", image_size=16)
+    monkeypatch.setitem(presets.PRESETS["diffusion"], "text", tiny)  # what --text chooses
+    out = tmp_path / "run"
+    argv = ["train", "diffusion", "--data", "shapes_captions", "--text", "--out", str(out)]
+    assert main([*argv, "--epochs", "1"]) == 0
+    metrics = load_json(out / "metrics.json")
+    assert metrics["kind"] == "diffusion" and metrics["text"] is True
+    assert metrics["preset"] == "text" and metrics["image_shape"] == [16, 16, 3]
+    assert metrics["prompt_accuracy"]["test_compositional"]["n"] == 100
+    assert (out / "samples" / "epoch_001.png").is_file()
+
+    def sample(prompt, guidance):
+        npy = tmp_path / "s.npy"
+        argv = ["sample", str(out), "--n", "2", "--out", str(tmp_path / "s.png"), "--npy",
+                str(npy), "--prompt", prompt, "--guidance", str(guidance), "--steps", "4"]  # fmt: skip
+        assert main(argv) == 0
+        return np.load(npy)
+
+    red, blue = (f"a large {colour} circle in the centre" for colour in ("red", "blue"))
+    np.testing.assert_array_equal(sample(red, 0), sample(blue, 0))  # w = 0: the text is unused
+    assert np.abs(sample(red, 2) - sample(blue, 2)).max() > 1e-3
+    assert "guidance 2.0" in capsys.readouterr().out
+    assert main(["sample", str(out), "--prompt", red, "--guidance", "-1", "--out", "x.png"]) == 2
+    assert "--guidance=-1" in capsys.readouterr().err
+
+
 def test_prompts_are_refused_by_a_run_without_text(tmp_path, capsys):
     build_gan(GANConfig.tiny(), (28, 28, 1)).save(tmp_path / "model.keras")
     assert main(["sample", str(tmp_path), "--prompt", "red", "--out", str(tmp_path / "g.png")]) == 2
@@ -88,7 +116,7 @@ def test_prompts_are_refused_by_a_run_without_text(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("settings", "fragment"),
     [
-        ({"kind": "vae"}, "a vae"),
+        ({"kind": "vae"}, "a vae (text-conditional models: GANs and diffusion)"),
         ({"data": "digits"}, "data='digits'"),
         ({"conditional": True}, "conditional=True"),
         ({"dp_sigma": 1.0}, "private run"),
