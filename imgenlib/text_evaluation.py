@@ -132,6 +132,17 @@ def _clip_score(clip, images, captions) -> float:
     return float(clip_score(clip, images, list(captions), unknown="ignore").mean())
 
 
+def _check_sampling(sampling) -> dict:
+    if sampling is None:
+        return {}
+    if not isinstance(sampling, dict) or "seed" in sampling or "prompts" in sampling:
+        raise ValueError(
+            "sampling must be a dict of generate's keyword arguments other than seed and "
+            f"prompts (e.g. {{'guidance': 3.0}}). Received: sampling={sampling!r}"
+        )
+    return dict(sampling)
+
+
 def evaluate_text(
     model,
     data: str = "shapes_captions",
@@ -141,6 +152,7 @@ def evaluate_text(
     sample_seed: int = 1,
     splits=SPLITS,
     classifier=None,
+    sampling: dict | None = None,
 ) -> dict:
     """Per-attribute accuracy, exact match, KID/FID (and CLIP score) of a text-to-image model.
 
@@ -153,6 +165,8 @@ def evaluate_text(
         sample_seed: seed of the model's latents.
         splits: any of ``"test"``, ``"test_compositional"``.
         classifier: an `AttributeClassifier` to reuse (default: the shipped one).
+        sampling: keyword arguments of the model's ``generate``, e.g. a text-conditional
+            diffusion model's ``{"steps": 25, "guidance": 3.0}`` (default: its defaults).
 
     Returns:
         ``{split: result}``; each result holds ``"colour"``, ``"shape"``, ``"size"``,
@@ -178,6 +192,7 @@ def evaluate_text(
     seed = check_int("seed", seed, minimum=0)
     sample_seed = check_int("sample_seed", sample_seed, minimum=0)
     splits = _check_splits(splits)
+    sampling = _check_sampling(sampling)
     size = _image_size(model)
     if n < FID_MIN_N:
         warnings.warn(
@@ -195,7 +210,7 @@ def evaluate_text(
     for split in splits:
         scenes = load_shapes_captions(split, n, size, seed=seed, two_object_fraction=0)
         others = load_shapes_captions(split, n, size, seed=seed + 1, two_object_fraction=0)
-        images = np.asarray(model.generate(list(scenes.captions), seed=sample_seed))
+        images = np.asarray(model.generate(list(scenes.captions), seed=sample_seed, **sampling))
         if images.shape != scenes.images.shape:
             raise ValueError(
                 f"model.generate returned images of shape {images.shape} for {n} prompts; "

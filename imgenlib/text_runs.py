@@ -83,11 +83,12 @@ def text_run_evaluation(model, config) -> dict | None:
                                                 background=config.background)}  # fmt: skip
     if config.data != "shapes_captions":
         return None
+    from imgenlib.sampling_options import sampling_settings
     from imgenlib.text_evaluation import evaluate_text
 
     with warnings.catch_warnings():  # FID's small-n bias: the record says which n it used
         warnings.simplefilter("ignore", UserWarning)
-        return evaluate_text(model, n=n, seed=config.seed)
+        return evaluate_text(model, n=n, seed=config.seed, sampling=sampling_settings(model))
 
 
 def emoji_category_accuracy(

@@ -1,5 +1,6 @@
 """`imgenlib.attribute_classifier` and `imgenlib.text_evaluation.evaluate_text` (issue 16)."""
 
+import re
 import warnings
 
 import numpy as np
@@ -144,12 +145,31 @@ def test_bad_arguments_name_the_value(classifier):
     with pytest.raises(TypeError, match="generate.*Received: Mute"):
         evaluate_text(Mute(), n=2)
 
+    for bad in ({"seed": 3}, ["guidance", 3]):
+        with pytest.raises(
+            ValueError, match="other than seed.*Received: sampling=" + re.escape(repr(bad))
+        ):
+            evaluate_text(model, n=2, sampling=bad)
+
     class Wrong(Oracle):
         def generate(self, prompts, seed=None):
             return np.zeros((len(prompts), 16, 16, 3), np.float32)
 
     with pytest.raises(ValueError, match=r"shape \(2, 16, 16, 3\) for 2 prompts"):
         quiet_evaluate(Wrong(n=2), n=2, classifier=classifier)
+
+
+def test_sampling_settings_reach_generate(classifier):
+    calls = []
+
+    class Guided(Oracle):
+        def generate(self, prompts, seed=None, **sampling):
+            calls.append((seed, sampling))
+            return super().generate(prompts)
+
+    sampling = {"steps": 25, "guidance": 3.0}
+    quiet_evaluate(Guided(n=2), n=2, splits="test", classifier=classifier, sampling=sampling)
+    assert calls == [(1, sampling)]  # seed is sample_seed's
 
 
 def test_evaluate_text_is_exported():
