@@ -304,7 +304,7 @@ def choose_preset(kind: str, data: str, *, text: bool = False) -> tuple[str, str
 
     check_choice("model kind", kind, PRESETS)
     if text and "text" in PRESETS[kind]:
-        return "text", f"preset text: recommended for text-conditional {kind}s"
+        return "text", f"preset text: recommended for text-conditional {kind} runs"
     if data in DATASETS or not Path(data).is_dir():
         name = _RECOMMENDED.get((kind, data), "default")
         why = "recommended for" if (kind, data) in _RECOMMENDED else "no recommended preset for"
