@@ -8,7 +8,8 @@ Commands (``python -m imgenlib COMMAND --help`` for their options):
     sample       generate images from a trained run (diffusion: --steps, --eta, --guidance,
                  --sampler)
     eval         measure a run: FID, KID, precision/recall, ... (VAE: also reconstruction
-                 and test ELBO; diffusion: the sampling options of ``sample``)
+                 and test ELBO; diffusion: the sampling options of ``sample``; text runs:
+                 how often the samples have what their prompts name)
     reconstruct  originals above their VAE reconstructions
     export       export a run's generator for serving (see imgenlib.export)
     presets      list the training presets

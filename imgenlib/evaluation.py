@@ -311,8 +311,8 @@ def evaluate_run(run_dir, n: int = 10000, seed: int = 0, sampling: dict | None =
     if run.get("text"):
         raise ValueError(
             f"{str(run_dir)!r} is a text-conditional run: how well its samples follow their "
-            "prompts is in its metrics.json (prompt_accuracy; imgenlib.text_runs."
-            "text_run_evaluation measures it again)."
+            "prompts is in its metrics.json (prompt_accuracy), and "
+            "imgenlib.text_runs.evaluate_text_run (`python -m imgenlib eval RUN`) measures it."
         )
     if data not in DATASETS:
         raise ValueError(

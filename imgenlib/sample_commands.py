@@ -49,12 +49,15 @@ def add_sample_parser(commands):
 def add_eval_parser(commands):
     """Register ``eval``: the metrics of a run (`imgenlib.evaluation.evaluate_run`)."""
     evaluate = commands.add_parser(
-        "eval", help="measure a run: FID, KID, precision/recall, IS (VAE: reconstruction, ELBO)"
+        "eval",
+        help="measure a run: FID, KID, precision/recall, IS (VAE: reconstruction, ELBO; "
+        "text runs: the attributes of the samples against their prompts)",
     )
     evaluate.add_argument("run", help="run directory written by `train`")
     evaluate.add_argument(
-        "--n", type=int, default=10000, help="samples and real images (default 10000)"
-    )
+        "--n", type=int, default=None,
+        help="samples and real images (default 10000); a text run's prompts per split (500)",
+    )  # fmt: skip
     evaluate.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
     evaluate.add_argument("--json", help="also write the metrics to this .json file")
     add_sampling_options(evaluate)
@@ -94,7 +97,8 @@ def check_eval_options(args) -> None:
     from imgenlib._validation import check_int
     from imgenlib.runs import check_run_directory
 
-    check_int("--n", args.n, minimum=10)
+    if args.n is not None:
+        check_int("--n", args.n, minimum=10)
     check_int("--seed", args.seed, minimum=0)
     if args.json is not None:
         check_output_file("--json", args.json, ".json")
@@ -160,11 +164,19 @@ def cmd_eval(args) -> int:
     """Measure the run ``args.run`` and print (optionally save) the report; returns 0."""
     from imgenlib.evaluation import evaluate_run, format_report
     from imgenlib.io import save_json
+    from imgenlib.runs import load_run_config
 
     check_eval_options(args)
     sampling = _run_sampling(args.run, given_options(args))
-    result = evaluate_run(args.run, n=args.n, seed=args.seed, sampling=sampling)
-    print(format_report(result))
+    if load_run_config(args.run).text:  # how well the samples follow their prompts
+        from imgenlib.text_runs import evaluate_text_run, format_text_report
+
+        result = evaluate_text_run(args.run, n=args.n, seed=args.seed, sampling=sampling)
+        print(format_text_report(result))
+    else:
+        n = 10000 if args.n is None else args.n
+        result = evaluate_run(args.run, n=n, seed=args.seed, sampling=sampling)
+        print(format_report(result))
     if args.json is not None:
         print(f"Wrote {save_json(result, args.json)}")
     return 0
@@ -184,4 +196,6 @@ def _run_sampling(run_dir, given: dict) -> dict | None:
     model = types.SimpleNamespace(
         kind=config.kind, num_classes=config.conditional or None, timesteps=timesteps
     )
+    if config.text:
+        model.text_encoder = None  # guidance applies (`sampling_settings` asks for the attribute)
     return sampling_settings(model, given, flag="--")

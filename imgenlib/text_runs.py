@@ -28,6 +28,8 @@ from imgenlib.data.splits import load_captions
 __all__ = [
     "EVALUATION_PROMPTS",
     "emoji_category_accuracy",
+    "evaluate_text_run",
+    "format_text_report",
     "grid_prompts",
     "load_text_training_data",
     "text_run_evaluation",
@@ -68,8 +70,10 @@ def readable(text_encoder, captions, *, every: bool = False) -> np.ndarray:
     return np.array([row <= known if every else bool(row & known) for row in rows])
 
 
-def text_run_evaluation(model, config) -> dict | None:
-    """How well the run's samples follow their prompts (`EVALUATION_PROMPTS` of them).
+def text_run_evaluation(model, config, n=None, seed=None, sampling=None) -> dict | None:
+    """How well the run's samples follow their prompts (`n` of them per split; default
+    `EVALUATION_PROMPTS`, 100 in quick mode), drawn from `seed` (default: the run's) with a
+    diffusion model's `sampling` settings (default: `imgenlib.sampling_options`'s).
 
     Returns:
         ``shapes_captions``: `imgenlib.evaluate_text`'s ``{"test": ..., "test_compositional":
@@ -77,30 +81,95 @@ def text_run_evaluation(model, config) -> dict | None:
         reading, chance) for one-object prompts of each split;
         ``emoji``: ``{"test": emoji_category_accuracy(...)}``; other data: None.
     """
-    n = 100 if quick_mode() else EVALUATION_PROMPTS
-    if config.data == "emoji":
-        return {"test": emoji_category_accuracy(model, n=n, style=config.style,
-                                                background=config.background)}  # fmt: skip
-    if config.data != "shapes_captions":
-        return None
     from imgenlib.sampling_options import sampling_settings
     from imgenlib.text_evaluation import evaluate_text
 
+    if n is None:
+        n = 100 if quick_mode() else EVALUATION_PROMPTS
+    seed = config.seed if seed is None else seed
+    sampling = sampling_settings(model, sampling) or {}
+    if config.data == "emoji":
+        return {"test": emoji_category_accuracy(model, n=n, style=config.style, sampling=sampling,
+                                                background=config.background)}  # fmt: skip
+    if config.data != "shapes_captions":
+        return None
     with warnings.catch_warnings():  # FID's small-n bias: the record says which n it used
         warnings.simplefilter("ignore", UserWarning)
-        return evaluate_text(model, n=n, seed=config.seed, sampling=sampling_settings(model))
+        return evaluate_text(model, n=n, seed=seed, sampling=sampling)
+
+
+def evaluate_text_run(run_dir, n: int | None = None, seed: int = 0, sampling=None) -> dict:
+    """``python -m imgenlib eval RUN`` of a text run: `text_run_evaluation` of its model.
+
+    Returns:
+        ``{"run", "kind", "data", "n", "seed", "sampling" (a diffusion model's settings,
+        else None), "prompt_accuracy", "seconds"}``.
+
+    Raises:
+        ValueError: not a text run (``eval`` measures the others with FID).
+    """
+    import time
+
+    from imgenlib.runs import load_run_config, load_run_model
+    from imgenlib.sampling_options import sampling_settings
+
+    config = load_run_config(run_dir)
+    if not config.text:
+        raise ValueError(f"{str(run_dir)!r} is not a text-conditional run (train --text).")
+    start = time.perf_counter()
+    model = load_run_model(run_dir)
+    if n is None:
+        n = 100 if quick_mode() else EVALUATION_PROMPTS
+    scores = text_run_evaluation(model, config, n=n, seed=seed, sampling=sampling)
+    return {
+        "run": str(run_dir), "kind": config.kind, "data": config.data, "n": n, "seed": seed,
+        "sampling": sampling_settings(model, sampling), "prompt_accuracy": scores,
+        "seconds": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+
+
+def format_text_report(result: dict) -> str:
+    """The lines ``eval`` prints for `evaluate_text_run`'s result."""
+    lines = [
+        f"{result['run']}: text-conditional {result['kind']} on {result['data']}; "
+        f"{result['n']} prompts per split, seed {result['seed']}"
+    ]
+    if result.get("sampling"):
+        lines.append("  sampling: " + ", ".join(f"{k} {v}" for k, v in result["sampling"].items()))
+    for split, score in (result["prompt_accuracy"] or {}).items():
+        if "category" in score:  # emoji
+            lines.append(
+                f"  {split}: category {score['category']:.3f} of {score['n']} prompts "
+                f"(classifier on the real emoji {score['reference']:.3f}, majority "
+                f"{score['majority']:.3f}, chance {score['chance']:.3f})"
+            )
+            continue
+        attributes = ("colour", "shape", "size", "position", "exact_match")
+        lines.append(
+            f"  {split}: "
+            + ", ".join(f"{a.replace('_', ' ')} {score[a]:.3f}" for a in attributes)
+            + f"; KID {score['kid']:.1f}, FID {score['fid']:.1f}"
+        )
+        lines.append(
+            "    real scenes: "
+            + ", ".join(f"{score['reference'][a]:.3f}" for a in attributes)
+            + "; chance: "
+            + ", ".join(f"{score['chance'][a]:.3g}" for a in attributes)
+        )
+    return "\n".join(lines)
 
 
 def emoji_category_accuracy(
     model, split: str = "test", n: int | None = None, *, seed: int = 1, style=None,
-    background=None,
+    background=None, sampling=None,
 ) -> dict:  # fmt: skip
     """How often the shipped emoji classifier puts a text model's sample in its prompt's category.
 
     The prompts are the names (captions) of the first `n` emoji of `split` (``"test"``:
     emoji the model never saw) that share a word with the model's vocabulary (the others,
     counted as ``"unreadable"``, cannot be drawn); one sample per prompt, from the latents
-    of `seed`. The samples are taken to the classifier's 64×64
+    of `seed` (a diffusion model with `sampling`, ``generate``'s keyword arguments). The
+    samples are taken to the classifier's 64×64
     (`imgenlib.features.FeatureExtractor`).
 
     Returns:
@@ -121,7 +190,8 @@ def emoji_category_accuracy(
     extractor = FeatureExtractor("emoji")
     with warnings.catch_warnings():  # unknown words in unseen names: expected, not news
         warnings.simplefilter("ignore", UserWarning)
-        samples = model.generate(list(np.asarray(record.captions, object)[keep]), seed=seed)
+        prompts = list(np.asarray(record.captions, object)[keep])
+        samples = model.generate(prompts, seed=seed, **(sampling or {}))
     truth = np.asarray(record.labels)[keep]
 
     def accuracy(images):

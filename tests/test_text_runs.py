@@ -69,8 +69,15 @@ def test_text_run_trains_resumes_and_draws_its_prompts(tmp_path, monkeypatch, ca
         assert repr(bad) in capsys.readouterr().err
     assert main(["sample", str(out), "--prompt", "red", "--label", "1", "--out", grid]) == 2
     assert "text-conditional: give --prompt" in capsys.readouterr().err
-    assert main(["eval", str(out), "--n", "100"]) == 2
-    assert "is a text-conditional run" in capsys.readouterr().err
+    scores = tmp_path / "scores.json"
+    assert main(["eval", str(out), "--n", "20", "--seed", "3", "--json", str(scores)]) == 0
+    report = capsys.readouterr().out
+    assert "text-conditional gan on shapes_captions; 20 prompts per split, seed 3" in report
+    assert "test_compositional: colour " in report and "real scenes: " in report
+    saved = load_json(scores)
+    assert saved["sampling"] is None and saved["prompt_accuracy"]["test"]["n"] == 20
+    for split, score in saved["prompt_accuracy"].items():
+        assert f"{split}: colour {score['colour']:.3f}, shape {score['shape']:.3f}" in report
 
     done = run_cli("sample", str(out), "--prompt", "a zebra circle", "--n", "3", "--out", grid)
     assert done.returncode == 0, done.stderr
@@ -105,6 +112,10 @@ def test_text_diffusion_run_trains_and_samples_with_guidance(tmp_path, monkeypat
     assert "guidance 2.0" in capsys.readouterr().out
     assert main(["sample", str(out), "--prompt", red, "--guidance", "-1", "--out", "x.png"]) == 2
     assert "--guidance=-1" in capsys.readouterr().err
+    assert main(["eval", str(out), "--n", "10", "--guidance", "3", "--steps", "2"]) == 0
+    report = capsys.readouterr().out
+    assert "sampling: sampler ddim, steps 2, eta 0.0, guidance 3.0" in report
+    assert "test: colour " in report and "exact match " in report
 
 
 def test_prompts_are_refused_by_a_run_without_text(tmp_path, capsys):
