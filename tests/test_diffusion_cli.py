@@ -78,7 +78,7 @@ def test_sample_guidance_of_a_conditional_run(runs, tmp_path):
         ("diffusion", ["--steps", "0"], "--steps must be in 1..20"),
         ("diffusion", ["--steps", "21"], "(the model's timesteps T). Received: --steps=21"),
         ("diffusion", ["--eta", "-0.5"], "--eta must be >= 0. Received: --eta=-0.5"),
-        ("diffusion", ["--guidance", "2"], "--guidance needs a class-conditional model"),
+        ("diffusion", ["--guidance", "2"], "--guidance needs a class- or text-conditional model"),
         ("diffusion", ["--sampler", "ddpm", "--eta", "1"], "--eta is for the ddim sampler"),
         ("conditional", ["--guidance", "-1"], "--guidance must be >= 0. Received: --guidance=-1.0"),
         ("gan", ["--spacing", "quadratic"], "--spacing is for diffusion models"),
