@@ -146,10 +146,18 @@ def main():
                         help="write weights and results here (default: imgenlib/weights/ "
                              "and benchmarks/results/)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hard-negatives", default=None, metavar="ATTRS",
+        help="attributes whose words are swapped for hard negative captions, comma-separated "
+        "(shape,colour,size), or 'none' (default: the data's setting)",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = {**SETTINGS[args.data], **(QUICK if args.quick else {})}
     if args.epochs:
         settings["epochs"] = args.epochs
+    if args.hard_negatives is not None:
+        chosen = [] if args.hard_negatives == "none" else args.hard_negatives.split(",")
+        settings["model"] = {**settings["model"], "hard_negatives": chosen}
     size = settings["image_size"]
     if args.data == "shapes_captions":
         train = load_shapes_captions("train", n=settings["train"], image_size=size, seed=args.seed)
@@ -168,8 +176,11 @@ def main():
         metrics = evaluate_shapes(model, settings)
     else:
         metrics = evaluate_emoji(model, train, settings)
-    command = f"python benchmarks/train_mini_clip.py --data {args.data}" + (
-        " --quick" if args.quick else ""
+    command = (
+        f"python benchmarks/train_mini_clip.py --data {args.data}"
+        + (" --quick" if args.quick else "")
+        + (f" --epochs {args.epochs}" if args.epochs else "")
+        + (f" --hard-negatives {args.hard_negatives}" if args.hard_negatives is not None else "")
     )
     record = {
         "data": args.data,

@@ -67,6 +67,51 @@ def test_contrastive_loss_matches_numpy(rng, scale):
     assert perfect == pytest.approx(0.0, abs=1e-4)  # well separated pairs: loss → 0
 
 
+def test_hard_negative_loss_matches_numpy(rng):
+    """Row i also competes with its own extra caption (target 0) where valid; columns not."""
+    image, text, hard = unit(rng, (7, 5)), unit(rng, (7, 5)), unit(rng, (7, 5))
+    valid = np.array([True, True, False, True, False, True, True])
+    scale = 14.285
+    logits = scale * image @ text.T
+    extra = scale * np.sum(image * hard, axis=1)
+    rows = 0.0
+    for i in range(7):
+        row = [*logits[i], *([extra[i]] if valid[i] else [])]
+        rows += -(logits[i, i] - math.log(sum(math.exp(v) for v in row)))
+    columns = sum(
+        -(logits[j, j] - math.log(sum(math.exp(v) for v in logits[:, j]))) for j in range(7)
+    )
+    expected = (rows / 7 + columns / 7) / 2
+    as32 = [x.astype("float32") for x in (image, text, hard)]
+    loss = float(contrastive_loss(as32[0], as32[1], scale, None, (as32[2], valid)))
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert loss > float(contrastive_loss(as32[0], as32[1], scale))  # a harder task
+    none = float(contrastive_loss(as32[0], as32[1], scale, None, (as32[2], valid & False)))
+    assert none == pytest.approx(float(contrastive_loss(as32[0], as32[1], scale)), rel=1e-6)
+
+
+def test_hard_negatives_train_save_and_refuse_a_vocabulary_without_the_words(tmp_path):
+    data = load_shapes_captions("train", n=64, image_size=16, two_object_fraction=0)
+    settings = {"embed_dim": 16, "image_width": 8, "image_features": 32, "text_dim": 16,
+                "num_heads": 2, "num_layers": 1}  # fmt: skip
+    model, history = train_mini_clip(
+        data.images,
+        data.captions,
+        epochs=2,
+        batch_size=32,
+        hard_negatives=("shape", "colour"),
+        **settings,
+    )
+    assert np.isfinite(history["loss"]).all() and len(model.hard_negative_ids) == 2
+    model.save(tmp_path / "clip.keras")
+    loaded = keras.saving.load_model(tmp_path / "clip.keras")
+    assert loaded.hard_negatives == ("shape", "colour") and loaded.seed == 0
+    plain = build_mini_clip(data.captions, (16, 16, 3), **settings)
+    assert "hard_negatives" not in plain.get_config()  # files of plain models are unchanged
+    with pytest.raises(ValueError, match=r"Received: hard_negatives=\('shape',\)"):
+        build_mini_clip(["a b", "c d"], (16, 16, 3), hard_negatives=("shape",), **settings)
+
+
 def test_multi_positive_loss_on_duplicate_captions(rng):
     # Texts 1 and 3 are the same caption: identical embeddings. The multi-positive loss
     # then equals plain InfoNCE (each group's targets sum to the same); grouping
