@@ -29,7 +29,6 @@ import imgenlib
 
 imgenlib.quiet_tensorflow()
 
-import numpy as np  # noqa: E402
 
 from imgenlib.clip import (  # noqa: E402
     caption_keys,
@@ -64,18 +63,7 @@ QUICK = {
 
 def gallery_recall(model, images, captions, unknown="warn", size=100) -> dict:
     """Mean strict recall@1/5 over consecutive galleries of `size` pairs."""
-    size = min(size, len(images))
-    results = [
-        retrieve(
-            model,
-            images[start : start + size],
-            captions[start : start + size],
-            k=(1, 5),
-            unknown=unknown,
-        )  # fmt: skip
-        for start in range(0, len(images) - size + 1, size)
-    ]
-    return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
+    return retrieve(model, images, captions, k=(1, 5), unknown=unknown, gallery=size)
 
 
 def evaluate_shapes(model, settings) -> dict:

@@ -208,6 +208,16 @@ def test_scores_and_retrieval_match_numpy(tiny):
         assert result[f"text_to_image@{k}"] == pytest.approx(np.mean(text_hits))
         assert result[f"image_to_text@{k}"] == pytest.approx(np.mean(image_hits))
     assert retrieve(model, images, captions, k=40)["text_to_image@40"] == 1.0
+    galleries = retrieve(model, images, captions, k=(1, 3), keys=keys, gallery=15)
+    parts = [
+        retrieve(model, images[s : s + 15], captions[s : s + 15], k=(1, 3), keys=keys[s : s + 15])
+        for s in (0, 15)
+    ]  # fmt: skip  (pairs 30-39: less than a gallery, left out)
+    for key, value in galleries.items():
+        assert value == pytest.approx((parts[0][key] + parts[1][key]) / 2)
+    assert retrieve(model, images, captions, k=1, gallery=99) == retrieve(
+        model, images, captions, k=1
+    )
 
 
 def test_zero_shot_matches_numpy(tiny):
