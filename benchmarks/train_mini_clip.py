@@ -45,7 +45,7 @@ SETTINGS = {
         "train": 10000, "test": 2000, "image_size": 32, "epochs": 40, "batch_size": 128,
         "learning_rate": 2e-3,
         "model": {"embed_dim": 128, "image_width": 32, "image_features": 256, "text_dim": 64,
-                  "num_heads": 4, "num_layers": 2},
+                  "num_heads": 4, "num_layers": 2, "hard_negatives": ["shape", "colour", "size"]},
     },
     "emoji": {
         "train": None, "test": None, "image_size": 64, "epochs": 60, "batch_size": 128,
