@@ -29,7 +29,6 @@ import imgenlib
 
 imgenlib.quiet_tensorflow()
 
-import numpy as np  # noqa: E402
 
 from imgenlib.clip import (  # noqa: E402
     caption_keys,
@@ -46,7 +45,7 @@ SETTINGS = {
         "train": 10000, "test": 2000, "image_size": 32, "epochs": 40, "batch_size": 128,
         "learning_rate": 2e-3,
         "model": {"embed_dim": 128, "image_width": 32, "image_features": 256, "text_dim": 64,
-                  "num_heads": 4, "num_layers": 2},
+                  "num_heads": 4, "num_layers": 2, "hard_negatives": ["shape", "colour", "size"]},
     },
     "emoji": {
         "train": None, "test": None, "image_size": 64, "epochs": 60, "batch_size": 128,
@@ -64,18 +63,7 @@ QUICK = {
 
 def gallery_recall(model, images, captions, unknown="warn", size=100) -> dict:
     """Mean strict recall@1/5 over consecutive galleries of `size` pairs."""
-    size = min(size, len(images))
-    results = [
-        retrieve(
-            model,
-            images[start : start + size],
-            captions[start : start + size],
-            k=(1, 5),
-            unknown=unknown,
-        )  # fmt: skip
-        for start in range(0, len(images) - size + 1, size)
-    ]
-    return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
+    return retrieve(model, images, captions, k=(1, 5), unknown=unknown, gallery=size)
 
 
 def evaluate_shapes(model, settings) -> dict:
@@ -146,10 +134,18 @@ def main():
                         help="write weights and results here (default: imgenlib/weights/ "
                              "and benchmarks/results/)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hard-negatives", default=None, metavar="ATTRS",
+        help="attributes whose words are swapped for hard negative captions, comma-separated "
+        "(shape,colour,size), or 'none' (default: the data's setting)",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = {**SETTINGS[args.data], **(QUICK if args.quick else {})}
     if args.epochs:
         settings["epochs"] = args.epochs
+    if args.hard_negatives is not None:
+        chosen = [] if args.hard_negatives == "none" else args.hard_negatives.split(",")
+        settings["model"] = {**settings["model"], "hard_negatives": chosen}
     size = settings["image_size"]
     if args.data == "shapes_captions":
         train = load_shapes_captions("train", n=settings["train"], image_size=size, seed=args.seed)
@@ -168,8 +164,11 @@ def main():
         metrics = evaluate_shapes(model, settings)
     else:
         metrics = evaluate_emoji(model, train, settings)
-    command = f"python benchmarks/train_mini_clip.py --data {args.data}" + (
-        " --quick" if args.quick else ""
+    command = (
+        f"python benchmarks/train_mini_clip.py --data {args.data}"
+        + (" --quick" if args.quick else "")
+        + (f" --epochs {args.epochs}" if args.epochs else "")
+        + (f" --hard-negatives {args.hard_negatives}" if args.hard_negatives is not None else "")
     )
     record = {
         "data": args.data,

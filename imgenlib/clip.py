@@ -55,6 +55,7 @@ from imgenlib.clip_tasks import (
     zero_shot_classify,
 )
 from imgenlib.images import check_images
+from imgenlib.models.hard_negatives import group_token_ids, swap_attribute_words
 
 __all__ = [
     "MiniCLIP",
@@ -91,6 +92,11 @@ class MiniCLIP(keras.Model):
         max_logit_scale: upper clip of ``exp(log_scale)`` (CLIP: 100).
         duplicate_captions: ``"positive"`` (identical captions in a batch are positives of
             each other) or ``"negative"`` (plain CLIP; see the module docstring).
+        hard_negatives: names in `imgenlib.models.hard_negatives.ATTRIBUTE_WORDS`: each
+            training image also competes with its caption with one such word swapped ("a
+            red circle" → "a red square"; `contrastive_loss`). Random in-batch negatives
+            rarely differ in shape alone, so nothing else makes the towers encode it.
+        seed: seed of the swaps (with the optimiser step: a resumed run swaps the same).
 
     Raises:
         TypeError, ValueError: bad encoders or arguments.
@@ -105,6 +111,8 @@ class MiniCLIP(keras.Model):
         temperature: float = 0.07,
         max_logit_scale: float = 100.0,
         duplicate_captions: str = "positive",
+        hard_negatives=(),
+        seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +139,14 @@ class MiniCLIP(keras.Model):
                 "1 / temperature must not exceed max_logit_scale. "
                 f"Received: temperature={temperature}, max_logit_scale={max_logit_scale}"
             )
+        self.hard_negatives = tuple(hard_negatives)
+        self.hard_negative_ids = group_token_ids(text_encoder.vocabulary, self.hard_negatives)
+        if self.hard_negatives and not self.hard_negative_ids:
+            raise ValueError(
+                "hard_negatives needs two or more words of one of its attributes in the "
+                f"vocabulary. Received: hard_negatives={hard_negatives!r}"
+            )
+        self.seed = check_int("seed", seed, minimum=0)
         self.image_projection = keras.layers.Dense(embed_dim, use_bias=False, name="image_proj")
         self.text_projection = keras.layers.Dense(embed_dim, use_bias=False, name="text_proj")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -194,7 +210,10 @@ class MiniCLIP(keras.Model):
                 else ops.equal(keys[:, None], keys[None])
             )
         scale = self.logit_scale
-        loss = contrastive.contrastive_loss(image, text, scale, positives)
+        hard = None
+        if self.hard_negatives and training:
+            hard = self._hard_negatives(token_ids)
+        loss = contrastive.contrastive_loss(image, text, scale, positives, hard)
         best = ops.argmax(ops.matmul(image, ops.transpose(text)), axis=1)
         if positives is None:
             hits = ops.equal(best, ops.arange(ops.shape(best)[0], dtype=best.dtype))
@@ -203,6 +222,14 @@ class MiniCLIP(keras.Model):
         self.accuracy_tracker.update_state(ops.mean(ops.cast(hits, "float32")))
         self.scale_tracker.update_state(scale)
         return loss
+
+    def _hard_negatives(self, token_ids):
+        """Each caption, one attribute word swapped (seed, optimiser step), embedded; changed?"""
+        seed = tf.random.experimental.stateless_fold_in(
+            tf.constant([self.seed, 7], tf.int64), tf.cast(self.optimizer.iterations, tf.int64)
+        )
+        swapped, changed = swap_attribute_words(token_ids, self.hard_negative_ids, seed)
+        return self.encode_tokens(swapped, training=True), changed
 
     @staticmethod
     def _unpack(data):
@@ -277,7 +304,9 @@ class MiniCLIP(keras.Model):
             "temperature": self.temperature,
             "max_logit_scale": self.max_logit_scale,
             "duplicate_captions": self.duplicate_captions,
-        }
+            **({"hard_negatives": list(self.hard_negatives), "seed": self.seed}
+               if self.hard_negatives else {}),  # absent when off: older files load as before
+        }  # fmt: skip
 
     @classmethod
     def from_config(cls, config):
@@ -300,6 +329,8 @@ def build_mini_clip(
     max_length: int | None = None,
     temperature: float = 0.07,
     duplicate_captions: str = "positive",
+    hard_negatives=(),
+    seed: int = 0,
 ) -> MiniCLIP:
     """A `MiniCLIP` whose vocabulary is adapted from the training `captions`.
 
@@ -310,7 +341,7 @@ def build_mini_clip(
         image_width, image_features: `build_image_encoder`'s ``width`` and ``feature_dim``.
         text_dim, num_heads, num_layers, max_length: the `TextEncoder`'s ``embed_dim``,
             heads, blocks and tokens per caption.
-        temperature, duplicate_captions: see `MiniCLIP`.
+        temperature, duplicate_captions, hard_negatives, seed: see `MiniCLIP`.
 
     Example:
         >>> data = load_shapes_captions("train", n=1000)
@@ -333,6 +364,8 @@ def build_mini_clip(
         embed_dim=embed_dim,
         temperature=temperature,
         duplicate_captions=duplicate_captions,
+        hard_negatives=hard_negatives,
+        seed=seed,
         name="mini_clip",
     )
 

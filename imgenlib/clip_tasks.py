@@ -105,8 +105,9 @@ def _recall(scores: np.ndarray, matches: np.ndarray, ks) -> dict:
 
 
 def retrieve(
-    model, images, captions, k=(1, 5), *, keys=None, batch_size: int = 256, unknown="warn"
-) -> dict[str, float]:
+    model, images, captions, k=(1, 5), *, keys=None, batch_size: int = 256, unknown="warn",
+    gallery: int | None = None,
+) -> dict[str, float]:  # fmt: skip
     """Recall@k of text → image and image → text retrieval among the N given pairs.
 
     For caption i the images are ranked by similarity; a hit@k is an image *matching* i
@@ -120,6 +121,9 @@ def retrieve(
         images, captions: N pairs.
         k: an int or a sequence of ints.
         keys: optional N hashable keys (see above).
+        gallery: rank within consecutive galleries of this many pairs (a remainder smaller
+            than a gallery is left out) and average the recalls: CLIP-style retrieval
+            among `gallery` candidates, whatever N. None: one gallery of all N.
 
     Returns:
         ``{"text_to_image@1": ..., "image_to_text@1": ..., ...}`` fractions in [0, 1].
@@ -128,6 +132,15 @@ def retrieve(
         ValueError, TypeError: mismatched lengths, empty input, a wrong image shape, bad k.
     """
     images, captions = _pairs(model, images, captions)
+    if gallery is not None:
+        size = min(check_positive_int("gallery", gallery), len(images))
+        parts = [
+            retrieve(model, images[start : start + size], captions[start : start + size], k,
+                     keys=None if keys is None else list(keys)[start : start + size],
+                     batch_size=batch_size, unknown=unknown)
+            for start in range(0, len(images) - size + 1, size)
+        ]  # fmt: skip
+        return {key: float(np.mean([part[key] for part in parts])) for key in parts[0]}
     ks = (k,) if isinstance(k, (int, np.integer)) else tuple(k)
     if not ks:
         raise ValueError(f"k must be a positive int or a sequence of them. Received: k={k!r}")

@@ -35,7 +35,9 @@ def same_caption(token_ids):
     return ops.all(ops.equal(token_ids[:, None, :], token_ids[None, :, :]), axis=-1)
 
 
-def contrastive_loss(image_embeddings, text_embeddings, logit_scale, positives=None):
+def contrastive_loss(
+    image_embeddings, text_embeddings, logit_scale, positives=None, hard_negatives=None
+):
     """Symmetric InfoNCE of a batch of B (image, caption) pairs: a scalar.
 
     ``logits = logit_scale * image_embeddings @ text_embeddings.T``; row i's target is
@@ -49,18 +51,31 @@ def contrastive_loss(image_embeddings, text_embeddings, logit_scale, positives=N
         text_embeddings: (B, E), likewise.
         logit_scale: a positive scalar, the inverse temperature.
         positives: optional (B, B) bool matrix; every row and column needs a True.
+        hard_negatives: optional ``(embeddings, valid)``: (B, E) embeddings of one extra
+            caption per image and a (B,) bool mask. Row i (image → text) then also
+            competes with its own extra caption, a negative (target 0) where ``valid[i]``;
+            the columns (text → image) are unchanged: an extra caption has no image.
+            NegCLIP's hard negatives (Yuksekgonul et al. 2023,
+            https://arxiv.org/abs/2210.01936): captions one word away from the truth.
     """
     logits = logit_scale * ops.matmul(image_embeddings, ops.transpose(text_embeddings))
     if positives is None:
         targets = ops.eye(ops.shape(logits)[0], dtype=logits.dtype)
     else:
         targets = ops.cast(positives, logits.dtype)
+    rows, row_targets = logits, targets
+    if hard_negatives is not None:
+        embeddings, valid = hard_negatives
+        extra = logit_scale * ops.sum(image_embeddings * embeddings, axis=1, keepdims=True)
+        extra = ops.where(valid[:, None], extra, ops.full_like(extra, -1e9))  # no extra caption
+        rows = ops.concatenate([logits, extra], axis=1)
+        row_targets = ops.concatenate([targets, ops.zeros_like(extra)], axis=1)
 
     def cross_entropy(rows, target):
         target = target / ops.sum(target, axis=1, keepdims=True)
         return -ops.mean(ops.sum(target * ops.log_softmax(rows, axis=1), axis=1))
 
-    image_to_text = cross_entropy(logits, targets)
+    image_to_text = cross_entropy(rows, row_targets)
     text_to_image = cross_entropy(ops.transpose(logits), ops.transpose(targets))
     return (image_to_text + text_to_image) / 2
 

@@ -67,6 +67,63 @@ def test_contrastive_loss_matches_numpy(rng, scale):
     assert perfect == pytest.approx(0.0, abs=1e-4)  # well separated pairs: loss → 0
 
 
+def test_the_shipped_shapes_clip_retrieves_as_its_record_states():
+    """The shipped Mini-CLIP, re-measured: strict text → image recall in galleries of 100."""
+    clip = load_pretrained_clip("shapes_captions")
+    record = clip.pretrained_info
+    assert record["model"]["hard_negatives"] == ["shape", "colour", "size"]
+    for split in ("test", "test_compositional"):
+        data = load_shapes_captions(split, n=2000, image_size=32)
+        measured = retrieve(clip, data.images, list(data.captions), k=(1, 5), gallery=100)
+        assert measured == pytest.approx(record["metrics"][split]["retrieval_gallery_100"])
+    assert record["metrics"]["test"]["retrieval_gallery_100"]["text_to_image@1"] > 0.9
+
+
+def test_hard_negative_loss_matches_numpy(rng):
+    """Row i also competes with its own extra caption (target 0) where valid; columns not."""
+    image, text, hard = unit(rng, (7, 5)), unit(rng, (7, 5)), unit(rng, (7, 5))
+    valid = np.array([True, True, False, True, False, True, True])
+    scale = 14.285
+    logits = scale * image @ text.T
+    extra = scale * np.sum(image * hard, axis=1)
+    rows = 0.0
+    for i in range(7):
+        row = [*logits[i], *([extra[i]] if valid[i] else [])]
+        rows += -(logits[i, i] - math.log(sum(math.exp(v) for v in row)))
+    columns = sum(
+        -(logits[j, j] - math.log(sum(math.exp(v) for v in logits[:, j]))) for j in range(7)
+    )
+    expected = (rows / 7 + columns / 7) / 2
+    as32 = [x.astype("float32") for x in (image, text, hard)]
+    loss = float(contrastive_loss(as32[0], as32[1], scale, None, (as32[2], valid)))
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert loss > float(contrastive_loss(as32[0], as32[1], scale))  # a harder task
+    none = float(contrastive_loss(as32[0], as32[1], scale, None, (as32[2], valid & False)))
+    assert none == pytest.approx(float(contrastive_loss(as32[0], as32[1], scale)), rel=1e-6)
+
+
+def test_hard_negatives_train_save_and_refuse_a_vocabulary_without_the_words(tmp_path):
+    data = load_shapes_captions("train", n=64, image_size=16, two_object_fraction=0)
+    settings = {"embed_dim": 16, "image_width": 8, "image_features": 32, "text_dim": 16,
+                "num_heads": 2, "num_layers": 1}  # fmt: skip
+    model, history = train_mini_clip(
+        data.images,
+        data.captions,
+        epochs=2,
+        batch_size=32,
+        hard_negatives=("shape", "colour"),
+        **settings,
+    )
+    assert np.isfinite(history["loss"]).all() and len(model.hard_negative_ids) == 2
+    model.save(tmp_path / "clip.keras")
+    loaded = keras.saving.load_model(tmp_path / "clip.keras")
+    assert loaded.hard_negatives == ("shape", "colour") and loaded.seed == 0
+    plain = build_mini_clip(data.captions, (16, 16, 3), **settings)
+    assert "hard_negatives" not in plain.get_config()  # files of plain models are unchanged
+    with pytest.raises(ValueError, match=r"Received: hard_negatives=\('shape',\)"):
+        build_mini_clip(["a b", "c d"], (16, 16, 3), hard_negatives=("shape",), **settings)
+
+
 def test_multi_positive_loss_on_duplicate_captions(rng):
     # Texts 1 and 3 are the same caption: identical embeddings. The multi-positive loss
     # then equals plain InfoNCE (each group's targets sum to the same); grouping
@@ -163,6 +220,16 @@ def test_scores_and_retrieval_match_numpy(tiny):
         assert result[f"text_to_image@{k}"] == pytest.approx(np.mean(text_hits))
         assert result[f"image_to_text@{k}"] == pytest.approx(np.mean(image_hits))
     assert retrieve(model, images, captions, k=40)["text_to_image@40"] == 1.0
+    galleries = retrieve(model, images, captions, k=(1, 3), keys=keys, gallery=15)
+    parts = [
+        retrieve(model, images[s : s + 15], captions[s : s + 15], k=(1, 3), keys=keys[s : s + 15])
+        for s in (0, 15)
+    ]  # fmt: skip  (pairs 30-39: less than a gallery, left out)
+    for key, value in galleries.items():
+        assert value == pytest.approx((parts[0][key] + parts[1][key]) / 2)
+    assert retrieve(model, images, captions, k=1, gallery=99) == retrieve(
+        model, images, captions, k=1
+    )
 
 
 def test_zero_shot_matches_numpy(tiny):

@@ -104,7 +104,7 @@ def test_a_perfect_model_scores_the_reference(classifier, size):
         assert result["fid"] == pytest.approx(0, abs=1e-3) and result["kid"] < reference["kid"]
         assert reference["fid"] > 0
         assert result["n"] == 200 and result["image_size"] == size
-        assert "clip_score" not in result  # no pretrained shapes_captions Mini-CLIP ships
+        assert result["clip_score"] == reference["clip_score"] > 0  # the shipped Mini-CLIP's
         assert result["chance"]["exact_match"] == pytest.approx(1 / 432)
 
 
@@ -116,6 +116,7 @@ def test_a_constant_model_scores_chance(classifier):
     assert result["exact_match"] <= 0.02
     assert result["kid"] > 100 > abs(result["reference"]["kid"])
     assert result["fid"] > 10 * result["reference"]["fid"]
+    assert result["clip_score"] < result["reference"]["clip_score"] - 20  # prompts ignored
 
 
 def test_bad_arguments_name_the_value(classifier):
