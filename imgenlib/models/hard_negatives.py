@@ -1,0 +1,91 @@
+"""Hard negative captions for a text-conditional discriminator: one attribute word swapped.
+
+GAN-CLS (`imgenlib.models.text_gan.TextGAN`) shows its discriminator a real image with a
+*mismatched* caption as a negative: the batch's captions rolled by one. On
+``shapes_captions`` a rolled caption almost always differs from the image in colour (5/6)
+or position (8/9), so D can reject it from those alone and never has to read the shape
+word; the generator then gets no gradient towards the right shape. A *hard negative*
+is the image's own caption with one attribute word replaced by another word of the same
+kind ("a small red circle in the top left" → "a small red square in the top left"), which
+only an image that shows the named attribute can tell apart.
+
+`swap_attribute_words` does the swap on token ids inside the train step, so it works for
+any phrasing and leaves the dataset unchanged: in each row, one token that belongs to a
+word group (e.g. the shape words) is picked uniformly and replaced by a *different* word
+of its group, both choices drawn from a stateless seed (`imgenlib.distribute`: the same
+global batch on any number of replicas, so resumed and distributed runs are exact).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES
+from imgenlib.distribute import stateless_uniform
+
+__all__ = ["ATTRIBUTE_WORDS", "group_token_ids", "swap_attribute_words"]
+
+ATTRIBUTE_WORDS = {"shape": SHAPE_NAMES, "colour": COLOUR_NAMES, "size": SIZE_NAMES}
+"""The word groups of `shapes_captions`' attributes, by attribute name."""
+
+
+def group_token_ids(vocabulary, attributes) -> list[list[int]]:
+    """Token ids (``vocabulary`` index + 2: 0 is padding, 1 OOV) of each attribute's words.
+
+    Args:
+        vocabulary: the tokenizer's words (`imgenlib.text.CaptionTokenizer.vocabulary`).
+        attributes: names in `ATTRIBUTE_WORDS`.
+
+    Returns:
+        One list of ids per attribute with at least two of its words in the vocabulary.
+
+    Raises:
+        ValueError: an unknown attribute name.
+    """
+    position = {word: i + 2 for i, word in enumerate(vocabulary)}
+    groups = []
+    for attribute in attributes:
+        if attribute not in ATTRIBUTE_WORDS:
+            raise ValueError(
+                f"Unknown attribute {attribute!r}; expected one of {sorted(ATTRIBUTE_WORDS)}."
+            )
+        ids = [position[word] for word in ATTRIBUTE_WORDS[attribute] if word in position]
+        if len(ids) >= 2:
+            groups.append(ids)
+    return groups
+
+
+def swap_attribute_words(token_ids, groups, seed):
+    """Replace one group word per row by another word of its group.
+
+    Args:
+        token_ids: int (B, L) token ids.
+        groups: lists of token ids (`group_token_ids`), disjoint, each of two or more.
+        seed: a stateless seed (shape [2]).
+
+    Returns:
+        ``(swapped, changed)``: the new ids (same dtype and shape; exactly one token
+        differs in a row that holds a group word, none in the others) and a bool (B,),
+        whether the row changed.
+    """
+    token_ids = tf.convert_to_tensor(token_ids)
+    length = tf.shape(token_ids)[1]
+    draws = stateless_uniform([tf.shape(token_ids)[0], length + 1], seed)
+    member = [tf.reduce_any(token_ids[..., None] == tf.constant(g, token_ids.dtype), -1)
+              for g in groups]  # fmt: skip
+    candidate = tf.reduce_any(tf.stack(member), 0) if member else tf.zeros_like(token_ids, bool)
+    changed = tf.reduce_any(candidate, 1)
+    where = tf.argmax(tf.where(candidate, draws[:, :-1], -1.0), axis=1, output_type=tf.int32)
+    chosen = tf.gather(token_ids, where, batch_dims=1)
+    replacement = chosen
+    for ids in groups:
+        table = tf.constant(ids, token_ids.dtype)
+        hits = chosen[:, None] == table
+        index = tf.argmax(tf.cast(hits, tf.int32), axis=1, output_type=tf.int32)
+        step = 1 + tf.cast(tf.floor(draws[:, -1] * (len(ids) - 1)), tf.int32)
+        step = tf.minimum(step, len(ids) - 1)  # a draw of exactly 1.0 cannot wrap to itself
+        other = tf.gather(table, (index + step) % len(ids))
+        replacement = tf.where(tf.reduce_any(hits, 1), other, replacement)
+    at = tf.logical_and(tf.one_hot(where, length, on_value=True, off_value=False),
+                        changed[:, None])  # fmt: skip
+    return tf.where(at, replacement[:, None], token_ids), changed
