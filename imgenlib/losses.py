@@ -61,7 +61,9 @@ def discriminator_loss(loss: str, real_logits, fake_logits):
     return fake - real  # wasserstein_gp: the critic maximises E[D(real)] - E[D(fake)]
 
 
-def matching_aware_discriminator_loss(loss: str, real_logits, mismatched_logits, fake_logits):
+def matching_aware_discriminator_loss(
+    loss: str, real_logits, mismatched_logits, fake_logits, hard_logits=None, hard_weight=0.5
+):
     """Per-example GAN-CLS discriminator loss: the two kinds of negative weighted ½ each.
 
     ``D(real image, its caption)`` is the positive; ``D(real image, another caption)`` and
@@ -70,11 +72,24 @@ def matching_aware_discriminator_loss(loss: str, real_logits, mismatched_logits,
     for ``"non_saturating"`` is ``softplus(-real) + (softplus(mismatched) + softplus(fake)) / 2``.
     The generator's loss is the usual `generator_loss` on ``D(fake image, its caption)``.
 
+    With `hard_logits` (``D(real image, its caption with one attribute word swapped)``, a
+    *hard negative*), the mismatched half is shared: ``w · discriminator_loss(real, hard)
+    + (1 - w) · discriminator_loss(real, mismatched)``, ``w = hard_weight`` per example
+    (0 where a caption had no word to swap), so the positive keeps weight 1 and the
+    negatives total 1.
+
     Args:
         loss: one of `LOSSES`.
         real_logits, mismatched_logits, fake_logits: logits of shape (B,) or (B, 1).
+        hard_logits: optional logits (B,) or (B, 1) of the hard negatives.
+        hard_weight: a number or (B,) weights in [0, 1], the hard negatives' share of
+            the mismatched half.
     """
     with_mismatched = discriminator_loss(loss, real_logits, mismatched_logits)
+    if hard_logits is not None:
+        weight = tf.cast(hard_weight, with_mismatched.dtype)
+        with_hard = discriminator_loss(loss, real_logits, hard_logits)
+        with_mismatched = weight * with_hard + (1.0 - weight) * with_mismatched
     return 0.5 * (with_mismatched + discriminator_loss(loss, real_logits, fake_logits))
 
 

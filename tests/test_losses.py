@@ -138,3 +138,27 @@ def test_matching_aware_discriminator_loss_is_reed_et_al_with_half_weights():
     # A (real, mismatched) pair that D calls real costs what a fake it calls real costs.
     swapped = losses.matching_aware_discriminator_loss("non_saturating", REAL, FAKE, mismatched)
     np.testing.assert_allclose(swapped.numpy(), d.numpy(), rtol=1e-6)
+
+
+def test_matching_aware_loss_with_hard_negatives_shares_the_mismatched_half():
+    """Hard negatives take weight w of the mismatched half, per example; w = 0 is the old loss."""
+    mismatched = np.array([1.0, -2.0, 0.0, 30.0], np.float32)
+    hard = np.array([0.5, 3.0, -1.0, -30.0], np.float32)
+    weight = np.array([0.5, 0.5, 0.0, 1.0], np.float32)
+    d = losses.matching_aware_discriminator_loss(
+        "non_saturating", REAL, mismatched, FAKE, hard, weight
+    ).numpy()
+    sp = lambda x: np.logaddexp(0, np.asarray(x, np.float64))  # noqa: E731
+    negatives = weight * sp(hard) + (1 - weight) * sp(mismatched)
+    expected = sp(-REAL) + 0.5 * (negatives + sp(FAKE))
+    np.testing.assert_allclose(d, expected, rtol=1e-5, atol=1e-6)
+    plain = losses.matching_aware_discriminator_loss("non_saturating", REAL, mismatched, FAKE)
+    none = losses.matching_aware_discriminator_loss("non_saturating", REAL, mismatched, FAKE,
+                                                    hard, 0.0)  # fmt: skip
+    np.testing.assert_allclose(none.numpy(), plain.numpy(), rtol=1e-6)
+    hinge = losses.matching_aware_discriminator_loss("hinge", REAL, mismatched, FAKE, hard, 0.25)
+    relu = lambda x: np.maximum(x, 0)  # noqa: E731
+    negatives = 0.25 * relu(1 + hard) + 0.75 * relu(1 + mismatched)
+    np.testing.assert_allclose(
+        hinge.numpy(), relu(1 - REAL) + 0.5 * (negatives + relu(1 + FAKE)), rtol=1e-6
+    )

@@ -65,6 +65,7 @@ class NoiseSalt(enum.IntEnum):
     DIFFUSION_EVAL = 24
     DP_NOISE = 31
     MEAN_EMBEDDING = 41
+    TEXT_HARD_NEGATIVES = 51
 
 
 def traced(function, input_signature):

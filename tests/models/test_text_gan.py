@@ -222,3 +222,125 @@ def test_text_gan_draws_the_colour_and_position_it_is_asked_for():
     message = f"colour {colour:.2f}, position {position:.2f} after {seconds:.0f} CPU s"
     assert colour > 0.4 and position > 0.7, message
     assert len(POSITION_NAMES) == 9 and len(COLOUR_NAMES) == 6  # the chance levels above
+
+
+# --- hard negatives (one attribute word swapped) ---------------------------------------
+
+SHAPES, SIZES = [5, 6, 7, 8], [10, 11]
+HAND_MADE_IDS = np.array(
+    [
+        [2, 3, 5, 4, 0, 0],  # one shape word
+        [2, 6, 4, 9, 8, 0],  # two shape words: exactly one changes
+        [2, 3, 4, 9, 0, 0],  # no group word: untouched
+        [10, 3, 7, 4, 11, 0],  # sizes and a shape
+    ],
+    np.int64,
+)
+
+
+def test_swap_attribute_words_changes_exactly_one_group_word_to_another():
+    from imgenlib.models.hard_negatives import swap_attribute_words
+
+    swap = tf.function(swap_attribute_words)  # must trace: it runs inside the train step
+    seen = set()
+    for s in range(200):
+        seed = tf.constant([s, 7], tf.int64)
+        swapped, changed = (t.numpy() for t in swap(HAND_MADE_IDS, [SHAPES, SIZES], seed))
+        assert swapped.dtype == np.int64 and swapped.shape == HAND_MADE_IDS.shape
+        np.testing.assert_array_equal(changed, [True, True, False, True])
+        differs = swapped != HAND_MADE_IDS
+        np.testing.assert_array_equal(differs.sum(1), [1, 1, 0, 1])
+        for row, col in zip(*np.nonzero(differs), strict=True):
+            old, new = HAND_MADE_IDS[row, col], swapped[row, col]
+            group = SHAPES if old in SHAPES else SIZES
+            assert old in group and new in group and new != old
+            seen.add((row, col, int(new)))
+        again = swap(HAND_MADE_IDS, [SHAPES, SIZES], seed)[0].numpy()
+        np.testing.assert_array_equal(again, swapped)  # stateless: the seed decides
+    # Every position holding a group word, and every other word of its group, turns up.
+    assert {(r, c) for r, c, _ in seen} == {(0, 2), (1, 1), (1, 4), (3, 0), (3, 2), (3, 4)}
+    assert {n for r, c, n in seen if (r, c) == (0, 2)} == {6, 7, 8}
+    assert {n for r, c, n in seen if (r, c) == (3, 0)} == {11}
+
+
+def test_group_token_ids_follow_the_vocabulary():
+    from imgenlib.models.hard_negatives import group_token_ids
+
+    vocabulary = ["a", "circle", "red", "square", "small", "in", "blue"]
+    assert group_token_ids(vocabulary, ["shape", "colour", "size"]) == [[3, 5], [4, 8]]
+    with pytest.raises(ValueError, match="Unknown attribute"):
+        group_token_ids(vocabulary, ["texture"])
+
+
+def test_hard_negative_step_is_the_hand_written_loss_and_round_trips(scenes, tmp_path):
+    """With ``hard_negatives=w`` the logged D loss adds (real image, its caption with one shape
+    word swapped from the step's TEXT_HARD_NEGATIVES seed) at weight w of the mismatched
+    half; ``d_hard`` is logged, and the option survives saving. Off by default."""
+    from imgenlib.models.hard_negatives import swap_attribute_words
+
+    assert (
+        GANConfig().hard_negatives == 0.0
+        and "hard_negatives" not in tiny_text_gan(scenes).get_config()
+    )
+    gan = tiny_text_gan(scenes, config=GANConfig.tiny(hard_negatives=0.5))
+    images, captions = next(iter(one_batch(scenes, 8)))
+    ids = gan.text_encoder.tokenizer(captions)
+    text = gan.text_vectors(ids)
+    z = tf.random.stateless_normal([8, gan.latent_dim], gan.noise_seed(NoiseSalt.GAN_D_NOISE, 0))
+    fakes = gan.generator([z, text], training=True)
+    swapped, changed = swap_attribute_words(
+        ids, gan.hard_negative_ids, gan.noise_seed(NoiseSalt.TEXT_HARD_NEGATIVES, 0)
+    )
+    assert bool(tf.reduce_all(changed))  # every one-object caption names a shape
+    d = gan.discriminator
+    expected = losses.matching_aware_discriminator_loss(
+        "non_saturating",
+        d([images, text], training=True),
+        d([images, tf.roll(text, 1, axis=0)], training=True),
+        d([fakes, text], training=True),
+        d([images, gan.text_vectors(swapped)], training=True),
+        0.5,
+    )
+    logs = gan.train_on_batch(images, captions, return_dict=True)
+    assert logs["d_loss"] == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "d_mismatched", "d_hard"}
+    path = tmp_path / "hard.keras"
+    gan.save(path)
+    restored = load_model(path)
+    assert restored.hard_negatives == 0.5 and restored.hard_negative_attributes == ("shape",)
+    with pytest.raises(ValueError, match="hard_negatives must be in"):
+        tiny_text_gan(scenes, hard_negatives=1.5)
+
+
+_MIRRORED_SWAP = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from imgenlib.models.hard_negatives import swap_attribute_words
+ids = tf.constant(np.tile(np.array(IDS, np.int64), (2, 1)))
+seed = tf.constant([3, 4], tf.int64)
+one = swap_attribute_words(ids, [[5, 6, 7, 8], [10, 11]], seed)[0].numpy()
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def step():
+    i = tf.distribute.get_replica_context().replica_id_in_sync_group
+    return swap_attribute_words(ids[i * 4 : i * 4 + 4], [[5, 6, 7, 8], [10, 11]], seed)[0]
+parts = strategy.experimental_local_results(strategy.run(tf.function(step)))
+assert np.array_equal(np.concatenate([p.numpy() for p in parts]), one), (parts, one)
+print("ok")
+"""
+
+
+@pytest.mark.slow  # a fresh process with two logical CPUs
+def test_swap_under_mirrored_strategy_is_one_devices_swap():
+    """Two replicas each swapping their half of the batch give the one-device swap."""
+    import os
+    import subprocess
+    import sys
+
+    script = _MIRRORED_SWAP.replace("IDS", repr(HAND_MADE_IDS.tolist()))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
