@@ -7,7 +7,8 @@ or position (8/9), so D can reject it from those alone and never has to read the
 word; the generator then gets no gradient towards the right shape. A *hard negative*
 is the image's own caption with one attribute word replaced by another word of the same
 kind ("a small red circle in the top left" → "a small red square in the top left"), which
-only an image that shows the named attribute can tell apart.
+only an image that shows the named attribute can tell apart. `imgenlib.clip.MiniCLIP` uses
+the same swap for its hard negative captions (``hard_negatives=``), where it helped.
 
 `swap_attribute_words` does the swap on token ids inside the train step, so it works for
 any phrasing and leaves the dataset unchanged: in each row, one token that belongs to a
