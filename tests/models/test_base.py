@@ -62,6 +62,7 @@ def test_noise_salts_keep_their_values():
         "DIFFUSION_EVAL": 24,
         "DP_NOISE": 31,
         "MEAN_EMBEDDING": 41,
+        "TEXT_HARD_NEGATIVES": 51,
     }
 
 
