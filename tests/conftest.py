@@ -5,14 +5,6 @@ import os
 os.environ.setdefault("IMGENLIB_QUICK", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-    # One TensorFlow/oneDNN thread per test process when pytest-xdist runs several (`make
-    # test` runs one per core): the processes then share the cores without oversubscribing
-    # them. Subprocesses (CLI tests, notebook kernels) inherit it. Measured on the 2-core
-    # CPU, two workers: tests/models/test_gan.py + test_vae.py 163 s -> 144 s; test_diffusion
-    # + test_diffusion_cli + test_export 289 s -> 280 s.
-    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(_name, "1")
 
 import subprocess
 import sys
