@@ -20,28 +20,14 @@ model, so a saved model reads raw prompts. One training step, on a batch of
 2. the generator minimises the usual loss (`imgenlib.losses.generator_loss`) on
    D(fake image, its caption).
 
-**Mismatched captions** are the batch's text vectors rolled by one: image i is paired
-with caption i − 1. A rolled caption can coincidentally describe the image (the same
-attributes). Measured on 10,000 ``shapes_captions`` training scenes in 20 random orders:
-with one object per scene, 0.27 % of rolled pairs have identical attributes (colour,
-shape, size, position), 0.06 % identical words, and 1.8 % the same colour and position;
-with half the scenes holding two objects, 0.08 % and 0.02 % (all attributes, words).
-Such pairs are kept as negatives: a rare label noise.
+**Mismatched captions** are the batch's text vectors rolled by one (image i with caption
+i − 1); how often one coincidentally fits its image is measured in
+`imgenlib.models.hard_negatives`.
 
-**Hard negatives** (``hard_negatives=w``, off by default): a rolled caption almost always
-differs from the image in colour (5/6) or position, so D can reject it without reading the
-shape word, and G barely follows it (the ``text`` preset at 30 epochs: shape right in 0.45
-of seen and 0.27 of held-out prompts, chance 0.25). With ``w > 0`` D also sees (real image,
-its own caption with one shape word swapped, `imgenlib.models.hard_negatives`) as a
-negative, weight w of the mismatched half. Measured with ``evaluate_text(model, n=500)``
-(exact / shape / colour / position / size), the ``text`` preset at 32×32 for 12 epochs
-(1,872 steps, one seed): without, seen 0.19 / 0.28 / 0.94 / 0.92 / 0.83, held-out 0.16 /
-0.26 / 0.94 / 0.91 / 0.84; with w = 0.5 (one more D pass per step; 1,420 CPU seconds in
-all, evaluation included), seen 0.10 / 0.38 / 0.76 / 0.60 / 0.66, held-out 0.06 / 0.40 / 0.39
-/ 0.62 / 0.68. Shape follows the prompt more often, but colour and position lag (held-out
-colour falls most: perhaps G ties colour to shape as in the seen pairs; not checked), and
-D barely separates the hard negatives (P(real) 0.53 against 0.71 for matching captions in
-epoch 12). Hence off.
+**Hard negatives** (``hard_negatives=w``, off by default): D also sees (real image, its
+own caption with one shape word swapped) as a negative, weight w of the mismatched half;
+`imgenlib.models.hard_negatives` says why and what it measured (shape up, colour and
+position down). Hence off.
 
 **The text encoder** is trained by D's loss (``text_training="discriminator"``, the
 default) or left as initialised (``"frozen"``; pass a pretrained encoder, e.g. a
