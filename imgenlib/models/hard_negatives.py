@@ -27,14 +27,14 @@ Such pairs are kept as negatives: a rare label noise.
 **In the TextGAN** (``TextGAN(hard_negatives=w)``: the hard negatives take weight w of
 the mismatched half). Without them the ``text`` preset at 30 epochs draws the named shape
 for 0.45 of seen and 0.27 of held-out prompts (chance 0.25). Measured with
-``evaluate_text(model, n=500)`` (exact / shape / colour / position / size), the ``text`` preset at 32×32 for 12 epochs
-(1,872 steps, one seed): without, seen 0.19 / 0.28 / 0.94 / 0.92 / 0.83, held-out 0.16 /
-0.26 / 0.94 / 0.91 / 0.84; with w = 0.5 (one more D pass per step; 1,420 CPU seconds in
-all, evaluation included), seen 0.10 / 0.38 / 0.76 / 0.60 / 0.66, held-out 0.06 / 0.40 / 0.39
-/ 0.62 / 0.68. Shape follows the prompt more often, but colour and position lag (held-out
-colour falls most: perhaps G ties colour to shape as in the seen pairs; not checked), and
-D barely separates the hard negatives (P(real) 0.53 against 0.71 for matching captions in
-epoch 12). Hence off.
+``evaluate_text(model, n=500)`` (exact / shape / colour / position / size), the ``text``
+preset at 32×32 for 12 epochs (1,872 steps, one seed): without, seen 0.19 / 0.28 / 0.94 /
+0.92 / 0.83, held-out 0.16 / 0.26 / 0.94 / 0.91 / 0.84; with w = 0.5 (one more D pass per
+step; 1,420 CPU seconds in all, evaluation included), seen 0.10 / 0.38 / 0.76 / 0.60 /
+0.66, held-out 0.06 / 0.40 / 0.39 / 0.62 / 0.68. Shape follows the prompt more often, but
+colour and position lag (held-out colour falls most: perhaps G ties colour to shape as in
+the seen pairs; not checked), and D barely separates the hard negatives (P(real) 0.53
+against 0.71 for matching captions in epoch 12). Hence off.
 
 A 16×16 screen (``text`` preset, 5 epochs, one seed; ``evaluate_text(model, n=500)``,
 seen / held-out; ``TextGAN(hard_negatives=w)``, which gives the hard negatives share w of
