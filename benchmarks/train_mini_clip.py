@@ -34,10 +34,10 @@ from imgenlib.clip import (  # noqa: E402
     caption_keys,
     retrieve,
     shapes_class_prompts,
-    train_mini_clip,
     zero_shot_classify,
 )
 from imgenlib.clip_tasks import pack_mini_clip  # noqa: E402
+from imgenlib.clip_training import train_mini_clip  # noqa: E402
 from imgenlib.data import load_emoji, load_shapes_captions  # noqa: E402
 
 SETTINGS = {

@@ -48,7 +48,7 @@ SUBMODULES = (
     "models", "monitoring", "optimizers", "plotting", "presets", "pretrained", "profiling",
     "reconstruction", "resume", "training", "widgets", "encoding", "neighbours",
     "runs", "run_config", "demo", "summaries", "dataset_commands", "sample_commands", "text",
-    "styles", "sampling_options", "clip", "clip_tasks", "contrastive", "privacy",
+    "styles", "sampling_options", "clip", "clip_tasks", "clip_training", "contrastive", "privacy",
     "privacy_accounting", "private_runs", "diagrams", "membership", "utility", "mean_embeddings",
     "mean_embedding_runs", "precision", "exported", "caption_accuracy", "health", "text_runs",
     "attribute_classifier", "text_evaluation",
@@ -163,7 +163,7 @@ _EXPORTS = {
     # imgenlib.clip
     "MiniCLIP": "imgenlib.clip",
     "build_mini_clip": "imgenlib.clip",
-    "train_mini_clip": "imgenlib.clip",
+    "train_mini_clip": "imgenlib.clip_training",
     "clip_score": "imgenlib.clip_tasks",
     "retrieve": "imgenlib.clip_tasks",
     "zero_shot_classify": "imgenlib.clip_tasks",
@@ -185,11 +185,11 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.caption_accuracy import prompt_accuracy as prompt_accuracy
     from imgenlib.clip import MiniCLIP as MiniCLIP
     from imgenlib.clip import build_mini_clip as build_mini_clip
-    from imgenlib.clip import train_mini_clip as train_mini_clip
     from imgenlib.clip_tasks import clip_score as clip_score
     from imgenlib.clip_tasks import load_pretrained_clip as load_pretrained_clip
     from imgenlib.clip_tasks import retrieve as retrieve
     from imgenlib.clip_tasks import zero_shot_classify as zero_shot_classify
+    from imgenlib.clip_training import train_mini_clip as train_mini_clip
     from imgenlib.conditional import class_morph as class_morph
     from imgenlib.data import DATASETS as DATASETS
     from imgenlib.data import DatasetNotFoundError as DatasetNotFoundError

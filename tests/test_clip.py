@@ -17,10 +17,10 @@ from imgenlib.clip import (
     retrieve,
     shapes_class_prompts,
     similarity,
-    train_mini_clip,
     zero_shot_classify,
 )
 from imgenlib.clip_tasks import pack_mini_clip
+from imgenlib.clip_training import train_mini_clip
 from imgenlib.contrastive import (
     build_image_encoder,
     caption_dataset,
