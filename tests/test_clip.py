@@ -328,15 +328,17 @@ def test_mini_clip_is_registered_whichever_module_loads_keras_first(first):
 
 @pytest.mark.slow
 def test_learns_shapes_captions():
-    data = load_shapes_captions("train", n=3000, image_size=32, seed=0)
+    """16×16 scenes, 8 epochs of 2,000: 16 CPU s; measured t→i@5 0.81 and zero-shot position
+    0.91 (32×32, 10 epochs of 3,000: 53 CPU s for 0.80 and 1.00)."""
+    data = load_shapes_captions("train", n=2000, image_size=16, seed=0)
     start = time.process_time()  # CPU seconds: the machine may be shared
     model, history = train_mini_clip(
-        data.images, data.captions, keys=caption_keys(data), epochs=10, batch_size=100,
+        data.images, data.captions, keys=caption_keys(data), epochs=8, batch_size=100,
         learning_rate=3e-3, embed_dim=64, text_dim=32, num_layers=1, image_width=16,
         image_features=128,
     )  # fmt: skip
     seconds = time.process_time() - start
-    test = load_shapes_captions("test", n=300, image_size=32, seed=0)
+    test = load_shapes_captions("test", n=300, image_size=16, seed=0)
     recall = retrieve(model, test.images[:100], test.captions[:100], k=5)
     assert recall["text_to_image@5"] >= 0.5, recall  # chance: 5 / 100
     one = test.num_objects == 1
@@ -345,4 +347,4 @@ def test_learns_shapes_captions():
     )
     assert position.accuracy >= 0.5, position.accuracy  # chance: 1 / 9
     assert history["loss"][-1] < history["loss"][0]
-    assert seconds < 120, seconds
+    assert seconds < 60, seconds
