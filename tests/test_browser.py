@@ -1,9 +1,11 @@
-"""Notebook 04's widgets in a real browser: JupyterLab + headless Chromium via Playwright.
+"""The widgets in a real browser: JupyterLab + headless Chromium via Playwright.
 
 Runs every cell of notebooks/04_sampling_and_latent_space.ipynb (quick mode) in a temporary
 copy, then moves a `LatentExplorer` slider with the keyboard and presses the `Interpolator`'s
-play button, checking that the kernel's new images reach the page. The measured slider → new
-image latency and the playback frame rate go into the test report (``record_testsuite_property``).
+play button, checking that the kernel's new images reach the page; then types captions into
+notebook 09's `PromptExplorer` (on the zoo text GAN, in a one-cell notebook). The measured
+slider → new image and prompt → new image latencies and the playback frame rate go into the
+test report (``record_testsuite_property``).
 
 Needs Debian's ``chromium`` (or ``$IMGENLIB_CHROMIUM``) and the ``playwright`` Python client;
 no Playwright browser download. Both are installed by ``.ci/run`` and the ``test`` extra.
@@ -11,6 +13,7 @@ no Playwright browser download. Both are installed by ``.ci/run`` and the ``test
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -240,8 +243,8 @@ class LabServer:
 
 
 @pytest.fixture(scope="module")
-def lab_notebook():
-    """Notebook 04 open in headless Chromium with all cells run; yields (page, server)."""
+def lab_browser():
+    """JupyterLab serving a copy of notebooks/ and headless Chromium; yields (browser, server)."""
     executable = chromium_path()
     start_playwright = sync_playwright()
     workdir = Path(tempfile.mkdtemp(prefix="imgenlib-browser-"))
@@ -254,22 +257,7 @@ def lab_notebook():
                 executable_path=executable, headless=True, args=CHROMIUM_FLAGS
             )
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(UPDATE_S * 1000)
-                page.goto(f"{server.url}/lab/tree/{NOTEBOOK}?token={server.token}")
-                try:
-                    page.wait_for_function(NOTEBOOK_READY_JS, timeout=KERNEL_IDLE_S * 1000)
-                except Exception as error:
-                    pytest.fail(
-                        f"The notebook's kernel was not idle within {KERNEL_IDLE_S} s ({error})."
-                        f"\nServer log:\n{server.log_tail()}"
-                    )
-                start = time.perf_counter()
-                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                state = wait_for_run(page, server)
-                run_s = time.perf_counter() - start
-                print(f"\nnotebook 04 ran in the browser in {run_s:.0f} s ({state['cells']} cells)")
-                yield page, run_s
+                yield browser, server
             finally:
                 browser.close()
     finally:
@@ -278,7 +266,37 @@ def lab_notebook():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def wait_for_run(page, server):
+def run_notebook_in_page(browser, server, name):
+    """Open notebook `name` (in the server's copy) in a new page, run every cell; returns
+    (page, seconds the run took)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(UPDATE_S * 1000)
+    workspace = Path(name).stem  # one workspace per notebook: no other notebook restored
+    page.goto(f"{server.url}/lab/workspaces/{workspace}/tree/{name}?token={server.token}")
+    try:
+        page.wait_for_function(NOTEBOOK_READY_JS, timeout=KERNEL_IDLE_S * 1000)
+    except Exception as error:
+        pytest.fail(
+            f"The notebook's kernel was not idle within {KERNEL_IDLE_S} s ({error})."
+            f"\nServer log:\n{server.log_tail()}"
+        )
+    start = time.perf_counter()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    state = wait_for_run(page, server, name)
+    run_s = time.perf_counter() - start
+    print(f"\n{name} ran in the browser in {run_s:.0f} s ({state['cells']} cells)")
+    return page, run_s
+
+
+@pytest.fixture(scope="module")
+def lab_notebook(lab_browser):
+    """Notebook 04 open in headless Chromium with all cells run; yields (page, run seconds)."""
+    page, run_s = run_notebook_in_page(*lab_browser, NOTEBOOK)
+    yield page, run_s
+    page.close()
+
+
+def wait_for_run(page, server, name):
     """Poll until every code cell has run and the kernel is idle; fail on an error output."""
     deadline = time.monotonic() + RUN_ALL_S
     idle_polls = 0
@@ -286,13 +304,13 @@ def wait_for_run(page, server):
     while time.monotonic() < deadline:
         state = page.evaluate(RUN_STATE_JS)
         if state["errors"]:
-            pytest.fail("Notebook 04 failed in the browser:\n" + "\n".join(state["errors"]))
+            pytest.fail(f"{name} failed in the browser:\n" + "\n".join(state["errors"]))
         idle_polls = idle_polls + 1 if not state["pending"] and state["kernel"] == "idle" else 0
         if idle_polls >= 3:
             return state
         time.sleep(1)
     pytest.fail(
-        f"Notebook 04 did not finish within {RUN_ALL_S} s in the browser (last state {state})."
+        f"{name} did not finish within {RUN_ALL_S} s in the browser (last state {state})."
         f"\nServer log:\n{server.log_tail()}"
     )
 
@@ -380,6 +398,80 @@ def test_interpolator_play_advances_frames(lab_notebook, record_testsuite_proper
     )
     record_testsuite_property("play_frames", frames)
     record_testsuite_property("play_fps", round(fps, 2))
+
+
+PROMPT_NOTEBOOK = "prompt_explorer_in_browser.ipynb"
+PROMPT_CELL = """import imgenlib
+from imgenlib import pretrained
+
+model = pretrained.load("shapes_captions_text_gan")
+explorer = imgenlib.PromptExplorer(model, "a large red circle in the centre", n=4, seed=0)
+explorer"""  # notebook 09's explorer, on the zoo text GAN that 09 also loads
+STATUS_FRAME = re.compile(r"frame (\d+) ms")
+
+
+def write_notebook(path, source):
+    """A one-code-cell notebook (nbformat 4) at `path`."""
+    cell = {"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {},
+            "outputs": [], "source": source}  # fmt: skip
+    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    notebook = {"cells": [cell], "metadata": {"kernelspec": kernel}, "nbformat": 4,
+                "nbformat_minor": 5}  # fmt: skip
+    path.write_text(json.dumps(notebook))
+
+
+@pytest.fixture(scope="module")
+def prompt_page(lab_browser):
+    browser, server = lab_browser
+    write_notebook(server.notebooks / PROMPT_NOTEBOOK, PROMPT_CELL)
+    page, _ = run_notebook_in_page(browser, server, PROMPT_NOTEBOOK)
+    yield page
+    page.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_prompt_explorer_redraws_what_is_typed(prompt_page, record_testsuite_property):
+    """Typing a caption into the PromptExplorer's text box (as a user does: the page's input
+    event, no Python call) redraws the picture; a caption with no known word keeps the
+    picture and says which words the model knows. The page latency and the kernel's frame
+    time (its status line) go into the report."""
+    page = prompt_page
+    output = widget_output(page, ".widget-text", "prompt")
+    box = output.locator(".widget-text", has_text="prompt").locator("input")
+    img = output.locator("img").first
+    status = output.locator("div.widget-label")  # the status line (labels of controls: <label>)
+    assert "a large red circle in the centre" in status.inner_text(), status.inner_text()
+    shas = [image_sha(img)]
+    latencies, frames = [], []
+    for prompt in ("a small blue square in the bottom left", "a large green triangle top right"):
+        before = img.get_attribute("src")
+        typed = page.evaluate("() => performance.now()")
+        box.fill(prompt)
+        page.wait_for_function(NEW_IMAGE_JS, arg=[img.element_handle(), before])
+        latencies.append(page.evaluate("() => performance.now()") - typed)
+        shas.append(image_sha(img))
+        page.wait_for_function(
+            "([el, text]) => el.textContent.includes(text)",
+            arg=[status.element_handle(), repr(prompt)],
+        )
+        frames.append(int(STATUS_FRAME.search(status.inner_text()).group(1)))
+    assert len(set(shas)) == 3, f"a typed prompt did not change the picture: {shas}"
+    before = img.get_attribute("src")
+    box.fill("purple zebras")
+    page.wait_for_function(
+        "(el) => el.textContent.includes('not drawn')", arg=status.element_handle()
+    )
+    message = status.inner_text()
+    assert "purple zebras" in message and "The model knows" in message and "circle" in message
+    assert img.get_attribute("src") == before, "an unreadable prompt replaced the picture"
+    print(
+        f"typed prompt -> new image in the page: {[round(t) for t in latencies]} ms; "
+        f"kernel frame times {frames} ms"
+    )
+    record_testsuite_property("prompt_to_image_ms", [round(t, 1) for t in latencies])
+    record_testsuite_property("prompt_frame_ms", frames)
+    assert all(0 <= ms < 5000 for ms in frames), frames
 
 
 def test_missing_chromium_or_playwright_fails_instead_of_skipping(monkeypatch):
