@@ -36,15 +36,24 @@ METRICS = ("fid", "kid", "kid_std", "precision", "recall")
 
 def train_side(precision: str, *, out: Path, data: str, preset: str, minutes: float, seed: int,
                conditional: bool) -> dict:  # fmt: skip
-    """Train one side for `minutes`; its summary with the load average around it."""
+    """Train one side for `minutes`; its summary with the load average around it, and its
+    final model (the one ``model.keras`` holds) as ``"model"``."""
+    import keras
+
     from imgenlib.training import train
 
+    class Final(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.final_model = self.model
+
+    final = Final()
     load_before = round(os.getloadavg()[0], 2)
     summary = train(
         "diffusion", data, out / precision, preset=preset, max_minutes=minutes, seed=seed,
-        conditional=conditional, precision=precision, verbose=0,
+        conditional=conditional, precision=precision, verbose=0, callbacks=[final],
     )  # fmt: skip
     return {
+        "model": final.final_model,
         "precision": summary["precision"],
         "steps": summary["steps_this_session"],
         "seconds": summary["seconds_this_session"],
@@ -55,12 +64,17 @@ def train_side(precision: str, *, out: Path, data: str, preset: str, minutes: fl
     }
 
 
-def score_side(run_dir: str, *, data: str, n: int, steps: int, seed: int) -> dict:
-    """FID, KID, precision, recall of `n` samples of a run's final model at `steps` steps."""
+def score_side(model, *, data: str, n: int, steps: int, seed: int) -> dict:
+    """FID, KID, precision, recall of `n` samples of a run's final model at `steps` steps.
+
+    `model`: the model, or its run directory (``model.keras`` is loaded). `run` passes the
+    model in memory: the weights ``model.keras`` holds, its sampler already traced.
+    """
     from imgenlib.evaluation import evaluate
     from imgenlib.models import load_model
 
-    model = load_model(Path(run_dir) / "model.keras")
+    if isinstance(model, (str, Path)):
+        model = load_model(Path(model) / "model.keras")
     result = evaluate(model, data, n=n, seed=seed, sampling={"steps": steps})
     return {name: result[name] for name in METRICS}
 
@@ -77,7 +91,8 @@ def run(*, minutes, n, steps=25, seed=0, data="fashion_mnist", preset="fashion_m
                 conditional=conditional,
             )  # fmt: skip
         for side in sides.values():
-            side["quality"] = score_side(side["run_dir"], data=data, n=n, steps=steps, seed=seed)
+            model = side.pop("model")
+            side["quality"] = score_side(model, data=data, n=n, steps=steps, seed=seed)
     exact, mixed = sides["float32"], sides["mixed_bfloat16"]
     rows = [
         [name, side["steps"], side["img_per_s"], side["final_loss"],
