@@ -83,10 +83,10 @@ def training_images(n: int | None = None, image_size=None):
     """Fashion-MNIST training images in [-1, 1] (the first `n`); `digits` if it is missing."""
     from imgenlib.data import DatasetNotFoundError, load_images
 
-    try:
-        images, _ = load_images("fashion_mnist", image_size=image_size)
+    try:  # load_images(n=...) converts only the first n (the same images as slicing after)
+        images, _ = load_images("fashion_mnist", image_size=image_size, n=n)
         name = "fashion_mnist"
     except DatasetNotFoundError:
-        images, _ = load_images("digits", image_size=image_size or 28)
+        images, _ = load_images("digits", image_size=image_size or 28, n=n)
         name = "digits"
-    return (images if n is None else images[:n]), name
+    return images, name

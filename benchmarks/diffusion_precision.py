@@ -14,7 +14,9 @@ first n test images with the shipped extractor (`imgenlib.evaluation.evaluate`: 
 precision, recall, ...). The sides run one after the other, not in turns: the 1-minute load
 average at each side's start and end is recorded; compare sides only from a run on a quiet
 machine. bfloat16 can only win here by taking more steps in the same time (``steps`` and
-``img_per_s`` per side) without losing more per step than it gains.
+``img_per_s`` per side) without losing more per step than it gains. `--image-size S` trains
+at S×S (16, 28, 32 or 64); the samples are upsampled to the extractor's size to be scored
+(``--quick``: the digits at 16×16).
 
 Writes ``results/diffusion_precision.json`` and ``.md``; the last stdout line is the JSON.
 `--runs DIR` keeps the two run directories (``DIR/float32``, ``DIR/mixed_bfloat16``:
@@ -35,16 +37,26 @@ METRICS = ("fid", "kid", "kid_std", "precision", "recall")
 
 
 def train_side(precision: str, *, out: Path, data: str, preset: str, minutes: float, seed: int,
-               conditional: bool) -> dict:  # fmt: skip
-    """Train one side for `minutes`; its summary with the load average around it."""
+               conditional: bool, image_size: int | None = None) -> dict:  # fmt: skip
+    """Train one side for `minutes`; its summary with the load average around it, and its
+    final model (the one ``model.keras`` holds) as ``"model"``."""
+    import keras
+
     from imgenlib.training import train
 
+    class Final(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.final_model = self.model
+
+    final = Final()
     load_before = round(os.getloadavg()[0], 2)
     summary = train(
         "diffusion", data, out / precision, preset=preset, max_minutes=minutes, seed=seed,
-        conditional=conditional, precision=precision, verbose=0,
+        conditional=conditional, precision=precision, verbose=0, callbacks=[final],
+        image_size=image_size,
     )  # fmt: skip
     return {
+        "model": final.final_model,
         "precision": summary["precision"],
         "steps": summary["steps_this_session"],
         "seconds": summary["seconds_this_session"],
@@ -55,18 +67,23 @@ def train_side(precision: str, *, out: Path, data: str, preset: str, minutes: fl
     }
 
 
-def score_side(run_dir: str, *, data: str, n: int, steps: int, seed: int) -> dict:
-    """FID, KID, precision, recall of `n` samples of a run's final model at `steps` steps."""
+def score_side(model, *, data: str, n: int, steps: int, seed: int) -> dict:
+    """FID, KID, precision, recall of `n` samples of a run's final model at `steps` steps.
+
+    `model`: the model, or its run directory (``model.keras`` is loaded). `run` passes the
+    model in memory: the weights ``model.keras`` holds, its sampler already traced.
+    """
     from imgenlib.evaluation import evaluate
     from imgenlib.models import load_model
 
-    model = load_model(Path(run_dir) / "model.keras")
+    if isinstance(model, (str, Path)):
+        model = load_model(Path(model) / "model.keras")
     result = evaluate(model, data, n=n, seed=seed, sampling={"steps": steps})
     return {name: result[name] for name in METRICS}
 
 
 def run(*, minutes, n, steps=25, seed=0, data="fashion_mnist", preset="fashion_mnist",
-        conditional=True, order=PRECISIONS, runs_dir=None) -> tuple[dict, str]:  # fmt: skip
+        conditional=True, order=PRECISIONS, runs_dir=None, image_size=None) -> tuple[dict, str]:  # fmt: skip
     """Both sides, trained then scored; (result, Markdown table)."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(runs_dir) if runs_dir else Path(scratch)
@@ -74,10 +91,11 @@ def run(*, minutes, n, steps=25, seed=0, data="fashion_mnist", preset="fashion_m
         for precision in order:
             sides[precision] = train_side(
                 precision, out=out, data=data, preset=preset, minutes=minutes, seed=seed,
-                conditional=conditional,
+                conditional=conditional, image_size=image_size,
             )  # fmt: skip
         for side in sides.values():
-            side["quality"] = score_side(side["run_dir"], data=data, n=n, steps=steps, seed=seed)
+            model = side.pop("model")
+            side["quality"] = score_side(model, data=data, n=n, steps=steps, seed=seed)
     exact, mixed = sides["float32"], sides["mixed_bfloat16"]
     rows = [
         [name, side["steps"], side["img_per_s"], side["final_loss"],
@@ -89,6 +107,7 @@ def run(*, minutes, n, steps=25, seed=0, data="fashion_mnist", preset="fashion_m
         "benchmark": "diffusion_precision",
         "data": data,
         "preset": preset,
+        "image_size": image_size,
         "conditional": conditional,
         "minutes": minutes,
         "seed": seed,
@@ -124,20 +143,25 @@ def main(argv=None):
     parser.add_argument(
         "--unconditional", action="store_true", help="train without labels (default: labels)"
     )
+    parser.add_argument("--image-size", type=int, help="train at this side (default: the data's;"
+                        " samples are upsampled to the extractor's size to be scored)")  # fmt: skip
     parser.add_argument("--order", choices=("float32-first", "bf16-first"), default="float32-first")
     parser.add_argument("--runs", help="keep the two run directories here")
     parser.add_argument(
-        "--quick", action="store_true", help="digits, tiny preset, 3 s per side, n 50, 3 steps"
+        "--quick",
+        action="store_true",
+        help="digits at 16x16, tiny preset, 3 s per side, n 50, 3 steps",
     )
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
     if args.quick:
         args.data, args.preset, args.minutes, args.n, args.steps = "digits", "tiny", 0.05, 50, 3
+        args.image_size = 16
     order = PRECISIONS if args.order == "float32-first" else PRECISIONS[::-1]
     result, markdown = run(
         minutes=args.minutes, n=args.n, steps=args.steps, seed=args.seed, data=args.data,
         preset=args.preset, conditional=not args.unconditional, order=order,
-        runs_dir=args.runs,
+        runs_dir=args.runs, image_size=args.image_size,
     )  # fmt: skip
     result["machine"] = machine()
     write_result("diffusion_precision", result, markdown, args.out)

@@ -239,7 +239,11 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=10000, help="samples per FID (default 10,000)")
     parser.add_argument("--run-dir", default=str(ROOT / "runs" / "time_to_quality"),
                         help="where the imgenlib run is written (default runs/time_to_quality)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="15 s per recipe, 2,048 images, n 500")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="15 s per recipe, 2,048 images, a snapshot every 5 s, n 200",
+    )
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     parser.add_argument("--replot", action="store_true", help="only redraw the plot from the JSON")
     parser.add_argument("--data", default="fashion_mnist", choices=DATA, help="dataset (default fashion_mnist)")  # fmt: skip
@@ -254,7 +258,7 @@ def main(argv=None):
         import os
 
         os.environ["IMGENLIB_QUICK"] = "1"  # train() then uses 2,048 images too
-        args.minutes, args.every, args.n, n_images = QUICK_MINUTES, 2.0, 500, 2048
+        args.minutes, args.every, args.n, n_images = QUICK_MINUTES, 5.0, 200, 2048
     for flag, value in (("--minutes", args.minutes), ("--every", args.every), ("--n", args.n)):
         if value <= 0:
             parser.error(f"{flag} must be positive. Received: {value}")
