@@ -85,4 +85,4 @@ class CrossAttention(keras.layers.Layer):
         return x_shape
 
     def get_config(self):
-        return {**super().get_config(), "heads": self.heads}
+        return {**super().get_config(), "heads": self.heads, "groups": self.groups}
