@@ -185,5 +185,5 @@ def test_a_keras_round_trip_samples_the_same_images(model, tmp_path):
     np.testing.assert_array_equal(*epsilons)
     settings = {"n": 3, "seed": 1, "steps": 3, "guidance": 2.0, "clip": False}
     images = model.generate(PROMPT, **settings)
-    assert np.abs(images).max() < 50  # not saturated: the comparison means something
+    assert np.isfinite(images).all() and np.abs(images).max() > 1  # unclipped: not ±1 only
     np.testing.assert_array_equal(images, restored.generate(PROMPT, **settings))
