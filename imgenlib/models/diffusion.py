@@ -172,7 +172,7 @@ class Diffusion(GenerativeModel):
 
     def per_example_loss(self, x_t, t, labels, target, training):
         """Squared error of the network's prediction, averaged over pixels: (batch,)."""
-        inputs = [x_t, t] if labels is None else [x_t, t, labels]
+        inputs = [x_t, t] if labels is None else [x_t, t, *tf.nest.flatten(labels)]
         prediction = tf.cast(self.network(inputs, training=training), tf.float32)
         return tf.reduce_mean(tf.square(target - prediction), axis=[1, 2, 3])
 

@@ -145,8 +145,8 @@ class DiffusionSampler:
         times = tf.fill([batch], t)
         alpha_bar = model.schedule.alpha_bar(t)
 
-        def predict(x, times, labels):
-            inputs = [x, times] if labels is None else [x, times, labels]
+        def predict(x, times, labels):  # labels: a tensor, or a tuple of them (text)
+            inputs = [x, times] if labels is None else [x, times, *tf.nest.flatten(labels)]
             output = tf.cast(network(inputs, training=False), tf.float32)
             return epsilon_from_prediction(output, x, alpha_bar, model.prediction)
 
@@ -155,9 +155,8 @@ class DiffusionSampler:
 
         def guided():
             null = self.null_condition(labels)
-            both = predict(
-                tf.concat([x, x], 0), tf.concat([times, times], 0), tf.concat([labels, null], 0)
-            )
+            pair = tf.nest.map_structure(lambda a, b: tf.concat([a, b], 0), labels, null)
+            both = predict(tf.concat([x, x], 0), tf.concat([times, times], 0), pair)
             conditional, unconditional = both[:batch], both[batch:]
             return unconditional + guidance * (conditional - unconditional)
 

@@ -13,7 +13,10 @@ condition" class that classifier-free guidance (Ho & Salimans 2022,
 https://arxiv.org/abs/2207.12598) trains by condition dropout and samples with. Text
 conditioning (``text_dim``) adds a Dense projection of a caption's pooled text vector instead
 (`imgenlib.models.text_diffusion`), the way Imagen adds its pooled text embedding to the
-time embedding (Saharia et al. 2022, https://arxiv.org/abs/2205.11487).
+time embedding (Saharia et al. 2022, https://arxiv.org/abs/2205.11487). With
+``cross_attention=True`` the network also takes the caption's token states and padding mask
+and attends to them after every residual block at sides ≤ 16 and in the middle
+(`imgenlib.models.cross_attention`), which can put things where the caption says.
 
 Mixed precision: built under the ``mixed_bfloat16`` policy the residual blocks compute in
 bfloat16, but the layers in `FLOAT32_LAYERS` (built with `EXACT`) stay float32 whatever
@@ -49,6 +52,7 @@ from keras import ops
 
 from imgenlib._validation import check_float, check_int, check_positive_int
 from imgenlib.models.blocks import check_image_shape
+from imgenlib.models.cross_attention import CrossAttention
 
 __all__ = [
     "EXACT",
@@ -63,6 +67,10 @@ __all__ = [
 TIME_INPUT = "timesteps"
 LABELS_INPUT = "labels"
 TEXT_INPUT = "text"
+TOKENS_INPUT = "text_tokens"
+MASK_INPUT = "text_mask"
+CROSS_ATTENTION_SIDE = 16
+"""Cross-attention runs at the levels whose side is at most this (and in the middle)."""
 CLASS_EMBEDDING = "class_embedding"
 TEXT_EMBEDDING = "text_embedding"
 EXACT = {"dtype": "float32"}
@@ -115,18 +123,22 @@ def null_label(num_classes: int) -> int:
     return check_int("num_classes", num_classes, minimum=2)
 
 
-def denoiser_image_shape(network, num_classes: int | None = None, text_dim=None) -> tuple:
+def denoiser_image_shape(
+    network, num_classes: int | None = None, text_dim=None, text_tokens: bool = False
+) -> tuple:
     """The image shape (H, W, C) of a network ``[x_t, timesteps(, labels | text)] → x_t's shape``.
 
     What `imgenlib.models.diffusion.Diffusion` asks of its network (`build_unet` builds one);
-    `text_dim` is the size of the text vector a text-conditional network takes third.
+    `text_dim` is the size of the text vector a text-conditional network takes third, and
+    `text_tokens` says it also takes token states and their mask (cross-attention).
 
     Raises:
-        ValueError: not 2 inputs (3, with labels or text), a text input of another size,
-            or an output shape other than the input's.
+        ValueError: not 2 inputs (3, with labels or text; 5 with token states), a text
+            input of another size, or an output shape other than the input's.
     """
     condition = ", labels" if num_classes is not None else ", text" if text_dim else ""
-    if len(network.inputs) != (3 if condition else 2):
+    condition += ", text_tokens, text_mask" if text_dim and text_tokens else ""
+    if len(network.inputs) != 2 + condition.count(","):
         raise ValueError(
             f"network must take [x_t, timesteps{condition}] for num_classes={num_classes}, "
             f"text_dim={text_dim}. Received: {len(network.inputs)} inputs"
@@ -182,6 +194,14 @@ def _attention_block(x, heads, name):
     return layers.Add(name=f"{name}_out")([x, h])
 
 
+def _cross_attention(x, context, heads, name):
+    """`CrossAttention` of `x` to ``context = (tokens, mask)``, or `x` if there is none."""
+    if context is None or x.shape[1] > CROSS_ATTENTION_SIDE:
+        return x
+    groups = group_count(x.shape[-1])
+    return CrossAttention(heads, groups, name=f"{name}_xattn", **EXACT)(x, *context)
+
+
 def build_unet(
     image_shape,
     *,
@@ -193,6 +213,7 @@ def build_unet(
     embedding_dim: int | None = None,
     num_classes: int | None = None,
     text_dim: int | None = None,
+    cross_attention: bool = False,
     name: str = "unet",
 ):
     """Build the denoising U-Net: ``[x_t, t]`` (or ``[x_t, t, labels | text]``) → ε̂ (or v̂).
@@ -210,10 +231,14 @@ def build_unet(
             (the last is `null_label`, "no condition").
         text_dim: a text-conditional network: a third input ``text``, float (batch,
             text_dim), whose Dense projection is added to the time embedding.
+        cross_attention: with `text_dim`, two more inputs, ``text_tokens`` (batch, L,
+            text_dim) and ``text_mask`` (batch, L; 1 at real tokens, 0 at padding), that
+            `CrossAttention` blocks read after every residual block at sides ≤ 16 and in
+            the middle (any L; an all-zero mask adds exactly nothing).
 
     Returns:
         A functional `keras.Model` with int32 inputs ``timesteps`` (and ``labels``), shape
-        (batch,) (or float ``text``, (batch, text_dim)).
+        (batch,) (or float ``text``, (batch, text_dim), and ``text_tokens``, ``text_mask``).
 
     Raises:
         ValueError / TypeError: a bad image shape, widths, or other argument.
@@ -230,6 +255,10 @@ def build_unet(
     embedding_dim = check_int("embedding_dim", embedding_dim, minimum=4)
     if text_dim is not None and num_classes is not None:
         raise ValueError(f"Give num_classes or text_dim, not both. Received: text_dim={text_dim}")
+    if cross_attention and text_dim is None:
+        raise ValueError(
+            f"cross_attention needs text_dim (token states). Received: text_dim={text_dim}"
+        )
     layers = keras.layers
 
     x_in = keras.Input((height, width_px, channels), name="x_t")
@@ -254,6 +283,13 @@ def build_unet(
         inputs.append(text)
         projected = layers.Dense(embedding_dim, name=TEXT_EMBEDDING, **EXACT)(text)
         embedding = layers.Add(name="time_and_text", **EXACT)([embedding, projected])
+    context = None
+    if cross_attention:
+        context = (
+            keras.Input((None, text_dim), name=TOKENS_INPUT),
+            keras.Input((None,), name=MASK_INPUT),
+        )
+        inputs.extend(context)
     embedding = layers.Activation("swish", name="embedding_act", **EXACT)(embedding)
 
     factor = 2 ** (len(widths) - 1)
@@ -269,6 +305,7 @@ def build_unet(
     for level, width in enumerate(widths):
         for block in range(blocks_per_level):
             x = _residual_block(x, embedding, width, dropout, f"down{level}_{block}")
+            x = _cross_attention(x, context, heads, f"down{level}_{block}")
             skips.append(x)
         if level < len(widths) - 1:
             x = layers.Conv2D(width, 3, strides=2, padding="same", name=f"down{level}_pool")(x)
@@ -277,12 +314,14 @@ def build_unet(
     x = _residual_block(x, embedding, widths[-1], dropout, "middle_0")
     if attention:
         x = _attention_block(x, heads, "middle_attention")
+    x = _cross_attention(x, context, heads, "middle")
     x = _residual_block(x, embedding, widths[-1], dropout, "middle_1")
 
     for level in reversed(range(len(widths))):
         for block in range(blocks_per_level + 1):
             x = layers.Concatenate(name=f"up{level}_{block}_concat")([x, skips.pop()])
             x = _residual_block(x, embedding, widths[level], dropout, f"up{level}_{block}")
+            x = _cross_attention(x, context, heads, f"up{level}_{block}")
         if level > 0:
             x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}_resize")(x)
             x = layers.Conv2D(widths[level], 3, padding="same", name=f"up{level}_conv")(x)
