@@ -41,7 +41,7 @@ def test_train_conditional_diffusion_writes_outputs_and_resumes(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["sampling"] == expected
     for name in ("model.keras", "samples.png", "history.json", "metrics.json", "run.json"):
         assert (out / name).is_file(), name
-    assert set(json.loads((out / "history.json").read_text())) == {"loss"}
+    assert set(json.loads((out / "history.json").read_text())) == {"loss", "fid", "kid"}
     model = load_model(out / "model.keras")
     assert isinstance(model, Diffusion) and model.num_classes == 10
     samples = model.generate(4, seed=0, labels="balanced", steps=5, guidance=2.0)
