@@ -8,6 +8,7 @@ import pytest
 from imgenlib import presets
 from imgenlib.models import Diffusion, load_model
 from imgenlib.runs import KINDS
+from imgenlib.sampling_options import DEFAULT_STEPS
 from imgenlib.training import train
 
 
@@ -33,10 +34,14 @@ def test_train_conditional_diffusion_writes_outputs_and_resumes(tmp_path):
     out = tmp_path / "run"
     settings = {"preset": "tiny", "conditional": True, "batch_size": 128, "verbose": 0}
     settings["image_size"] = 16  # a quarter of 28x28's work: what is checked is the run's files
-    summary = train("diffusion", "digits", out, epochs=1, **settings)
+    summary = train("diffusion", "digits", out, epochs=1, eval_every=1, eval_n=20, **settings)
+    # how samples.png and the --eval-every FID were drawn (the tiny preset's T is 20)
+    expected = {"sampler": "ddim", "steps": min(DEFAULT_STEPS, 20), "eta": 0.0, "guidance": 1.0}
+    assert summary["sampling"] == expected and np.isfinite(summary["best"]["fid"])
+    assert json.loads((out / "metrics.json").read_text())["sampling"] == expected
     for name in ("model.keras", "samples.png", "history.json", "metrics.json", "run.json"):
         assert (out / name).is_file(), name
-    assert set(json.loads((out / "history.json").read_text())) == {"loss"}
+    assert set(json.loads((out / "history.json").read_text())) == {"loss", "fid", "kid"}
     model = load_model(out / "model.keras")
     assert isinstance(model, Diffusion) and model.num_classes == 10
     samples = model.generate(4, seed=0, labels="balanced", steps=5, guidance=2.0)

@@ -88,7 +88,8 @@ def test_text_run_trains_resumes_and_draws_its_prompts(tmp_path, monkeypatch, ca
 
 def test_text_diffusion_run_trains_and_samples_with_guidance(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMGENLIB_QUICK", "1")
-    tiny = presets.Preset(DiffusionConfig.tiny(timesteps=20), 64, 1, "tiny", image_size=16)
+    # T = 10: the run's samples and its prompt-accuracy figures (200 prompts) take 10 DDIM steps
+    tiny = presets.Preset(DiffusionConfig.tiny(timesteps=10), 64, 1, "tiny", image_size=16)
     monkeypatch.setitem(presets.PRESETS["diffusion"], "text", tiny)  # what --text chooses
     out = tmp_path / "run"
     argv = ["train", "diffusion", "--data", "shapes_captions", "--text", "--out", str(out)]

@@ -27,6 +27,13 @@ def eager(model):
     return model
 
 
+@pytest.fixture(scope="module")
+def untrained(randomised):
+    """One randomised unconditional model for the tests that only sample it: its traced
+    chains (`generate`'s, `trajectory`'s) are traced once for all of them, not once each."""
+    return randomised(make())
+
+
 def data(n=16, num_classes=None):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (n, *SHAPE)).astype(np.float32)
@@ -102,8 +109,8 @@ def test_guidance_zero_is_unconditional_and_one_is_conditional(randomised):
 @pytest.mark.parametrize(
     ("sampler", "eta"), [("ddim", 0.0), ("ddim", 0.5), ("ddpm", 0.0)], ids=["ddim", "eta", "ddpm"]
 )
-def test_same_seed_same_samples(sampler, eta, randomised):
-    model = randomised(make())
+def test_same_seed_same_samples(sampler, eta, untrained):
+    model = untrained
     kwargs = {"steps": 4, "eta": eta, "sampler": sampler}
     first = model.generate(5, seed=3, **kwargs)
     assert first.shape == (5, *SHAPE) and first.dtype == np.float32
@@ -114,16 +121,16 @@ def test_same_seed_same_samples(sampler, eta, randomised):
     np.testing.assert_array_equal(first, model.generate(z=z, seed=3, **kwargs))
 
 
-def test_deterministic_ddim_depends_only_on_z(randomised):
-    model = randomised(make())
+def test_deterministic_ddim_depends_only_on_z(untrained):
+    model = untrained
     z = model.sample_latent(6, seed=0)
     whole = model.generate(z=z, steps=5)
     np.testing.assert_allclose(whole, model.generate(z=z, steps=5, batch_size=4), atol=1e-5)
     np.testing.assert_allclose(whole[:2], model.generate(z=z[:2], steps=5), atol=1e-5)
 
 
-def test_one_traced_graph_serves_every_batch_size_and_step_count(randomised):
-    model = randomised(make())
+def test_one_traced_graph_serves_every_batch_size_and_step_count(untrained):
+    model = untrained
     model.generate(2, seed=0, steps=2)
     chain = model.diffusion_sampler("ddim")
     function = chain._run
@@ -171,10 +178,10 @@ def test_ddim_inversion_then_sampling_returns_the_image(kind):
     assert np.std(z) > 0.8  # x_T is noise-like, not the image
 
 
-def test_default_generation_starts_from_pure_noise_at_t_minus_one(randomised):
+def test_default_generation_starts_from_pure_noise_at_t_minus_one(untrained):
     """``level`` is new: without it the chain is the one generate always ran (the zoo's FID,
     the frontier and the notebooks' outputs rely on it)."""
-    model = randomised(make())
+    model = untrained
     top = model.timesteps - 1
     first = model.generate(3, seed=2, steps=4)
     np.testing.assert_array_equal(first, model.generate(3, seed=2, steps=4, level=top))
@@ -182,8 +189,8 @@ def test_default_generation_starts_from_pure_noise_at_t_minus_one(randomised):
     assert not np.allclose(first, model.generate(3, seed=2, steps=4, level=model.inversion_level))
 
 
-def test_spacing_chooses_the_timesteps_the_chain_visits(randomised):
-    model = randomised(make())
+def test_spacing_chooses_the_timesteps_the_chain_visits(untrained):
+    model = untrained
     z = model.sample_latent(3, seed=0)
     uniform = model.generate(z=z, steps=4)
     np.testing.assert_array_equal(uniform, model.generate(z=z, steps=4, spacing="uniform"))
@@ -285,16 +292,18 @@ def test_bad_arguments_name_the_received_value():
 
 @pytest.mark.slow
 def test_learns_the_digits_layout_in_two_epochs():
-    """Two epochs on 1,024 embedded digits (64 steps, under a minute): samples take the
+    """Two epochs on 1,024 digits at 16x16 (64 steps of a two-level U-Net): samples take the
     data's mean image and per-pixel spread, which an untrained model's samples do not have.
-    This seed: correlation of mean images -0.05 untrained, 0.60 / 0.88 / 0.92 after one,
-    two, three epochs; mean |std difference| 0.62, 0.26, 0.24, 0.21."""
+    This seed: correlation of mean images -0.01 untrained, 0.81 / 0.94 / 0.96 after one,
+    two, three epochs; mean |std difference| 0.63, 0.25, 0.19, 0.16; mean loss per epoch
+    0.40, 0.109, 0.091 (16x16 has fewer easy background pixels than the 28x28 this test
+    used before, whose loss bound was 0.1)."""
     from imgenlib.data import load_images
 
-    images = load_images("digits")[0][:1024]
+    images = load_images("digits", image_size=16)[0][:1024]
     keras.utils.set_random_seed(0)
     config = DiffusionConfig(
-        widths=(16, 32, 32), blocks_per_level=1, attention=False, ema_decay=0.99, learning_rate=2e-3
+        widths=(16, 32), blocks_per_level=1, attention=False, ema_decay=0.99, learning_rate=2e-3
     )
     model = build_diffusion(config, images.shape[1:])
 
@@ -306,6 +315,6 @@ def test_learns_the_digits_layout_in_two_epochs():
     dataset = make_dataset(images, batch_size=32, shuffle=True, seed=0)
     history = model.fit(dataset, epochs=2, verbose=0).history["loss"]
     trained = layout(model.generate(100, seed=0, steps=20))
-    assert history[-1] < 0.1 < history[0]
+    assert history[-1] < 0.15 < history[0]
     assert untrained[0] < 0.3 and trained[0] > 0.8, (untrained, trained)
     assert trained[1] < 0.3 and trained[1] < untrained[1] / 2, (untrained, trained)
