@@ -138,12 +138,10 @@ class MiniCLIP(keras.Model):
                 f"Received: temperature={temperature}, max_logit_scale={max_logit_scale}"
             )
         self.hard_negatives = tuple(hard_negatives)
-        self.hard_negative_ids = group_token_ids(text_encoder.vocabulary, self.hard_negatives)
-        if self.hard_negatives and not self.hard_negative_ids:
-            raise ValueError(
-                "hard_negatives needs two or more words of one of its attributes in the "
-                f"vocabulary. Received: hard_negatives={hard_negatives!r}"
-            )
+        self.hard_negative_ids = group_token_ids(
+            text_encoder.vocabulary, self.hard_negatives,
+            required=bool(self.hard_negatives), name="hard_negatives",
+        )  # fmt: skip
         self.seed = check_int("seed", seed, minimum=0)
         self.image_projection = keras.layers.Dense(embed_dim, use_bias=False, name="image_proj")
         self.text_projection = keras.layers.Dense(embed_dim, use_bias=False, name="text_proj")

@@ -62,25 +62,31 @@ import tensorflow as tf
 
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES
 from imgenlib.distribute import stateless_uniform
+from imgenlib.models.base import NoiseSalt
 
-__all__ = ["ATTRIBUTE_WORDS", "group_token_ids", "swap_attribute_words"]
+__all__ = ["ATTRIBUTE_WORDS", "group_token_ids", "hard_negative_logits", "swap_attribute_words"]
 
 ATTRIBUTE_WORDS = {"shape": SHAPE_NAMES, "colour": COLOUR_NAMES, "size": SIZE_NAMES}
 """The word groups of `shapes_captions`' attributes, by attribute name."""
 
 
-def group_token_ids(vocabulary, attributes) -> list[list[int]]:
+def group_token_ids(
+    vocabulary, attributes, *, required: bool = False, name: str = "attributes"
+) -> list[list[int]]:
     """Token ids (``vocabulary`` index + 2: 0 is padding, 1 OOV) of each attribute's words.
 
     Args:
         vocabulary: the tokenizer's words (`imgenlib.text.CaptionTokenizer.vocabulary`).
         attributes: names in `ATTRIBUTE_WORDS`.
+        required: hard negatives are on, so at least one group must exist.
+        name: what the caller calls `attributes`, for the error message.
 
     Returns:
         One list of ids per attribute with at least two of its words in the vocabulary.
 
     Raises:
-        ValueError: an unknown attribute name.
+        ValueError: an unknown attribute name, or `required` and no attribute has two
+            words in the vocabulary.
     """
     position = {word: i + 2 for i, word in enumerate(vocabulary)}
     groups = []
@@ -92,7 +98,27 @@ def group_token_ids(vocabulary, attributes) -> list[list[int]]:
         ids = [position[word] for word in ATTRIBUTE_WORDS[attribute] if word in position]
         if len(ids) >= 2:
             groups.append(ids)
+    if required and not groups:
+        raise ValueError(
+            "hard negatives need two or more words of one of their attributes in the text "
+            f"encoder's vocabulary ({len(vocabulary)} words). Received: "
+            f"{name}={tuple(attributes)!r}"
+        )
     return groups
+
+
+def hard_negative_logits(gan, images, token_ids, step):
+    """A `imgenlib.models.text_gan.TextGAN` discriminator's logits on (image, its caption
+    with one attribute word swapped: seed keyed by the D step), and their loss weights
+    (``gan.hard_negatives`` where the caption changed, else 0)."""
+    seed = gan.noise_seed(NoiseSalt.TEXT_HARD_NEGATIVES, step)
+    swapped, changed = swap_attribute_words(token_ids, gan.hard_negative_ids, seed)
+    training = gan.text_training == "discriminator"
+    hard_text = gan.text_vectors(swapped, training=training)
+    if not training:
+        hard_text = tf.stop_gradient(hard_text)
+    logits = gan.discriminator([images, hard_text], training=True)
+    return logits, gan.hard_negatives * tf.cast(changed, tf.float32)
 
 
 def swap_attribute_words(token_ids, groups, seed):

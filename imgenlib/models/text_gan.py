@@ -65,7 +65,7 @@ from imgenlib.models.base import NoiseSalt, traced
 from imgenlib.models.conditions import check_prompts, text_encoder_for
 from imgenlib.models.gan import GAN
 from imgenlib.models.gan_config import GANConfig
-from imgenlib.models.hard_negatives import group_token_ids, swap_attribute_words
+from imgenlib.models.hard_negatives import group_token_ids, hard_negative_logits
 from imgenlib.models.latents import resolve_latents
 from imgenlib.models.networks import build_text_discriminator, build_text_generator
 from imgenlib.optimizers import optimizer_from_config
@@ -156,13 +156,9 @@ class TextGAN(GAN):
             raise ValueError(f"hard_negatives must be in [0, 1]. Received: {hard_negatives!r}")
         self.hard_negative_attributes = tuple(hard_negative_attributes)
         self.hard_negative_ids = group_token_ids(
-            text_encoder.vocabulary, self.hard_negative_attributes
-        )
-        if self.hard_negatives and not self.hard_negative_ids:
-            raise ValueError(
-                f"hard_negatives needs two or more words of {self.hard_negative_attributes} "
-                "in the text encoder's vocabulary."
-            )
+            text_encoder.vocabulary, self.hard_negative_attributes,
+            required=bool(hard_negatives), name="hard_negative_attributes",
+        )  # fmt: skip
         self.d_hard_tracker = keras.metrics.Mean(name="d_hard") if self.hard_negatives else None
 
     def _check_networks(self):
@@ -225,7 +221,7 @@ class TextGAN(GAN):
                 fake_logits = self.discriminator([fakes, d_text], training=True)
                 hard_logits, hard_weight = None, 0.0
                 if self.hard_negatives:
-                    hard_logits, hard_weight = self._hard_negative_logits(images, token_ids, step)
+                    hard_logits, hard_weight = hard_negative_logits(self, images, token_ids, step)
                 per_example = gan_losses.matching_aware_discriminator_loss(
                     self.loss_name, real_logits, mismatched_logits, fake_logits,
                     hard_logits, hard_weight,
@@ -249,17 +245,6 @@ class TextGAN(GAN):
             self.d_hard_tracker.update_state(gan_losses.prob_real(self.loss_name, hard_logits))
         gp = tf.zeros_like(per_example)
         return self._track(per_example, g_per_example, real_logits, fake_logits, gp)
-
-    def _hard_negative_logits(self, images, token_ids, step):
-        """D's logits on (image, its caption with one attribute word swapped), their weights."""
-        seed = self.noise_seed(NoiseSalt.TEXT_HARD_NEGATIVES, step)
-        swapped, changed = swap_attribute_words(token_ids, self.hard_negative_ids, seed)
-        training = self.text_training == "discriminator"
-        hard_text = self.text_vectors(swapped, training=training)
-        if not training:
-            hard_text = tf.stop_gradient(hard_text)
-        logits = self.discriminator([images, hard_text], training=True)
-        return logits, self.hard_negatives * tf.cast(changed, tf.float32)
 
     # --- sampling ---------------------------------------------------------------------
 

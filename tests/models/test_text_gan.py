@@ -270,6 +270,22 @@ def test_group_token_ids_follow_the_vocabulary():
     assert group_token_ids(vocabulary, ["shape", "colour", "size"]) == [[3, 5], [4, 8]]
     with pytest.raises(ValueError, match="Unknown attribute"):
         group_token_ids(vocabulary, ["texture"])
+    assert group_token_ids(vocabulary, ["size"]) == []  # one size word: no group
+    with pytest.raises(ValueError, match=r"two or more words.*attributes=\('size',\)"):
+        group_token_ids(vocabulary, ["size"], required=True)
+
+
+def test_hard_negatives_without_two_words_of_an_attribute_are_refused():
+    from imgenlib.clip import build_mini_clip
+
+    captions = ["a small red circle", "a small blue circle"]  # one shape, one size word
+    with pytest.raises(ValueError, match=r"Received: hard_negative_attributes=\('shape',\)"):
+        build_text_gan(GANConfig.tiny(), (16, 16, 3), captions, hard_negatives=0.5)
+    build_text_gan(GANConfig.tiny(), (16, 16, 3), captions)  # off: nothing to swap is fine
+    with pytest.raises(
+        ValueError, match=r"two or more words.*Received: hard_negatives=\('size',\)"
+    ):
+        build_mini_clip(captions, (16, 16, 3), hard_negatives=("size",))
 
 
 def test_hard_negative_step_is_the_hand_written_loss_and_round_trips(scenes, tmp_path):
