@@ -153,7 +153,9 @@ def test_guidance_zero_is_exactly_the_null_text_model(model):
     )
 
 
-def test_keras_round_trip_keeps_both_encoders_and_training_continues(scenes, tmp_path):
+def test_keras_round_trip_keeps_both_encoders_and_training_continues(
+    scenes, tmp_path, same_weights
+):
     model = eager(tiny(scenes))
     dataset = caption_dataset(scenes.images, scenes.captions, batch_size=8, shuffle=False)
     model.fit(dataset.take(2), epochs=1, verbose=0)
@@ -163,12 +165,7 @@ def test_keras_round_trip_keeps_both_encoders_and_training_continues(scenes, tmp
     assert isinstance(restored, TextDiffusion) and restored.text_training == "denoiser"
     assert restored.text_encoder.vocabulary == model.text_encoder.vocabulary
     assert restored.label_dropout == model.label_dropout and restored.timesteps == 1000
-    for role in ("network", "ema_network", "text_encoder", "ema_text_encoder"):
-        pairs = zip(
-            getattr(model, role).get_weights(), getattr(restored, role).get_weights(), strict=True
-        )
-        for a, b in pairs:
-            np.testing.assert_array_equal(a, b)
+    same_weights(model, restored, ("network", "ema_network", "text_encoder", "ema_text_encoder"))
     x = tf.random.stateless_normal([2, *SHAPE], [0, 1])
     ids = model.text_encoder.tokenizer([PROMPT, OTHER])
     outputs = []
@@ -179,12 +176,7 @@ def test_keras_round_trip_keeps_both_encoders_and_training_continues(scenes, tmp
     model.fit(dataset.take(1), epochs=1, verbose=0)
     restored.fit(dataset.take(1), epochs=1, verbose=0)
     assert int(restored.optimizer.iterations) == 3
-    for role in ("network", "text_encoder", "ema_text_encoder"):
-        pairs = zip(
-            getattr(model, role).get_weights(), getattr(restored, role).get_weights(), strict=True
-        )
-        for a, b in pairs:
-            np.testing.assert_allclose(a, b, atol=1e-6)
+    same_weights(model, restored, ("network", "text_encoder", "ema_text_encoder"), atol=1e-6)
 
 
 @pytest.mark.parametrize(
