@@ -28,22 +28,10 @@ def tiny(scenes, **overrides):
     return build_text_diffusion(config, SHAPE, scenes.captions, text_dim=16, cross_attention=True)
 
 
-def randomise(network, seed=0):
-    """Give the zero-initialised convolutions random weights, so the output depends on x_t
-    and on the text (an untrained network predicts zeros)."""
-    rng = np.random.default_rng(seed)
-    for variable in network.weights:
-        value = keras.ops.convert_to_numpy(variable)
-        if value.ndim == 4 and not value.any():
-            variable.assign(0.1 * rng.standard_normal(value.shape).astype(np.float32))
-
-
 @pytest.fixture(scope="module")
-def model(scenes):
-    model = tiny(scenes)
-    for network in (model.network, model.sampler()):
-        randomise(network)
-    return model
+def model(scenes, randomised):
+    """Zero-initialised output convolutions made random: the output depends on x_t and text."""
+    return randomised(tiny(scenes))
 
 
 def xattn_weights(network):

@@ -39,18 +39,10 @@ def eager(model):
 
 
 @pytest.fixture(scope="module")
-def model(scenes):
+def model(scenes, randomised):
     """An untrained model whose zero-initialised output convolutions are random, so that its
-    prediction depends on x_t and the text (shared by the sampling tests: one traced chain;
-    as the `randomised` fixture, which is function-scoped)."""
-    model = tiny(scenes)
-    rng = np.random.default_rng(0)
-    for network in (model.network, model.sampler()):
-        for variable in network.weights:
-            value = keras.ops.convert_to_numpy(variable)
-            if value.ndim == 4 and not value.any():
-                variable.assign(0.1 * rng.standard_normal(value.shape).astype(np.float32))
-    return model
+    prediction depends on x_t and the text (shared by the sampling tests: one traced chain)."""
+    return randomised(tiny(scenes))
 
 
 def test_caption_dropout_zeroes_its_fraction_of_text_vectors(scenes):
