@@ -117,6 +117,38 @@ def test_submodules_are_attributes_after_import_imgenlib(tmp_path):
         assert importlib.import_module(f"imgenlib.{name}") is getattr(imgenlib, name)
 
 
+# Modules whose import may be the one that first imports keras: keras' import hook
+# (`imgenlib._register_keras_classes`) then imports the registered modules from inside them.
+FIRST_IMPORTS = (
+    "imgenlib.models.base", "imgenlib.models.hard_negatives", "imgenlib.models.text_gan",
+    "imgenlib.text", "imgenlib.clip",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_any_first_import_registers_every_keras_class(tmp_path):
+    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = (
+        "import imgenlib, {}, keras; "
+        "print(all(keras.saving.get_registered_object(f'imgenlib>{{n}}') is not None "
+        "for n in ('GAN', 'VAE', 'Diffusion', 'TextGAN', 'TextDiffusion', 'MiniCLIP')))"
+    )
+    runs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", code.format(name)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        for name in FIRST_IMPORTS
+    }
+    for name, run in runs.items():
+        out, err = run.communicate(timeout=300)
+        assert out.split() == ["True"], f"import {name} first:\n{err[-2000:]}"
+
+
 def test_type_checking_imports_equal_the_lazy_exports():
     import ast
 

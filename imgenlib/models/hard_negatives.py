@@ -62,7 +62,7 @@ import tensorflow as tf
 
 from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES
 from imgenlib.distribute import stateless_uniform
-from imgenlib.models.base import NoiseSalt
+from imgenlib.models import base  # a module: base may be importing keras, whose hook imports us
 
 __all__ = ["ATTRIBUTE_WORDS", "group_token_ids", "hard_negative_logits", "swap_attribute_words"]
 
@@ -111,7 +111,7 @@ def hard_negative_logits(gan, images, token_ids, step):
     """A `imgenlib.models.text_gan.TextGAN` discriminator's logits on (image, its caption
     with one attribute word swapped: seed keyed by the D step), and their loss weights
     (``gan.hard_negatives`` where the caption changed, else 0)."""
-    seed = gan.noise_seed(NoiseSalt.TEXT_HARD_NEGATIVES, step)
+    seed = gan.noise_seed(base.NoiseSalt.TEXT_HARD_NEGATIVES, step)
     swapped, changed = swap_attribute_words(token_ids, gan.hard_negative_ids, seed)
     training = gan.text_training == "discriminator"
     hard_text = gan.text_vectors(swapped, training=training)
