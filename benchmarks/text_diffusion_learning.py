@@ -48,12 +48,29 @@ class Guided:
 
 
 def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = False,
-        cross_attention: bool = False, seed: int = 0) -> dict:  # fmt: skip
+        cross_attention: bool = False, text_map: int = 0, encoder: str = "new", seed: int = 0) -> dict:  # fmt: skip
     train = load_shapes_captions("train", n=n_train, image_size=16, two_object_fraction=0)
     keras.utils.set_random_seed(seed)
-    config = DiffusionConfig.tiny(prediction="v", ema_decay=0.99, learning_rate=2e-3)
+    config = DiffusionConfig.tiny(
+        prediction="v", ema_decay=0.99, learning_rate=2e-3, text_map=text_map
+    )
+    text = {"captions": train.captions}
+    if encoder != "new":
+        from imgenlib import pretrained
+        from imgenlib.clip import load_pretrained_clip
+
+        ready = (
+            load_pretrained_clip("shapes_captions")
+            if encoder == "clip"
+            else pretrained.load("shapes_captions_text_gan")
+        )
+        text = {"text_encoder": ready.text_encoder, "text_training": "frozen"}
     model = build_text_diffusion(
-        config, (16, 16, 3), train.captions, cross_attention=cross_attention, seed=seed
+        config,
+        (16, 16, 3),
+        **text,
+        cross_attention=cross_attention,
+        seed=seed,
     )
     model.run_eagerly = eager
     start = time.process_time()
@@ -67,8 +84,10 @@ def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = 
         result = prompt_accuracy(guided, "test", n=n_prompts, seed=0)
         scores[f"guidance {guidance:g}"] = {k: result[k] for k in ("colour", "position", "both")}
     flags = (" --cross-attention" if cross_attention else "") + (f" --seed {seed}" if seed else "")
+    flags += f" --text-map {text_map}" if text_map else ""
+    flags += f" --encoder {encoder}" if encoder != "new" else ""
     return {
-        "epochs": epochs, "cross_attention": cross_attention, "seed": seed, "train_scenes": n_train, "prompts": n_prompts, "ddim_steps": steps,
+        "epochs": epochs, "cross_attention": cross_attention, "text_map": text_map, "encoder": encoder, "seed": seed, "train_scenes": n_train, "prompts": n_prompts, "ddim_steps": steps,
         "train_cpu_seconds": round(seconds, 1), "scores": scores, "chance": result["chance"],
         "command": f"python benchmarks/text_diffusion_learning.py --epochs {epochs}{flags}",
     }  # fmt: skip
@@ -79,10 +98,22 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="1 eager epoch, 20 prompts, 3 steps")
     parser.add_argument("--cross-attention", action="store_true", help="U-Net cross-attention")
+    parser.add_argument("--text-map", type=int, default=0, help="channels of a 4x4 text map")
+    parser.add_argument(
+        "--encoder",
+        choices=("new", "clip", "gan"),
+        default="new",
+        help="a new text encoder trained by the denoiser, or the frozen one of the shipped Mini-CLIP or TextGAN",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Keras seed and training noise")
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
-    arms = {"cross_attention": args.cross_attention, "seed": args.seed}
+    arms = {
+        "cross_attention": args.cross_attention,
+        "text_map": args.text_map,
+        "encoder": args.encoder,
+        "seed": args.seed,
+    }
     if args.quick:
         result = run(epochs=1, n_train=128, n_prompts=20, steps=3, eager=True, **arms)
     else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from imgenlib._validation import check_choice, check_int, check_positive_int
+from imgenlib.sampling_options import sampling_settings
 
 __all__ = ["SPLITS", "image_side", "prompt_accuracy", "read_colour_and_position"]
 
@@ -82,7 +83,13 @@ def image_side(model, user: str) -> int:
 
 
 def prompt_accuracy(
-    model, split: str = "test", n: int = 300, *, seed: int = 0, sample_seed: int = 1
+    model,
+    split: str = "test",
+    n: int = 300,
+    *,
+    seed: int = 0,
+    sample_seed: int = 1,
+    sampling: dict | None = None,
 ) -> dict:
     """How often a text-conditional model draws the colour and position its prompt names.
 
@@ -96,6 +103,8 @@ def prompt_accuracy(
         n: prompts (scenes).
         seed: seed of the scenes (the same seed, the same prompts).
         sample_seed: seed of the model's latents.
+        sampling: a diffusion model's sampling settings (``steps``, ``guidance``, ...;
+            `imgenlib.sampling_options.sampling_settings`; default: its defaults).
 
     Returns:
         ``{"colour", "position", "both"}`` accuracies, ``"reference"`` (the same reading
@@ -113,7 +122,9 @@ def prompt_accuracy(
     side = image_side(model, "prompt_accuracy")
     scenes = load_shapes_captions(split, n, image_size=side, seed=seed, two_object_fraction=0)
     truth = scenes.colours[:, 0], scenes.positions[:, 0]
-    drawn = read_colour_and_position(model.generate(list(scenes.captions), seed=sample_seed))
+    settings = sampling_settings(model, sampling) or {}
+    drawn = model.generate(list(scenes.captions), seed=sample_seed, **settings)
+    drawn = read_colour_and_position(drawn)
     real = read_colour_and_position(scenes.images)
 
     def scores(read):
@@ -134,4 +145,5 @@ def prompt_accuracy(
         },
         "n": n,
         "split": split,
+        **({"sampling": settings} if settings else {}),
     }

@@ -67,6 +67,8 @@ def _networks(model) -> dict:
         return {"generator": model.sampler()}
     if kind == "vae":
         return {"encoder": model.encoder, "decoder": model.decoder}
+    if kind == "diffusion" and hasattr(model, "text_encoder"):  # a TextDiffusion
+        return {"network": model.sampler(), "text_encoder": model.sampling_text_encoder()}
     if kind == "diffusion":
         return {"network": model.sampler()}
     raise TypeError(
@@ -193,7 +195,7 @@ def load(name: str, *, registry=None):
         ]
         network.set_weights(weights)
         trained = getattr(model, network_name)  # the trained copy beside an EMA sampler
-        if network_name in ("generator", "network") and network is not trained:
+        if network is not trained:
             trained.set_weights(weights)
     for variable_path, variable in _extra_variables(model).items():
         variable.assign(stored[f"model/{variable_path}"].astype(np.float32))

@@ -73,6 +73,38 @@ def test_text_gan_round_trip_keeps_its_encoder_and_vocabulary(tmp_path, keras_se
     )  # fmt: skip
 
 
+def test_text_diffusion_round_trip_keeps_its_encoders_layout_map_and_sampling(tmp_path, keras_seed):
+    from imgenlib.data import load_shapes_captions
+    from imgenlib.models import DiffusionConfig, build_text_diffusion
+
+    captions = load_shapes_captions("train", n=200, image_size=16).captions
+    config = DiffusionConfig.tiny(ema_decay=0.9, text_map=2)
+    model = build_text_diffusion(config, (16, 16, 3), captions, text_dim=16)
+    for network in (model.ema_network, model.ema_text_encoder):  # away from initial weights
+        network.set_weights([w + 0.05 * np.sign(w) + 0.01 for w in network.get_weights()])
+    sampling = {"steps": 3, "guidance": 2.0}
+    pretrained.pack(
+        model, "toy", description="toy", command="test", train_seconds=0, quality={},
+        directory=tmp_path, sampling=sampling,
+    )  # fmt: skip
+    loaded = pretrained.load("toy", registry=tmp_path / "pretrained.json")
+    assert type(loaded).__name__ == "TextDiffusion"
+    assert loaded.text_encoder.vocabulary == model.text_encoder.vocabulary
+    assert loaded.pretrained_info["sampling"]["guidance"] == 2.0
+    assert loaded.network.get_layer("text_map_concat") is not None
+    prompts = ["a red circle in the centre", "a small blue square at the top"]
+    ids = model.text_encoder.tokenizer(prompts)
+    np.testing.assert_allclose(
+        loaded.text_vectors(ids, encoder=loaded.sampling_text_encoder()),
+        model.text_vectors(ids, encoder=model.ema_text_encoder), atol=2e-2,
+    )  # fmt: skip
+    settings = loaded.pretrained_info["sampling"]
+    np.testing.assert_allclose(
+        loaded.generate(prompts, seed=3, **settings), model.generate(prompts, seed=3, **settings),
+        atol=3e-2,
+    )  # fmt: skip
+
+
 def test_tampered_or_missing_weights_are_refused(tmp_path, keras_seed):
     path = _pack(build_gan(GANConfig.tiny(), (16, 16, 1)), tmp_path)
     registry = tmp_path / "pretrained.json"

@@ -16,7 +16,9 @@ class DiffusionConfig:
     """Everything that defines a diffusion model and its optimiser; vary it with `dataclasses.replace`.
 
     ``noise_schedule`` is the noise schedule (``schedule`` is the learning-rate schedule,
-    as in the other configs). `tiny()` is a minimal network for tests.
+    as in the other configs). ``text_map`` is the channels of a text-conditional U-Net's
+    learned caption layout (`imgenlib.models.unet.build_unet`; 0: none, and no effect on
+    other models). `tiny()` is a minimal network for tests.
     """
 
     noise_schedule: str = "cosine"
@@ -30,6 +32,7 @@ class DiffusionConfig:
     embedding_dim: int | None = None
     ema_decay: float = 0.999
     label_dropout: float = 0.1
+    text_map: int = 0
     optimizer: str = "adam"
     learning_rate: float = 2e-4
     beta_1: float = 0.9

@@ -350,7 +350,7 @@ def build_text_diffusion(
         image_shape, widths=config.widths, blocks_per_level=config.blocks_per_level,
         attention=config.attention, heads=config.heads, dropout=config.dropout,
         embedding_dim=config.embedding_dim, text_dim=text_encoder.embed_dim,
-        cross_attention=cross_attention,
+        cross_attention=cross_attention, text_map=config.text_map,
     )  # fmt: skip
     model = TextDiffusion(
         network, text_encoder, text_training=text_training, noise_schedule=config.noise_schedule,

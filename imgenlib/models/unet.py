@@ -16,7 +16,17 @@ conditioning (``text_dim``) adds a Dense projection of a caption's pooled text v
 time embedding (Saharia et al. 2022, https://arxiv.org/abs/2205.11487). With
 ``cross_attention=True`` the network also takes the caption's token states and padding mask
 and attends to them after every residual block at sides ≤ 16 and in the middle
-(`imgenlib.models.cross_attention`), which can put things where the caption says.
+(`imgenlib.models.cross_attention`).
+
+**Where** a caption puts something is what this additive conditioning cannot say: the
+embedding is added equally at every pixel and convolutions are translation-equivariant, so
+"top left" reaches the pixels only through the zero padding at the borders (a GAN's
+generator has no such problem: its Dense → 4×4 first layer is already a layout).
+``text_map=C`` gives the network that layout: a Dense projection of the text vector to a
+4×4×C map, resized to the image and concatenated to x_t. On 16×16 one-object scenes (tiny
+U-Net, 20 epochs, guidance 4, ``python benchmarks/text_diffusion_learning.py``), position
+accuracy went from 0.16 without it (chance 0.11; cross-attention 0.08, two-pixel coordinate
+channels 0.41) to 0.99 with ``--text-map 8``; colour stayed between 0.2 and 0.4 either way.
 
 Mixed precision: built under the ``mixed_bfloat16`` policy the residual blocks compute in
 bfloat16, but the layers in `FLOAT32_LAYERS` (built with `EXACT`) stay float32 whatever
@@ -73,12 +83,16 @@ CROSS_ATTENTION_SIDE = 16
 """Cross-attention runs at the levels whose side is at most this (and in the middle)."""
 CLASS_EMBEDDING = "class_embedding"
 TEXT_EMBEDDING = "text_embedding"
+TEXT_MAP = "text_map"
+TEXT_MAP_SIDE = 4
+"""The side of the caption's learned layout map (``build_unet(text_map=)``)."""
 EXACT = {"dtype": "float32"}
 """Keyword of the layers that compute in float32 under any policy (module docstring)."""
 FLOAT32_LAYERS = (
     "time_sinusoids", "time_mlp1", "time_mlp2", CLASS_EMBEDDING, "time_and_class",
     TEXT_EMBEDDING, "time_and_text",
-    "embedding_act", "pad", "stem", "middle_attention_norm", "middle_attention_flatten",
+    "embedding_act", "pad", TEXT_MAP + "_dense", TEXT_MAP + "_layout", TEXT_MAP + "_resize",
+    TEXT_MAP + "_concat", "stem", "middle_attention_norm", "middle_attention_flatten",
     "middle_attention_mha", "middle_attention_unflatten", "out_norm", "out_act", "out_conv",
     "crop",
 )  # fmt: skip
@@ -202,6 +216,20 @@ def _cross_attention(x, context, heads, name):
     return CrossAttention(heads, groups, name=f"{name}_xattn", **EXACT)(x, *context)
 
 
+def _with_text_map(x, text, channels, side):
+    """`x` with a learned TEXT_MAP_SIDE² layout of the text vector, resized to `side`, appended
+    (every side `build_unet` allows, 16, 28, 32, 64 and their padded sizes, is a multiple of 4)."""
+    layers = keras.layers
+    layout = layers.Dense(TEXT_MAP_SIDE**2 * channels, name=f"{TEXT_MAP}_dense", **EXACT)(text)
+    layout = layers.Reshape(
+        (TEXT_MAP_SIDE, TEXT_MAP_SIDE, channels), name=f"{TEXT_MAP}_layout", **EXACT
+    )(layout)
+    layout = layers.UpSampling2D(
+        side // TEXT_MAP_SIDE, interpolation="bilinear", name=f"{TEXT_MAP}_resize", **EXACT
+    )(layout)
+    return layers.Concatenate(name=f"{TEXT_MAP}_concat", **EXACT)([x, layout])
+
+
 def build_unet(
     image_shape,
     *,
@@ -214,6 +242,7 @@ def build_unet(
     num_classes: int | None = None,
     text_dim: int | None = None,
     cross_attention: bool = False,
+    text_map: int = 0,
     name: str = "unet",
 ):
     """Build the denoising U-Net: ``[x_t, t]`` (or ``[x_t, t, labels | text]``) → ε̂ (or v̂).
@@ -235,6 +264,9 @@ def build_unet(
             text_dim) and ``text_mask`` (batch, L; 1 at real tokens, 0 at padding), that
             `CrossAttention` blocks read after every residual block at sides ≤ 16 and in
             the middle (any L; an all-zero mask adds exactly nothing).
+        text_map: with `text_dim`, the channels of a learned layout map of the text vector
+            (Dense → 4×4×text_map, resized bilinearly to the image and concatenated to x_t
+            before the stem); 0: none. See the module docstring for why.
 
     Returns:
         A functional `keras.Model` with int32 inputs ``timesteps`` (and ``labels``), shape
@@ -255,6 +287,9 @@ def build_unet(
     embedding_dim = check_int("embedding_dim", embedding_dim, minimum=4)
     if text_dim is not None and num_classes is not None:
         raise ValueError(f"Give num_classes or text_dim, not both. Received: text_dim={text_dim}")
+    text_map = check_int("text_map", text_map, minimum=0)
+    if text_map and text_dim is None:
+        raise ValueError(f"text_map needs text_dim (a text vector). Received: text_map={text_map}")
     if cross_attention and text_dim is None:
         raise ValueError(
             f"cross_attention needs text_dim (token states). Received: text_dim={text_dim}"
@@ -299,6 +334,8 @@ def build_unet(
     if pad_h or pad_w:
         padding = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
         x = layers.ZeroPadding2D(padding, name="pad", **EXACT)(x)
+    if text_map:
+        x = _with_text_map(x, text, text_map, padded)
     x = layers.Conv2D(widths[0], 3, padding="same", name="stem", **EXACT)(x)
 
     skips = [x]

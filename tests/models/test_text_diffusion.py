@@ -200,6 +200,43 @@ def test_bad_counts_guidance_and_unknown_words(model):
         model.generate("a purple circle on the left", n=1, seed=0, steps=2)
 
 
+def test_text_map_lays_the_text_vector_out_over_the_image():
+    """``text_map=C``: Dense(text) → 4×4×C, resized bilinearly to the image and concatenated to
+    x_t before the stem (checked against NumPy and TF's own resize); x_t passes unchanged."""
+    network = build_unet(SHAPE, widths=(8, 16), blocks_per_level=1, heads=2, text_dim=4, text_map=3)
+    concat = network.get_layer("text_map_concat")
+    probe = keras.Model(network.inputs, concat.output)
+    x = np.random.default_rng(0).normal(size=(2, *SHAPE)).astype("float32")
+    text = np.random.default_rng(1).normal(size=(2, 4)).astype("float32")
+    out = probe([x, np.zeros(2, "int32"), text]).numpy()
+    assert out.shape == (2, 16, 16, 3 + 3)
+    np.testing.assert_array_equal(out[..., :3], x)
+    kernel, bias = network.get_layer("text_map_dense").get_weights()
+    layout = (text @ kernel + bias).reshape(2, 4, 4, 3)
+    resized = tf.image.resize(layout, (16, 16), method="bilinear").numpy()
+    np.testing.assert_allclose(out[..., 3:], resized, atol=1e-5)
+    assert not np.allclose(out[0, :8, :8, 3:].mean(), out[0, 8:, 8:, 3:].mean())  # a layout
+
+
+def test_text_map_is_saved_and_refuses_what_it_cannot_do(scenes, tmp_path):
+    model = tiny(scenes, text_map=2)
+    assert model.network.get_layer("text_map_concat").output.shape[-1] == 3 + 2
+    path = tmp_path / "mapped.keras"
+    model.save(path)
+    restored = load_model(path)
+    ids = model.text_encoder.tokenizer([PROMPT])
+    x = tf.random.stateless_normal([1, *SHAPE], [0, 2])
+    outputs = [
+        m.diffusion_sampler().epsilon(x, tf.constant(500), m.text_vectors(ids), 1.0).numpy()
+        for m in (model, restored)
+    ]
+    np.testing.assert_array_equal(*outputs)
+    with pytest.raises(ValueError, match="text_map needs text_dim .*Received: text_map=4"):
+        build_unet(SHAPE, widths=(8, 16), text_map=4)
+    with pytest.raises(ValueError, match="Received: text_map=-1"):
+        build_unet(SHAPE, widths=(8, 16), text_dim=4, text_map=-1)
+
+
 def test_construction_errors(scenes):
     encoder = build_text_encoder(scenes.captions, embed_dim=16, num_heads=2, num_layers=1)
     network = build_unet(SHAPE, widths=(8, 16), blocks_per_level=1, heads=2, text_dim=16)
