@@ -25,7 +25,7 @@ generator has no such problem: its Dense → 4×4 first layer is already a layou
 ``text_map=C`` gives the network that layout: a Dense projection of the text vector to a
 4×4×C map, resized to the image and concatenated to x_t. On 16×16 one-object scenes (tiny
 U-Net, 20 epochs, guidance 4, ``python benchmarks/text_diffusion_learning.py``), position
-accuracy went from 0.16 without it (chance 0.11; cross-attention 0.08, two-pixel coordinate
+accuracy went from 0.16 without it (chance 0.11; cross-attention 0.08, two coordinate
 channels 0.41) to 0.99 with ``--text-map 8``; colour stayed between 0.2 and 0.4 either way.
 Not yet at 32×32: the text preset's 30-minute run with the map (the zoo's
 ``shapes_captions_text_diffusion``) drew position at chance (0.13), its map's output still
