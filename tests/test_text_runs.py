@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from imgenlib import presets
 from imgenlib.cli import main
+from imgenlib.images import to_unit
 from imgenlib.io import load_json
 from imgenlib.models import DiffusionConfig, GANConfig, build_gan, load_model
 from imgenlib.resume import epoch_batches
@@ -100,17 +101,18 @@ def test_text_diffusion_run_trains_and_samples_with_guidance(tmp_path, monkeypat
     assert metrics["prompt_accuracy"]["test_compositional"]["n"] == 100
     assert (out / "samples" / "epoch_001.png").is_file()
 
-    def sample(prompt, guidance):
-        npy = tmp_path / "s.npy"
-        argv = ["sample", str(out), "--n", "2", "--out", str(tmp_path / "s.png"), "--npy",
-                str(npy), "--prompt", prompt, "--guidance", str(guidance), "--steps", "4"]  # fmt: skip
-        assert main(argv) == 0
-        return np.load(npy)
-
     red, blue = (f"a large {colour} circle in the centre" for colour in ("red", "blue"))
-    assert np.abs(sample(red, 2) - sample(blue, 2)).max() > 1e-3
-    # w = 0: the text is unused (in process: each CLI call loads the model and traces its chain)
+    npy = tmp_path / "s.npy"
+    argv = ["sample", str(out), "--n", "2", "--out", str(tmp_path / "s.png"), "--npy", str(npy),
+            "--prompt", red, "--guidance", "2", "--steps", "4"]  # fmt: skip
+    assert main(argv) == 0
+    # The rest in process: each CLI call loads the model and traces its sampling chain again,
+    # while one loaded model traces once for every prompt and guidance.
     model, settings = load_model(out / "model.keras"), {"n": 2, "seed": 0, "steps": 4}
+    guided = {prompt: model.generate(prompt, guidance=2.0, **settings) for prompt in (red, blue)}
+    np.testing.assert_allclose(np.load(npy), to_unit(guided[red]), atol=1e-5)  # the CLI's images
+    assert np.abs(guided[red] - guided[blue]).max() > 1e-3  # the same z, another prompt
+    # w = 0: the text is unused
     zero = [model.generate(prompt, guidance=0.0, **settings) for prompt in (red, blue)]
     np.testing.assert_array_equal(*zero)
     np.testing.assert_array_equal(zero[0], model.generate(None, **settings))
