@@ -51,7 +51,7 @@ SUBMODULES = (
     "styles", "sampling_options", "clip", "clip_tasks", "clip_training", "contrastive", "privacy",
     "privacy_accounting", "private_runs", "diagrams", "membership", "utility", "mean_embeddings",
     "mean_embedding_runs", "precision", "exported", "caption_accuracy", "health", "text_runs",
-    "attribute_classifier", "text_evaluation",
+    "attribute_classifier", "text_evaluation", "resampling",
 )  # fmt: skip
 
 _EXPORTS = {

@@ -19,6 +19,9 @@ model, loading extractors and real features is `imgenlib.evaluation`'s job.
   share of real images inside the fakes' manifold (coverage of the data's variety).
 - Density and coverage (Naeem et al. 2020, https://arxiv.org/abs/2002.09797): versions of
   precision and recall that are robust to outliers.
+
+`per_class_scores` computes FID or KID separately for each class (real and generated
+features grouped by their labels): which classes a conditional model draws worst.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = [
     "frechet_distance",
     "inception_score",
     "kid_from_features",
+    "per_class_scores",
     "precision_recall",
 ]
 
@@ -219,3 +223,57 @@ def density_coverage(real_feats, fake_feats, k: int = 5) -> tuple[float, float]:
         )
     counts, covered = ball_counts(fake, real, knn_radii(real, k))
     return float(counts.sum() / (k * len(fake))), float(covered.mean())
+
+
+def per_class_scores(
+    real, real_labels, fake, fake_labels, *, metric: str = "fid", seed: int = 0
+) -> dict[int, float]:
+    """FID or KID of each class: real and fake features of class c compared with each other.
+
+    Per-class FIDs are comparable with each other only when every class has the same
+    number of samples (FID's bias depends on n: sample a conditional model with
+    ``labels="balanced"``), and never with a FID of all classes pooled (more samples).
+    KID is unbiased, so per-class KIDs have no such bias (only more noise).
+
+    Args:
+        real, fake: feature arrays (rows = images).
+        real_labels, fake_labels: int class of each row (for a conditional model, the
+            labels it was asked for).
+        metric: ``"fid"`` or ``"kid"`` (mean over 50 subsets of min(1000, n/2) rows each,
+            as `imgenlib.evaluation.evaluate` does).
+        seed: seed of KID's subsets.
+
+    Returns:
+        ``{class: score}`` for every class of `real_labels`, in increasing order.
+
+    Raises:
+        ValueError: labels of the wrong length or type, an unknown metric, or a class
+            with fewer than 2 rows in either set (e.g. a class the model never drew).
+    """
+    real, fake = _pair(real, fake)
+    real_labels, fake_labels = np.asarray(real_labels), np.asarray(fake_labels)
+    for name, labels, rows in (
+        ("real_labels", real_labels, real),
+        ("fake_labels", fake_labels, fake),
+    ):
+        if labels.shape != (len(rows),) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(
+                f"{name} must be {len(rows)} ints, one per row. "
+                f"Received: {name}.shape={labels.shape}, dtype {labels.dtype}"
+            )
+    if metric not in ("fid", "kid"):
+        raise ValueError(f"metric must be 'fid' or 'kid'. Received: metric={metric!r}")
+    seed = check_int("seed", seed, minimum=0)
+    scores = {}
+    for c in np.unique(real_labels):
+        x, y = real[real_labels == c], fake[fake_labels == c]
+        if min(len(x), len(y)) < 2:
+            raise ValueError(
+                f"Class {c} has {len(x)} real and {len(y)} fake rows; each needs at least 2."
+            )
+        if metric == "fid":
+            scores[int(c)] = fid_from_features(x, y)
+        else:
+            size = min(1000, max(2, min(len(x), len(y)) // 2))
+            scores[int(c)] = kid_from_features(x, y, subsets=50, subset_size=size, seed=seed)[0]
+    return scores

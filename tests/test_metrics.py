@@ -152,3 +152,49 @@ def test_evaluate_images_computes_only_the_metrics_asked_for():
     assert (some["fid"], some["kid"]) == (everything["fid"], everything["kid"])
     with pytest.raises(ValueError, match="Unknown metric"):
         evaluate_images(images, "digits", metrics=("sharpness",))
+
+
+def _eigen_fid(x, y):
+    # Independent FID: eigendecompositions only, via tr((S1 S2)^½) = tr((S1^½ S2 S1^½)^½).
+    def root(m):
+        values, vectors = np.linalg.eigh(m)
+        return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    r1 = root(s1)
+    diff = x.mean(0) - y.mean(0)
+    return diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(root(r1 @ s2 @ r1))
+
+
+def test_per_class_scores_are_the_scores_of_each_class_alone(rng):
+    from imgenlib.metrics import per_class_scores
+
+    real_labels, fake_labels = rng.integers(0, 3, 600), rng.integers(0, 3, 450)
+    real = rng.standard_normal((600, 4)) + real_labels[:, None]
+    fake = rng.standard_normal((450, 4)) * 1.3 + fake_labels[:, None] + 0.2
+    fids = per_class_scores(real, real_labels, fake, fake_labels)
+    assert list(fids) == [0, 1, 2]
+    for c, value in fids.items():
+        x, y = real[real_labels == c], fake[fake_labels == c]
+        assert value == pytest.approx(_eigen_fid(x, y), rel=1e-6)
+    # Pooling mixes the class means into the covariances: not the average of the classes.
+    assert fid_from_features(real, fake) != pytest.approx(np.mean(list(fids.values())), rel=0.05)
+    kids = per_class_scores(real, real_labels, fake, fake_labels, metric="kid", seed=1)
+    for c, value in kids.items():
+        x, y = real[real_labels == c], fake[fake_labels == c]
+        size = min(len(x), len(y)) // 2
+        assert value == pytest.approx(kid_from_features(x, y, 50, size, seed=1)[0], rel=1e-12)
+        assert value > 0.0  # the fakes are shifted and wider
+
+
+def test_per_class_scores_refuse_a_missing_class_and_bad_labels(rng):
+    from imgenlib.metrics import per_class_scores
+
+    real, fake = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
+    labels = np.repeat([0, 1], 10)
+    with pytest.raises(ValueError, match="Class 1 has 10 real and 0 fake"):
+        per_class_scores(real, labels, fake, np.zeros(20, int))
+    with pytest.raises(ValueError, match="fake_labels must be 20 ints"):
+        per_class_scores(real, labels, fake, labels[:5])
+    with pytest.raises(ValueError, match="metric='is'"):
+        per_class_scores(real, labels, fake, labels, metric="is")
