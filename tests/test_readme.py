@@ -4,6 +4,7 @@ The README's Python blocks are executed (on a few hundred images instead of 60,0
 every `imgenlib.…` name quoted in the README or in a notebook's Markdown must resolve.
 """
 
+import importlib
 import json
 import re
 import warnings
@@ -39,9 +40,15 @@ def quoted_names():
 
 
 def resolve(dotted):
+    """The object `dotted` names: a submodule is imported (another test may have re-imported
+    its package, which then lacks the attribute until the submodule is imported again)."""
     value = imgenlib
-    for part in dotted.split(".")[1:]:
-        value = getattr(value, part)
+    parts = dotted.split(".")
+    for index, part in enumerate(parts[1:], start=2):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            value = importlib.import_module(".".join(parts[:index]))
     return value
 
 
