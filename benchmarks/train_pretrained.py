@@ -90,18 +90,26 @@ def dataset_of(command: str) -> str:
     return words[words.index("--data") + 1]
 
 
-def measure(model, kind: str, data: str = "fashion_mnist") -> dict:
-    """Quality of a trained model on its dataset's test split."""
+def zoo_sampling(command: str) -> dict | None:
+    """The sampling settings a zoo entry records and is measured with (diffusion only)."""
+    words = command.split()
+    if words[1] != "diffusion":
+        return None
+    return TEXT_DIFFUSION_SAMPLING if "--text" in words else DIFFUSION_EVAL["sampling"]
+
+
+def measure(model, kind: str, data: str = "fashion_mnist", sampling: dict | None = None) -> dict:
+    """Quality of a trained model on its dataset's test split (a diffusion model sampled with
+    `sampling`, `zoo_sampling`)."""
     import numpy as np
 
     if hasattr(model, "text_encoder"):
-        return measure_text(model, data, TEXT_DIFFUSION_SAMPLING if kind == "diffusion" else None)
+        return measure_text(model, data, sampling)
 
     from imgenlib.data import load_images
     from imgenlib.evaluation import evaluate
 
     n = DIFFUSION_EVAL["n"] if kind == "diffusion" else EVAL_N[data]
-    sampling = DIFFUSION_EVAL["sampling"] if kind == "diffusion" else None
     quality = evaluate(model, data, n=n, seed=0, sampling=sampling)
     if kind == "vae":
         images, labels = load_images(data, "test")
@@ -204,13 +212,13 @@ def main(argv=None) -> int:
             seconds = time.perf_counter() - start
         model = load_run_model(out)
         entry = {"description": description, "command": cli, "train_seconds": seconds}
-        if command.split()[1] == "diffusion":
-            text = "--text" in command.split()
-            entry["sampling"] = TEXT_DIFFUSION_SAMPLING if text else DIFFUSION_EVAL["sampling"]
+        sampling = zoo_sampling(command)
+        if sampling is not None:
+            entry["sampling"] = sampling
         with tempfile.TemporaryDirectory() as scratch:  # measure the float16 weights users get
             pretrained.pack(model, name, **entry, quality={}, directory=scratch)
             shipped = pretrained.load(name, registry=Path(scratch) / "pretrained.json")
-            quality = measure(shipped, command.split()[1], dataset_of(command))
+            quality = measure(shipped, command.split()[1], dataset_of(command), sampling)
         path = pretrained.pack(model, name, **entry, quality=quality)
         print(
             f"[{name}] {seconds:.0f} s, {path.stat().st_size / 1e6:.2f} MB, {quality}", flush=True

@@ -30,9 +30,9 @@ from imgenlib._validation import check_int
 from imgenlib.images import check_images
 from imgenlib.metrics import (
     density_coverage,
+    evaluation_kid,
     fid_from_features,
     inception_score,
-    kid_from_features,
     precision_recall,
 )
 from imgenlib.reconstruction import (  # QUICK_EVAL_IMAGES and evaluate_vae: re-exported
@@ -159,11 +159,7 @@ def score_images(
     if "fid" in names:
         result["fid"] = fid_from_features(real, fake)
     if {"kid", "kid_std"} & set(names):
-        # Subsets of at most half the data, so they differ and kid_std means something.
-        subset_size = min(1000, max(2, min(len(real), len(fake)) // 2))
-        result["kid"], result["kid_std"] = kid_from_features(
-            real, fake, subsets=50, subset_size=subset_size, seed=seed
-        )
+        result["kid"], result["kid_std"] = evaluation_kid(real, fake, seed=seed)
     if {"precision", "recall"} & set(names):
         result["precision"], result["recall"] = precision_recall(real, fake, k=3)
     if {"density", "coverage"} & set(names):

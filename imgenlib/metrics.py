@@ -40,6 +40,7 @@ __all__ = [
     "fid_from_features",
     "frechet_distance",
     "inception_score",
+    "evaluation_kid",
     "kid_from_features",
     "per_class_scores",
     "precision_recall",
@@ -133,6 +134,14 @@ def fid_from_features(real, fake) -> float:
 
 def _polynomial_kernel(x, y):
     return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
+def evaluation_kid(real, fake, seed: int = 0) -> tuple[float, float]:
+    """KID as imgenlib's evaluations report it: `kid_from_features` over 50 subsets of
+    min(1000, half the smaller set) rows, so that the subsets differ and the std means
+    something. ``(mean, std)``."""
+    subset_size = min(1000, max(2, min(len(real), len(fake)) // 2))
+    return kid_from_features(real, fake, subsets=50, subset_size=subset_size, seed=seed)
 
 
 def kid_from_features(
@@ -239,8 +248,8 @@ def per_class_scores(
         real, fake: feature arrays (rows = images).
         real_labels, fake_labels: int class of each row (for a conditional model, the
             labels it was asked for).
-        metric: ``"fid"`` or ``"kid"`` (mean over 50 subsets of min(1000, n/2) rows each,
-            as `imgenlib.evaluation.evaluate` does).
+        metric: ``"fid"`` or ``"kid"`` (`evaluation_kid`'s mean, as
+            `imgenlib.evaluation.evaluate` reports it).
         seed: seed of KID's subsets.
 
     Returns:
@@ -274,6 +283,5 @@ def per_class_scores(
         if metric == "fid":
             scores[int(c)] = fid_from_features(x, y)
         else:
-            size = min(1000, max(2, min(len(x), len(y)) // 2))
-            scores[int(c)] = kid_from_features(x, y, subsets=50, subset_size=size, seed=seed)[0]
+            scores[int(c)] = evaluation_kid(x, y, seed=seed)[0]
     return scores

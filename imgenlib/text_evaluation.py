@@ -104,10 +104,9 @@ def _scores(read: dict, truth: dict) -> dict:
 
 
 def _distances(real: np.ndarray, fake: np.ndarray, seed: int) -> dict:
-    from imgenlib.metrics import fid_from_features, kid_from_features
+    from imgenlib.metrics import evaluation_kid, fid_from_features
 
-    size = min(1000, max(2, len(real) // 2))  # half the images: subsets differ, std means something
-    kid, kid_std = kid_from_features(real, fake, subsets=50, subset_size=size, seed=seed)
+    kid, kid_std = evaluation_kid(real, fake, seed=seed)  # real and fake: n rows each
     return {"kid": kid, "kid_std": kid_std, "fid": fid_from_features(real, fake)}
 
 
