@@ -7,7 +7,7 @@ from imgenlib import pretrained
 from imgenlib.models import GANConfig, build_gan
 
 
-def _pack(model, directory, name="toy"):
+def _pack(model, directory, name="toy", **options):
     return pretrained.pack(
         model,
         name,
@@ -16,6 +16,7 @@ def _pack(model, directory, name="toy"):
         train_seconds=1.5,
         quality={"fid": 1.0},
         directory=directory,
+        **options,
     )
 
 
@@ -82,11 +83,7 @@ def test_text_diffusion_round_trip_keeps_its_encoders_layout_map_and_sampling(tm
     model = build_text_diffusion(config, (16, 16, 3), captions, text_dim=16)
     for network in (model.ema_network, model.ema_text_encoder):  # away from initial weights
         network.set_weights([w + 0.05 * np.sign(w) + 0.01 for w in network.get_weights()])
-    sampling = {"steps": 3, "guidance": 2.0}
-    pretrained.pack(
-        model, "toy", description="toy", command="test", train_seconds=0, quality={},
-        directory=tmp_path, sampling=sampling,
-    )  # fmt: skip
+    _pack(model, tmp_path, sampling={"steps": 3, "guidance": 2.0})
     loaded = pretrained.load("toy", registry=tmp_path / "pretrained.json")
     assert type(loaded).__name__ == "TextDiffusion"
     assert loaded.text_encoder.vocabulary == model.text_encoder.vocabulary
