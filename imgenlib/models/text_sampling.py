@@ -48,13 +48,19 @@ class TextDiffusionSampler(DiffusionSampler):
 
     def epsilon(self, x, t, text, guidance):
         """ε̂ at x_t and scalar t for the text condition `text`, guided by `guidance`;
-        guidance 0 runs the no-text branch alone (exactly the unconditional model)."""
-        base = DiffusionSampler.epsilon  # its guided mix, with this class's null_condition
-        return tf.cond(
-            tf.equal(guidance, 0.0),
-            lambda: base(self, x, t, self.null_condition(text), 1.0),
-            lambda: base(self, x, t, text, guidance),
+        guidance 0 runs the no-text branch alone (exactly the unconditional model).
+
+        Guidance 0 swaps in the null condition at guidance 1 (`tf.where` on the inputs)
+        rather than branching the chain: the traced graph holds the U-Net twice (unguided
+        and guided, `DiffusionSampler.epsilon`) instead of four times, which halves the
+        tracing a fresh model spends before its first image.
+        """
+        off = tf.equal(guidance, 0.0)
+        text = tf.nest.map_structure(
+            lambda a, b: tf.where(off, b, a), text, self.null_condition(text)
         )
+        guidance = tf.where(off, tf.ones_like(guidance), guidance)
+        return DiffusionSampler.epsilon(self, x, t, text, guidance)
 
     def _signature(self, *extra):
         model = self.model
