@@ -335,26 +335,32 @@ def choose_preset(kind: str, data: str, *, text: bool = False) -> tuple[str, str
 
 def build(
     kind: str, config, image_shape, *, num_classes=None, class_names=None, captions=None,
-    seed: int = 0,
+    text_encoder=None, seed: int = 0,
 ):  # fmt: skip
     """Build and compile a model of `kind` from its config.
 
     A conditional model gets `num_classes`, or `class_names` (then one class per name); a
-    text-conditional one the training `captions` (the words its text encoder knows).
+    text-conditional one the training `captions` (the words its new text encoder knows), or
+    a ready `text_encoder` (e.g. a Mini-CLIP's), which stays frozen.
     """
     check_choice("model kind", kind, PRESETS)
-    if captions is not None:
+    if captions is not None or text_encoder is not None:
+        text = (
+            {"captions": captions}
+            if text_encoder is None
+            else {"text_encoder": text_encoder, "text_training": "frozen"}
+        )
         if kind == "diffusion":
             from imgenlib.models.text_diffusion import build_text_diffusion
 
-            return build_text_diffusion(config, image_shape, captions, seed=seed)
+            return build_text_diffusion(config, image_shape, **text, seed=seed)
         if kind != "gan":
             raise ValueError(
                 f"Text-conditional models are GANs and diffusion models. Received: kind={kind!r}"
             )
         from imgenlib.models.text_gan import build_text_gan
 
-        return build_text_gan(config, image_shape, captions, seed=seed)
+        return build_text_gan(config, image_shape, **text, seed=seed)
     builder = {"gan": build_gan, "vae": build_vae, "diffusion": build_diffusion}[kind]
     if class_names is not None and num_classes is None:
         num_classes = len(class_names)

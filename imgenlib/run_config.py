@@ -59,6 +59,9 @@ class RunConfig:
             ``shapes_captions``, ``emoji``): the model keeps a text encoder whose vocabulary
             is the training captions' words, and draws from prompts
             (``python -m imgenlib sample DIR --prompt "a red circle"``).
+        text_encoder: ``"new"`` (a small encoder trained with the model) or ``"clip"``: the
+            shipped Mini-CLIP's text encoder of the data (`imgenlib.load_pretrained_clip`),
+            frozen, as Stable Diffusion and Imagen use a frozen pretrained text encoder.
         loss: GAN loss override (one of `imgenlib.losses.LOSSES`).
         batch_size: batch size; None: the preset's.
         seed: seeds data order, initialisation and sampling noise.
@@ -133,8 +136,9 @@ class RunConfig:
     )  # fmt: skip
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "kind", "data", "preset", "conditional", "loss", "batch_size", "seed", "image_size",
-        "background", "style", "condition", "text", *PRIVACY,
+        "background", "style", "condition", "text", "text_encoder", *PRIVACY,
     )  # fmt: skip
+    TEXT_ENCODERS: ClassVar[tuple[str, ...]] = ("new", "clip")
 
     kind: str
     data: str
@@ -144,6 +148,7 @@ class RunConfig:
     max_minutes: float | None = None
     conditional: bool = False
     text: bool = False
+    text_encoder: str = "new"
     loss: str | None = None
     batch_size: int | None = None
     seed: int = 0
@@ -247,8 +252,14 @@ class RunConfig:
                 f"Received: precision={self.precision!r} with dp_epsilon={self.dp_epsilon!r}, "
                 f"dp_sigma={self.dp_sigma!r}"
             )
+        check_choice("text_encoder", self.text_encoder, self.TEXT_ENCODERS)
         if self.text:
             self._check_text()
+        elif self.text_encoder != "new":
+            raise ValueError(
+                f"text_encoder applies to text runs (text=True). Received: "
+                f"text_encoder={self.text_encoder!r} with text=False"
+            )
         if self.loss is not None and self.kind != "gan":
             raise ValueError(
                 f"loss applies to GANs only. Received: loss={self.loss!r} for a {self.kind}"

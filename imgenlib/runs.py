@@ -75,6 +75,7 @@ def check_same_run(config: RunConfig, recorded: dict) -> None:
 
     recorded = {
         "text": False,  # recorded before text runs existed
+        "text_encoder": "new",  # recorded before the choice existed
         **recorded,
         **resolved_style_and_condition(
             recorded.get("data"), recorded.get("conditional"),

@@ -345,9 +345,14 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
     keras.mixed_precision.set_global_policy(config.precision)  # layers take it when built
     try:
         with distribution.scope():
+            text_encoder = None
+            if config.text_encoder == "clip":  # frozen: only its words are known
+                from imgenlib.clip_tasks import load_pretrained_clip
+
+                text_encoder, captions = load_pretrained_clip(config.data).text_encoder, None
             model = presets.build(
                 config.kind, model_config, image_shape, class_names=class_names,
-                captions=captions, seed=config.seed,
+                captions=captions, text_encoder=text_encoder, seed=config.seed,
             )  # fmt: skip
             if config.precision == "mixed_float16":
                 use_loss_scaling(model)
