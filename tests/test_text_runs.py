@@ -162,6 +162,31 @@ def test_text_is_part_of_a_runs_identity(tmp_path):
     check_same_run(plain, older)  # a run.json from before text runs is a run without text
 
 
+def test_text_encoder_choice_is_checked_and_part_of_a_runs_identity(tmp_path):
+    with pytest.raises(ValueError, match="text_encoder='clip' with text=False"):
+        RunConfig("diffusion", "shapes_captions", tmp_path, text_encoder="clip")
+    with pytest.raises(ValueError, match="'t5'"):
+        RunConfig("diffusion", "shapes_captions", tmp_path, text=True, text_encoder="t5")
+    clip = RunConfig("diffusion", "shapes_captions", tmp_path, text=True, text_encoder="clip")
+    record = clip.resolved().to_json()
+    new = RunConfig("diffusion", "shapes_captions", tmp_path, text=True).resolved()
+    with pytest.raises(ValueError, match="text_encoder: 'clip' → 'new'"):
+        check_same_run(new, record)
+    older = {key: value for key, value in new.to_json().items() if key != "text_encoder"}
+    check_same_run(new, older)  # a run.json from before the choice used a new encoder
+
+
+def test_a_ready_text_encoder_is_used_frozen(keras_seed):
+    from imgenlib.clip_tasks import load_pretrained_clip
+
+    encoder = load_pretrained_clip("shapes_captions").text_encoder
+    config = DiffusionConfig.tiny(text_map=2)
+    model = presets.build("diffusion", config, (16, 16, 3), text_encoder=encoder)
+    assert model.text_encoder is encoder and model.text_training == "frozen"
+    gan = presets.build("gan", GANConfig.tiny(), (16, 16, 3), text_encoder=encoder)
+    assert gan.text_encoder is encoder and gan.text_training == "frozen"
+
+
 def test_epoch_batches_carry_captions():
     images = np.arange(6, dtype=np.float32).reshape(6, 1, 1, 1)
     captions = np.array(["a", "bb", "ccc", "d", "ee", "fff"], dtype=object)
