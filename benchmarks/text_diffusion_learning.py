@@ -35,6 +35,18 @@ CPU shared with other jobs, which changes times, not results: the runs are deter
 The layout map solves position; colour stays slow to learn for this tiny U-Net whatever
 carries the text.
 
+At 32×32 (``--image-size 32``, the same 2,048 one-object scenes, 20 epochs, guidance 4;
+measured on 2026-12-02 beside other jobs, seed 0):
+
+| arm | colour / position | train CPU s |
+|---|---|---|
+| ``--text-map 8`` | 0.23 / 0.91 | 297 |
+| ``--text-map 8 --encoder clip`` | 0.49 / 1.00 | 290 |
+
+so the map carries position at 32×32 too, and a frozen Mini-CLIP encoder doubles colour.
+``--network text`` trains the ``text`` preset's U-Net (widths 16, 32, 64) with the
+benchmark's settings; ``--two-objects F`` makes a share F of the scenes two-object ones.
+
 This was a slow test until it was measured (colour 0.31 at guidance 4 after 20 epochs, 165
 CPU s, one seed; chance 1/6): a learning test that needs three CPU minutes, with a margin
 of 0.06 on one seed, belongs with the measurements. The TextGAN's learning test
@@ -44,6 +56,7 @@ of 0.06 on one seed, belongs with the measurements. The TextGAN's learning test
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 
@@ -59,6 +72,7 @@ from imgenlib.caption_accuracy import prompt_accuracy  # noqa: E402
 from imgenlib.contrastive import caption_dataset  # noqa: E402
 from imgenlib.data import load_shapes_captions  # noqa: E402
 from imgenlib.models import DiffusionConfig, build_text_diffusion  # noqa: E402
+from imgenlib.presets import TEXT_DIFFUSION  # noqa: E402
 
 
 class Guided:
@@ -70,12 +84,17 @@ class Guided:
 
 
 def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = False,
-        cross_attention: bool = False, text_map: int = 0, encoder: str = "new", seed: int = 0) -> dict:  # fmt: skip
-    train = load_shapes_captions("train", n=n_train, image_size=16, two_object_fraction=0)
-    keras.utils.set_random_seed(seed)
-    config = DiffusionConfig.tiny(
-        prediction="v", ema_decay=0.99, learning_rate=2e-3, text_map=text_map
+        cross_attention: bool = False, text_map: int = 0, encoder: str = "new", seed: int = 0,
+        image_size: int = 16, two_objects: float = 0.0, network: str = "tiny") -> dict:  # fmt: skip
+    train = load_shapes_captions(
+        "train", n=n_train, image_size=image_size, two_object_fraction=two_objects
     )
+    keras.utils.set_random_seed(seed)
+    settings = {"prediction": "v", "ema_decay": 0.99, "learning_rate": 2e-3, "text_map": text_map}
+    if network == "tiny":
+        config = DiffusionConfig.tiny(**settings)
+    else:  # the text preset's U-Net with the benchmark's training settings
+        config = dataclasses.replace(TEXT_DIFFUSION, **settings)
     text = {"captions": train.captions}
     if encoder != "new":
         from imgenlib import pretrained
@@ -89,7 +108,7 @@ def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = 
         text = {"text_encoder": ready.text_encoder, "text_training": "frozen"}
     model = build_text_diffusion(
         config,
-        (16, 16, 3),
+        (image_size, image_size, 3),
         **text,
         cross_attention=cross_attention,
         seed=seed,
@@ -108,8 +127,11 @@ def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = 
     flags = (" --cross-attention" if cross_attention else "") + (f" --seed {seed}" if seed else "")
     flags += f" --text-map {text_map}" if text_map else ""
     flags += f" --encoder {encoder}" if encoder != "new" else ""
+    flags += f" --image-size {image_size}" if image_size != 16 else ""
+    flags += f" --two-objects {two_objects:g}" if two_objects else ""
+    flags += f" --network {network}" if network != "tiny" else ""
     return {
-        "epochs": epochs, "cross_attention": cross_attention, "text_map": text_map, "encoder": encoder, "seed": seed, "train_scenes": n_train, "prompts": n_prompts, "ddim_steps": steps,
+        "epochs": epochs, "cross_attention": cross_attention, "text_map": text_map, "encoder": encoder, "seed": seed, "image_size": image_size, "two_object_fraction": two_objects, "network": network, "train_scenes": n_train, "prompts": n_prompts, "ddim_steps": steps,
         "train_cpu_seconds": round(seconds, 1), "scores": scores, "chance": result["chance"],
         "command": f"python benchmarks/text_diffusion_learning.py --epochs {epochs}{flags}",
     }  # fmt: skip
@@ -128,6 +150,14 @@ def main(argv=None) -> None:
         help="a new text encoder trained by the denoiser, or the frozen one of the shipped Mini-CLIP or TextGAN",
     )
     parser.add_argument("--seed", type=int, default=0, help="Keras seed and training noise")
+    parser.add_argument("--image-size", type=int, default=16, help="scene side in pixels")
+    parser.add_argument("--two-objects", type=float, default=0.0, help="share of two-object scenes")
+    parser.add_argument(
+        "--network",
+        choices=("tiny", "text"),
+        default="tiny",
+        help="DiffusionConfig.tiny or the text preset's U-Net (widths 16, 32, 64)",
+    )
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
     arms = {
@@ -135,6 +165,9 @@ def main(argv=None) -> None:
         "text_map": args.text_map,
         "encoder": args.encoder,
         "seed": args.seed,
+        "image_size": args.image_size,
+        "two_objects": args.two_objects,
+        "network": args.network,
     }
     if args.quick:
         result = run(epochs=1, n_train=128, n_prompts=20, steps=3, eager=True, **arms)
