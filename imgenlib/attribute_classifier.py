@@ -66,7 +66,7 @@ ATTRIBUTES = ("colour", "shape", "size", "position")
 COMMAND = "python benchmarks/train_attribute_classifier.py"
 
 
-def class_counts() -> dict[str, int]:
+def attribute_class_counts() -> dict[str, int]:
     """Classes per attribute: ``{"colour": 6, "shape": 4, "size": 2, "position": 9}``."""
     from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES, SIZE_NAMES
     from imgenlib.data.shapes_captions import POSITION_NAMES
@@ -110,7 +110,7 @@ def build_attribute_classifier():
     colour = keras.layers.GlobalMaxPooling2D(name="colour_features")(c)
     features = keras.layers.Concatenate(name="features")([form, colour])
     x = keras.layers.Dropout(0.2, name="dropout")(form)
-    counts = class_counts()
+    counts = attribute_class_counts()
     heads = [keras.layers.Dense(counts["colour"], name="colour")(colour)]
     heads += [keras.layers.Dense(counts[a], name=a)(x) for a in ATTRIBUTES[1:]]
     return keras.Model(inputs, [features, *heads], name=NAME)

@@ -183,7 +183,7 @@ def evaluate_text(
     Warns:
         UserWarning: n below `FID_MIN_N`: FID is biased upwards at this n.
     """
-    from imgenlib.attribute_classifier import AttributeClassifier, class_counts, labels_of
+    from imgenlib.attribute_classifier import AttributeClassifier, attribute_class_counts, labels_of
     from imgenlib.data.shapes_captions import load_shapes_captions
 
     check_choice("dataset", data, DATASETS)
@@ -202,7 +202,7 @@ def evaluate_text(
         )
     classifier = classifier or AttributeClassifier()
     clip = _clip_model()
-    counts = class_counts()
+    counts = attribute_class_counts()
     chance = {a: 1 / counts[a] for a in _ATTRIBUTES}
     chance["exact_match"] = float(np.prod([chance[a] for a in _ATTRIBUTES]))
     results = {}
