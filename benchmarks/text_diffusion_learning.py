@@ -42,6 +42,7 @@ measured on 2026-12-02 beside other jobs, seed 0):
 |---|---|---|
 | ``--text-map 8`` | 0.23 / 0.91 | 297 |
 | ``--text-map 8 --encoder clip`` | 0.49 / 1.00 | 290 |
+| ``--text-map 8 --network text`` | 0.46 / 0.99 | 567 |
 
 so the map carries position at 32×32 too, and a frozen Mini-CLIP encoder doubles colour.
 ``--network text`` trains the ``text`` preset's U-Net (widths 16, 32, 64) with the
