@@ -61,6 +61,40 @@ QUICK = {
 }  # fmt: skip
 
 
+def load_init(path: Path) -> dict:
+    """A saved Mini-CLIP to continue training, with its file's SHA-256 and its own record's
+    training facts when `path` sits beside a ``mini_clip.json`` that lists it."""
+    from imgenlib.features import sha256
+    from imgenlib.io import load_json
+    from imgenlib.models import load_model
+
+    if not path.is_file():
+        raise ValueError(f"--init must be a saved Mini-CLIP (.keras). Received: {path}")
+    entries = (
+        load_json(path.parent / "mini_clip.json")
+        if (path.parent / "mini_clip.json").is_file()
+        else {}
+    )
+    entry = next((e for e in entries.values() if e.get("file") == path.name), {})
+    facts = (
+        "train_pairs",
+        "epochs",
+        "learning_rate",
+        "model",
+        "cpu_seconds",
+        "total_cpu_seconds",
+        "command",
+        "init",
+    )
+    record = {
+        "file": path.name,
+        "sha256": sha256(path),
+        **{k: entry[k] for k in facts if k in entry},
+    }
+    cpu = entry.get("total_cpu_seconds", entry.get("cpu_seconds", 0.0))
+    return {"model": load_model(path, compile=False), "record": record, "cpu_seconds": cpu}
+
+
 def gallery_recall(model, images, captions, unknown="warn", size=100) -> dict:
     """Mean strict recall@1/5 over consecutive galleries of `size` pairs."""
     return retrieve(model, images, captions, k=(1, 5), unknown=unknown, gallery=size)
@@ -120,7 +154,15 @@ def markdown(name, record) -> str:
               "t→i R@5 (gallery 100)", "zero-shot accuracy"]  # fmt: skip
     return (
         f"# Mini-CLIP on {name}\n\n{record['train_pairs']} training pairs, {record['epochs']} "
-        f"epochs, {record['cpu_seconds']:.0f} CPU s ({record['wall_seconds']:.0f} s wall).\n\n"
+        f"epochs, {record['cpu_seconds']:.0f} CPU s ({record['wall_seconds']:.0f} s wall)"
+        + (
+            f", continuing {record['init']['file']} (SHA-256 {record['init']['sha256'][:12]}…, "
+            f"its command `{record['init'].get('command', '?')}`); "
+            f"{record['total_cpu_seconds']:.0f} CPU s in all"
+            if "init" in record
+            else ""
+        )
+        + ".\n\n"
         + markdown_table(header, rows)
     )
 
@@ -129,6 +171,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=sorted(SETTINGS), default="shapes_captions")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset")
+    parser.add_argument("--train", type=int, default=None, metavar="N",
+                        help="training pairs (shapes only; default: the preset)")  # fmt: skip
+    parser.add_argument("--learning-rate", type=float, default=None, help="override the preset")
+    parser.add_argument(
+        "--init", type=Path, default=None, metavar="KERAS",
+        help="continue training this saved Mini-CLIP (its architecture and vocabulary) "
+        "instead of building a new one; the record adds its CPU time to this run's",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny data and model: a smoke test")
     parser.add_argument("--out", type=Path, default=None,
                         help="write weights and results here (default: imgenlib/weights/ "
@@ -143,6 +193,12 @@ def main():
     settings = {**SETTINGS[args.data], **(QUICK if args.quick else {})}
     if args.epochs:
         settings["epochs"] = args.epochs
+    if args.learning_rate:
+        settings["learning_rate"] = args.learning_rate
+    if args.train:
+        if args.data != "shapes_captions":
+            parser.error(f"--train is for shapes_captions only, got --data {args.data}")
+        settings["train"] = args.train
     if args.hard_negatives is not None:
         chosen = [] if args.hard_negatives == "none" else args.hard_negatives.split(",")
         settings["model"] = {**settings["model"], "hard_negatives": chosen}
@@ -153,11 +209,13 @@ def main():
     else:
         train = load_emoji("train", image_size=size, style="all", n=settings["train"])
         keys = None
+    init = load_init(args.init) if args.init else None
     start = time.perf_counter()
     model, history = train_mini_clip(
         train.images, train.captions, keys=keys, epochs=settings["epochs"],
         batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
-        seed=args.seed, verbose=2, **settings["model"],
+        seed=args.seed, verbose=2, model=init and init["model"],
+        **({} if init else settings["model"]),
     )  # fmt: skip
     wall = time.perf_counter() - start
     if args.data == "shapes_captions":
@@ -167,8 +225,12 @@ def main():
     command = (
         f"python benchmarks/train_mini_clip.py --data {args.data}"
         + (" --quick" if args.quick else "")
+        + (f" --train {args.train}" if args.train else "")
         + (f" --epochs {args.epochs}" if args.epochs else "")
         + (f" --hard-negatives {args.hard_negatives}" if args.hard_negatives is not None else "")
+        + (f" --learning-rate {args.learning_rate:g}" if args.learning_rate else "")
+        + (f" --seed {args.seed}" if args.seed else "")
+        + (f" --init {args.init.name}" if args.init else "")
     )
     record = {
         "data": args.data,
@@ -185,6 +247,10 @@ def main():
         "metrics": metrics,
         "command": command,
     }
+    if init:
+        record["model"] = init["record"].pop("model", settings["model"])
+        record["init"] = init["record"]
+        record["total_cpu_seconds"] = round(record["cpu_seconds"] + init["cpu_seconds"], 1)
     path = pack_mini_clip(model, args.data, record, directory=args.out)
     result = {**record, "weights": str(path), "machine": machine()}
     write_result(f"mini_clip_{args.data}", result, markdown(args.data, record), out_dir=args.out)
