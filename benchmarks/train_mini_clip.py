@@ -1,6 +1,8 @@
 """Train the Mini-CLIP models shipped in imgenlib/weights/ and measure retrieval and zero-shot.
 
-    python benchmarks/train_mini_clip.py                          # shapes_captions (shipped)
+    python benchmarks/train_mini_clip.py --out runs/clip_base     # shapes_captions, stage 1
+    python benchmarks/train_mini_clip.py --init runs/clip_base/mini_clip_shapes_captions.keras
+                                                  # stage 2 (shipped): 25,000 fresh scenes
     python benchmarks/train_mini_clip.py --data emoji             # emoji names, 64x64
     python benchmarks/train_mini_clip.py --quick --out /tmp/clip  # a one-minute smoke run
 
@@ -46,6 +48,8 @@ SETTINGS = {
         "learning_rate": 2e-3,
         "model": {"embed_dim": 128, "image_width": 32, "image_features": 256, "text_dim": 64,
                   "num_heads": 4, "num_layers": 2, "hard_negatives": ["shape", "colour", "size"]},
+        # with --init: a few epochs over fresh scenes (another seed) at a lower rate
+        "continue": {"train": 25000, "epochs": 4, "learning_rate": 5e-4, "seed": 1},
     },
     "emoji": {
         "train": None, "test": None, "image_size": 64, "epochs": 60, "batch_size": 128,
@@ -183,14 +187,20 @@ def main():
     parser.add_argument("--out", type=Path, default=None,
                         help="write weights and results here (default: imgenlib/weights/ "
                              "and benchmarks/results/)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="data and shuffling seed (default 0, or the preset's with --init)")  # fmt: skip
     parser.add_argument(
         "--hard-negatives", default=None, metavar="ATTRS",
         help="attributes whose words are swapped for hard negative captions, comma-separated "
         "(shape,colour,size), or 'none' (default: the data's setting)",
     )  # fmt: skip
     args = parser.parse_args()
-    settings = {**SETTINGS[args.data], **(QUICK if args.quick else {})}
+    settings = {**SETTINGS[args.data]}
+    if args.init:
+        settings.update(settings.get("continue", {}))
+    settings.update(QUICK if args.quick else {})
+    if args.seed is None:
+        args.seed = settings.get("seed", 0)
     if args.epochs:
         settings["epochs"] = args.epochs
     if args.learning_rate:
@@ -229,7 +239,7 @@ def main():
         + (f" --epochs {args.epochs}" if args.epochs else "")
         + (f" --hard-negatives {args.hard_negatives}" if args.hard_negatives is not None else "")
         + (f" --learning-rate {args.learning_rate:g}" if args.learning_rate else "")
-        + (f" --seed {args.seed}" if args.seed else "")
+        + (f" --seed {args.seed}" if args.seed != settings.get("seed", 0) else "")
         + (f" --init {args.init.name}" if args.init else "")
     )
     record = {
