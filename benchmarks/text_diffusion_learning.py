@@ -43,8 +43,13 @@ measured on 2026-12-02 beside other jobs, seed 0):
 | ``--text-map 8`` | 0.23 / 0.91 | 297 |
 | ``--text-map 8 --encoder clip`` | 0.49 / 1.00 | 290 |
 | ``--text-map 8 --network text`` | 0.46 / 0.99 | 567 |
+| ``--text-map 8 --two-objects 0.5`` | 0.15 / 0.12 | 303 |
 
-so the map carries position at 32×32 too, and a frozen Mini-CLIP encoder doubles colour.
+so the map carries position at 32×32 too, and a frozen Mini-CLIP encoder (the one shipped on
+that day) doubles colour; but with half the scenes holding two objects (as the
+``shapes_captions`` training split does) the encoder trained by the denoiser leaves position
+at chance, which is why the zoo model reads captions with the frozen Mini-CLIP encoder
+(``train diffusion --text --text-encoder clip``).
 ``--network text`` trains the ``text`` preset's U-Net (widths 16, 32, 64) with the
 benchmark's settings; ``--two-objects F`` makes a share F of the scenes two-object ones.
 

@@ -26,8 +26,8 @@ the sampling floor at this n. FID is biased upwards at small n (a warning says s
 
 CLIP score: reported (``"clip_score"``, mean ``100 * max(cos, 0)``, and its reference)
 only when `imgenlib.clip_tasks.load_pretrained_clip("shapes_captions")` loads a shipped
-Mini-CLIP. None is shipped yet (the 20-epoch one was measured and not shipped), so the key
-is absent today.
+Mini-CLIP (one is shipped: its record, ``pretrained_info``, gives its retrieval figures), so
+the score depends on which Mini-CLIP file is shipped.
 
 Measured once on a partly trained 32 px TextGAN (a snapshot of a ``text``-preset run,
 n = 500): colour 0.986 / 0.978, shape 0.446 / 0.272, size 0.894 / 0.890, position
