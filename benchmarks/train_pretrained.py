@@ -15,7 +15,9 @@ test −ELBO in nats per image), and writes the float16 sampling weights with
 ``emoji_gan`` is trained for a time budget (``--max-minutes 30``), the run that
 ``benchmarks/time_to_quality.py --data emoji --minutes 30 --precision mixed_bfloat16`` writes
 with the same command, so ``--from-run`` can pack that run instead of training again (its
-training time is read from the run's ``metrics.json``).
+training time is read from the run's ``metrics.json``). ``emoji_text_gan`` also trains for 30
+minutes; it is scored by `imgenlib.text_runs.emoji_category_accuracy` on every test emoji
+(names it never saw), which tests/test_pretrained.py re-measures in seconds.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ ZOO = {
         "text-conditional diffusion U-Net on captioned shapes, with a caption layout map and "
         "the shipped Mini-CLIP's text encoder, frozen (text preset, 32x32, 30 CPU minutes)",
         "train diffusion --data shapes_captions --text --text-encoder clip --max-minutes 30",
+    ),
+    "emoji_text_gan": (
+        "text-conditional GAN (GAN-CLS) on the emoji names: draws prompts such as 'red apple' "
+        "or 'smiling cat' (text preset, 32x32, bfloat16, 30 CPU minutes)",
+        "train gan --data emoji --text --max-minutes 30 --precision mixed_bfloat16",
     ),
 }
 EVAL_N = {"fashion_mnist": 10000, "emoji": 2000}
@@ -130,8 +137,23 @@ def measure(model, kind: str, data: str = "fashion_mnist", sampling: dict | None
 def measure_text(model, data: str, sampling: dict | None = None) -> dict:
     """How often a text model's samples have the colour and position of their prompts (a
     diffusion model sampled with `sampling`, and measured again at `TEXT_CHECK_N` prompts:
-    ``quality["check"]``, what tests/test_pretrained.py re-measures)."""
+    ``quality["check"]``, what tests/test_pretrained.py re-measures); on ``emoji``, how
+    often the shipped classifier puts the sample of every test emoji's name in its category."""
     from imgenlib.caption_accuracy import prompt_accuracy
+    from imgenlib.text_runs import emoji_category_accuracy
+
+    if data == "emoji":  # every test emoji (never seen), with and without skin-tone variants
+        scores = {
+            split: emoji_category_accuracy(
+                model, "test", seed=0, sampling=sampling, skin_tones=skin_tones
+            )
+            for split, skin_tones in (("test", True), ("test_no_skin_tones", False))
+        }
+        return {
+            "dataset": data, "n": scores["test"]["n"], "category_accuracy": scores,
+            "command": "imgenlib.text_runs.emoji_category_accuracy(model, 'test', seed=0, "
+            f"sampling={sampling}, skin_tones=skin_tones) for skin_tones in (True, False)",
+        }  # fmt: skip
 
     splits = ("test", "test_compositional")
     given = "" if sampling is None else f", sampling={sampling}"

@@ -79,7 +79,8 @@ def text_run_evaluation(model, config, n=None, seed=None, sampling=None) -> dict
         ``shapes_captions``: `imgenlib.evaluate_text`'s ``{"test": ..., "test_compositional":
         ...}`` (colour, shape, size, position, exact match, KID/FID, the real scenes'
         reading, chance) for one-object prompts of each split;
-        ``emoji``: ``{"test": emoji_category_accuracy(...)}``; other data: None.
+        ``emoji``: ``{"test": emoji_category_accuracy(...), "test_no_skin_tones": the same
+        with one image per emoji}``; other data: None.
     """
     from imgenlib.sampling_options import sampling_settings
     from imgenlib.text_evaluation import evaluate_text
@@ -88,9 +89,13 @@ def text_run_evaluation(model, config, n=None, seed=None, sampling=None) -> dict
         n = 100 if quick_mode() else EVALUATION_PROMPTS
     seed = config.seed if seed is None else seed
     sampling = sampling_settings(model, sampling) or {}
-    if config.data == "emoji":
-        return {"test": emoji_category_accuracy(model, n=n, style=config.style, sampling=sampling,
-                                                background=config.background)}  # fmt: skip
+    if config.data == "emoji":  # all variants, and one image per emoji (no skin-tone copies)
+        options = {"n": n, "style": config.style, "background": config.background,
+                   "sampling": sampling}  # fmt: skip
+        return {
+            "test": emoji_category_accuracy(model, **options),
+            "test_no_skin_tones": emoji_category_accuracy(model, skin_tones=False, **options),
+        }
     if config.data != "shapes_captions":
         return None
     with warnings.catch_warnings():  # FID's small-n bias: the record says which n it used
@@ -161,7 +166,7 @@ def format_text_report(result: dict) -> str:
 
 def emoji_category_accuracy(
     model, split: str = "test", n: int | None = None, *, seed: int = 1, style=None,
-    background=None, sampling=None,
+    background=None, sampling=None, skin_tones: bool = True,
 ) -> dict:  # fmt: skip
     """How often the shipped emoji classifier puts a text model's sample in its prompt's category.
 
@@ -170,7 +175,12 @@ def emoji_category_accuracy(
     counted as ``"unreadable"``, cannot be drawn); one sample per prompt, from the latents
     of `seed` (a diffusion model with `sampling`, ``generate``'s keyword arguments). The
     samples are taken to the classifier's 64×64
-    (`imgenlib.features.FeatureExtractor`).
+    (`imgenlib.features.FeatureExtractor`). With `skin_tones` the five skin-tone variants of
+    an emoji are prompts of their own ("waving hand, dark skin tone"), which makes People &
+    Body 59 % of the 371 test images; ``skin_tones=False`` keeps one image per emoji (191,
+    majority share 20 %). The ``reference`` depends on the model's size: the classifier
+    reads the category of 74 % / 61 % of those real test images at 64×64 but 54 % / 38 %
+    of them at 32×32 (the ``text`` preset's), upsampled.
 
     Returns:
         ``{"category": accuracy, "reference": the classifier on the real images (the
@@ -183,7 +193,7 @@ def emoji_category_accuracy(
     from imgenlib.features import FeatureExtractor
 
     side = image_side(model, "emoji_category_accuracy")
-    options = {"style": style, "background": background}
+    options = {"style": style, "background": background, "skin_tones": skin_tones}
     options = {key: value for key, value in options.items() if value is not None}
     record = load_emoji(split, side, n=n, **options)
     keep = readable(model.text_encoder, list(record.captions))

@@ -128,7 +128,9 @@ def test_shipped_models_load_offline_and_sample(name):
     assert entry["bytes"] <= 5 * 2**20
     model = pretrained.load(name)
     if hasattr(model, "text_encoder"):
-        images = model.generate("a large red circle in the centre", n=4, seed=0)
+        emoji = entry["quality"]["dataset"] == "emoji"
+        prompt = "red apple" if emoji else "a large red circle in the centre"
+        images = model.generate(prompt, n=4, seed=0)
     else:
         images = model.generate(4, seed=0, labels=0 if model.num_classes else None)
     assert images.shape == (4, *entry["image_shape"])
@@ -169,6 +171,18 @@ def test_stated_quality_is_what_a_fresh_evaluation_gives(name, shipped):
     stated, sampling = entry["quality"], entry.get("sampling")  # sampling: a diffusion model's
     model = shipped(name)
     assert "seed=0" in stated["command"]  # benchmarks/train_pretrained.py
+    if "category_accuracy" in stated:  # a text model on emoji: the classifier reads its samples
+        from imgenlib.text_runs import emoji_category_accuracy
+
+        for split, recorded in stated["category_accuracy"].items():
+            skin_tones = split == "test"  # "test_no_skin_tones": one image per emoji
+            fresh = emoji_category_accuracy(
+                model, "test", seed=0, sampling=sampling, skin_tones=skin_tones
+            )
+            assert fresh["n"] == recorded["n"], split
+            for key in ("category", "reference", "majority"):
+                assert fresh[key] == pytest.approx(recorded[key], abs=0.02), (split, key)
+        return
     if "prompt_accuracy" in stated:  # a text model: read from its samples' pixels
         from imgenlib.caption_accuracy import prompt_accuracy
 

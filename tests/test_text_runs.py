@@ -225,6 +225,36 @@ def test_emoji_category_accuracy_scores_a_model_by_the_category_of_its_prompts()
     assert constant["category"] <= constant["majority"] < faithful["category"]
 
 
+def test_emoji_category_accuracy_without_skin_tones_prompts_each_emoji_once():
+    """Skin-tone variants make People & Body most of the test images; ``skin_tones=False``
+    prompts each test emoji once, so the majority share falls."""
+    from imgenlib.data.emoji import load_emoji
+    from imgenlib.text import build_text_encoder
+    from imgenlib.text_runs import emoji_category_accuracy
+
+    test = load_emoji("test", 64)
+    drawings = dict(zip(test.captions, test.images, strict=True))
+    prompted = []
+
+    class Drawer:
+        image_shape = (64, 64, 3)
+        text_encoder = build_text_encoder(load_emoji("train", 16).captions)
+
+        def generate(self, prompts, seed=None):
+            prompted.extend(prompts)
+            return np.stack([drawings[p] for p in prompts])
+
+    every = emoji_category_accuracy(Drawer())
+    once = emoji_category_accuracy(Drawer(), skin_tones=False)
+    distinct = load_emoji("test", 16, skin_tones=False)
+    assert once["n"] + once["unreadable"] == len(distinct.captions) < len(test.captions)
+    assert every["n"] + every["unreadable"] == len(test.captions)
+    assert not any("skin tone" in p for p in prompted[every["n"] :])
+    assert any("skin tone" in p for p in prompted[: every["n"]])
+    assert once["majority"] < every["majority"]
+    assert once["category"] == once["reference"] > once["majority"]
+
+
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_text_gan_trains_in_mixed_precision(precision):
     """The GPU paths of a text run (`train --text --precision ...`): the networks compute in
