@@ -93,6 +93,13 @@ def html_report(report: dict) -> str:
                 for split, v in quality["prompt_accuracy"].items()
             )
             measured = f"prompts of test scenes, {scores} (n = {quality['n']} prompts each)"
+        elif "category_accuracy" in quality:  # emoji: the classifier on unseen names
+            scores = "; ".join(
+                f"{split}: {v['category']:.2f} (majority {v['majority']:.2f}, real emoji "
+                f"{v['reference']:.2f}, chance {v['chance']:.2f}, n = {v['n']})"
+                for split, v in quality["category_accuracy"].items()
+            )
+            measured = f"category of the samples of unseen test emoji names, {scores}"
         else:
             measured = (
                 f"FID {quality['fid']}, KID {quality['kid']}, precision "
@@ -199,12 +206,15 @@ def pretrained_samples(name, out) -> dict:
     labels = "balanced" if model.conditional else None
     sampling = record.get("sampling") or {}  # a diffusion model: the steps of its quality
     stated = record["quality"]
-    if hasattr(model, "text_encoder"):  # a text model: the captions of test scenes
+    if hasattr(model, "text_encoder"):  # a text model: test captions whose words it knows
         from imgenlib.data.splits import load_captions
+        from imgenlib.text_runs import readable
 
-        _, prompts, _ = load_captions(stated["dataset"], image_size=model.image_shape[0], n=64)
-        images = model.generate(list(prompts), seed=0, **sampling)
-        quality = {"n": stated["n"], "prompt_accuracy": stated["prompt_accuracy"]}
+        _, prompts, _ = load_captions(stated["dataset"], image_size=model.image_shape[0], n=256)
+        prompts = list(prompts[readable(model.text_encoder, list(prompts), every=True)][:64])
+        images = model.generate(prompts, seed=0, **sampling)
+        scores = ("prompt_accuracy", "category_accuracy")  # shapes, emoji
+        quality = {"n": stated["n"], **{key: stated[key] for key in scores if key in stated}}
     else:
         images = model.generate(64, seed=0, labels=labels, **sampling)
         quality = {key: stated[key] for key in ("n", "fid", "kid", "precision", "recall")}

@@ -99,6 +99,11 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
             held_out = stated["prompt_accuracy"]["test_compositional"]["colour"]
             assert f"test_compositional: colour {held_out:.2f}" in page
             continue
+        if "category_accuracy" in stated:  # an emoji text model, drawn from known test names
+            assert model["quality"]["category_accuracy"] == stated["category_accuracy"]
+            unseen = stated["category_accuracy"]["test"]
+            assert f"test: {unseen['category']:.2f} (majority {unseen['majority']:.2f}" in page
+            continue
         keys = ("n", "fid", "kid", "precision", "recall")
         assert model["quality"] == {key: stated[key] for key in keys}
         assert f"Pretrained {name}" in page and f"FID {model['quality']['fid']}" in page
@@ -129,7 +134,7 @@ def test_train_options_build_the_run_config_of_the_library_call(tmp_path):
     # DP-SGD runs on one device: its options are tested apart from strategy="mirrored"
     private = {"dp_epsilon": 3.0, "dp_delta": 1e-6, "dp_clip": 0.5, "dp_sigma": 1.2}
     private["dp_accountant"] = "pld"
-    text = {"text": True}  # a text run is not conditional
+    text = {"text": True, "text_encoder": "clip"}  # a text run is not conditional
     assert set(settings) | set(private) | set(text) | {"kind", "data", "out"} == {
         f.name for f in dataclasses.fields(RunConfig)
     }

@@ -32,12 +32,13 @@ def test_identity_fields_decide_what_may_change_on_resume(tmp_path):
     # reads as None (the defaults; for digits and unconditional runs they resolve to None)
     # and so did the DP options (None in a run that is not private) and text (False)
     assert RunConfig.IDENTITY == (
-        *OLD_RUN_JSON, "background", "style", "condition", "text", *RunConfig.PRIVACY
+        *OLD_RUN_JSON, "background", "style", "condition", "text", "text_encoder",
+        *RunConfig.PRIVACY,
     )  # fmt: skip
     config = RunConfig.tiny(tmp_path).resolved()
     assert config.identity() == {
         **OLD_RUN_JSON, "background": None, "style": None, "condition": None, "text": False,
-        **dict.fromkeys(RunConfig.PRIVACY),
+        "text_encoder": "new", **dict.fromkeys(RunConfig.PRIVACY),
     }  # fmt: skip
     check_same_run(config, OLD_RUN_JSON)
     recorded = config.to_json()
