@@ -111,7 +111,7 @@ def _add_train_parser(commands):
         ("--conditional", {"action": "store_true"}, "train a class-conditional model"),
         ("--text", {"action": "store_true"}, "train a text-conditional model (GAN or diffusion) on the "
          "captions of shapes_captions or emoji; sample it with `sample DIR --prompt TEXT`"),
-        ("--text-encoder", {"choices": ("new", "clip"), "default": "new"}, "with --text: a new "
+        ("--text-encoder", {"choices": RunConfig.TEXT_ENCODERS, "default": "new"}, "with --text: a new "
          "encoder trained with the model (default), or the shipped Mini-CLIP's, frozen"),
         ("--loss", {"choices": _LazyChoices("imgenlib.losses", "LOSSES"), "metavar": "LOSS"},
          "GAN loss: %(choices)s (default: the preset's)"),

@@ -32,6 +32,7 @@ __all__ = [
     "format_text_report",
     "grid_prompts",
     "load_text_training_data",
+    "run_text_encoder",
     "text_run_evaluation",
 ]
 
@@ -46,6 +47,16 @@ def load_text_training_data(config, max_images: int | None = None):
         background=config.background, style=config.style,
     )  # fmt: skip
     return images, captions
+
+
+def run_text_encoder(config):
+    """The ready text encoder a text run's ``text_encoder`` setting names (``"clip"``: the
+    shipped Mini-CLIP's of its data, used frozen), or None: a new one from the captions."""
+    if config.text_encoder != "clip":
+        return None
+    from imgenlib.clip_tasks import load_pretrained_clip
+
+    return load_pretrained_clip(config.data).text_encoder
 
 
 def grid_prompts(config, n: int = 64, text_encoder=None) -> list[str]:

@@ -67,6 +67,7 @@ from pathlib import Path
 
 import keras
 
+from imgenlib import text_runs
 from imgenlib._env import live_progress, quick_mode
 from imgenlib.callbacks import (
     HistoryJSON,
@@ -96,7 +97,6 @@ from imgenlib.resume import (
 from imgenlib.runs import RunConfig, check_same_run, load_split, run_summary
 from imgenlib.sampling_options import sampling_settings
 from imgenlib.summaries import TensorBoardLogger
-from imgenlib.text_runs import grid_prompts, load_text_training_data, text_run_evaluation
 
 __all__ = ["QUICK_MAX_IMAGES", "UNTIL_TIME_BUDGET", "train"]
 
@@ -214,7 +214,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
     if budget:
         summary["privacy"] = budget[0].record()
     if config.text:
-        summary["prompt_accuracy"] = text_run_evaluation(model, config)
+        summary["prompt_accuracy"] = text_runs.text_run_evaluation(model, config)
     if config.kind == "vae":
         summary["evaluation"] = evaluate_vae(
             model, config.data, config.image_size, config.conditional,
@@ -300,7 +300,7 @@ def _load_training_data(config: RunConfig):
 
     if config.text:  # the captions are the labels
         maximum = QUICK_MAX_IMAGES if quick_mode() else None
-        images, captions = load_text_training_data(config, maximum)
+        images, captions = text_runs.load_text_training_data(config, maximum)
         return _enough_images(images, config), captions, None
     # Quick mode reads only the images it keeps (Fashion-MNIST: 2,048 of 60,000, ~4 s less
     # per run); the procedural shapes draw other scenes for another count, so they are cut.
@@ -345,14 +345,10 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
     keras.mixed_precision.set_global_policy(config.precision)  # layers take it when built
     try:
         with distribution.scope():
-            text_encoder = None
-            if config.text_encoder == "clip":  # frozen: only its words are known
-                from imgenlib.clip_tasks import load_pretrained_clip
-
-                text_encoder, captions = load_pretrained_clip(config.data).text_encoder, None
             model = presets.build(
                 config.kind, model_config, image_shape, class_names=class_names,
-                captions=captions, text_encoder=text_encoder, seed=config.seed,
+                captions=captions, text_encoder=text_runs.run_text_encoder(config),
+                seed=config.seed,
             )  # fmt: skip
             if config.precision == "mixed_float16":
                 use_loss_scaling(model)
@@ -366,7 +362,9 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
 def _run_callbacks(config, run_dir, images, num_classes, quality, backup, model) -> list:
     """The callbacks between the backup and the time budget: quality first (the writers
     read its logs), then the files of the run directory and the health checks."""
-    prompts = grid_prompts(config, text_encoder=model.text_encoder) if config.text else None
+    prompts = (
+        text_runs.grid_prompts(config, text_encoder=model.text_encoder) if config.text else None
+    )
     quality_callbacks = []
     if quality is not None:
         quality_callbacks = [
