@@ -65,6 +65,7 @@ import argparse
 import dataclasses
 import functools
 import time
+import warnings
 
 from _common import machine, markdown_table, print_json_line, write_result
 
@@ -79,6 +80,9 @@ from imgenlib.contrastive import caption_dataset  # noqa: E402
 from imgenlib.data import load_shapes_captions  # noqa: E402
 from imgenlib.models import DiffusionConfig, build_text_diffusion  # noqa: E402
 from imgenlib.presets import TEXT_DIFFUSION  # noqa: E402
+from imgenlib.text_evaluation import evaluate_text  # noqa: E402
+
+ATTRIBUTE_KEYS = ("colour", "shape", "size", "position", "exact_match")
 
 
 class Guided:
@@ -91,7 +95,8 @@ class Guided:
 
 def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = False,
         cross_attention: bool = False, text_map: int = 0, encoder: str = "new", seed: int = 0,
-        image_size: int = 16, two_objects: float = 0.0, network: str = "tiny") -> dict:  # fmt: skip
+        image_size: int = 16, two_objects: float = 0.0, network: str = "tiny",
+        attributes: bool = False) -> dict:  # fmt: skip
     train = load_shapes_captions(
         "train", n=n_train, image_size=image_size, two_object_fraction=two_objects
     )
@@ -130,12 +135,23 @@ def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = 
         guided = Guided(model, steps=steps, guidance=guidance)
         result = prompt_accuracy(guided, "test", n=n_prompts, seed=0)
         scores[f"guidance {guidance:g}"] = {k: result[k] for k in ("colour", "position", "both")}
+    if attributes:  # shape and size too, read by the shipped attribute classifier
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # FID at small n: not reported
+            read = evaluate_text(
+                model, n=n_prompts, seed=0, sampling={"steps": steps, "guidance": 4.0}
+            )
+        scores["attributes (guidance 4)"] = {
+            split: {a: round(r[a], 3) for a in ATTRIBUTE_KEYS} for split, r in read.items()
+        }
     flags = (" --cross-attention" if cross_attention else "") + (f" --seed {seed}" if seed else "")
     flags += f" --text-map {text_map}" if text_map else ""
     flags += f" --encoder {encoder}" if encoder != "new" else ""
     flags += f" --image-size {image_size}" if image_size != 16 else ""
     flags += f" --two-objects {two_objects:g}" if two_objects else ""
     flags += f" --network {network}" if network != "tiny" else ""
+    flags += " --attributes" if attributes else ""
+    flags += f" --train {n_train}" if n_train != 2048 else ""
     return {
         "epochs": epochs, "cross_attention": cross_attention, "text_map": text_map, "encoder": encoder, "seed": seed, "image_size": image_size, "two_object_fraction": two_objects, "network": network, "train_scenes": n_train, "prompts": n_prompts, "ddim_steps": steps,
         "train_cpu_seconds": round(seconds, 1), "scores": scores, "chance": result["chance"],
@@ -164,6 +180,12 @@ def main(argv=None) -> None:
         default="tiny",
         help="DiffusionConfig.tiny or the text preset's U-Net (widths 16, 32, 64)",
     )
+    parser.add_argument(
+        "--attributes",
+        action="store_true",
+        help="also read shape and size (evaluate_text: test and held-out pairs, guidance 4)",
+    )
+    parser.add_argument("--train", type=int, default=2048, help="training scenes")
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
     arms = {
@@ -174,18 +196,26 @@ def main(argv=None) -> None:
         "image_size": args.image_size,
         "two_objects": args.two_objects,
         "network": args.network,
+        "attributes": args.attributes,
     }
     if args.quick:
         result = run(epochs=1, n_train=128, n_prompts=20, steps=3, eager=True, **arms)
     else:
-        result = run(epochs=args.epochs, n_train=2048, n_prompts=300, steps=20, **arms)
+        result = run(epochs=args.epochs, n_train=args.train, n_prompts=300, steps=20, **arms)
     result["machine"] = machine()
     rows = [
         (name, f"{s['colour']:.2f}", f"{s['position']:.2f}", f"{s['both']:.2f}")
         for name, s in result["scores"].items()
+        if name.startswith("guidance")
     ]
     rows.append(("chance", *(f"{result['chance'][k]:.2f}" for k in ("colour", "position", "both"))))
     markdown = markdown_table(("", "colour", "position", "both"), rows)
+    if "attributes (guidance 4)" in result["scores"]:
+        read = result["scores"]["attributes (guidance 4)"]
+        markdown += "\n" + markdown_table(
+            ("split", *ATTRIBUTE_KEYS),
+            [(split, *(f"{r[a]:.2f}" for a in ATTRIBUTE_KEYS)) for split, r in read.items()],
+        )
     write_result("text_diffusion_learning", result, markdown, args.out)
     print(markdown)
     print_json_line(result)

@@ -184,18 +184,26 @@ def test_frontier_quick_run(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_text_diffusion_learning_quick_run(tmp_path, monkeypatch):
-    """One eager epoch: the scores at both guidance scales are recorded, with chance."""
+    """One eager epoch: the scores at both guidance scales are recorded, with chance, and
+    with ``--attributes`` shape, size and exact match on both splits."""
     import text_diffusion_learning
 
     results = []
     monkeypatch.setattr(text_diffusion_learning, "print_json_line", results.append)
-    text_diffusion_learning.main(["--quick", "--out", str(tmp_path)])
+    text_diffusion_learning.main(["--quick", "--attributes", "--out", str(tmp_path)])
     result = results[0]
-    assert set(result["scores"]) == {"guidance 1", "guidance 4"} and result["epochs"] == 1
-    for scores in result["scores"].values():
-        assert all(0 <= scores[key] <= 1 for key in ("colour", "position", "both"))
+    assert set(result["scores"]) == {"guidance 1", "guidance 4", "attributes (guidance 4)"}
+    assert result["epochs"] == 1 and result["command"].endswith("--attributes --train 128")
+    for name in ("guidance 1", "guidance 4"):
+        assert all(0 <= result["scores"][name][k] <= 1 for k in ("colour", "position", "both"))
+    attributes = result["scores"]["attributes (guidance 4)"]
+    assert set(attributes) == {"test", "test_compositional"}
+    for read in attributes.values():
+        assert set(read) == {"colour", "shape", "size", "position", "exact_match"}
+        assert read["exact_match"] <= min(read["shape"], read["colour"])
     assert result["chance"]["colour"] == pytest.approx(1 / 6)
-    assert "| guidance 4 |" in (tmp_path / "text_diffusion_learning.md").read_text()
+    markdown = (tmp_path / "text_diffusion_learning.md").read_text()
+    assert "| guidance 4 |" in markdown and "| test_compositional |" in markdown
 
 
 def test_diffusion_precision_quick_run(tmp_path, monkeypatch):
