@@ -31,7 +31,9 @@ __all__ = [
     "caption_keys",
     "clip_score",
     "load_pretrained_clip",
+    "mean_clip_score",
     "pack_mini_clip",
+    "pretrained_clip_or_none",
     "retrieve",
     "shapes_class_prompts",
     "similarity",
@@ -323,3 +325,31 @@ def load_pretrained_clip(name: str = "shapes_captions", *, directory=None):
     model = load_model(path, compile=False)
     model.pretrained_info = {key: value for key, value in entry.items() if key != "sha256"}
     return model
+
+
+def pretrained_clip_or_none(name: str = "shapes_captions"):
+    """`load_pretrained_clip(name)`, or None when no Mini-CLIP is shipped for `name`.
+
+    A shipped file that fails its check (corrupt or modified) also gives None, with a
+    warning naming the problem: a CLIP score is an extra in a report, not a reason to fail.
+    """
+    import warnings
+
+    check_choice("pretrained clip", name, PRETRAINED_CLIP)  # a wrong name is an error
+    try:
+        return load_pretrained_clip(name)
+    except ValueError as error:
+        if "No Mini-CLIP weights" not in str(error):
+            warnings.warn(f"No CLIP score: {error}", UserWarning, stacklevel=3)
+        return None
+
+
+def mean_clip_score(model, images, captions) -> float:
+    """Mean `clip_score` of image–caption pairs; images of another side are resized to the
+    model's (`imgenlib.images.resize_images`) and unknown words are ignored."""
+    from imgenlib.images import resize_images
+
+    size = tuple(model.image_shape[:2])
+    if np.shape(images)[1:3] != size:
+        images = resize_images(images, size)
+    return float(clip_score(model, images, list(captions), unknown="ignore").mean())

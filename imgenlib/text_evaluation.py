@@ -110,27 +110,6 @@ def _distances(real: np.ndarray, fake: np.ndarray, seed: int) -> dict:
     return {"kid": kid, "kid_std": kid_std, "fid": fid_from_features(real, fake)}
 
 
-def _clip_model():
-    from imgenlib.clip_tasks import load_pretrained_clip
-
-    try:
-        return load_pretrained_clip("shapes_captions")
-    except ValueError as error:  # none shipped: no CLIP score; a corrupt one is worth a word
-        if "No Mini-CLIP weights" not in str(error):
-            warnings.warn(f"No CLIP score: {error}", UserWarning, stacklevel=3)
-        return None
-
-
-def _clip_score(clip, images, captions) -> float:
-    from imgenlib.clip_tasks import clip_score
-    from imgenlib.images import resize_images
-
-    size = clip.image_shape[:2]
-    if np.shape(images)[1:3] != tuple(size):
-        images = resize_images(images, size)
-    return float(clip_score(clip, images, list(captions), unknown="ignore").mean())
-
-
 def _check_sampling(sampling) -> dict:
     if sampling is None:
         return {}
@@ -184,6 +163,7 @@ def evaluate_text(
         UserWarning: n below `FID_MIN_N`: FID is biased upwards at this n.
     """
     from imgenlib.attribute_classifier import AttributeClassifier, attribute_class_counts, labels_of
+    from imgenlib.clip_tasks import mean_clip_score, pretrained_clip_or_none
     from imgenlib.data.shapes_captions import load_shapes_captions
 
     check_choice("dataset", data, DATASETS)
@@ -201,7 +181,7 @@ def evaluate_text(
             stacklevel=2,
         )
     classifier = classifier or AttributeClassifier()
-    clip = _clip_model()
+    clip = pretrained_clip_or_none("shapes_captions")
     counts = attribute_class_counts()
     chance = {a: 1 / counts[a] for a in _ATTRIBUTES}
     chance["exact_match"] = float(np.prod([chance[a] for a in _ATTRIBUTES]))
@@ -230,8 +210,10 @@ def evaluate_text(
         result["chance"] = dict(chance)
         result.update(_distances(real_features, fake_features, seed))
         if clip is not None:
-            result["clip_score"] = _clip_score(clip, images, scenes.captions)
-            result["reference"]["clip_score"] = _clip_score(clip, scenes.images, scenes.captions)
+            result["clip_score"] = mean_clip_score(clip, images, scenes.captions)
+            result["reference"]["clip_score"] = mean_clip_score(
+                clip, scenes.images, scenes.captions
+            )
         result["n"], result["image_size"] = n, size
         results[split] = result
     return results

@@ -158,6 +158,12 @@ def format_text_report(result: dict) -> str:
                 f"  {split}: category {score['category']:.3f} of {score['n']} prompts "
                 f"(classifier on the real emoji {score['reference']:.3f}, majority "
                 f"{score['majority']:.3f}, chance {score['chance']:.3f})"
+                + (
+                    f"; CLIP score {score['clip_score']:.1f} (real "
+                    f"{score['clip_score_reference']:.1f})"
+                    if "clip_score" in score
+                    else ""
+                )
             )
             continue
         attributes = ("colour", "shape", "size", "position", "exact_match")
@@ -197,9 +203,12 @@ def emoji_category_accuracy(
         ``{"category": accuracy, "reference": the classifier on the real images (the
         ceiling), "majority": the most common category's share (what always drawing one
         category would score), "chance": 1 / categories, "n" (prompts drawn),
-        "unreadable", "split"}``.
+        "unreadable", "split"}``, and, when an emoji Mini-CLIP is shipped
+        (`imgenlib.clip_tasks.load_pretrained_clip`), ``"clip_score"`` (mean over the
+        pairs, unknown words ignored) and ``"clip_score_reference"`` (the real images').
     """
     from imgenlib.caption_accuracy import image_side
+    from imgenlib.clip_tasks import mean_clip_score, pretrained_clip_or_none
     from imgenlib.data.emoji import CATEGORIES, load_emoji
     from imgenlib.features import FeatureExtractor
 
@@ -219,7 +228,7 @@ def emoji_category_accuracy(
         upsampled, _ = extractor.upsampled(images)
         return float((extractor.probabilities(upsampled).argmax(-1) == truth).mean())
 
-    return {
+    result = {
         "category": accuracy(samples),
         "reference": accuracy(record.images[keep]),
         "majority": float(np.bincount(truth).max() / len(truth)),
@@ -228,3 +237,8 @@ def emoji_category_accuracy(
         "unreadable": int((~keep).sum()),
         "split": split,
     }
+    clip = pretrained_clip_or_none("emoji")
+    if clip is not None:  # the shipped emoji Mini-CLIP's reading of the same pairs
+        result["clip_score"] = mean_clip_score(clip, samples, prompts)
+        result["clip_score_reference"] = mean_clip_score(clip, record.images[keep], prompts)
+    return result

@@ -14,6 +14,8 @@ from imgenlib.clip import (
     caption_keys,
     clip_score,
     load_pretrained_clip,
+    mean_clip_score,
+    pretrained_clip_or_none,
     retrieve,
     shapes_class_prompts,
     similarity,
@@ -272,6 +274,20 @@ def test_keras_round_trip_gives_identical_outputs(tiny, tmp_path):
         load_pretrained_clip("emoji", directory=tmp_path)
 
 
+def test_mean_clip_score_takes_images_to_the_models_side(tiny):
+    """Reports hand the CLIP score images of any side: they are resized to the model's."""
+    from imgenlib.images import resize_images
+
+    model, data = tiny
+    captions = list(data.captions[:6]) + ["a zebra"]  # an unknown word is ignored, not fatal
+    images = data.images[:7]
+    direct = clip_score(model, images, captions, unknown="ignore")
+    assert mean_clip_score(model, images, captions) == pytest.approx(direct.mean())
+    bigger = resize_images(images, (32, 32))
+    resized = clip_score(model, resize_images(bigger, (16, 16)), captions, unknown="ignore")
+    assert mean_clip_score(model, bigger, captions) == pytest.approx(resized.mean())
+
+
 @pytest.mark.parametrize(
     ("call", "error", "pattern"),
     [
@@ -307,6 +323,7 @@ def test_keras_round_trip_gives_identical_outputs(tiny, tmp_path):
         (lambda m, d: MiniCLIP(m.image_encoder, m.text_encoder, duplicate_captions="x"),
          ValueError, "duplicate_captions"),
         (lambda m, d: load_pretrained_clip("cifar"), ValueError, "'cifar'"),
+        (lambda m, d: pretrained_clip_or_none("cifar"), ValueError, "'cifar'"),
     ],
 )  # fmt: skip
 def test_bad_input(tiny, call, error, pattern):
