@@ -39,6 +39,7 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -213,10 +214,10 @@ def merge(parts: list) -> dict:
         raise ValueError(f"the runs repeat a seed: {seeds}")
     names = [name for name in first["arms"] if all(name in part["arms"] for part in parts)]
     done = {name: [row for part in parts for row in part["arms"][name]["seeds"]] for name in names}  # fmt: skip
-    commands = " && ".join(part["command"] for part in parts)
+    commands = "; ".join(part["command"] for part in parts)
     return {
         **first,
-        "command": f"{commands} && python benchmarks/gan_recipes.py --merge DIRS",
+        "command": commands,
         "seeds": seeds,
         "complete": all(part["complete"] for part in parts),
         "arms": summarise(done),
@@ -234,11 +235,11 @@ def table(arms: dict) -> str:
     rows = []
     for name, arm in arms.items():
         per_seed = " / ".join("diverged" if not finite(r["fid"]) else f"{r['fid']:.1f}" for r in arm["seeds"])  # fmt: skip
-        kid_seed = " / ".join("–" if not finite(r["kid"]) else f"{1000 * r['kid']:.1f}" for r in arm["seeds"])  # fmt: skip
+        kid_seed = " / ".join("–" if not finite(r["kid"]) else f"{r['kid']:.3f}" for r in arm["seeds"])  # fmt: skip
         fid = "–" if arm["fid_mean"] is None else f"{arm['fid_mean']:.1f}"
-        kid = "–" if arm["kid_mean"] is None else f"{1000 * arm['kid_mean']:.1f}"
+        kid = "–" if arm["kid_mean"] is None else f"{arm['kid_mean']:.3f}"
         rows.append([name, arm["what"], arm["steps_mean"], fid, per_seed, kid, kid_seed])
-    header = ["arm", "what changes", "steps", "FID mean", "FID per seed", "KID×1000 mean", "KID×1000 per seed"]  # fmt: skip
+    header = ["arm", "what changes", "steps", "FID mean", "FID per seed", "KID mean", "KID per seed"]  # fmt: skip
     return markdown_table(header, rows)
 
 
@@ -262,10 +263,9 @@ def plot(arms: dict, path: Path, cpu_seconds: float, n: int) -> None:
         ax.axvline(arms["baseline"]["fid_mean"], color="grey", lw=0.8, ls=":")
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xscale("log")
     ax.set_xlabel(f"FID, n = {n:,} (lower is better; dots: seeds, bar: mean)")
     ax.set_title(f"Fashion-MNIST GAN recipes, {cpu_seconds:g} CPU-s each", fontsize=10)
-    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     from imgenlib.io import atomic_path
 
@@ -344,6 +344,7 @@ def main(argv=None):
     out = Path(args.out or RESULTS)
     if args.merge:
         result = merge([json.loads((Path(d) / f"{NAME}.json").read_text()) for d in args.merge])
+        result["command"] += "; python benchmarks/gan_recipes.py " + " ".join(argv or sys.argv[1:])
         write_result(NAME, result, f"`{result['command']}`\n\n" + table(result["arms"]), out)
         plot(result["arms"], out / f"{NAME}.png", result["cpu_seconds_per_arm"], result["n"])
         print(table(result["arms"]))
@@ -363,7 +364,7 @@ def main(argv=None):
             parser.error(f"{flag} must be positive. Received: {value}")
     if args.n < 10:
         parser.error(f"--n must be at least 10. Received: {args.n}")
-    command = "python benchmarks/gan_recipes.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])  # fmt: skip
+    command = "python benchmarks/gan_recipes.py " + " ".join(argv if argv is not None else sys.argv[1:])  # fmt: skip
     result, markdown = run(
         cpu_seconds=args.cpu_seconds,
         seeds=tuple(args.seeds),
