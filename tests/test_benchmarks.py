@@ -438,3 +438,35 @@ def test_gpu_matrix_quick_run(tmp_path, monkeypatch, capsys):
     saved = json.loads((tmp_path / "gpu.json").read_text())
     assert saved["families"] == result["families"]
     assert "| gan | mixed_float16 + XLA |" in (tmp_path / "gpu.md").read_text()
+
+
+@pytest.mark.slow
+def test_gan_recipes_quick_run_scores_every_arm(tmp_path, monkeypatch):
+    import gan_recipes
+
+    results = []
+    monkeypatch.setattr(gan_recipes, "print_json_line", results.append)
+    gan_recipes.main(["--quick", "--seeds", "0", "1", "--out", str(tmp_path)])
+    result = results[0]
+    assert result["complete"] and result["seeds"] == [0, 1]
+    assert list(result["arms"]) == gan_recipes.QUICK_ARMS  # the baseline first
+    for name, arm in result["arms"].items():
+        assert [row["seed"] for row in arm["seeds"]] == [0, 1]
+        for row in arm["seeds"]:
+            assert row["steps"] >= 2 and row["cpu_seconds"] >= 3.0  # stopped by the CPU budget
+            assert _positive(row["fid"]) and _positive(row["kid"] + 1.0), (name, row)
+        assert arm["fid_mean"] == round(sum(r["fid"] for r in arm["seeds"]) / 2, 2)
+    cosine = result["arms"]["cosine"]["optimizer_override"]
+    assert cosine["schedule"] == "cosine"
+    markdown = (tmp_path / "gan_recipes.md").read_text()
+    assert all(f"| {name} |" in markdown for name in gan_recipes.QUICK_ARMS)
+    assert (tmp_path / "gan_recipes.png").stat().st_size > 0
+    saved = json.loads((tmp_path / "gan_recipes.json").read_text())
+    assert saved["arms"].keys() == result["arms"].keys()
+
+    seed_1 = {**saved, "seeds": [1], "arms": gan_recipes.summarise({n: a["seeds"][1:] for n, a in saved["arms"].items()})}  # fmt: skip
+    seed_0 = {**saved, "seeds": [0], "arms": gan_recipes.summarise({n: a["seeds"][:1] for n, a in saved["arms"].items()})}  # fmt: skip
+    merged = gan_recipes.merge([seed_0, seed_1])
+    assert merged["arms"]["baseline"]["fid_mean"] == result["arms"]["baseline"]["fid_mean"]
+    with pytest.raises(ValueError, match="repeat a seed"):
+        gan_recipes.merge([seed_0, seed_0])
