@@ -453,7 +453,7 @@ def test_gan_recipes_quick_run_scores_every_arm(tmp_path, monkeypatch):
     for name, arm in result["arms"].items():
         assert [row["seed"] for row in arm["seeds"]] == [0, 1]
         for row in arm["seeds"]:
-            assert row["steps"] >= 2 and row["cpu_seconds"] >= 3.0  # stopped by the CPU budget
+            assert row["steps"] >= 2 and row["cpu_seconds"] >= 1.0  # stopped by the CPU budget
             assert _positive(row["fid"]) and _positive(row["kid"] + 1.0), (name, row)
         assert arm["fid_mean"] == round(sum(r["fid"] for r in arm["seeds"]) / 2, 2)
     cosine = result["arms"]["cosine"]["optimizer_override"]

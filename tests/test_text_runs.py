@@ -223,6 +223,10 @@ def test_emoji_category_accuracy_scores_a_model_by_the_category_of_its_prompts()
     assert faithful["category"] == faithful["reference"] > faithful["majority"]
     constant = emoji_category_accuracy(Drawer(constant=True), n=80)
     assert constant["category"] <= constant["majority"] < faithful["category"]
+    # the shipped emoji Mini-CLIP (32x32; these 64x64 images are resized) scores the pairs:
+    # the real images of the prompts as the reference, one emoji for every prompt lower
+    assert faithful["clip_score"] == pytest.approx(faithful["clip_score_reference"])
+    assert constant["clip_score"] < faithful["clip_score"] - 5
 
 
 def test_emoji_category_accuracy_without_skin_tones_prompts_each_emoji_once():
