@@ -188,6 +188,7 @@ def evaluate(
     *,
     split: str | None = None,
     sampling: dict | None = None,
+    metrics=FEATURE_METRICS,
 ) -> dict:
     """Measure a generator against a dataset with imgenlib's shipped feature extractor.
 
@@ -207,6 +208,7 @@ def evaluate(
         split: real split to compare with; default `default_split` (test when there is one).
         sampling: a diffusion model's sampling settings (steps, eta, guidance, sampler;
             `imgenlib.sampling_options.sampling_settings`); not for other models.
+        metrics: the subset of `FEATURE_METRICS` to compute (default all).
 
     Returns:
         A dict with ``dataset``, ``split``, ``n``, ``n_real``, (a diffusion model:
@@ -227,7 +229,9 @@ def evaluate(
     settings = sampling_settings(model, sampling)
     samples = generate_samples(model, n, seed, settings)
     samples, resized_from = extractor_for(dataset_name).upsampled(samples)
-    result = evaluate_images(samples, dataset_name, seed=seed, split=split, n_real=n)
+    result = evaluate_images(
+        samples, dataset_name, seed=seed, split=split, n_real=n, metrics=metrics
+    )
     head = {key: result.pop(key) for key in ("dataset", "split", "n", "n_real")}
     if settings is not None:
         head["sampling"] = settings

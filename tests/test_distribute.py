@@ -46,11 +46,10 @@ WORKER = textwrap.dedent(
     weights = fit_small_gan(strategy) + fit_small_vae(strategy)
     np.savez(weights_path, *weights)
     from imgenlib.cli import main
-    code = main(["train", "gan", "--data", "digits", "--out", run_dir, "--preset", "tiny",
-                 "--epochs", "1", "--batch-size", "64", "--strategy", mode])
+    tiny = ["--preset", "tiny", "--image-size", "16", "--epochs", "1", "--batch-size", "64"]
+    code = main(["train", "gan", "--data", "digits", "--out", run_dir, *tiny, "--strategy", mode])
     if mode == "mirrored" and code == 0:  # the GPU path: float16 with loss scaling, 2 replicas
-        code = main(["train", "gan", "--data", "digits", "--out", run_dir + "_float16",
-                     "--preset", "tiny", "--epochs", "1", "--batch-size", "64",
+        code = main(["train", "gan", "--data", "digits", "--out", run_dir + "_float16", *tiny,
                      "--strategy", mode, "--precision", "mixed_float16"])
     sys.exit(code)
     """

@@ -79,6 +79,9 @@ def test_evaluate_upsamples_smaller_samples_and_records_it():
     assert np.isfinite(result["fid"]) and result["n"] == 20
     report = format_report({**result, "run": "RUN", "data": "shapes", "seed": 0, "seconds": 1})
     assert "upsampled from 16x16" in report
+    some = evaluate(model, "shapes", n=20, seed=0, metrics=("kid", "fid"))  # only these
+    assert (some["fid"], some["kid"]) == (result["fid"], result["kid"])
+    assert "precision" not in some and "density" not in some and some["resized_from"] == [16, 16]
 
 
 def test_upsampled_keeps_matching_images_and_clips_resized_ones():

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from imgenlib.cli import main
 from imgenlib.io import DirectoryInUse, lock_directory
 from imgenlib.runs import RunConfig
 from imgenlib.training import train
@@ -47,7 +48,9 @@ def _wait_for_lock(out, process, seconds=120):
 
 
 @pytest.mark.slow
-def test_second_train_is_refused_and_a_sigkilled_holder_never_blocks_the_resume(tmp_path, run_cli):
+def test_second_train_is_refused_and_a_sigkilled_holder_never_blocks_the_resume(tmp_path, capsys):
+    """The holder is a CLI subprocess; the second and the resumed train run `main` in process
+    (the same command code, without two more Python + TensorFlow starts)."""
     out = tmp_path / "run"
     args = ["train", "gan", "--data", "digits", "--out", str(out), "--preset", "tiny"]
     env = {**os.environ, "IMGENLIB_QUICK": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -61,11 +64,12 @@ def test_second_train_is_refused_and_a_sigkilled_holder_never_blocks_the_resume(
         holder = _wait_for_lock(out, first)
         assert holder["pid"] == first.pid
 
-        second = run_cli(*args, "--epochs", "1")
-        assert second.returncode == 2
+        capsys.readouterr()
+        assert main([*args, "--epochs", "1"]) == 2
         assert first.poll() is None, "the first train must still be running"
-        lines = second.stderr.strip().splitlines()
-        assert len(lines) == 1, second.stderr
+        error = capsys.readouterr().err
+        lines = error.strip().splitlines()
+        assert len(lines) == 1, error
         assert f"pid {first.pid} on {socket.gethostname()} since {holder['since']}" in lines[0]
 
         first.send_signal(signal.SIGKILL)
@@ -73,7 +77,6 @@ def test_second_train_is_refused_and_a_sigkilled_holder_never_blocks_the_resume(
         first.kill()
         first.wait(timeout=30)
     assert json.loads((out / ".lock").read_text())["pid"] == first.pid  # left behind
-    resumed = run_cli(*args, "--epochs", "1")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "epochs done" in resumed.stdout
+    assert main([*args, "--epochs", "1"]) == 0
+    assert "epochs done" in capsys.readouterr().out
     assert (out / "model.keras").is_file()

@@ -91,10 +91,17 @@ def test_grid_must_be_positive(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_sample_10000_writes_a_64_tile_grid_and_every_sample(tmp_path, run_cli):
+def test_cli_sample_10000_writes_a_64_tile_grid_and_every_sample(tmp_path, run_cli, capsys):
+    """Also: TensorBoard is off by default (the run is trained without it: no DIR/logs)."""
+    from imgenlib.cli import main
+    from imgenlib.runs import RunConfig
+    from imgenlib.training import train
+
     out = tmp_path / "run"
-    trained = run_cli("train", "gan", "--data", "digits", "--out", str(out), "--preset", "tiny")
-    assert trained.returncode == 0, trained.stderr
+    config = RunConfig.tiny(out)
+    assert config.tensorboard is False
+    train(config, verbose=0)  # in process: the CLI's own train is tested elsewhere
+    assert not (out / "logs").exists()
     png, npy = tmp_path / "grid.png", tmp_path / "all.npy"
     result = run_cli("sample", str(out), "--n", "10000", "--out", str(png), "--npy", str(npy))
     assert result.returncode == 0, result.stderr
@@ -103,11 +110,11 @@ def test_cli_sample_10000_writes_a_64_tile_grid_and_every_sample(tmp_path, run_c
     assert samples.shape[0] == 10000
     tile = samples.shape[1]
     assert Image.open(png).size == (_grid_side(8, tile), _grid_side(8, tile))
-    result = run_cli("sample", str(out), "--n", "100", "--grid", "4", "--out", str(png))
-    assert result.returncode == 0, result.stderr
+    assert main(["sample", str(out), "--n", "100", "--grid", "4", "--out", str(png)]) == 0
     assert Image.open(png).size == (_grid_side(2, tile), _grid_side(2, tile))
-    refused = run_cli("sample", str(out), "--grid", "0", "--out", str(png))
-    assert refused.returncode == 2 and "--grid=0" in refused.stderr
+    capsys.readouterr()
+    assert main(["sample", str(out), "--grid", "0", "--out", str(png)]) == 2
+    assert "--grid=0" in capsys.readouterr().err
 
 
 def _events(log_dir):
@@ -166,11 +173,3 @@ def test_tensorboard_logs_scalars_samples_and_settings_across_a_resume(tmp_path)
     except ImportError:  # not a dependency: the settings are still in run_config
         return
     assert events["_hparams_/session_start_info"].keys() == {0}  # once per run
-
-
-def test_tensorboard_is_off_by_default(tmp_path):
-    from imgenlib.runs import RunConfig
-    from imgenlib.training import train
-
-    train(RunConfig.tiny(tmp_path / "run"), verbose=0)
-    assert not (tmp_path / "run" / "logs").exists()
