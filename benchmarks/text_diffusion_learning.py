@@ -185,26 +185,27 @@ def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = 
 
 
 def run_shape_labels(*, epochs: int, n_train: int, n_prompts: int, steps: int, seed: int = 0,
-                     image_size: int = 32, eager: bool = False) -> dict:  # fmt: skip
+                     image_size: int = 32, eager: bool = False,
+                     large_only: bool = False) -> dict:  # fmt: skip
     """The control arm: the same U-Net told each scene's shape as a class label (no text).
 
     If it draws the asked shape, the text path loses shape; if it does not either, drawing
     four distinct shapes at this size and budget is what is missing."""
     from imgenlib.attribute_classifier import AttributeClassifier
     from imgenlib.data import make_dataset
-    from imgenlib.data.shapes import SHAPE_NAMES
+    from imgenlib.data.shapes import SHAPE_NAMES, SIZE_NAMES
     from imgenlib.models import build_diffusion
 
-    train = load_shapes_captions("train", n=n_train, image_size=image_size, two_object_fraction=0)
+    many = 3 * n_train if large_only else n_train  # about half the scenes are large
+    train = load_shapes_captions("train", n=many, image_size=image_size, two_object_fraction=0)
+    keep = train.sizes[:, 0] == SIZE_NAMES.index("large") if large_only else slice(None)
+    images, labels = train.images[keep][:n_train], train.shapes[keep][:n_train, 0]
     keras.utils.set_random_seed(seed)
     config = DiffusionConfig.tiny(prediction="v", ema_decay=0.99, learning_rate=2e-3)
     model = build_diffusion(config, (image_size,) * 2 + (3,), len(SHAPE_NAMES), seed=seed)
     model.run_eagerly = eager
     start = time.process_time()
-    labels = train.shapes[:, 0]
-    model.fit(
-        make_dataset(train.images, labels, batch_size=64, seed=seed), epochs=epochs, verbose=0
-    )
+    model.fit(make_dataset(images, labels, batch_size=64, seed=seed), epochs=epochs, verbose=0)
     seconds = time.process_time() - start
     asked = np.arange(n_prompts) % len(SHAPE_NAMES)
     classifier, scores = AttributeClassifier(), {}
@@ -215,8 +216,10 @@ def run_shape_labels(*, epochs: int, n_train: int, n_prompts: int, steps: int, s
         )
     flags = f" --seed {seed}" if seed else ""
     flags += f" --image-size {image_size}" if image_size != 16 else ""
+    flags += " --large-only" if large_only else ""
     return {
         "arm": "shape labels", "epochs": epochs, "seed": seed, "image_size": image_size,
+        "large_only": large_only,
         "train_scenes": n_train, "prompts": n_prompts, "ddim_steps": steps,
         "train_cpu_seconds": round(seconds, 1), "shape_accuracy": scores,
         "chance": 1 / len(SHAPE_NAMES),
@@ -256,6 +259,9 @@ def main(argv=None) -> None:
         action="store_true",
         help="control: a class-conditional U-Net told the shape as a label (no text)",
     )
+    parser.add_argument(
+        "--large-only", action="store_true", help="with --shape-labels: large shapes only"
+    )
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
     arms = {
@@ -269,7 +275,7 @@ def main(argv=None) -> None:
         "attributes": args.attributes,
     }
     if args.shape_labels:
-        sizes = {"seed": args.seed, "image_size": args.image_size}
+        sizes = {"seed": args.seed, "image_size": args.image_size, "large_only": args.large_only}
         result = (
             run_shape_labels(epochs=1, n_train=128, n_prompts=20, steps=3, eager=True, **sizes)
             if args.quick
