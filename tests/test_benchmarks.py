@@ -206,6 +206,24 @@ def test_text_diffusion_learning_quick_run(tmp_path, monkeypatch):
     assert "| guidance 4 |" in markdown and "| test_compositional |" in markdown
 
 
+@pytest.mark.slow
+def test_text_diffusion_learning_shape_label_control_quick_run(tmp_path, monkeypatch):
+    """The control arm: a class-conditional U-Net told the shape, its drawings read back."""
+    import text_diffusion_learning
+
+    results = []
+    monkeypatch.setattr(text_diffusion_learning, "print_json_line", results.append)
+    text_diffusion_learning.main(["--shape-labels", "--large-only", "--quick", "--out", str(tmp_path)])  # fmt: skip
+    result = results[0]
+    assert (
+        result["arm"] == "shape labels" and result["large_only"] and result["train_scenes"] == 128
+    )
+    assert set(result["shape_accuracy"]) == {"guidance 1", "guidance 4"}
+    assert all(0 <= value <= 1 for value in result["shape_accuracy"].values())
+    assert result["chance"] == pytest.approx(0.25) and result["command"].endswith("--large-only")
+    assert "| guidance 4 |" in (tmp_path / "text_diffusion_learning_shape_labels.md").read_text()
+
+
 def test_diffusion_precision_quick_run(tmp_path, monkeypatch):
     """Both precisions train (a few seconds each, tiny preset) and are scored the same way."""
     import diffusion_precision
