@@ -291,7 +291,24 @@ def run(*, cpu_seconds=90.0, seeds=(0, 1), n=2000, arm_names=None, n_images=None
     out = Path(out or RESULTS)
     done: dict[str, list] = {name: [] for name in names}
     start = time.perf_counter()
-    result = {}
+    result = {
+        "benchmark": NAME,
+        "command": command,
+        "data": data_name,
+        "train_images": len(images),
+        "cpu_seconds_per_arm": cpu_seconds,
+        "budget": "process CPU time after the first step; TensorFlow on 1 intra-op + 1 inter-op thread",  # fmt: skip
+        "seeds": list(seeds),
+        "n": n,
+        "metrics_against": f"first {n} Fashion-MNIST test images, shipped extractor",
+        "network": {
+            "width_multiplier": WIDTH,
+            "latent_dim": LATENT_DIM,
+            "batch_size": BATCH_SIZE,
+            "ema_decay": 0.0,
+        },
+        "complete": False,
+    }
     for seed in seeds:
         cosine_steps = None
         for name in names:
@@ -300,27 +317,9 @@ def run(*, cpu_seconds=90.0, seeds=(0, 1), n=2000, arm_names=None, n_images=None
                 cosine_steps = row["steps"]
             done[name].append(row)
             print(f"seed {seed} {name:15s} {row['steps']:5d} steps {row['cpu_seconds']:6.1f} CPU-s {row['wall_seconds']:6.1f} s  FID {row['fid']}  KID {row['kid']}", flush=True)  # fmt: skip
-            arms = summarise({k: v for k, v in done.items() if v})
-            result = {
-                "benchmark": NAME,
-                "command": command,
-                "data": data_name,
-                "train_images": len(images),
-                "cpu_seconds_per_arm": cpu_seconds,
-                "budget": "process CPU time after the first step; TensorFlow on 1 intra-op + 1 inter-op thread",  # fmt: skip
-                "seeds": list(seeds),
-                "n": n,
-                "metrics_against": f"first {n} Fashion-MNIST test images, shipped extractor",
-                "network": {
-                    "width_multiplier": WIDTH,
-                    "latent_dim": LATENT_DIM,
-                    "batch_size": BATCH_SIZE,
-                    "ema_decay": 0.0,
-                },
-                "complete": False,
-                "arms": arms,
-                "wall_seconds": round(time.perf_counter() - start, 1),
-            }
+            # after every arm: an interrupted run keeps what it measured
+            result["arms"] = summarise({k: v for k, v in done.items() if v})
+            result["wall_seconds"] = round(time.perf_counter() - start, 1)
             write_result(NAME, result, out_dir=out)
     result["complete"] = True
     result["machine"] = machine()

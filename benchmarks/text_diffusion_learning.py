@@ -111,6 +111,9 @@ from imgenlib.presets import TEXT_DIFFUSION  # noqa: E402
 from imgenlib.text_evaluation import evaluate_text  # noqa: E402
 
 ATTRIBUTE_KEYS = ("colour", "shape", "size", "position", "exact_match")
+TRAINING = {"prediction": "v", "ema_decay": 0.99, "learning_rate": 2e-3}
+"""The benchmark's training settings on top of the network's config (every arm)."""
+QUICK = {"epochs": 1, "n_train": 128, "n_prompts": 20, "steps": 3, "eager": True}
 
 
 class Guided:
@@ -129,7 +132,7 @@ def run(*, epochs: int, n_train: int, n_prompts: int, steps: int, eager: bool = 
         "train", n=n_train, image_size=image_size, two_object_fraction=two_objects
     )
     keras.utils.set_random_seed(seed)
-    settings = {"prediction": "v", "ema_decay": 0.99, "learning_rate": 2e-3, "text_map": text_map}
+    settings = {**TRAINING, "text_map": text_map}
     if network == "tiny":
         config = DiffusionConfig.tiny(**settings)
     else:  # the text preset's U-Net with the benchmark's training settings
@@ -204,7 +207,7 @@ def run_shape_labels(*, epochs: int, n_train: int, n_prompts: int, steps: int, s
     keep = train.sizes[:, 0] == SIZE_NAMES.index("large") if large_only else slice(None)
     images, labels = train.images[keep][:n_train], train.shapes[keep][:n_train, 0]
     keras.utils.set_random_seed(seed)
-    config = DiffusionConfig.tiny(prediction="v", ema_decay=0.99, learning_rate=2e-3)
+    config = DiffusionConfig.tiny(**TRAINING)
     model = build_diffusion(config, (image_size,) * 2 + (3,), len(SHAPE_NAMES), seed=seed)
     model.run_eagerly = eager
     start = time.process_time()
@@ -277,15 +280,10 @@ def main(argv=None) -> None:
         "network": args.network,
         "attributes": args.attributes,
     }
+    budget = QUICK if args.quick else {"epochs": args.epochs, "n_train": args.train, "n_prompts": 300, "steps": 20}  # fmt: skip
     if args.shape_labels:
         sizes = {"seed": args.seed, "image_size": args.image_size, "large_only": args.large_only}
-        result = (
-            run_shape_labels(epochs=1, n_train=128, n_prompts=20, steps=3, eager=True, **sizes)
-            if args.quick
-            else run_shape_labels(
-                epochs=args.epochs, n_train=args.train, n_prompts=300, steps=20, **sizes
-            )
-        )
+        result = run_shape_labels(**budget, **sizes)
         result["machine"] = machine()
         rows = [(name, f"{value:.2f}") for name, value in result["shape_accuracy"].items()]
         markdown = markdown_table(("shape labels", "shape accuracy"), rows)
@@ -293,10 +291,7 @@ def main(argv=None) -> None:
         print(markdown)
         print_json_line(result)
         return
-    if args.quick:
-        result = run(epochs=1, n_train=128, n_prompts=20, steps=3, eager=True, **arms)
-    else:
-        result = run(epochs=args.epochs, n_train=args.train, n_prompts=300, steps=20, **arms)
+    result = run(**budget, **arms)
     result["machine"] = machine()
     rows = [
         (name, f"{s['colour']:.2f}", f"{s['position']:.2f}", f"{s['both']:.2f}")
