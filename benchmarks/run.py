@@ -51,15 +51,23 @@ def summary_rows(results: dict) -> list[list]:
             rows.append([f"option {name}", f"{v['img_per_s_median']} img/s ({v['ratio_vs_baseline']}× baseline)"])  # fmt: skip
         rows.append(["options recommendation", results["options"]["recommendation"]])
     if "sampling" in results:
-        for size, s in results["sampling"]["sizes"].items():
-            rows.append([f"{size}×{size} one image p50 / p95", f"{s['one_image_ms']['p50']} / {s['one_image_ms']['p95']} ms"])  # fmt: skip
-            rows.append([f"{size}×{size} widget frame p50", f"{s['widget_frame_ms']['p50']} ms"])
-            for batch, rate in s["batch_img_per_s"].items():
-                rows.append([f"{size}×{size} batch {batch}", f"{rate} img/s"])
+        sampling = results["sampling"]
+        for precision, peak in sampling["peak_gflops"].items():
+            rows.append([f"peak (2048² matmul), {precision}", f"{peak} GFLOP/s"])
+        for size, s in sampling["sizes"].items():
+            for precision, m in s["precisions"].items():
+                label = f"{size}×{size} {precision}"
+                rows.append([f"{label} one image p50 / p95", f"{m['one_image_ms']['p50']} / {m['one_image_ms']['p95']} ms"])  # fmt: skip
+                rows.append([f"{label} widget frame p50", f"{m['widget_frame_ms']['p50']} ms"])
+                for batch, rate in m["batch_img_per_s"].items():
+                    rows.append([f"{label} batch {batch}", f"{rate} img/s"])
+                rows.append([f"{label} best batch, fraction of peak", m["fraction_of_peak"]])
             for fmt, e in s["exported"].items():
                 rows.append([f"{size}×{size} {fmt} one image p50 / batch 256", f"{e['one_image_ms']['p50']} ms / {e['batch_256_img_per_s']} img/s"])  # fmt: skip
-        for goal, g in results["sampling"].get("goals_28x28", {}).items():
-            rows.append([f"goal {goal}: {'≥' if goal.startswith('batch') else '≤'} {g['goal']}", f"{g['measured']} ({'met' if g['met'] else 'NOT met'})"])  # fmt: skip
+        goals = dict(sampling.get("goals_28x28", {}))
+        precision = goals.pop("precision", "float32")
+        for goal, g in goals.items():
+            rows.append([f"goal {goal} ({precision}): {'≥' if goal.startswith('batch') else '≤'} {g['goal']}", f"{g['measured']} ({'met' if g['met'] else 'NOT met'})"])  # fmt: skip
     if "memory" in results:
         for mode, m in results["memory"]["modes"].items():
             rows.append([f"peak RSS, {mode}", f"{m['peak_rss_mb']} MB"])

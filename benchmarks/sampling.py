@@ -5,18 +5,23 @@
 
 Generators are imgenlib's DCGAN builders with the ``fashion_mnist`` preset's settings
 (latent 128, width 1, EMA copy used for sampling), for 28×28×1 and 64×64×3 images; random
-weights (speed does not depend on them). Measured per size:
+weights (speed does not depend on them). Measured per size and per `generate` precision
+(``float32`` and ``bfloat16``, alternating within the run so load hits both alike):
 
-- ``one_image_ms``: ``model.generate(z=z)`` for one fresh z, p50 / p95 over `calls` calls;
-  ``forward_only_ms`` is the traced generator alone on a ready tensor (the floor).
-- ``batch_img_per_s``: ``model.generate(z=...)`` on batches of 256 and 1024.
+- ``one_image_ms``: ``model.generate(z=z, precision=p)`` for one fresh z, p50 / p95 over
+  `calls` calls; ``forward_only_ms`` is the traced generator alone on a ready tensor.
+- ``batch_img_per_s``: ``model.generate(z=..., precision=p)`` on batches of 256 and 1024,
+  and ``fraction_of_peak``: the best batch's FLOP/s (2 × the generator's multiply-
+  accumulates per image, `imgenlib.profiling.model_cost`) over the machine's peak in that
+  precision, measured in the same run as a 2048×2048 matmul (``peak_gflops``).
 - ``widget_frame_ms``: new z → 16 images → 4×4 PNG bytes (`imgenlib.plotting.grid_png`),
   what a latent-space slider does per update; p50 / p95.
 - ``exported``: the same one-image latency and batch-256 throughput through
   `imgenlib.export.load_exported` for SavedModel and TFLite (float32, float16).
 
-Goals (issue 7): 28×28 one sample ≤ 2 ms, widget frame ≤ 30 ms, batch ≥ 5,000 img/s; the
-result says which are met.
+Goals (issue 19), for what ``generate(precision="auto")`` uses on this machine
+(``auto_precision``): 28×28 one image ≤ 1 ms, batch ≥ 8,000 img/s, widget frame ≤ 30 ms
+(also at 64×64); the result says which are met.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from _common import machine, markdown_table, print_json_line, write_result
 
-GOALS = {"one_image_ms_p50": 2.0, "widget_frame_ms_p50": 30.0, "batch_img_per_s": 5000.0}
+GOALS = {"one_image_ms_p50": 1.0, "widget_frame_ms_p50": 30.0, "batch_img_per_s": 8000.0}
+PRECISIONS = ("float32", "bfloat16")
 
 
 def percentiles(function, calls):
@@ -37,6 +43,22 @@ def percentiles(function, calls):
 
     timing = latency_ms(function, calls, warmup=2)
     return {"p50": timing["p50"], "p95": timing["p95"]}
+
+
+def peak_gflops(precision: str, size: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a traced `size`×`size` matmul in `precision`: the machine's practical peak."""
+    import time
+
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 0]), precision)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        result = matmul(a)
+    result.numpy()
+    return round(2 * size**3 * repeats / (time.perf_counter() - start) / 1e9, 1)
 
 
 def build_model(size):
@@ -51,39 +73,54 @@ def build_model(size):
     return build_gan(config, (size, size, channels))
 
 
-def measure_size(size, *, calls, batches, repeats, export_formats):
+def measure_size(size, *, calls, batches, repeats, export_formats, peak):
     import tensorflow as tf
 
     from imgenlib.export import export_savedmodel, export_tflite, load_exported
     from imgenlib.plotting import grid_png
-    from imgenlib.profiling import throughput
+    from imgenlib.profiling import model_cost, throughput
 
     model = build_model(size)
     rng = np.random.default_rng(0)
     z1 = lambda: rng.standard_normal((1, model.latent_dim), dtype=np.float32)  # noqa: E731
-    forward = model._generate_function()
     ready = tf.constant(z1())
+    macs = int(model_cost(model.sampler())["macs"])
     result = {
         "image_shape": list(model.image_shape),
         "parameters_generator": int(model.sampler().count_params()),
-        "one_image_ms": percentiles(lambda: model.generate(z=z1()), calls),
-        "forward_only_ms": percentiles(lambda: forward(ready).numpy(), calls),
-        "widget_frame_ms": percentiles(
-            lambda: grid_png(
-                model.generate(z=rng.standard_normal((16, model.latent_dim), dtype=np.float32)),
-                ncols=4,
-                scale=2 if size == 28 else 1,
-            ),
-            max(20, calls // 4),
-        ),
-        "batch_img_per_s": {},
+        "macs_per_image": macs,
+        "precisions": {p: {"batch_img_per_s": {}} for p in PRECISIONS},
         "exported": {},
     }
+
+    def each_precision(key, measure):  # float32 then bfloat16, measurement by measurement
+        for precision in PRECISIONS:
+            result["precisions"][precision][key] = measure(precision)
+
+    each_precision("one_image_ms", lambda p: percentiles(lambda: model.generate(z=z1(), precision=p), calls))  # fmt: skip
+
+    def forward_only(precision):  # the traced generator alone, on a ready tensor
+        function = model._generate_function(precision)
+        return percentiles(lambda: function(ready).numpy(), calls)
+
+    each_precision("forward_only_ms", forward_only)
+
+    def frame(precision):
+        z16 = rng.standard_normal((16, model.latent_dim), dtype=np.float32)
+        return grid_png(model.generate(z=z16, precision=precision), ncols=4, scale=2 if size == 28 else 1)  # fmt: skip
+
+    each_precision("widget_frame_ms", lambda p: percentiles(lambda: frame(p), max(20, calls // 4)))
     for batch in batches:
         z = rng.standard_normal((batch, model.latent_dim), dtype=np.float32)
-        result["batch_img_per_s"][str(batch)] = throughput(
-            lambda z=z, batch=batch: model.generate(z=z, batch_size=batch), batch, repeats
-        )
+        for precision in PRECISIONS:
+            result["precisions"][precision]["batch_img_per_s"][str(batch)] = throughput(
+                lambda z=z, b=batch, p=precision: model.generate(z=z, batch_size=b, precision=p),
+                batch,
+                repeats,  # fmt: skip
+            )
+    for precision, measured in result["precisions"].items():
+        best = max(measured["batch_img_per_s"].values())
+        measured["fraction_of_peak"] = round(best * 2 * macs / (peak[precision] * 1e9), 3)
     with tempfile.TemporaryDirectory() as tmp:
         for name in export_formats:
             if name == "savedmodel":
@@ -103,37 +140,54 @@ def measure_size(size, *, calls, batches, repeats, export_formats):
     return result
 
 
-def goals_met(result_28):
-    best_batch = max(result_28["batch_img_per_s"].values())
+def goals_met(measured, size_64=None):
+    """Issue 19's goals against one precision's 28×28 measurements (and 64×64's frame)."""
+    best_batch = max(measured["batch_img_per_s"].values())
+    frames = [measured["widget_frame_ms"]["p50"]]
+    if size_64 is not None:
+        frames.append(size_64["widget_frame_ms"]["p50"])
     return {
-        "one_image_ms_p50": {"goal": GOALS["one_image_ms_p50"], "measured": result_28["one_image_ms"]["p50"],
-                             "met": result_28["one_image_ms"]["p50"] <= GOALS["one_image_ms_p50"]},
-        "widget_frame_ms_p50": {"goal": GOALS["widget_frame_ms_p50"], "measured": result_28["widget_frame_ms"]["p50"],
-                                "met": result_28["widget_frame_ms"]["p50"] <= GOALS["widget_frame_ms_p50"]},
+        "one_image_ms_p50": {"goal": GOALS["one_image_ms_p50"], "measured": measured["one_image_ms"]["p50"],
+                             "met": measured["one_image_ms"]["p50"] <= GOALS["one_image_ms_p50"]},
+        "widget_frame_ms_p50": {"goal": GOALS["widget_frame_ms_p50"], "measured": max(frames),
+                                "met": max(frames) <= GOALS["widget_frame_ms_p50"]},
         "batch_img_per_s": {"goal": GOALS["batch_img_per_s"], "measured": best_batch,
                             "met": best_batch >= GOALS["batch_img_per_s"]},
     }  # fmt: skip
 
 
 def run(*, calls=200, batches=(256, 1024), repeats=20, sizes=(28, 64), export_formats=None):
+    from imgenlib.precision import sampling_policy
+
     if export_formats is None:
         export_formats = ("savedmodel", "tflite", "tflite_float16")
+    peak = {precision: peak_gflops(precision) for precision in PRECISIONS}
     results = {
         str(size): measure_size(
-            size, calls=calls, batches=batches, repeats=repeats, export_formats=export_formats
+            size,
+            calls=calls,
+            batches=batches,
+            repeats=repeats,
+            export_formats=export_formats,
+            peak=peak,  # fmt: skip
         )
         for size in sizes
     }
-    result = {"benchmark": "sampling", "calls": calls, "sizes": results}
+    auto = "bfloat16" if sampling_policy("auto") == "mixed_bfloat16" else "float32"
+    result = {"benchmark": "sampling", "calls": calls, "peak_gflops": peak, "auto_precision": auto, "sizes": results}  # fmt: skip
     if "28" in results:
-        result["goals_28x28"] = goals_met(results["28"])
-    rows = []
+        size_64 = results["64"]["precisions"][auto] if "64" in results else None
+        result["goals_28x28"] = {**goals_met(results["28"]["precisions"][auto], size_64), "precision": auto}  # fmt: skip
+    rows = [[f"peak, 2048×2048 matmul, {p} (GFLOP/s)", v] for p, v in peak.items()]
     for size, r in results.items():
-        rows.append([f"{size}×{size} generate, 1 image (ms p50/p95)", f"{r['one_image_ms']['p50']} / {r['one_image_ms']['p95']}"])  # fmt: skip
-        rows.append([f"{size}×{size} forward only, 1 image (ms p50)", r["forward_only_ms"]["p50"]])
-        rows.append([f"{size}×{size} widget frame 4×4 PNG (ms p50/p95)", f"{r['widget_frame_ms']['p50']} / {r['widget_frame_ms']['p95']}"])  # fmt: skip
-        for batch, rate in r["batch_img_per_s"].items():
-            rows.append([f"{size}×{size} batch {batch} (img/s)", rate])
+        for precision, m in r["precisions"].items():
+            label = f"{size}×{size} {precision}"
+            rows.append([f"{label} generate, 1 image (ms p50/p95)", f"{m['one_image_ms']['p50']} / {m['one_image_ms']['p95']}"])  # fmt: skip
+            rows.append([f"{label} forward only, 1 image (ms p50)", m["forward_only_ms"]["p50"]])
+            rows.append([f"{label} widget frame 4×4 PNG (ms p50/p95)", f"{m['widget_frame_ms']['p50']} / {m['widget_frame_ms']['p95']}"])  # fmt: skip
+            for batch, rate in m["batch_img_per_s"].items():
+                rows.append([f"{label} batch {batch} (img/s)", rate])
+            rows.append([f"{label} best batch, fraction of peak", m["fraction_of_peak"]])
         for name, e in r["exported"].items():
             rows.append([f"{size}×{size} {name}, 1 image (ms p50) / batch 256 (img/s)", f"{e['one_image_ms']['p50']} / {e['batch_256_img_per_s']}"])  # fmt: skip
     return result, markdown_table(["measurement", "value"], rows)

@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -43,10 +44,13 @@ __all__ = [
     "FLOAT16",
     "MEASURED_WITHOUT_BF16",
     "PrecisionChoice",
+    "SAMPLING_PRECISIONS",
     "choose_precision",
+    "computing_in",
     "cpu_flags",
     "gpu_capabilities",
     "resolve_auto",
+    "sampling_policy",
     "use_loss_scaling",
 ]
 
@@ -59,6 +63,8 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # benchmarks/results/other_machines/options_avx2_no_bf16.json).
 MEASURED_WITHOUT_BF16 = 0.085
 _READ = object()  # choose_precision's default: read the flags of this machine
+# What `GenerativeModel.generate(precision=...)` accepts.
+SAMPLING_PRECISIONS = (AUTO, "float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,3 +215,42 @@ def use_loss_scaling(model) -> None:
             raise ValueError(f"Call compile() before use_loss_scaling(). Received: {name}=None")
         if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             setattr(model, name, keras.optimizers.LossScaleOptimizer(optimizer))
+
+
+def sampling_policy(precision: str, *, flags=_READ, gpus=None) -> str:
+    """The Keras dtype policy `generate(precision=...)` samples with.
+
+    ``"float32"`` → ``"float32"``; ``"bfloat16"`` → ``"mixed_bfloat16"`` (weights stay
+    float32 and are cast per call); ``"auto"`` → ``"mixed_bfloat16"`` where
+    `choose_precision` would train a GAN in bfloat16 (the hardware computes it natively),
+    else ``"float32"``. `flags` and `gpus` as in `choose_precision`.
+
+    Raises:
+        ValueError: `precision` is not one of `SAMPLING_PRECISIONS`.
+    """
+    check_choice("precision", precision, SAMPLING_PRECISIONS)
+    if precision == AUTO:
+        native = choose_precision("gan", flags=flags, gpus=gpus).policy == "mixed_bfloat16"
+        precision = "bfloat16" if native else "float32"
+    return "mixed_bfloat16" if precision == "bfloat16" else "float32"
+
+
+@contextlib.contextmanager
+def computing_in(network, policy: str):
+    """Give every layer of `network` the dtype `policy` for the duration of the block.
+
+    For tracing a sampler in another precision without copying its weights: a graph
+    traced inside the block keeps that precision's casts and reads the network's own
+    variables, so it sees later training; outside the block the network is unchanged.
+    """
+    # Layer._flatten_layers walks every tracked sub-layer (also those of custom layers,
+    # which `Model.layers` does not list); Keras 3 has no public equivalent.
+    layers = list(network._flatten_layers(include_self=True, recursive=True))
+    saved = [layer.dtype_policy for layer in layers]
+    try:
+        for layer in layers:
+            layer.dtype_policy = policy
+        yield network
+    finally:
+        for layer, previous in zip(layers, saved, strict=True):
+            layer.dtype_policy = previous

@@ -56,12 +56,19 @@ def test_sampling_and_summary_shape(tmp_path):
         calls=3, batches=(8,), repeats=1, sizes=(28,), export_formats=("tflite",)
     )
     size = result["sizes"]["28"]
-    assert _positive(size["one_image_ms"]["p50"]) and size["one_image_ms"]["p95"] >= size["one_image_ms"]["p50"]  # fmt: skip
-    assert _positive(size["batch_img_per_s"]["8"]) and _positive(size["widget_frame_ms"]["p50"])
+    assert set(size["precisions"]) == {"float32", "bfloat16"}
+    assert set(result["peak_gflops"]) == {"float32", "bfloat16"}
+    for measured in size["precisions"].values():
+        assert _positive(measured["one_image_ms"]["p50"]) and measured["one_image_ms"]["p95"] >= measured["one_image_ms"]["p50"]  # fmt: skip
+        assert _positive(measured["batch_img_per_s"]["8"]) and _positive(measured["widget_frame_ms"]["p50"])  # fmt: skip
+        assert 0 < measured["fraction_of_peak"] < 1.5  # a FLOP count and a peak that fit together
+    assert size["macs_per_image"] > 1e6
     assert _positive(size["exported"]["tflite"]["one_image_ms"]["p50"])
-    assert set(result["goals_28x28"]) == {"one_image_ms_p50", "widget_frame_ms_p50", "batch_img_per_s"}  # fmt: skip
-    goals = result["goals_28x28"]
-    assert goals["batch_img_per_s"]["measured"] == max(size["batch_img_per_s"].values())
+    goals = dict(result["goals_28x28"])
+    auto = goals.pop("precision")
+    assert auto == result["auto_precision"] in ("float32", "bfloat16")
+    assert set(goals) == {"one_image_ms_p50", "widget_frame_ms_p50", "batch_img_per_s"}
+    assert goals["batch_img_per_s"]["measured"] == max(size["precisions"][auto]["batch_img_per_s"].values())  # fmt: skip
     rows = run.summary_rows({"sampling": result})
     goal_rows = [row for row in rows if str(row[0]).startswith("goal ")]
     assert len(goal_rows) == len(goals)
@@ -82,6 +89,10 @@ def test_goals_are_met_exactly_when_the_measurement_beats_them():
     assert all(goal["met"] for goal in sampling.goals_met(fast).values())
     assert not any(goal["met"] for goal in sampling.goals_met(slow).values())
     assert sampling.goals_met(fast)["batch_img_per_s"]["measured"] == 9000.0
+    # the 64×64 frame counts too: a slow one fails the frame goal alone
+    with_64 = sampling.goals_met(fast, {"widget_frame_ms": {"p50": 31.0}})
+    assert not with_64["widget_frame_ms_p50"]["met"] and with_64["batch_img_per_s"]["met"]
+    assert with_64["widget_frame_ms_p50"]["measured"] == 31.0
 
 
 @pytest.mark.slow

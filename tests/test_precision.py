@@ -177,3 +177,29 @@ def test_a_float16_diffusion_model_trains_with_loss_scaling():
     assert max(np.abs(a - b).max() for a, b in moved) > 1e-4
     samples = model.generate(4, seed=0, steps=3)
     assert samples.dtype == np.float32 and np.all(np.isfinite(samples))
+
+
+@pytest.mark.parametrize(
+    ("precision", "flags", "gpus", "policy"),
+    [
+        ("float32", {"avx512_bf16"}, [], "float32"),
+        ("bfloat16", {"avx2"}, [], "mixed_bfloat16"),  # asked for: given, even if emulated
+        ("auto", {"avx2", "avx512_bf16"}, [], "mixed_bfloat16"),
+        ("auto", {"amx_bf16"}, [], "mixed_bfloat16"),
+        ("auto", {"avx2"}, [], "float32"),
+        ("auto", None, [], "float32"),
+        ("auto", {"avx2"}, [(8, 0)], "mixed_bfloat16"),
+        ("auto", {"avx512_bf16"}, [(7, 5)], "float32"),  # float16 GPUs sample in float32
+    ],
+)
+def test_sampling_policy(precision, flags, gpus, policy):
+    from imgenlib.precision import sampling_policy
+
+    assert sampling_policy(precision, flags=flags, gpus=gpus) == policy
+
+
+def test_sampling_policy_names_a_bad_value():
+    from imgenlib.precision import sampling_policy
+
+    with pytest.raises(ValueError, match="'mixed_bfloat16'"):
+        sampling_policy("mixed_bfloat16")

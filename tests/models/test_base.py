@@ -175,3 +175,35 @@ def test_vae_round_trip_keeps_the_base_config(tmp_path):
     restored = load_model(tmp_path / "vae.keras")
     assert isinstance(restored, VAE) and restored.seed == 4 and restored.latent_dim == 8
     assert {"encoder", "decoder", "latent_dim", "seed", "name"} <= set(vae.get_config())
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_generate_in_bfloat16_is_close_follows_the_weights_and_leaves_the_model_alone(kind):
+    from imgenlib.precision import sampling_policy
+
+    keras.utils.set_random_seed(0)
+    build = {"gan": lambda: build_gan(GANConfig.tiny(), (16, 16, 1), num_classes=3),
+             "vae": lambda: build_vae(VAEConfig.tiny(), (16, 16, 1), num_classes=3)}[kind]  # fmt: skip
+    model = build()
+    exact = model.generate(12, seed=1, labels="balanced")
+    fast = model.generate(12, seed=1, labels="balanced", precision="bfloat16")
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    gap, scale = np.abs(fast - exact).max(), np.abs(exact).max()
+    assert 0 < gap < 0.05 * scale, (gap, scale)  # bfloat16 ran, and its 8-bit mantissa shows
+    assert np.array_equal(model.generate(12, seed=1, labels="balanced", precision="float32"), exact)
+    auto = "bfloat16" if sampling_policy("auto") == "mixed_bfloat16" else "float32"
+    expected = fast if auto == "bfloat16" else exact
+    assert np.array_equal(model.generate(12, seed=1, labels="balanced", precision="auto"), expected)
+    # the model itself is untouched: float32 layers, the same default images
+    network = model.sampler() if kind == "gan" else model.decoder
+    assert {layer.dtype_policy.name for layer in network._flatten_layers()} == {"float32"}
+    assert np.array_equal(model.generate(12, seed=1, labels="balanced"), exact)
+    # the bfloat16 sampler reads the model's variables: it sees weights changed after tracing
+    for variable in network.trainable_variables:
+        variable.assign(variable * 1.5)
+    changed = model.generate(12, seed=1, labels="balanced")
+    changed_fast = model.generate(12, seed=1, labels="balanced", precision="bfloat16")
+    assert np.abs(changed - exact).max() > 10 * gap
+    assert np.abs(changed_fast - changed).max() < 0.05 * np.abs(changed).max()
+    with pytest.raises(ValueError, match="'fp8'"):
+        model.generate(2, seed=0, labels=0, precision="fp8")
