@@ -83,6 +83,18 @@ def summary_rows(results: dict) -> list[list]:
     return rows
 
 
+def machines_line(results: dict) -> str:
+    """Which machine each collected result was measured on (they may differ)."""
+
+    def name(m):
+        if not m:
+            return "not recorded"
+        flags = [flag for flag in ("avx512_bf16", "amx") if m.get(flag)]
+        return f"{m.get('cpu', '?')} ({', '.join(flags) or 'no bf16 units'})"
+
+    return "; ".join(f"{key} — {name(r.get('machine'))}" for key, r in results.items())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke-run every benchmark")
@@ -109,10 +121,12 @@ def main(argv=None):
     info = machine()
     summary = {"quick": args.quick, "machine": info, "results": results}
     header = (
-        f"Machine: {info['cpu']}, {info['cores']} cores (AVX-512 BF16: {info['avx512_bf16']}); "
+        ("Summary written on" if args.collect else "Machine")
+        + f": {info['cpu']}, {info['cores']} cores (AVX-512 BF16: {info['avx512_bf16']}); "
         f"TensorFlow {info['tensorflow']}, Keras {info['keras']}, Python {info['python']}; "
         + (
-            "collected from the results/*.json files (each records the load average of its own run)."
+            "collected from the results/*.json files (each records the load average of its own "
+            f"run), measured on: {machines_line(results)}."
             if args.collect
             else f"1-min load average at the end {info['load_average_1min']}."
         )

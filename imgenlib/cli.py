@@ -137,10 +137,10 @@ def _add_train_parser(commands):
          "(history.json) and keep the lowest-FID model in DIR/best.keras"),
         ("--eval-n", {"type": int, "metavar": "N"},
          "with --eval-every: samples per evaluation (default %(default)s)"),
-        ("--precision", {"choices": PRECISIONS}, "float32 (default), mixed_bfloat16 (GANs, diffusion; "
-         "faster only on hardware with bfloat16 units), mixed_float16 (GPUs with float16 tensor cores; "
-         "dynamic loss scaling) or auto (what the CPU or GPU computes natively, else float32; the "
-         "choice and its reason are printed)"),
+        ("--precision", {"choices": PRECISIONS}, "auto (default: bfloat16 where the CPU or GPU computes it "
+         "natively, else float32; VAEs float32; the choice and its reason are printed), float32, "
+         "mixed_bfloat16 (GANs, diffusion; faster only on hardware with bfloat16 units) or "
+         "mixed_float16 (GPUs with float16 tensor cores; dynamic loss scaling)"),
         ("--patience", {"type": int, "metavar": "P"},
          "with --eval-every: stop once FID has not improved for P epochs"),
         ("--tensorboard", {"action": "store_true"}, "also write TensorBoard logs to DIR/logs "

@@ -96,11 +96,12 @@ class RunConfig:
             (counted within a session).
         eval_n: samples per quality evaluation (FID is biased upwards at small n: compare
             only FIDs measured with the same n).
-        precision: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"`` (GANs and
-            diffusion models; float16 with dynamic loss scaling,
-            `imgenlib.precision.use_loss_scaling`, and not for private runs) or ``"auto"``
-            (the fast one the hardware computes natively, else float32:
-            `imgenlib.precision.choose_precision`; `train` records the choice and why).
+        precision: ``"auto"`` (default: the fast one the hardware computes natively,
+            else float32, and float32 for VAEs: `imgenlib.precision.choose_precision`;
+            `train` prints and records the choice and why), ``"float32"``,
+            ``"mixed_bfloat16"`` or ``"mixed_float16"`` (GANs and diffusion models; float16
+            with dynamic loss scaling, `imgenlib.precision.use_loss_scaling`, and not for
+            private runs).
             bfloat16:
             layers compute in bfloat16 with float32 variables and losses (a diffusion
             U-Net keeps its input convolution, time embedding, attention and output
@@ -162,7 +163,7 @@ class RunConfig:
     eval_every: int | None = None
     patience: int | None = None
     eval_n: int = 2000
-    precision: str = "float32"
+    precision: str = "auto"
     tensorboard: bool = False
     dp_epsilon: float | None = None
     dp_delta: float | None = None

@@ -35,7 +35,8 @@ def test_this_machine_is_read_like_grep_reads_it():
     ("kind", "flags", "gpus", "policy", "words"),
     [
         ("gan", {"avx2", "avx512_bf16"}, [], "mixed_bfloat16", "natively (avx512_bf16)"),
-        ("diffusion", {"amx_bf16", "amx_tile"}, [], "mixed_bfloat16", "natively (amx_bf16)"),
+        ("gan", {"amx_bf16", "amx_tile"}, [], "mixed_bfloat16", "natively (amx_bf16)"),
+        ("diffusion", {"amx_bf16", "amx_tile"}, [], "float32", "not yet measured"),
         ("gan", {"avx2", "fma", "avx512f"}, [], "float32", "would be emulated"),
         ("diffusion", None, [], "float32", "could not be read"),
         ("vae", {"avx512_bf16"}, [], "float32", "ELBO"),

@@ -71,3 +71,9 @@ def test_resolved_fills_in_the_preset_and_model_config_applies_overrides(tmp_pat
     assert dataclasses.replace(config, batch_size=16).resolved().batch_size == 16
     model = dataclasses.replace(config, loss="hinge", learning_rate=1e-3).model_config()
     assert (model.loss, model.g_learning_rate, model.d_learning_rate) == ("hinge", 1e-3, 1e-3)
+
+
+def test_precision_defaults_to_auto(tmp_path):
+    """The default decided from three seeds per precision (`imgenlib.precision`'s docstring)."""
+    assert RunConfig("gan", "digits", tmp_path).precision == "auto"
+    assert RunConfig("vae", "digits", tmp_path).precision == "auto"  # resolves to float32
