@@ -248,7 +248,7 @@ def main(argv=None):
     parser.add_argument("--replot", action="store_true", help="only redraw the plot from the JSON")
     parser.add_argument("--data", default="fashion_mnist", choices=DATA, help="dataset (default fashion_mnist)")  # fmt: skip
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"),
-                        help="imgenlib's training precision (default: the run default)")  # fmt: skip
+                        help="imgenlib's training precision (default: train's own, 'auto')")  # fmt: skip
     args = parser.parse_args(argv)
     if args.replot:
         print(replot(args.out, args.data))
