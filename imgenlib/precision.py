@@ -17,9 +17,10 @@ So ``"auto"`` reads the hardware:
   ``mixed_bfloat16``; 7.x (Volta, Turing: float16 tensor cores only) → ``mixed_float16``
   with dynamic loss scaling (`use_loss_scaling`); older GPUs → ``float32``;
 - a CPU whose flags include ``avx512_bf16`` or ``amx_bf16`` (Linux ``/proc/cpuinfo``) →
-  ``mixed_bfloat16`` for a GAN; ``float32`` for a diffusion model until bfloat16's quality
-  at equal time is measured on a CPU (``benchmarks/diffusion_precision.py``); any other
-  CPU, or flags that cannot be read → ``float32``;
+  ``mixed_bfloat16`` for a GAN; ``float32`` for a diffusion model or a private run until
+  bfloat16's quality at equal time is measured for them on a CPU
+  (``benchmarks/diffusion_precision.py`` for diffusion); any other CPU, or flags that
+  cannot be read → ``float32``;
 - a VAE → ``float32`` always (its ELBO sums hundreds of per-pixel terms, too many for
   bfloat16; `imgenlib.runs.RunConfig` refuses bfloat16 VAEs).
 
@@ -163,13 +164,13 @@ def choose_precision(
     if flags is None:
         return PrecisionChoice("float32", "auto: float32, the CPU's features could not be read")
     native = [flag for flag in BF16_CPU_FLAGS if flag in set(flags)]
-    if native and kind == "diffusion":
+    if native and (kind == "diffusion" or private):
+        what = "private (DP-SGD) training" if private else "diffusion training"
         return PrecisionChoice(
             "float32",
             f"auto: float32; the CPU computes bfloat16 natively ({', '.join(native)}), but "
-            "bfloat16 diffusion training on a CPU is not yet measured to reach better quality "
-            "in equal time (benchmarks/diffusion_precision.py; --precision mixed_bfloat16 "
-            "asks for it)",
+            f"bfloat16 {what} on a CPU is not yet measured to reach better quality in equal "
+            "time (--precision mixed_bfloat16 asks for it)",
         )
     if native:
         return PrecisionChoice(

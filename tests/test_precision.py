@@ -36,7 +36,7 @@ def test_this_machine_is_read_like_grep_reads_it():
     [
         ("gan", {"avx2", "avx512_bf16"}, [], "mixed_bfloat16", "natively (avx512_bf16)"),
         ("gan", {"amx_bf16", "amx_tile"}, [], "mixed_bfloat16", "natively (amx_bf16)"),
-        ("diffusion", {"amx_bf16", "amx_tile"}, [], "float32", "not yet measured"),
+        ("diffusion", {"amx_bf16", "amx_tile"}, [], "float32", "bfloat16 diffusion training"),
         ("gan", {"avx2", "fma", "avx512f"}, [], "float32", "would be emulated"),
         ("diffusion", None, [], "float32", "could not be read"),
         ("vae", {"avx512_bf16"}, [], "float32", "ELBO"),
@@ -70,6 +70,12 @@ def test_run_config_accepts_auto_for_every_kind_and_still_refuses_a_bfloat16_vae
     ("capability", "private", "policy"),
     [((7, 5), False, "mixed_float16"), ((7, 0), True, "float32"), ((6, 1), False, "float32")],
 )
+def test_private_runs_stay_float32_on_a_bfloat16_cpu():
+    chosen = choose_precision("gan", flags={"avx512_bf16"}, gpus=[], private=True)
+    assert chosen.policy == "float32" and "private (DP-SGD) training" in chosen.reason
+    assert choose_precision("gan", flags={"avx512_bf16"}, gpus=[]).policy == "mixed_bfloat16"
+
+
 def test_gpus_without_bfloat16_get_float16_unless_private_or_older(capability, private, policy):
     chosen = choose_precision("gan", flags=set(), gpus=[capability], private=private)
     assert chosen.policy == policy, chosen.reason
