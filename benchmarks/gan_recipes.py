@@ -30,7 +30,9 @@ in the same seed (the baseline always runs first), i.e. over about the arm's own
 
 Writes ``results/gan_recipes.json`` (after every arm, so an interrupted run keeps what it
 measured), ``gan_recipes.md`` and the plot ``gan_recipes.png`` (FID per arm, one dot per
-seed, a bar at the mean). The last stdout line is the JSON.
+seed, a bar at the mean). The last stdout line is the JSON. The committed results are 90
+CPU-s × seeds 0, 1, 2, the seeds as three processes side by side (`command` in the JSON);
+``results/gan_recipes_20s.*`` keep an earlier 20 CPU-s × 2 seeds run (notebook 02 shows both).
 """
 
 from __future__ import annotations
