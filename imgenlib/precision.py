@@ -79,6 +79,9 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # benchmarks/results/other_machines/options_avx2_no_bf16.json).
 MEASURED_WITHOUT_BF16 = 0.085
 _READ = object()  # choose_precision's default: read the flags of this machine
+# imgenlib.run_config.KINDS; not imported from there: the models import this module, and
+# run_config imports the models (through presets), which would close an import cycle.
+_KINDS = ("gan", "vae", "diffusion")
 # What `GenerativeModel.generate(precision=...)` accepts.
 SAMPLING_PRECISIONS = (AUTO, "float32", "bfloat16")
 
@@ -133,9 +136,7 @@ def choose_precision(
         A `PrecisionChoice` whose ``policy`` is ``"float32"``, ``"mixed_bfloat16"`` or
         ``"mixed_float16"``.
     """
-    from imgenlib.runs import KINDS
-
-    check_choice("kind", kind, KINDS)
+    check_choice("kind", kind, _KINDS)
     if kind == "vae":
         return PrecisionChoice("float32", "auto: float32, a VAE's ELBO needs float32 sums")
     gpus = gpu_capabilities() if gpus is None else list(gpus)

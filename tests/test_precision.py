@@ -66,16 +66,22 @@ def test_run_config_accepts_auto_for_every_kind_and_still_refuses_a_bfloat16_vae
         RunConfig(kind="gan", data="digits", out="x", precision="float16")
 
 
-@pytest.mark.parametrize(
-    ("capability", "private", "policy"),
-    [((7, 5), False, "mixed_float16"), ((7, 0), True, "float32"), ((6, 1), False, "float32")],
-)
 def test_private_runs_stay_float32_on_a_bfloat16_cpu():
     chosen = choose_precision("gan", flags={"avx512_bf16"}, gpus=[], private=True)
     assert chosen.policy == "float32" and "private (DP-SGD) training" in chosen.reason
     assert choose_precision("gan", flags={"avx512_bf16"}, gpus=[]).policy == "mixed_bfloat16"
 
 
+def test_the_kinds_are_the_run_configs():
+    from imgenlib import precision, run_config
+
+    assert precision._KINDS == run_config.KINDS
+
+
+@pytest.mark.parametrize(
+    ("capability", "private", "policy"),
+    [((7, 5), False, "mixed_float16"), ((7, 0), True, "float32"), ((6, 1), False, "float32")],
+)
 def test_gpus_without_bfloat16_get_float16_unless_private_or_older(capability, private, policy):
     chosen = choose_precision("gan", flags=set(), gpus=[capability], private=private)
     assert chosen.policy == policy, chosen.reason

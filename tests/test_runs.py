@@ -10,6 +10,7 @@ import json
 import pytest
 
 from imgenlib.io import save_json
+from imgenlib.precision import resolve_auto
 from imgenlib.runs import (
     RunConfig,
     check_same_run,
@@ -75,7 +76,8 @@ def test_a_run_json_written_before_run_config_still_resumes(tmp_path):
     driver before RunConfig) is accepted: train resumes it, then records the full config."""
     out = tmp_path / "run"
     train("gan", "digits", out, preset="tiny", epochs=1, verbose=0)
-    assert json.loads((out / "run.json").read_text()) == RunConfig.tiny(out).resolved().to_json()
+    recorded = resolve_auto(RunConfig.tiny(out))[0]  # run.json holds the precision "auto" chose
+    assert json.loads((out / "run.json").read_text()) == recorded.resolved().to_json()
     save_json(OLD_RUN_JSON, out / "run.json")
     assert load_run_config(out) == RunConfig(**OLD_RUN_JSON, out=out)
     summary = train(dataclasses.replace(RunConfig.tiny(out), epochs=2), verbose=0)
