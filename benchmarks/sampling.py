@@ -116,7 +116,7 @@ def measure_size(size, *, calls, batches, repeats, export_formats, peak):
             result["precisions"][precision]["batch_img_per_s"][str(batch)] = throughput(
                 lambda z=z, b=batch, p=precision: model.generate(z=z, batch_size=b, precision=p),
                 batch,
-                repeats,  # fmt: skip
+                repeats,
             )
     for precision, measured in result["precisions"].items():
         best = max(measured["batch_img_per_s"].values())
@@ -169,7 +169,7 @@ def run(*, calls=200, batches=(256, 1024), repeats=20, sizes=(28, 64), export_fo
             batches=batches,
             repeats=repeats,
             export_formats=export_formats,
-            peak=peak,  # fmt: skip
+            peak=peak,
         )
         for size in sizes
     }

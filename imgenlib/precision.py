@@ -261,13 +261,17 @@ def sampling_policy(precision: str, *, flags=_READ, gpus=None) -> str:
 
 
 @contextlib.contextmanager
-def computing_in(network, policy: str):
+def computing_in(network, policy: str | None):
     """Give every layer of `network` the dtype `policy` for the duration of the block.
 
     For tracing a sampler in another precision without copying its weights: a graph
     traced inside the block keeps that precision's casts and reads the network's own
     variables, so it sees later training; outside the block the network is unchanged.
+    `policy` None leaves every layer's own policy.
     """
+    if policy is None:
+        yield network
+        return
     # Layer._flatten_layers walks every tracked sub-layer (also those of custom layers,
     # which `Model.layers` does not list); Keras 3 has no public equivalent.
     layers = list(network._flatten_layers(include_self=True, recursive=True))

@@ -23,7 +23,6 @@ Conditions (class labels today, text next) are checked and embedded by
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import functools
 from typing import ClassVar
@@ -374,24 +373,21 @@ class GenerativeModel(keras.Model):
                 return tf.cast(sampler(inputs, training=False), tf.float32)
 
             z_spec = tf.TensorSpec([None, self.latent_dim], tf.float32)
-            precision_scope = (
-                contextlib.nullcontext() if policy is None else computing_in(sampler, policy)
-            )
             if self.num_classes is None:
                 traced_function = traced(forward, [z_spec])
-                with precision_scope:
-                    concrete = traced_function.get_concrete_function()
-
-                def function(z):
-                    return concrete(tf.constant(z, tf.float32))
-
             else:
                 traced_function = traced(
                     lambda z, labels: forward([z, labels]),
                     [z_spec, tf.TensorSpec([None], tf.int32)],
                 )
-                with precision_scope:
-                    concrete = traced_function.get_concrete_function()
+            with computing_in(sampler, policy):  # the trace keeps the policy's casts
+                concrete = traced_function.get_concrete_function()
+            if self.num_classes is None:
+
+                def function(z):
+                    return concrete(tf.constant(z, tf.float32))
+
+            else:
 
                 def function(z, labels):
                     return concrete(tf.constant(z, tf.float32), tf.constant(labels, tf.int32))
