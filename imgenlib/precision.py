@@ -17,10 +17,10 @@ So ``"auto"`` reads the hardware:
   ``mixed_bfloat16``; 7.x (Volta, Turing: float16 tensor cores only) → ``mixed_float16``
   with dynamic loss scaling (`use_loss_scaling`); older GPUs → ``float32``;
 - a CPU whose flags include ``avx512_bf16`` or ``amx_bf16`` (Linux ``/proc/cpuinfo``) →
-  ``mixed_bfloat16`` for a GAN; ``float32`` for a diffusion model or a private run until
-  bfloat16's quality at equal time is measured for them on a CPU
-  (``benchmarks/diffusion_precision.py`` for diffusion); any other CPU, or flags that
-  cannot be read → ``float32``;
+  ``mixed_bfloat16`` for a GAN and a diffusion model (each measured better at equal time
+  over three seeds, below); ``float32`` for a private run until bfloat16's quality at equal
+  time is measured for it on a CPU; any other CPU, or flags that cannot be read →
+  ``float32``;
 - a VAE → ``float32`` always (its ELBO sums hundreds of per-pixel terms, too many for
   bfloat16; `imgenlib.runs.RunConfig` refuses bfloat16 VAEs).
 
@@ -30,7 +30,11 @@ three seeds per precision on bfloat16 hardware (a 2-core Xeon with AVX512_BF16 a
 P`` then ``eval --n 10000``, the two precisions of a seed running side by side on one core
 each. FID 4.60 / 4.17 / 4.44 in float32 against 3.56 / 3.41 / 3.73 in ``mixed_bfloat16``
 (KID 0.049 / 0.044 / 0.048 against 0.035 / 0.034 / 0.038) at 462–485 against 678–703
-img/s: bfloat16 better on every seed.
+img/s: bfloat16 better on every seed. Diffusion, the same way (``train diffusion --data
+fashion_mnist --conditional --max-minutes 10``, then ``eval --n 2000 --steps 25``): FID
+7.49 / 8.26 / 8.76 in float32 against 6.69 / 7.80 / 7.73 in ``mixed_bfloat16`` (KID 0.091 /
+0.100 / 0.107 against 0.082 / 0.095 / 0.097) at 161–163 against 193–197 img/s, the U-Net's
+`imgenlib.models.unet.FLOAT32_LAYERS` kept float32.
 
 `train` resolves ``"auto"`` once per session, prints the choice and its reason and writes
 both to ``metrics.json`` (``precision``, ``precision_choice``). Precision is not part of a
@@ -165,13 +169,12 @@ def choose_precision(
     if flags is None:
         return PrecisionChoice("float32", "auto: float32, the CPU's features could not be read")
     native = [flag for flag in BF16_CPU_FLAGS if flag in set(flags)]
-    if native and (kind == "diffusion" or private):
-        what = "private (DP-SGD) training" if private else "diffusion training"
+    if native and private:
         return PrecisionChoice(
             "float32",
             f"auto: float32; the CPU computes bfloat16 natively ({', '.join(native)}), but "
-            f"bfloat16 {what} on a CPU is not yet measured to reach better quality in equal "
-            "time (--precision mixed_bfloat16 asks for it)",
+            "bfloat16 private (DP-SGD) training on a CPU is not yet measured to reach better "
+            "quality in equal time (--precision mixed_bfloat16 asks for it)",
         )
     if native:
         return PrecisionChoice(
@@ -242,39 +245,52 @@ def use_loss_scaling(model) -> None:
             setattr(model, name, keras.optimizers.LossScaleOptimizer(optimizer))
 
 
-def sampling_policy(precision: str, *, flags=_READ, gpus=None) -> str:
+def sampling_policy(precision: str, *, kind: str = "gan", flags=_READ, gpus=None) -> str:
     """The Keras dtype policy `generate(precision=...)` samples with.
 
     ``"float32"`` → ``"float32"``; ``"bfloat16"`` → ``"mixed_bfloat16"`` (weights stay
     float32 and are cast per call); ``"auto"`` → ``"mixed_bfloat16"`` where
-    `choose_precision` would train a GAN in bfloat16 (the hardware computes it natively),
-    else ``"float32"``. `flags` and `gpus` as in `choose_precision`.
+    `choose_precision` would train a model of `kind` in bfloat16 (the hardware computes it
+    natively and, for that family, it is measured to pay), else ``"float32"``. `flags` and
+    `gpus` as in `choose_precision`; a VAE's ``"auto"`` asks the GAN's question (its
+    float32 rule is about training sums, not sampling).
 
     Raises:
-        ValueError: `precision` is not one of `SAMPLING_PRECISIONS`.
+        ValueError: `precision` is not one of `SAMPLING_PRECISIONS`, or an unknown `kind`.
     """
     check_choice("precision", precision, SAMPLING_PRECISIONS)
+    check_choice("kind", kind, _KINDS)
     if precision == AUTO:
-        native = choose_precision("gan", flags=flags, gpus=gpus).policy == "mixed_bfloat16"
+        asked = "gan" if kind == "vae" else kind
+        native = choose_precision(asked, flags=flags, gpus=gpus).policy == "mixed_bfloat16"
         precision = "bfloat16" if native else "float32"
     return "mixed_bfloat16" if precision == "bfloat16" else "float32"
 
 
 @contextlib.contextmanager
-def computing_in(network, policy: str | None):
+def computing_in(network, policy: str | None, *, keep=()):
     """Give every layer of `network` the dtype `policy` for the duration of the block.
 
     For tracing a sampler in another precision without copying its weights: a graph
     traced inside the block keeps that precision's casts and reads the network's own
     variables, so it sees later training; outside the block the network is unchanged.
-    `policy` None leaves every layer's own policy.
+    `policy` None leaves every layer's own policy. `keep`: names of layers of `network`
+    that keep their own policy, with everything inside them (a U-Net's float32 stem,
+    embeddings and output: `imgenlib.models.unet.FLOAT32_LAYERS`).
     """
     if policy is None:
         yield network
         return
     # Layer._flatten_layers walks every tracked sub-layer (also those of custom layers,
     # which `Model.layers` does not list); Keras 3 has no public equivalent.
-    layers = list(network._flatten_layers(include_self=True, recursive=True))
+    every = list(network._flatten_layers(include_self=True, recursive=True))
+    kept = {
+        id(inner)
+        for layer in every
+        if layer is not network and layer.name in set(keep)
+        for inner in layer._flatten_layers(include_self=True, recursive=True)
+    }
+    layers = [layer for layer in every if id(layer) not in kept]
     saved = [layer.dtype_policy for layer in layers]
     try:
         for layer in layers:

@@ -36,7 +36,7 @@ def test_this_machine_is_read_like_grep_reads_it():
     [
         ("gan", {"avx2", "avx512_bf16"}, [], "mixed_bfloat16", "natively (avx512_bf16)"),
         ("gan", {"amx_bf16", "amx_tile"}, [], "mixed_bfloat16", "natively (amx_bf16)"),
-        ("diffusion", {"amx_bf16", "amx_tile"}, [], "float32", "bfloat16 diffusion training"),
+        ("diffusion", {"amx_bf16", "amx_tile"}, [], "mixed_bfloat16", "natively (amx_bf16)"),
         ("gan", {"avx2", "fma", "avx512f"}, [], "float32", "would be emulated"),
         ("diffusion", None, [], "float32", "could not be read"),
         ("vae", {"avx512_bf16"}, [], "float32", "ELBO"),
@@ -209,6 +209,44 @@ def test_sampling_policy(precision, flags, gpus, policy):
     from imgenlib.precision import sampling_policy
 
     assert sampling_policy(precision, flags=flags, gpus=gpus) == policy
+
+
+@pytest.mark.parametrize(
+    ("kind", "flags", "policy"),
+    [
+        ("gan", {"amx_bf16"}, "mixed_bfloat16"),
+        ("vae", {"amx_bf16"}, "mixed_bfloat16"),  # a VAE samples as a GAN would
+        ("diffusion", {"avx2"}, "float32"),
+        ("diffusion", {"avx2", "avx512_bf16"}, None),  # what choose_precision trains in
+    ],
+)
+def test_sampling_policy_of_each_family_follows_its_training_choice(kind, flags, policy):
+    from imgenlib.precision import choose_precision, sampling_policy
+
+    expected = policy or choose_precision(kind, flags=flags, gpus=[]).policy
+    assert sampling_policy("auto", kind=kind, flags=flags, gpus=[]) == expected
+    assert sampling_policy("bfloat16", kind=kind, flags=flags, gpus=[]) == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="'ddpm'"):
+        sampling_policy("auto", kind="ddpm")
+
+
+def test_computing_in_keeps_the_named_layers_and_what_is_inside_them():
+    import keras
+
+    from imgenlib.precision import computing_in
+
+    inputs = keras.Input((4, 8))
+    hidden = keras.layers.Dense(8, name="switched")(inputs)
+    attention = keras.layers.MultiHeadAttention(2, 4, name="kept")
+    network = keras.Model(inputs, attention(hidden, hidden))
+    inner = [layer for layer in attention._flatten_layers(include_self=False)]
+    assert inner  # the attention's own projections, not in network.layers
+    with computing_in(network, "mixed_bfloat16", keep=("kept",)):
+        assert network.get_layer("switched").dtype_policy.name == "mixed_bfloat16"
+        assert {layer.dtype_policy.name for layer in [attention, *inner]} == {"float32"}
+        assert network(np.ones((1, 4, 8), np.float32)).dtype == "float32"
+    everything = network._flatten_layers(include_self=True)
+    assert {layer.dtype_policy.name for layer in everything} == {"float32"}
 
 
 def test_sampling_policy_names_a_bad_value():

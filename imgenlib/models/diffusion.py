@@ -36,6 +36,7 @@ from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
 from imgenlib.models.schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, noisy, v_target
 from imgenlib.models.unet import build_unet, denoiser_image_shape, null_label
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
+from imgenlib.precision import sampling_policy
 
 __all__ = ["Diffusion", "DiffusionConfig", "build_diffusion"]
 
@@ -208,11 +209,15 @@ class Diffusion(GenerativeModel):
         """The denoising network that samples: the EMA copy when there is one."""
         return self.ema_network if self.ema_network is not None else self.network
 
-    def diffusion_sampler(self, sampler: str = "ddim", clip: bool = True) -> DiffusionSampler:
-        """The traced reverse chain of `sampler` (cached; one graph for any batch and steps)."""
-        key = (check_choice("sampler", sampler, SAMPLERS), bool(clip))
+    def diffusion_sampler(
+        self, sampler: str = "ddim", clip: bool = True, precision: str | None = None
+    ) -> DiffusionSampler:
+        """The traced reverse chain of `sampler` (cached; one graph for any batch and steps)
+        computing in `precision` (as `generate`'s)."""
+        policy = None if precision is None else sampling_policy(precision, kind="diffusion")
+        key = (check_choice("sampler", sampler, SAMPLERS), bool(clip), policy)
         if key not in self._samplers:
-            self._samplers[key] = DiffusionSampler(self, sampler=sampler, clip=clip)
+            self._samplers[key] = DiffusionSampler(self, sampler=sampler, clip=clip, policy=policy)
         return self._samplers[key]
 
     def generate(
@@ -230,6 +235,7 @@ class Diffusion(GenerativeModel):
         batch_size: int = 256,
         level: int | None = None,
         spacing: str = "uniform",
+        precision: str | None = None,
     ):
         """Generate images by running the reverse chain from x_T = z (drawn from `seed`).
 
@@ -251,15 +257,21 @@ class Diffusion(GenerativeModel):
                 z is noise. Latents from `invert` are at `inversion_level` (its default).
             spacing: which timesteps the steps visit: ``"uniform"`` (evenly spaced),
                 ``"quadratic"`` or ``"linspace"`` (`imgenlib.models.schedules.sampling_timesteps`).
+            precision: the arithmetic of the U-Net. None (default): the model's own.
+                ``"bfloat16"``: its residual blocks compute in bfloat16 and its
+                `imgenlib.models.unet.FLOAT32_LAYERS` (stem, embeddings, attention, output)
+                stay float32, as in mixed-precision training; ``"float32"``; ``"auto"``:
+                bfloat16 where `imgenlib.precision.choose_precision` would train a
+                diffusion model in it (`imgenlib.precision.sampling_policy`).
 
         Returns:
             float32 array (n, H, W, C) in [-1, 1] (with `clip`).
 
         Raises:
             ValueError / TypeError: a bad n, z, labels, steps (not in 1..level + 1), eta
-                (< 0), guidance, sampler, level or spacing.
+                (< 0), guidance, sampler, level, spacing or precision.
         """
-        chain = self.diffusion_sampler(sampler, clip)
+        chain = self.diffusion_sampler(sampler, clip, precision)
         x_T, labels, settings, key = chain.inputs(
             n, z, seed, labels, steps, eta, guidance, level, spacing
         )

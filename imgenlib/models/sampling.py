@@ -36,6 +36,8 @@ from imgenlib.models.schedules import (
     predict_x0,
     sampling_timesteps,
 )
+from imgenlib.models.unet import FLOAT32_LAYERS
+from imgenlib.precision import computing_in
 from imgenlib.sampling_options import DEFAULT_STEPS, SAMPLERS
 
 __all__ = ["SAMPLERS", "DiffusionSampler"]
@@ -48,12 +50,16 @@ class DiffusionSampler:
         model: a `Diffusion` model; its sampling network (the EMA copy) is used.
         sampler: ``"ddim"`` or ``"ddpm"``.
         clip: clip each predicted x_0 to [-1, 1] and re-derive ε̂ from it.
+        policy: the Keras dtype policy the network computes in inside the traced chains
+            (`imgenlib.precision.sampling_policy`), its `FLOAT32_LAYERS` excepted; None:
+            the network's own. The chain's algebra (x_t, the updates) is float32 always.
     """
 
-    def __init__(self, model, *, sampler: str = "ddim", clip: bool = True):
+    def __init__(self, model, *, sampler: str = "ddim", clip: bool = True, policy=None):
         self.model = model
         self.sampler = check_choice("sampler", sampler, SAMPLERS)
         self.clip = bool(clip)
+        self.policy = policy
         self._run = None
         self._trajectory = None
         self._invert = None
@@ -263,7 +269,12 @@ class DiffusionSampler:
             function = traced(
                 lambda x, ts, *rest: body(x, ts, None, *rest), self._signature(*extra)
             )
-        return function.get_concrete_function()
+        return self._concrete(function)
+
+    def _concrete(self, function):
+        """`function`'s concrete function, traced with the network in `policy`."""
+        with computing_in(self.model.sampler(), self.policy, keep=FLOAT32_LAYERS):
+            return function.get_concrete_function()
 
     def _run_function(self):
         if self._run is None:
@@ -281,7 +292,7 @@ class DiffusionSampler:
                 function = traced(self.forward, self._signature())
             else:
                 function = traced(lambda x, ts: self.forward(x, ts, None), self._signature())
-            self._invert = function.get_concrete_function()
+            self._invert = self._concrete(function)
         return self._invert
 
     def run(self, x_T, labels, timesteps, eta, guidance, key, batch_size):

@@ -14,6 +14,7 @@ import tensorflow as tf
 from imgenlib.models import load_model
 from imgenlib.models.diffusion import DiffusionConfig, build_diffusion
 from imgenlib.models.unet import FLOAT32_LAYERS, SinusoidalEmbedding
+from imgenlib.precision import sampling_policy
 
 SHAPE = (16, 16, 1)
 POLICY = "mixed_bfloat16"
@@ -192,3 +193,26 @@ def test_the_zoo_models_weights_predict_epsilon_in_bfloat16_as_in_float32():
         reference = zoo.sampler()(inputs).numpy()
         error = np.linalg.norm(mixed.network(inputs).numpy() - reference)
         assert error / np.linalg.norm(reference) < bound, (t, error / np.linalg.norm(reference))
+
+
+def test_generate_in_bfloat16_computes_as_the_mixed_precision_model_does(randomised):
+    """A float32 model sampling with ``precision="bfloat16"`` runs the network of a model
+    built under ``mixed_bfloat16`` with the same weights: its FLOAT32_LAYERS stay float32."""
+    model = randomised(make("float32", num_classes=3))
+    mixed = make(num_classes=3)
+    for source, target in ((model.network, mixed.network), (model.sampler(), mixed.sampler())):
+        target.set_weights(source.get_weights())
+    kwargs = {"seed": 1, "labels": [0, 1, 2, 0, 1, 2], "steps": 4, "guidance": 2.0}
+    exact = model.generate(6, **kwargs)
+    fast = model.generate(6, precision="bfloat16", **kwargs)
+    reference = mixed.generate(6, **kwargs)
+    np.testing.assert_allclose(fast, reference, atol=1e-6)
+    assert not np.array_equal(fast, exact)  # bfloat16 ran (a random network: far from float32)
+    # the model is unchanged: float32 layers, the same default images
+    assert set(policies(model.sampler()).values()) == {"float32"}
+    np.testing.assert_array_equal(model.generate(6, **kwargs), exact)
+    bfloat16 = sampling_policy("auto", kind="diffusion") == POLICY
+    expected = fast if bfloat16 else exact
+    np.testing.assert_array_equal(model.generate(6, precision="auto", **kwargs), expected)
+    with pytest.raises(ValueError, match="'half'"):
+        model.generate(2, seed=0, labels=0, precision="half")
