@@ -23,6 +23,9 @@ from _common import RESULTS, machine, markdown_table, write_result
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("train_throughput", "options", "sampling", "memory", "time_to_quality")
+# Results of other time_to_quality.py runs (--family vae, --data emoji): --collect adds each
+# one found on disk to the summary; they are not re-run by this script (30-60 minutes each).
+OPTIONAL_RESULTS = ("time_to_quality_vae", "time_to_quality_emoji", "time_to_quality_emoji_vae")
 
 
 def run_one(name: str, quick: bool, out: Path) -> dict:
@@ -71,15 +74,17 @@ def summary_rows(results: dict) -> list[list]:
     if "memory" in results:
         for mode, m in results["memory"]["modes"].items():
             rows.append([f"peak RSS, {mode}", f"{m['peak_rss_mb']} MB"])
-    if "time_to_quality" in results:
-        r = results["time_to_quality"]
-        minutes, n = r["minutes_per_recipe"], r["n"]
-        from time_to_quality import RECIPES
+    from time_to_quality import RECIPES, recipe_names
 
-        for key, name in RECIPES.items():
-            final = r[key]["curve"][-1]
-            rows.append([f"{name}: FID (n={n}) after {minutes:g} min · img/s", f"{final['fid']} · {r[key]['img_per_s']} img/s"])  # fmt: skip
-        rows.append(["time to quality: final FID tutorial / imgenlib", r["final_fid_ratio_tutorial_over_imgenlib"]])  # fmt: skip
+    for key in [key for key in results if key.startswith("time_to_quality")]:
+        r = results[key]
+        minutes, n, names = r["minutes_per_recipe"], r["n"], r.get("recipes")
+        names = names or recipe_names(r.get("data", "fashion_mnist"), r.get("family", "gan"))
+        for recipe in RECIPES:
+            final = r[recipe]["curve"][-1]
+            rows.append([f"{names[recipe]}: FID (n={n}) after {minutes:g} min · img/s", f"{final['fid']} · {r[recipe]['img_per_s']} img/s"])  # fmt: skip
+        label = key.removeprefix("time_to_quality").replace("_", " ").strip()
+        rows.append([f"time to quality{f' ({label})' if label else ''}: final FID tutorial / imgenlib", r["final_fid_ratio_tutorial_over_imgenlib"]])  # fmt: skip
     return rows
 
 
@@ -118,6 +123,10 @@ def main(argv=None):
             continue
         print(f"running {name} ...", flush=True)
         results[name] = run_one(name, args.quick, out)
+    if args.collect and not args.only:
+        for name in OPTIONAL_RESULTS:
+            if (out / f"{name}.json").exists():
+                results[name] = json.loads((out / f"{name}.json").read_text())
     info = machine()
     summary = {"quick": args.quick, "machine": info, "results": results}
     header = (

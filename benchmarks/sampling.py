@@ -17,7 +17,9 @@ weights (speed does not depend on them). Measured per size and per `generate` pr
 - ``widget_frame_ms``: new z → 16 images → 4×4 PNG bytes (`imgenlib.plotting.grid_png`),
   what a latent-space slider does per update; p50 / p95.
 - ``exported``: the same one-image latency and batch-256 throughput through
-  `imgenlib.export.load_exported` for SavedModel and TFLite (float32, float16).
+  `imgenlib.export.load_exported` for SavedModel and TFLite (float32, float16), each
+  ``.tflite`` file on LiteRT (keys ``tflite``, ``tflite_float16``) and on TensorFlow's
+  deprecated ``tf.lite`` interpreter (``tflite@tf.lite``, ...).
 
 Goals (issue 19), for what ``generate(precision="auto")`` uses on this machine
 (``auto_precision``): 28×28 one image ≤ 1 ms, batch ≥ 8,000 img/s, widget frame ≤ 30 ms
@@ -76,7 +78,7 @@ def build_model(size):
 def measure_size(size, *, calls, batches, repeats, export_formats, peak):
     import tensorflow as tf
 
-    from imgenlib.export import export_savedmodel, export_tflite, load_exported
+    from imgenlib.export import TFLITE_RUNTIMES, export_savedmodel, export_tflite, load_exported
     from imgenlib.plotting import grid_png
     from imgenlib.profiling import model_cost, throughput
 
@@ -128,15 +130,24 @@ def measure_size(size, *, calls, batches, repeats, export_formats, peak):
             else:
                 quantization = None if name == "tflite" else name.split("_")[1]
                 path = export_tflite(model, Path(tmp) / f"{name}.tflite", quantization=quantization)
-            generator = load_exported(path)
-            z = rng.standard_normal((256, model.latent_dim), dtype=np.float32)
-            result["exported"][name] = {
-                "one_image_ms": percentiles(lambda g=generator: g(z1()), calls),
-                "batch_256_img_per_s": throughput(lambda g=generator, z=z: g(z), 256, repeats),
-                "file_bytes": sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+            size_bytes = (
+                sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
                 if Path(path).is_dir()
-                else Path(path).stat().st_size,
-            }
+                else Path(path).stat().st_size
+            )
+            # A .tflite file on each runtime (LiteRT, the default, then tf.lite): their
+            # kernels differ, and so does which one is faster on a given machine.
+            runtimes = [None] if name == "savedmodel" else list(TFLITE_RUNTIMES)
+            for runtime in runtimes:
+                generator = load_exported(path, runtime=runtime)
+                z = rng.standard_normal((256, model.latent_dim), dtype=np.float32)
+                key = name if runtime in (None, TFLITE_RUNTIMES[0]) else f"{name}@{runtime}"
+                result["exported"][key] = {
+                    "runtime": generator.runtime,
+                    "one_image_ms": percentiles(lambda g=generator: g(z1()), calls),
+                    "batch_256_img_per_s": throughput(lambda g=generator, z=z: g(z), 256, repeats),
+                    "file_bytes": size_bytes,
+                }
     return result
 
 

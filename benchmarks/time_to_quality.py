@@ -1,8 +1,15 @@
-"""Time to quality: FID against wall-clock, imgenlib's preset vs the TF DCGAN tutorial.
+"""Time to quality: FID against wall-clock, imgenlib's preset vs the TF tutorial's recipe.
 
     python benchmarks/time_to_quality.py                 # 10 minutes each, FID every minute
     python benchmarks/time_to_quality.py --quick         # a smoke run (seconds)
     python benchmarks/time_to_quality.py --data emoji --minutes 30 --every 300 --n 2000
+    python benchmarks/time_to_quality.py --family vae    # the VAE preset vs the TF CVAE tutorial
+
+``--family gan`` (default) compares the GAN preset with the TF DCGAN tutorial (below);
+``--family vae`` compares the VAE preset (``python -m imgenlib train vae --data ...``) with
+the TF CVAE tutorial as published (`tutorial_cvae`: latent 2, Adam 1e-4, batch 32, its
+single-sample ELBO; targets in [0, 1] rather than binarised) and writes
+``results/time_to_quality_vae.*`` (``time_to_quality_emoji_vae.*`` with ``--data emoji``).
 
 With ``--data emoji`` (64×64 colour, `python -m imgenlib fetch emoji` first) imgenlib runs
 its `emoji` preset (the source article's 64×64 DCGAN) and the tutorial recipe is scaled to
@@ -54,20 +61,25 @@ from train_throughput import NOISE_DIM
 TUTORIAL_BATCH = 256
 RECIPES = {"imgenlib": "imgenlib fashion_mnist preset", "tutorial": "TF DCGAN tutorial"}
 DATA = ("fashion_mnist", "emoji")
+FAMILIES = ("gan", "vae")
 # --quick: 15 s per recipe. The first step alone (graph tracing) took 7.5 s on a 2-core CPU
 # without AVX-512, so a shorter budget can end with a single snapshot.
 QUICK_MINUTES = 0.25
 
 
-def recipe_names(data: str = "fashion_mnist") -> dict:
-    """The two recipes' display names for `data`."""
+def recipe_names(data: str = "fashion_mnist", family: str = "gan") -> dict:
+    """The two recipes' display names for `data` and model `family`."""
+    if family == "vae":
+        scaled = "" if data == "fashion_mnist" else " at 64x64x3"
+        return {"imgenlib": f"imgenlib {data} VAE preset", "tutorial": f"TF CVAE tutorial{scaled}"}  # fmt: skip
     if data == "fashion_mnist":
         return dict(RECIPES)
     return {"imgenlib": f"imgenlib {data} preset", "tutorial": "TF DCGAN tutorial at 64x64x3"}
 
 
-def result_name(data: str = "fashion_mnist") -> str:
-    return "time_to_quality" if data == "fashion_mnist" else f"time_to_quality_{data}"
+def result_name(data: str = "fashion_mnist", family: str = "gan") -> str:
+    name = "time_to_quality" if data == "fashion_mnist" else f"time_to_quality_{data}"
+    return name if family == "gan" else f"{name}_{family}"
 
 
 class Snapshots:
@@ -108,7 +120,12 @@ class Snapshots:
 
 
 def run_imgenlib(
-    minutes: float, every: float, run_dir: Path, data: str = "fashion_mnist", **settings
+    minutes: float,
+    every: float,
+    run_dir: Path,
+    data: str = "fashion_mnist",
+    kind: str = "gan",
+    **settings,
 ) -> tuple[Snapshots, object, dict]:
     import keras
 
@@ -118,30 +135,39 @@ def run_imgenlib(
 
     class Snap(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
+            # once: a VAE's sampler() builds a new Keras model around its decoder each call
+            self.network = self.model.sampler()
             snapshots.begin()
 
         def on_train_batch_end(self, batch, logs=None):
-            snapshots.step(self.model.sampler())
+            snapshots.step(self.network)
 
         def on_train_end(self, logs=None):
-            snapshots.finish(self.model.sampler())
+            snapshots.finish(self.network)
             self.final_model = self.model
 
     snap = Snap()
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run, not a resume
     summary = train(
-        "gan", data, run_dir, max_minutes=minutes, callbacks=[snap], verbose=0, **settings
+        kind, data, run_dir, max_minutes=minutes, callbacks=[snap], verbose=0, **settings
     )
     return snapshots, snap.final_model, summary
 
 
 def run_tutorial(
-    minutes: float, every: float, n_images: int | None, data: str = "fashion_mnist"
+    minutes: float,
+    every: float,
+    n_images: int | None,
+    data: str = "fashion_mnist",
+    family: str = "gan",
 ) -> tuple[Snapshots, object]:
+    """Train the tutorial's recipe for `minutes`; returns its snapshots and the network that
+    draws samples (the GAN's generator, the VAE's decoder)."""
     import keras
     import tensorflow as tf
     from train_throughput import tutorial_step
+    from tutorial_cvae import tutorial_vae_step
 
     keras.utils.set_random_seed(0)
     if data == "fashion_mnist":
@@ -150,10 +176,15 @@ def run_tutorial(
         from imgenlib.data import load_images
 
         images, _ = load_images(data, "train", n=n_images)
-    train_step, generator = tutorial_step(
-        TUTORIAL_BATCH, return_generator=True, image_shape=images.shape[1:]
-    )
-    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images)).batch(TUTORIAL_BATCH)
+    if family == "vae":
+        train_step, generator, _ = tutorial_vae_step(images.shape[1:])
+        images, batch_size = (images + 1.0) / 2.0, tutorial_batch(family)  # its [0, 1] targets
+    else:
+        train_step, generator = tutorial_step(
+            TUTORIAL_BATCH, return_generator=True, image_shape=images.shape[1:]
+        )
+        batch_size = TUTORIAL_BATCH
+    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images)).batch(batch_size)
     snapshots = Snapshots(every)
     snapshots.begin()
     done = False
@@ -169,6 +200,13 @@ def run_tutorial(
     return snapshots, generator
 
 
+def tutorial_batch(family: str = "gan") -> int:
+    """The tutorial recipe's batch size: the DCGAN tutorial's 256, the CVAE tutorial's 32."""
+    from tutorial_cvae import BATCH_SIZE
+
+    return BATCH_SIZE if family == "vae" else TUTORIAL_BATCH
+
+
 def score_snapshots(
     snapshots: Snapshots, network, sample, n: int, data: str = "fashion_mnist"
 ) -> list[dict]:
@@ -182,7 +220,9 @@ def score_snapshots(
     return rows
 
 
-def plot(curves: dict, floor: float | None, path: Path, n: int, data="fashion_mnist") -> None:
+def plot(
+    curves: dict, floor: float | None, path: Path, n: int, data="fashion_mnist", family="gan"
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,7 +234,7 @@ def plot(curves: dict, floor: float | None, path: Path, n: int, data="fashion_mn
             [r["seconds"] / 60 for r in rows],
             [r["fid"] for r in rows],
             style,
-            label=recipe_names(data)[key],
+            label=recipe_names(data, family)[key],
         )
     if floor is not None:
         ax.axhline(floor, color="grey", lw=0.8, ls=":", label=f"train vs test images ({floor})")
@@ -202,7 +242,7 @@ def plot(curves: dict, floor: float | None, path: Path, n: int, data="fashion_mn
     ax.set_xlabel("training wall-clock (minutes, this CPU)")
     ax.set_ylabel(f"FID, n = {n:,} (lower is better)")
     title = {"fashion_mnist": "Fashion-MNIST", "emoji": "Emoji 64x64 colour"}[data]
-    ax.set_title(f"{title}, shipped extractor: quality against training time", fontsize=10)
+    ax.set_title(f"{title} {family.upper()}s, shipped extractor: FID against training time", fontsize=10)  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -219,12 +259,12 @@ def real_data_floor(data: str = "fashion_mnist") -> float | None:
     return json.loads(path.read_text())["train_vs_test"]["fid"] if path.exists() else None
 
 
-def replot(out=None, data: str = "fashion_mnist") -> Path:
+def replot(out=None, data: str = "fashion_mnist", family: str = "gan") -> Path:
     """Redraw ``time_to_quality.png`` from ``time_to_quality.json`` (no training)."""
-    out, name = Path(out or RESULTS), result_name(data)
+    out, name = Path(out or RESULTS), result_name(data, family)
     result = json.loads((out / f"{name}.json").read_text())
     curves = {key: result[key]["curve"] for key in RECIPES}
-    plot(curves, real_data_floor(data), out / f"{name}.png", result["n"], data)
+    plot(curves, real_data_floor(data), out / f"{name}.png", result["n"], data, family)
     return out / f"{name}.png"
 
 
@@ -247,11 +287,13 @@ def main(argv=None):
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     parser.add_argument("--replot", action="store_true", help="only redraw the plot from the JSON")
     parser.add_argument("--data", default="fashion_mnist", choices=DATA, help="dataset (default fashion_mnist)")  # fmt: skip
+    parser.add_argument("--family", default="gan", choices=FAMILIES,
+                        help="gan: vs the TF DCGAN tutorial (default); vae: vs the TF CVAE tutorial")  # fmt: skip
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"),
                         help="imgenlib's training precision (default: train's own, 'auto')")  # fmt: skip
     args = parser.parse_args(argv)
     if args.replot:
-        print(replot(args.out, args.data))
+        print(replot(args.out, args.data, args.family))
         return
     n_images = None
     if args.quick:
@@ -271,18 +313,23 @@ def main(argv=None):
     from imgenlib import presets
     from imgenlib.plotting import save_grid
 
-    data, name, names = args.data, result_name(args.data), recipe_names(args.data)
+    data, family = args.data, args.family
+    name, names = result_name(data, family), recipe_names(data, family)
     settings = {"precision": args.precision} if args.precision else {}
-    ours, model, summary = run_imgenlib(args.minutes, args.every, Path(args.run_dir), data, **settings)  # fmt: skip
-    theirs, generator = run_tutorial(args.minutes, args.every, n_images, data)
+    ours, model, summary = run_imgenlib(args.minutes, args.every, Path(args.run_dir), data, family, **settings)  # fmt: skip
+    theirs, generator = run_tutorial(args.minutes, args.every, n_images, data, family)
     sampler = model.sampler()
 
     def sample_ours(n):
         return model.generate(n, seed=0)
 
-    train_size = theirs.train_size
+    train_size, their_batch = theirs.train_size, tutorial_batch(family)
 
     def sample_tutorial(n):
+        if family == "vae":
+            from tutorial_cvae import sample_images
+
+            return sample_images(generator, n, seed=0)
         z = np.random.default_rng(0).standard_normal((n, NOISE_DIM)).astype("float32")
         return np.concatenate([generator(tf.constant(z[i : i + 500]), training=False).numpy()
                                for i in range(0, n, 500)])  # fmt: skip
@@ -296,27 +343,29 @@ def main(argv=None):
     save_grid(sample_tutorial(64), out / f"{name}_tutorial_samples.png", ncols=8, scale=scale)
 
     floor = None if args.quick else real_data_floor(data)
-    plot(curves, floor, out / f"{name}.png", args.n, data)
+    plot(curves, floor, out / f"{name}.png", args.n, data, family)
 
-    ours_batch = presets.get("gan", presets.default_preset("gan", data)).batch_size
+    ours_batch = presets.get(family, presets.default_preset(family, data)).batch_size
     precision = f" --precision {args.precision}" if args.precision else ""
     result = {
         "benchmark": name,
         "data": data,
+        "family": family,
+        "recipes": names,
         "minutes_per_recipe": args.minutes,
         "n": args.n,
         "imgenlib": {
-            "command": f"python -m imgenlib train gan --data {data} --out RUN --max-minutes {args.minutes:g}{precision}",
-            "preset": summary.get("preset", presets.default_preset("gan", data)),
+            "command": f"python -m imgenlib train {family} --data {data} --out RUN --max-minutes {args.minutes:g}{precision}",
+            "preset": summary.get("preset", presets.default_preset(family, data)),
             "batch_size": ours_batch,
             "img_per_s": round(ours.steps * ours_batch / ours.taken[-1]["seconds"], 1),
             "epochs_completed": summary["epochs_completed"],
             "curve": curves["imgenlib"],
         },
         "tutorial": {
-            "batch_size": TUTORIAL_BATCH,
-            "img_per_s": round(theirs.steps * TUTORIAL_BATCH / theirs.taken[-1]["seconds"], 1),
-            "epochs_completed": round(theirs.steps * TUTORIAL_BATCH / train_size, 2),
+            "batch_size": their_batch,
+            "img_per_s": round(theirs.steps * their_batch / theirs.taken[-1]["seconds"], 1),
+            "epochs_completed": round(theirs.steps * their_batch / train_size, 2),
             "curve": curves["tutorial"],
         },
         "final_fid_ratio_tutorial_over_imgenlib": round(curves["tutorial"][-1]["fid"] / curves["imgenlib"][-1]["fid"], 2),

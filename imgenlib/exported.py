@@ -38,30 +38,36 @@ class ExportedGenerator:
             None for an unconditional model).
         steps, guidance: a diffusion export's fixed DDIM steps and guidance (steps is None
             for a one-call generator).
+        num_threads: a TFLite interpreter's threads (None: the runtime's default); None for
+            a SavedModel, which uses TensorFlow's process-wide thread pools.
     """
 
-    def __init__(self, path, *, runtime: str | None = None):
+    def __init__(self, path, *, runtime: str | None = None, num_threads: int | None = None):
         path = Path(path)
         if runtime is not None:
             check_choice("runtime", runtime, TFLITE_RUNTIMES)
+        if num_threads is not None:
+            num_threads = check_positive_int("num_threads", num_threads)
         if path.is_dir() and (path / "saved_model.pb").is_file():
-            if runtime is not None:
-                raise ValueError(
-                    f"runtime is for .tflite files; {str(path)!r} is a SavedModel. "
-                    f"Received: runtime={runtime!r}"
-                )
+            for name, value in (("runtime", runtime), ("num_threads", num_threads)):
+                if value is not None:
+                    raise ValueError(
+                        f"{name} is for .tflite files; {str(path)!r} is a SavedModel "
+                        f"(TensorFlow's threads are set process-wide, see tf.config.threading). "
+                        f"Received: {name}={value!r}"
+                    )
             self.format = self.runtime = "savedmodel"
             self._run, metadata = _load_savedmodel(path)
         elif path.is_file() and path.suffix == ".tflite":
             self.format = "tflite"
             self.runtime = runtime or ("litert" if _litert_interpreter() else "tf.lite")
-            self._run, metadata = _load_tflite(path, self.runtime)
+            self._run, metadata = _load_tflite(path, self.runtime, num_threads)
         else:
             raise ValueError(
                 "path must be a SavedModel directory or a .tflite file written by imgenlib.export. "
                 f"Received: path={str(path)!r}"
             )
-        self.path = path
+        self.path, self.num_threads = path, num_threads
         self.latent_dim = int(metadata["latent_dim"])
         self.num_classes = int(metadata["num_classes"]) or None
         self.steps = int(metadata.get("steps", 0)) or None
@@ -105,22 +111,28 @@ class ExportedGenerator:
         )
 
 
-def load_exported(path, *, runtime: str | None = None) -> ExportedGenerator:
+def load_exported(
+    path, *, runtime: str | None = None, num_threads: int | None = None
+) -> ExportedGenerator:
     """Load a SavedModel directory or ``.tflite`` file written by this module.
 
     Args:
         path: the SavedModel directory or ``.tflite`` file.
         runtime: for a ``.tflite`` file, ``"litert"`` or ``"tf.lite"`` (see
             `ExportedGenerator.runtime`); None: LiteRT when it is installed, else tf.lite.
+            Measured here (``benchmarks/sampling.py``): which of the two is faster depends on
+            the machine and the build, so compare both on yours.
+        num_threads: for a ``.tflite`` file, the interpreter's threads (None: the runtime's
+            default). One image gains nothing from a second thread; batches do.
 
     Returns:
         An `ExportedGenerator`: ``images = load_exported(path)(z, labels=None)``.
 
     Raises:
-        ValueError: `path` is neither; a `runtime` for a SavedModel; ``"litert"`` when
-            ``ai-edge-litert`` is not installed.
+        ValueError: `path` is neither; a `runtime` or `num_threads` for a SavedModel;
+            ``"litert"`` when ``ai-edge-litert`` is not installed; `num_threads` < 1.
     """
-    return ExportedGenerator(path, runtime=runtime)
+    return ExportedGenerator(path, runtime=runtime, num_threads=num_threads)
 
 
 def _load_savedmodel(path):
@@ -148,17 +160,17 @@ def _litert_interpreter():
     return Interpreter
 
 
-def _tflite_interpreter(path, runtime: str):
+def _tflite_interpreter(path, runtime: str, num_threads: int | None = None):
     if runtime == "litert":
-        return _litert_interpreter()(model_path=str(path))
+        return _litert_interpreter()(model_path=str(path), num_threads=num_threads)
     import tensorflow as tf
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return tf.lite.Interpreter(model_path=str(path))
+        return tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
 
 
-def _load_tflite(path, runtime: str):
+def _load_tflite(path, runtime: str, num_threads: int | None = None):
     if runtime == "litert" and _litert_interpreter() is None:
         raise ValueError(
             "runtime='litert' needs the ai-edge-litert package: pip install ai-edge-litert "
@@ -166,7 +178,7 @@ def _load_tflite(path, runtime: str):
             f"Received: runtime={runtime!r}"
         )
     try:
-        interpreter = _tflite_interpreter(path, runtime)
+        interpreter = _tflite_interpreter(path, runtime, num_threads)
         signatures = interpreter.get_signature_list()
     except (ValueError, RuntimeError) as error:
         raise ValueError(f"Cannot load {str(path)!r} as TFLite: {str(error)[:200]}") from None

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -63,7 +64,11 @@ def test_sampling_and_summary_shape(tmp_path):
         assert _positive(measured["batch_img_per_s"]["8"]) and _positive(measured["widget_frame_ms"]["p50"])  # fmt: skip
         assert 0 < measured["fraction_of_peak"] < 1.5  # a FLOP count and a peak that fit together
     assert size["macs_per_image"] > 1e6
-    assert _positive(size["exported"]["tflite"]["one_image_ms"]["p50"])
+    # the .tflite file timed on each runtime: LiteRT under its own name, tf.lite beside it
+    exported = size["exported"]
+    assert set(exported) == {"tflite", "tflite@tf.lite"}
+    assert (exported["tflite"]["runtime"], exported["tflite@tf.lite"]["runtime"]) == ("litert", "tf.lite")  # fmt: skip
+    assert all(_positive(e["one_image_ms"]["p50"]) and _positive(e["batch_256_img_per_s"]) for e in exported.values())  # fmt: skip
     goals = dict(result["goals_28x28"])
     auto = goals.pop("precision")
     assert auto == result["auto_precision"] in ("float32", "bfloat16")
@@ -166,6 +171,80 @@ def test_time_to_quality_emoji_quick_run(tmp_path, monkeypatch):
         grid = Image.open(tmp_path / f"time_to_quality_emoji_{name}_samples.png")
         assert grid.mode == "RGB" and min(grid.size) >= 8 * 64  # colour, 8x8 tiles of 64 px
     assert (tmp_path / "time_to_quality_emoji.json").is_file()
+
+
+@pytest.mark.slow
+def test_time_to_quality_vae_quick_run(tmp_path, monkeypatch):
+    """--family vae: the VAE preset against the TF CVAE tutorial, its own result files and
+    summary rows."""
+    import run
+    import time_to_quality
+
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
+    results = []
+    time_to_quality.main(
+        ["--quick", "--family", "vae", "--out", str(tmp_path), "--run-dir", str(tmp_path / "run")]
+    )
+    result = results[0]
+    assert result["family"] == "vae" and result["recipes"]["tutorial"] == "TF CVAE tutorial"
+    assert result["imgenlib"]["command"].startswith("python -m imgenlib train vae --data fashion_mnist")  # fmt: skip
+    assert (
+        result["tutorial"]["batch_size"] == 32 and result["imgenlib"]["preset"] == "fashion_mnist"
+    )
+    for key in ("imgenlib", "tutorial"):
+        curve = result[key]["curve"]
+        assert len(curve) >= 2 and all(_positive(point["fid"]) for point in curve), (key, curve)
+        assert [p["steps"] for p in curve] == sorted({p["steps"] for p in curve}), (key, curve)
+    run_json = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run_json["kind"] == "vae"
+    for name in ("time_to_quality_vae.json", "time_to_quality_vae.png", "time_to_quality_vae_tutorial_samples.png"):  # fmt: skip
+        assert (tmp_path / name).stat().st_size > 0
+    rows = run.summary_rows({"time_to_quality_vae": result})
+    assert rows[0][0].startswith("imgenlib fashion_mnist VAE preset: FID")
+    assert rows[-1] == ["time to quality (vae): final FID tutorial / imgenlib", result["final_fid_ratio_tutorial_over_imgenlib"]]  # fmt: skip
+
+
+def test_the_cvae_tutorial_recipe_has_its_published_shapes_and_density():
+    """The TF CVAE tutorial's networks (latent 2, 28×28 → 13×13 → 6×6 valid convolutions) and
+    its log_normal_pdf against scipy."""
+    from scipy import stats
+    from tutorial_cvae import LATENT_DIM, log_normal_pdf, sample_images, tutorial_cvae
+
+    encoder, decoder = tutorial_cvae()
+    assert [layer.output.shape[1:] for layer in encoder.layers[:2]] == [(13, 13, 32), (6, 6, 64)]
+    assert encoder.layers[-1].output.shape[1:] == (2 * LATENT_DIM,)
+    assert decoder.layers[-1].output.shape[1:] == (28, 28, 1)
+    _, colour = tutorial_cvae((64, 64, 3))
+    assert colour.layers[1].output.shape[1:] == (16, 16, 32) and colour.layers[-1].output.shape[1:] == (64, 64, 3)  # fmt: skip
+    with pytest.raises(ValueError, match=r"divisible by 4. Received: \(30, 30, 1\)"):
+        tutorial_cvae((30, 30, 1))
+    rng = np.random.default_rng(0)
+    x, mean, logvar = rng.normal(size=(3, 5, 4)).astype("float32")
+    expected = stats.norm.logpdf(x, loc=mean, scale=np.exp(logvar / 2)).sum(axis=1)
+    np.testing.assert_allclose(log_normal_pdf(x, mean, logvar).numpy(), expected, rtol=1e-5)
+    images = sample_images(decoder, 7, seed=1)
+    assert images.shape == (7, 28, 28, 1) and -1 <= images.min() and images.max() <= 1
+    np.testing.assert_array_equal(images, sample_images(decoder, 7, seed=1))
+
+
+def test_the_cvae_tutorial_step_lowers_its_negative_elbo_on_a_fixed_batch():
+    import keras
+    import tensorflow as tf
+    from tutorial_cvae import tutorial_vae_step
+
+    keras.utils.set_random_seed(0)
+    train_step, _, compute_loss = tutorial_vae_step()
+    images = np.full((32, 28, 28, 1), 0.05, "float32")
+    images[:, 7:21, 7:21] = 0.95  # a bright square: 0.199 nats per pixel at best (156 in all)
+    batch = tf.constant(images)
+    before = float(np.mean([compute_loss(batch) for _ in range(8)]))
+    for _ in range(100):
+        train_step(batch)
+    after = float(np.mean([compute_loss(batch) for _ in range(8)]))
+    # logits near 0 at the start: log 2 = 0.693 nats per pixel, 543 in all (465 measured
+    # after 100 steps, 271 after 300)
+    assert 530 < before < 560 and 156 < after < before - 40, (before, after)
 
 
 @pytest.mark.slow

@@ -139,6 +139,38 @@ def test_litert_and_the_tf_lite_fallback_agree(gans, tflite, quantization):
     assert np.abs(images - expected).max() <= TOLERANCE[quantization]
 
 
+@pytest.mark.parametrize("runtime", ["litert", "tf.lite"])
+def test_num_threads_reaches_the_tflite_interpreter_and_leaves_the_images_unchanged(
+    gans, tflite, tmp_path, monkeypatch, runtime
+):
+    import tensorflow as tf
+
+    from imgenlib import exported as exported_module
+
+    path = tflite("unconditional")
+    z, _ = _inputs(gans["unconditional"])
+    received = []
+    real = exported_module._litert_interpreter() if runtime == "litert" else tf.lite.Interpreter
+
+    def recording(*args, **kwargs):
+        received.append(kwargs.get("num_threads"))
+        return real(*args, **kwargs)
+
+    if runtime == "litert":
+        monkeypatch.setattr(exported_module, "_litert_interpreter", lambda: recording)
+    else:
+        monkeypatch.setattr(tf.lite, "Interpreter", recording)
+    default = load_exported(path, runtime=runtime)
+    two = load_exported(path, runtime=runtime, num_threads=2)
+    assert received == [None, 2] and (default.num_threads, two.num_threads) == (None, 2)
+    np.testing.assert_allclose(two(z), default(z), atol=1e-6)
+    with pytest.raises(ValueError, match=r"num_threads.*Received: num_threads=0"):
+        load_exported(path, runtime=runtime, num_threads=0)
+    saved = export_savedmodel(gans["unconditional"], tmp_path / "sm")
+    with pytest.raises(ValueError, match=r"is a SavedModel.*Received: num_threads=1"):
+        load_exported(saved, num_threads=1)
+
+
 def test_without_litert_the_fallback_runs_and_asking_for_litert_says_what_to_install(
     gans, tflite, tmp_path, monkeypatch
 ):
