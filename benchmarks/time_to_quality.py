@@ -10,6 +10,11 @@
 the TF CVAE tutorial as published (`tutorial_cvae`: latent 2, Adam 1e-4, batch 32, its
 single-sample ELBO; targets in [0, 1] rather than binarised) and writes
 ``results/time_to_quality_vae.*`` (``time_to_quality_emoji_vae.*`` with ``--data emoji``).
+``--family diffusion`` compares the diffusion preset with the keras.io DDIM example's recipe
+(`ddim_recipe`: widths 32-64-96-128, MAE on the noise, AdamW, batch 64, 28×28 padded to
+32×32); both are sampled with DDIM (η = 0) in ``--sampling-steps`` steps (default 20, the
+example's), so each image costs the same number of network calls of its own network:
+``results/time_to_quality_diffusion.*``.
 
 With ``--data emoji`` (64×64 colour, `python -m imgenlib fetch emoji` first) imgenlib runs
 its `emoji` preset (the source article's 64×64 DCGAN) and the tutorial recipe is scaled to
@@ -61,7 +66,7 @@ from train_throughput import NOISE_DIM
 TUTORIAL_BATCH = 256
 RECIPES = {"imgenlib": "imgenlib fashion_mnist preset", "tutorial": "TF DCGAN tutorial"}
 DATA = ("fashion_mnist", "emoji")
-FAMILIES = ("gan", "vae")
+FAMILIES = ("gan", "vae", "diffusion")
 # --quick: 15 s per recipe. The first step alone (graph tracing) took 7.5 s on a 2-core CPU
 # without AVX-512, so a shorter budget can end with a single snapshot.
 QUICK_MINUTES = 0.25
@@ -72,6 +77,8 @@ def recipe_names(data: str = "fashion_mnist", family: str = "gan") -> dict:
     if family == "vae":
         scaled = "" if data == "fashion_mnist" else " at 64x64x3"
         return {"imgenlib": f"imgenlib {data} VAE preset", "tutorial": f"TF CVAE tutorial{scaled}"}  # fmt: skip
+    if family == "diffusion":
+        return {"imgenlib": f"imgenlib {data} diffusion preset", "tutorial": "keras.io DDIM example"}  # fmt: skip
     if data == "fashion_mnist":
         return dict(RECIPES)
     return {"imgenlib": f"imgenlib {data} preset", "tutorial": "TF DCGAN tutorial at 64x64x3"}
@@ -176,9 +183,16 @@ def run_tutorial(
         from imgenlib.data import load_images
 
         images, _ = load_images(data, "train", n=n_images)
+    recipe = None
     if family == "vae":
         train_step, generator, _ = tutorial_vae_step(images.shape[1:])
         images, batch_size = (images + 1.0) / 2.0, tutorial_batch(family)  # its [0, 1] targets
+    elif family == "diffusion":
+        from ddim_recipe import DDIMRecipe
+
+        recipe = DDIMRecipe(images)
+        train_step, generator, batch_size = recipe.step, recipe.ema_network, tutorial_batch(family)
+        images = recipe._pad(images)  # padded once, not per batch
     else:
         train_step, generator = tutorial_step(
             TUTORIAL_BATCH, return_generator=True, image_shape=images.shape[1:]
@@ -196,15 +210,17 @@ def run_tutorial(
                 done = True
                 break
     snapshots.finish(generator)
-    snapshots.train_size = len(images)
+    snapshots.train_size, snapshots.recipe = len(images), recipe
     return snapshots, generator
 
 
 def tutorial_batch(family: str = "gan") -> int:
     """The tutorial recipe's batch size: the DCGAN tutorial's 256, the CVAE tutorial's 32."""
-    from tutorial_cvae import BATCH_SIZE
+    import ddim_recipe
+    import tutorial_cvae
 
-    return BATCH_SIZE if family == "vae" else TUTORIAL_BATCH
+    sizes = {"vae": tutorial_cvae.BATCH_SIZE, "diffusion": ddim_recipe.BATCH_SIZE}
+    return sizes.get(family, TUTORIAL_BATCH)
 
 
 def score_snapshots(
@@ -282,13 +298,16 @@ def main(argv=None):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="15 s per recipe, 2,048 images, a snapshot every 5 s, n 200",
+        help="15 s per recipe, 2,048 images, a snapshot every 5 s, n 200 (diffusion: 2 steps)",
     )
     parser.add_argument("--out", help="results directory (default benchmarks/results)")
     parser.add_argument("--replot", action="store_true", help="only redraw the plot from the JSON")
     parser.add_argument("--data", default="fashion_mnist", choices=DATA, help="dataset (default fashion_mnist)")  # fmt: skip
     parser.add_argument("--family", default="gan", choices=FAMILIES,
-                        help="gan: vs the TF DCGAN tutorial (default); vae: vs the TF CVAE tutorial")  # fmt: skip
+                        help="gan: vs the TF DCGAN tutorial (default); vae: vs the TF CVAE tutorial; "
+                        "diffusion: vs the keras.io DDIM example")  # fmt: skip
+    parser.add_argument("--sampling-steps", type=int, default=20,
+                        help="--family diffusion: DDIM steps per sample for both (default 20)")  # fmt: skip
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"),
                         help="imgenlib's training precision (default: train's own, 'auto')")  # fmt: skip
     args = parser.parse_args(argv)
@@ -301,7 +320,9 @@ def main(argv=None):
 
         os.environ["IMGENLIB_QUICK"] = "1"  # train() then uses 2,048 images too
         args.minutes, args.every, args.n, n_images = QUICK_MINUTES, 5.0, 200, 2048
-    for flag, value in (("--minutes", args.minutes), ("--every", args.every), ("--n", args.n)):
+        args.sampling_steps = min(args.sampling_steps, 2)
+    checked = (("--minutes", args.minutes), ("--every", args.every), ("--n", args.n), ("--sampling-steps", args.sampling_steps))  # fmt: skip
+    for flag, value in checked:
         if value <= 0:
             parser.error(f"{flag} must be positive. Received: {value}")
     out = Path(args.out or RESULTS)
@@ -320,12 +341,16 @@ def main(argv=None):
     theirs, generator = run_tutorial(args.minutes, args.every, n_images, data, family)
     sampler = model.sampler()
 
+    steps = {"steps": args.sampling_steps} if family == "diffusion" else {}
+
     def sample_ours(n):
-        return model.generate(n, seed=0)
+        return model.generate(n, seed=0, **steps)
 
     train_size, their_batch = theirs.train_size, tutorial_batch(family)
 
     def sample_tutorial(n):
+        if family == "diffusion":
+            return theirs.recipe.sample(n, seed=0, steps=args.sampling_steps)
         if family == "vae":
             from tutorial_cvae import sample_images
 
@@ -353,6 +378,7 @@ def main(argv=None):
         "family": family,
         "recipes": names,
         "minutes_per_recipe": args.minutes,
+        **({"sampling_steps": args.sampling_steps} if family == "diffusion" else {}),
         "n": args.n,
         "imgenlib": {
             "command": f"python -m imgenlib train {family} --data {data} --out RUN --max-minutes {args.minutes:g}{precision}",

@@ -27,7 +27,13 @@ import tensorflow as tf
 
 from imgenlib.io import atomic_path, load_json, remove_stale_temporaries, save_json
 
-__all__ = ["AtomicBackupAndRestore", "KeepLearningRates", "epoch_batches", "poisson_batches"]
+__all__ = [
+    "AtomicBackupAndRestore",
+    "KeepLearningRates",
+    "epoch_batches",
+    "poisson_batches",
+    "to_device",
+]
 
 
 def epoch_batches(images, labels=None, *, batch_size: int, seed: int, epochs: tuple[int, int]):
@@ -114,6 +120,36 @@ def poisson_batches(
 
     dataset = tf.data.Dataset.range(first, max(first, last)).map(draw)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def to_device(dataset, strategy=None, *, device: str | None = None):
+    """`dataset` with its batches copied to the accelerator ahead of the step that needs them.
+
+    On one GPU Keras' ``fit`` (the default strategy) hands host batches to the step, which
+    then waits for each copy; `tf.data.experimental.prefetch_to_device` makes the copy of
+    batch k + 1 overlap step k. A `tf.distribute` strategy other than the default already
+    prefetches to its replicas' devices, so its datasets are returned unchanged, as they are
+    where there is no GPU.
+
+    Args:
+        dataset: the batched `tf.data.Dataset` (this is its last transformation).
+        strategy: the run's `tf.distribute.Strategy` (None: the current one).
+        device: the device to prefetch to (default: the first GPU, if any). Tests pass
+            ``"/cpu:0"`` to exercise the path on a CPU.
+
+    Returns:
+        The dataset, prefetched to `device` where that applies.
+    """
+    if tf.distribute.has_strategy() or (
+        strategy is not None and strategy is not tf.distribute.get_strategy()
+    ):
+        return dataset  # inside or given a non-default strategy: it distributes the batches
+    if device is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        if not gpus:
+            return dataset
+        device = gpus[0].name
+    return dataset.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -93,6 +93,7 @@ from imgenlib.resume import (
     KeepLearningRates,
     epoch_batches,
     poisson_batches,
+    to_device,
 )
 from imgenlib.runs import RunConfig, check_same_run, load_split, run_summary
 from imgenlib.sampling_options import sampling_settings
@@ -198,7 +199,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
         )
     start = time.perf_counter()
     model.fit(
-        dataset,
+        to_device(dataset, distribution),  # on one GPU: the next batch copied during this step
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=builtin + callbacks,

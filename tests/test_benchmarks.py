@@ -205,6 +205,71 @@ def test_time_to_quality_vae_quick_run(tmp_path, monkeypatch):
     assert rows[-1] == ["time to quality (vae): final FID tutorial / imgenlib", result["final_fid_ratio_tutorial_over_imgenlib"]]  # fmt: skip
 
 
+@pytest.mark.slow
+def test_time_to_quality_diffusion_quick_run(tmp_path, monkeypatch):
+    """--family diffusion: the diffusion preset against the keras.io DDIM recipe."""
+    import run
+    import time_to_quality
+
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
+    results = []
+    time_to_quality.main(
+        [
+            "--quick",
+            "--family",
+            "diffusion",
+            "--out",
+            str(tmp_path),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]  # fmt: skip
+    )
+    result = results[0]
+    assert (
+        result["recipes"]["tutorial"] == "keras.io DDIM example" and result["sampling_steps"] == 2
+    )
+    assert (
+        result["tutorial"]["batch_size"] == 64 and result["imgenlib"]["preset"] == "fashion_mnist"
+    )
+    for key in ("imgenlib", "tutorial"):
+        curve = result[key]["curve"]
+        assert curve and all(_positive(point["fid"]) for point in curve), (key, curve)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["kind"] == "diffusion"
+    rows = run.summary_rows({"time_to_quality_diffusion": result})
+    assert rows[1][0].startswith("keras.io DDIM example: FID (n=200)")
+
+
+def test_the_ddim_recipe_schedule_pads_and_samples_as_described():
+    """The keras.io recipe's rates (cos/sin of an angle between arccos 0.95 and arccos 0.02),
+    its 28 → 32 padding with the background, and a sample's shape and range."""
+    import keras
+    from ddim_recipe import DDIMRecipe, padded_size, rates
+
+    noise, signal = (r.numpy() for r in rates(np.array([0.0, 0.5, 1.0], "float32")))
+    np.testing.assert_allclose(signal[[0, 2]], [0.95, 0.02], atol=1e-6)
+    np.testing.assert_allclose(noise**2 + signal**2, 1.0, atol=1e-6)
+    angle = (np.arccos(0.95) + np.arccos(0.02)) / 2
+    np.testing.assert_allclose([noise[1], signal[1]], [np.sin(angle), np.cos(angle)], atol=1e-6)
+    assert (padded_size(28), padded_size(32), padded_size(64)) == (32, 32, 64)
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    recipe = DDIMRecipe(images, widths=(8, 16), block_depth=1)
+    assert recipe.padded == (28, 28)  # one halving divides 28
+    recipe = DDIMRecipe(images, widths=(8, 8, 8, 16), block_depth=1)
+    padded = recipe._pad(images)
+    assert padded.shape == (16, 32, 32, 1) and (padded[:, :2] == -1).all()
+    np.testing.assert_array_equal(padded[:, 2:30, 2:30], images)
+    unit = (padded + 1) / 2
+    np.testing.assert_allclose(
+        [recipe.mean[0], recipe.std[0]], [unit.mean(), unit.std()], rtol=1e-5
+    )
+    assert np.isfinite(float(recipe.train_on(images)))
+    samples = recipe.sample(3, steps=2)
+    assert samples.shape == (3, 28, 28, 1) and samples.min() >= -1 and samples.max() <= 1
+    np.testing.assert_array_equal(samples, recipe.sample(3, steps=2))
+
+
 def test_the_cvae_tutorial_recipe_has_its_published_shapes_and_density():
     """The TF CVAE tutorial's networks (latent 2, 28×28 → 13×13 → 6×6 valid convolutions) and
     its log_normal_pdf against scipy."""

@@ -73,6 +73,33 @@ def test_loads_exactly_the_decodable_images_with_one_counting_warning(messy_fold
     }  # fmt: skip
 
 
+def test_any_number_of_decoding_threads_gives_the_same_images_paths_and_skips(
+    messy_folder, tmp_path
+):
+    """Files decode in a thread pool; the order, the kept duplicate and the skip counts do
+    not depend on how many threads there are or which finished first."""
+    folder = tmp_path / "copies"
+    for i in range(12):  # duplicates across names and formats, shuffled in sorted order
+        value = (i % 4) * 60
+        _save(Image.new("RGB", (20, 10), (value, 255 - value, 7)), folder / f"{11 - i:02d}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    loaded = []
+    for workers in (1, 3, 8):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            images, paths = load_folder(folder, 8, dedupe=True, return_paths=True, workers=workers)  # fmt: skip
+            messy, messy_paths = load_folder(messy_folder, 16, return_paths=True, workers=workers)  # fmt: skip
+        loaded.append((images, paths, messy, messy_paths, [str(w.message) for w in caught]))
+    first = loaded[0]
+    assert len(first[0]) == 4 and [os.path.basename(p) for p in first[1]] == ["00.png", "01.png", "02.png", "03.png"]  # fmt: skip
+    for other in loaded[1:]:
+        for a, b in zip(first, other, strict=True):
+            if isinstance(a, np.ndarray):
+                np.testing.assert_array_equal(a, b)
+            else:
+                assert a == b
+
+
 def test_modes_are_converted_to_the_right_colours(messy_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImageLoadWarning)
@@ -132,6 +159,7 @@ def test_errors_name_the_folder(tmp_path):
         ({"image_size": "big"}, TypeError, "image_size"),
         ({"image_size": 8, "channels": 2}, ValueError, "channels=2"),
         ({"image_size": 8, "dedupe": "yes"}, TypeError, "dedupe='yes'"),
+        ({"image_size": 8, "workers": 0}, ValueError, "workers=0"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, error, pattern):
