@@ -156,13 +156,26 @@ class DDIMRecipe:
         """One step on a batch of unpadded images in [-1, 1]."""
         return self.step(self._pad(np.asarray(images)))
 
-    def sample(self, n: int, seed: int = 0, steps: int = SAMPLING_STEPS, batch: int = 250):
-        """`n` images in [-1, 1] (cropped to `image_shape`) by DDIM (η = 0) with the EMA network."""
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        steps: int = SAMPLING_STEPS,
+        batch: int = 250,
+        network: str = "ema",
+    ):
+        """`n` images in [-1, 1] (cropped to `image_shape`) by DDIM (η = 0).
+
+        `network`: ``"ema"`` (the example's sampler) or ``"raw"`` (the trained weights
+        themselves, to see how far the average lags behind them)."""
         import tensorflow as tf
 
+        if network not in ("ema", "raw"):
+            raise ValueError(f"network must be 'ema' or 'raw'. Received: network={network!r}")
+        chosen = self.ema_network if network == "ema" else self.network
         channels = self.image_shape[-1]
         noise = np.random.default_rng(seed).standard_normal((n, *self.padded, channels))
-        run = tf.function(lambda x: self._reverse(x, steps))
+        run = tf.function(lambda x: self._reverse(x, steps, chosen))
         images = np.concatenate(
             [
                 run(tf.constant(noise[i : i + batch], tf.float32)).numpy()
@@ -173,14 +186,14 @@ class DDIMRecipe:
         (top, left), (height, width) = self.pad, self.image_shape[:2]
         return unit[:, top : top + height, left : left + width] * 2.0 - 1.0
 
-    def _reverse(self, x, steps):
+    def _reverse(self, x, steps, network):
         import tensorflow as tf
 
         ones = tf.ones((tf.shape(x)[0], 1, 1, 1))
         predicted_images = x
         for step in range(steps):
             noise_rates, signal_rates = rates(ones * (1.0 - step / steps))
-            predicted_noises = self.ema_network([x, noise_rates**2], training=False)
+            predicted_noises = network([x, noise_rates**2], training=False)
             predicted_images = (x - noise_rates * predicted_noises) / signal_rates
             next_noise_rates, next_signal_rates = rates(ones * (1.0 - (step + 1) / steps))
             x = next_signal_rates * predicted_images + next_noise_rates * predicted_noises

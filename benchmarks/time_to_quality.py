@@ -363,6 +363,13 @@ def main(argv=None):
         "imgenlib": score_snapshots(ours, sampler, sample_ours, args.n, data),
         "tutorial": score_snapshots(theirs, generator, sample_tutorial, args.n, data),
     }
+    raw = {}
+    if family == "diffusion":  # how far the recipe's EMA (0.999, no warm-up) lags its weights
+        from imgenlib.evaluation import evaluate_images
+
+        final = theirs.recipe.sample(args.n, seed=0, steps=args.sampling_steps, network="raw")
+        report = evaluate_images(final, data, seed=0, n_real=args.n, metrics=("fid", "kid"))
+        raw = {"final_without_ema": {"fid": report["fid"], "kid": report["kid"]}}
     scale = 2 if data == "fashion_mnist" else 1
     save_grid(sample_ours(64), out / f"{name}_imgenlib_samples.png", ncols=8, scale=scale)
     save_grid(sample_tutorial(64), out / f"{name}_tutorial_samples.png", ncols=8, scale=scale)
@@ -392,6 +399,7 @@ def main(argv=None):
             "batch_size": their_batch,
             "img_per_s": round(theirs.steps * their_batch / theirs.taken[-1]["seconds"], 1),
             "epochs_completed": round(theirs.steps * their_batch / train_size, 2),
+            **raw,
             "curve": curves["tutorial"],
         },
         "final_fid_ratio_tutorial_over_imgenlib": round(curves["tutorial"][-1]["fid"] / curves["imgenlib"][-1]["fid"], 2),

@@ -236,6 +236,7 @@ def test_time_to_quality_diffusion_quick_run(tmp_path, monkeypatch):
         curve = result[key]["curve"]
         assert curve and all(_positive(point["fid"]) for point in curve), (key, curve)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["kind"] == "diffusion"
+    assert _positive(result["tutorial"]["final_without_ema"]["fid"])  # the recipe's raw weights
     rows = run.summary_rows({"time_to_quality_diffusion": result})
     assert rows[1][0].startswith("keras.io DDIM example: FID (n=200)")
 
@@ -268,6 +269,10 @@ def test_the_ddim_recipe_schedule_pads_and_samples_as_described():
     samples = recipe.sample(3, steps=2)
     assert samples.shape == (3, 28, 28, 1) and samples.min() >= -1 and samples.max() <= 1
     np.testing.assert_array_equal(samples, recipe.sample(3, steps=2))
+    # one step moved the weights, not yet their 0.999 average: the two samplers differ
+    assert np.abs(samples - recipe.sample(3, steps=2, network="raw")).max() > 1e-3
+    with pytest.raises(ValueError, match="Received: network='best'"):
+        recipe.sample(1, network="best")
 
 
 def test_the_cvae_tutorial_recipe_has_its_published_shapes_and_density():
