@@ -75,6 +75,10 @@ def test_sampling_and_summary_shape(tmp_path):
     assert set(goals) == {"one_image_ms_p50", "widget_frame_ms_p50", "batch_img_per_s"}
     assert goals["batch_img_per_s"]["measured"] == max(size["precisions"][auto]["batch_img_per_s"].values())  # fmt: skip
     rows = run.summary_rows({"sampling": result})
+    (fastest,) = [row[1] for row in rows if str(row[0]).startswith("28×28 fastest one-image route")]
+    routes = [m["one_image_ms"]["p50"] for m in size["precisions"].values()]
+    routes += [e["one_image_ms"]["p50"] for e in exported.values()]
+    assert f": {min(routes)} ms (" in fastest
     goal_rows = [row for row in rows if str(row[0]).startswith("goal ")]
     assert len(goal_rows) == len(goals)
     for name, goal in goals.items():
@@ -108,16 +112,23 @@ def test_memory_child_process():
     assert measured["mode"] == "import" and measured["peak_rss_mb"] > 50
 
 
+def _quick_time_to_quality(tmp_path, monkeypatch, *args):
+    """`time_to_quality.py --quick ARGS` into `tmp_path` (the run in ``tmp_path/run``): its result."""
+    import time_to_quality
+
+    monkeypatch.setenv("IMGENLIB_QUICK", "1")
+    results = []
+    monkeypatch.setattr(time_to_quality, "print_json_line", results.append)
+    time_to_quality.main(["--quick", *args, "--out", str(tmp_path), "--run-dir", str(tmp_path / "run")])  # fmt: skip
+    return results[0]
+
+
 @pytest.mark.slow
 def test_time_to_quality_quick_run(tmp_path, monkeypatch):
     import run
     import time_to_quality
 
-    monkeypatch.setenv("IMGENLIB_QUICK", "1")
-    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
-    results = []
-    time_to_quality.main(["--quick", "--out", str(tmp_path), "--run-dir", str(tmp_path / "run")])
-    result = results[0]
+    result = _quick_time_to_quality(tmp_path, monkeypatch)
     for key in ("imgenlib", "tutorial"):
         curve = result[key]["curve"]
         assert len(curve) >= 2 and _positive(result[key]["img_per_s"])
@@ -148,15 +159,7 @@ def test_time_to_quality_quick_run(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_time_to_quality_emoji_quick_run(tmp_path, monkeypatch):
     """The 64×64 colour case: imgenlib's emoji preset against the tutorial scaled to 64×64×3."""
-    import time_to_quality
-
-    monkeypatch.setenv("IMGENLIB_QUICK", "1")
-    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
-    results = []
-    time_to_quality.main(
-        ["--quick", "--data", "emoji", "--out", str(tmp_path), "--run-dir", str(tmp_path / "run")]
-    )
-    result = results[0]
+    result = _quick_time_to_quality(tmp_path, monkeypatch, "--data", "emoji")
     assert result["data"] == "emoji" and result["imgenlib"]["preset"] == "emoji"
     assert "--data emoji" in result["imgenlib"]["command"]
     for key in ("imgenlib", "tutorial"):
@@ -178,15 +181,8 @@ def test_time_to_quality_vae_quick_run(tmp_path, monkeypatch):
     """--family vae: the VAE preset against the TF CVAE tutorial, its own result files and
     summary rows."""
     import run
-    import time_to_quality
 
-    monkeypatch.setenv("IMGENLIB_QUICK", "1")
-    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
-    results = []
-    time_to_quality.main(
-        ["--quick", "--family", "vae", "--out", str(tmp_path), "--run-dir", str(tmp_path / "run")]
-    )
-    result = results[0]
+    result = _quick_time_to_quality(tmp_path, monkeypatch, "--family", "vae")
     assert result["family"] == "vae" and result["recipes"]["tutorial"] == "TF CVAE tutorial"
     assert result["imgenlib"]["command"].startswith("python -m imgenlib train vae --data fashion_mnist")  # fmt: skip
     assert (
@@ -209,23 +205,8 @@ def test_time_to_quality_vae_quick_run(tmp_path, monkeypatch):
 def test_time_to_quality_diffusion_quick_run(tmp_path, monkeypatch):
     """--family diffusion: the diffusion preset against the keras.io DDIM recipe."""
     import run
-    import time_to_quality
 
-    monkeypatch.setenv("IMGENLIB_QUICK", "1")
-    monkeypatch.setattr(time_to_quality, "print_json_line", lambda result: results.append(result))
-    results = []
-    time_to_quality.main(
-        [
-            "--quick",
-            "--family",
-            "diffusion",
-            "--out",
-            str(tmp_path),
-            "--run-dir",
-            str(tmp_path / "run"),
-        ]  # fmt: skip
-    )
-    result = results[0]
+    result = _quick_time_to_quality(tmp_path, monkeypatch, "--family", "diffusion")
     assert (
         result["recipes"]["tutorial"] == "keras.io DDIM example" and result["sampling_steps"] == 2
     )
