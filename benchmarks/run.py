@@ -23,9 +23,14 @@ from _common import RESULTS, machine, markdown_table, write_result
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("train_throughput", "options", "sampling", "memory", "time_to_quality")
-# Results of other time_to_quality.py runs (--family vae, --data emoji): --collect adds each
+# Results of other time_to_quality.py runs (--family vae|diffusion, --data emoji): --collect adds each
 # one found on disk to the summary; they are not re-run by this script (30-60 minutes each).
-OPTIONAL_RESULTS = ("time_to_quality_vae", "time_to_quality_emoji", "time_to_quality_emoji_vae")
+OPTIONAL_RESULTS = (
+    "time_to_quality_vae",
+    "time_to_quality_diffusion",
+    "time_to_quality_emoji",
+    "time_to_quality_emoji_vae",
+)
 
 
 def run_one(name: str, quick: bool, out: Path) -> dict:
