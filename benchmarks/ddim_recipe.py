@@ -112,7 +112,7 @@ class DDIMRecipe:
         self.padded = (padded_size(height, len(widths) - 1), padded_size(width, len(widths) - 1))
         self.pad = ((self.padded[0] - height) // 2, (self.padded[1] - width) // 2)
         # the dataset's per-channel statistics, as the example's Normalization.adapt gives them
-        unit = (self._pad(images) + 1.0) / 2.0  # [0, 1], as the example loads images
+        unit = (self.pad_images(images) + 1.0) / 2.0  # [0, 1], as the example loads images
         self.mean = unit.mean(axis=(0, 1, 2)).astype("float32")
         self.std = unit.std(axis=(0, 1, 2)).astype("float32")
         shape = (*self.padded, channels)
@@ -121,8 +121,9 @@ class DDIMRecipe:
         self.ema_network.set_weights(self.network.get_weights())
         self.optimizer = keras.optimizers.AdamW(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
         self.step = tf.function(self._step)
+        self._samplers = {}  # (steps, network) -> traced reverse chain, reused across snapshots
 
-    def _pad(self, images):
+    def pad_images(self, images):
         """Unpadded images → `padded`, filled with −1 (the datasets' black background)."""
         (top, left), (height, width) = self.pad, self.image_shape[:2]
         if self.padded == (height, width):
@@ -154,7 +155,7 @@ class DDIMRecipe:
 
     def train_on(self, images):
         """One step on a batch of unpadded images in [-1, 1]."""
-        return self.step(self._pad(np.asarray(images)))
+        return self.step(self.pad_images(np.asarray(images)))
 
     def sample(
         self,
@@ -175,7 +176,10 @@ class DDIMRecipe:
         chosen = self.ema_network if network == "ema" else self.network
         channels = self.image_shape[-1]
         noise = np.random.default_rng(seed).standard_normal((n, *self.padded, channels))
-        run = tf.function(lambda x: self._reverse(x, steps, chosen))
+        key = (steps, network)
+        if key not in self._samplers:
+            self._samplers[key] = tf.function(lambda x: self._reverse(x, steps, chosen))
+        run = self._samplers[key]
         images = np.concatenate(
             [
                 run(tf.constant(noise[i : i + batch], tf.float32)).numpy()

@@ -192,7 +192,7 @@ def run_tutorial(
 
         recipe = DDIMRecipe(images)
         train_step, generator, batch_size = recipe.step, recipe.ema_network, tutorial_batch(family)
-        images = recipe._pad(images)  # padded once, not per batch
+        images = recipe.pad_images(images)  # padded once, not per batch
     else:
         train_step, generator = tutorial_step(
             TUTORIAL_BATCH, return_generator=True, image_shape=images.shape[1:]

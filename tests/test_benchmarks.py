@@ -241,7 +241,7 @@ def test_the_ddim_recipe_schedule_pads_and_samples_as_described():
     recipe = DDIMRecipe(images, widths=(8, 16), block_depth=1)
     assert recipe.padded == (28, 28)  # one halving divides 28
     recipe = DDIMRecipe(images, widths=(8, 8, 8, 16), block_depth=1)
-    padded = recipe._pad(images)
+    padded = recipe.pad_images(images)
     assert padded.shape == (16, 32, 32, 1) and (padded[:, :2] == -1).all()
     np.testing.assert_array_equal(padded[:, 2:30, 2:30], images)
     unit = (padded + 1) / 2
