@@ -39,7 +39,8 @@ model building and data loading excluded):
 Every `--every` seconds a callback copies the sampling generator's weights (for imgenlib
 the EMA generator, which is what ``generate`` uses); after both runs each copy is scored
 with the shipped Fashion-MNIST extractor: FID and KID of `--n` samples (seed 0) against
-`--n` test images, as ``python -m imgenlib eval`` does. Writes ``results/time_to_quality.json``,
+`--n` test images, as ``python -m imgenlib eval`` does; the final copy also gets precision
+and recall (k = 3 nearest neighbours in the same features). Writes ``results/time_to_quality.json``,
 ``.md``, a plot ``time_to_quality.png`` and the final sample grids
 ``time_to_quality_{imgenlib,tutorial}_samples.png``. The last stdout line is the JSON.
 """
@@ -229,10 +230,12 @@ def score_snapshots(
     from imgenlib.evaluation import evaluate_images
 
     rows = []
-    for snap in snapshots.taken:
+    for index, snap in enumerate(snapshots.taken):
         network.set_weights(snap["weights"])
-        report = evaluate_images(sample(n), data, seed=0, n_real=n, metrics=("fid", "kid"))
-        rows.append({"seconds": snap["seconds"], "steps": snap["steps"], "fid": report["fid"], "kid": report["kid"]})  # fmt: skip
+        last = index == len(snapshots.taken) - 1  # the final weights: precision and recall too
+        metrics = ("fid", "kid", "precision", "recall") if last else ("fid", "kid")
+        report = evaluate_images(sample(n), data, seed=0, n_real=n, metrics=metrics)
+        rows.append({"seconds": snap["seconds"], "steps": snap["steps"], **{m: report[m] for m in metrics}})  # fmt: skip
     return rows
 
 
@@ -409,10 +412,12 @@ def main(argv=None):
     rows = []
     for key, label in names.items():
         for point in result[key]["curve"]:
+            extra = [point.get(key, "") for key in ("precision", "recall")]  # final rows only
             rows.append(
-                [label, f"{point['seconds'] / 60:.1f}", point["steps"], point["fid"], point["kid"]]
+                [label, f"{point['seconds'] / 60:.1f}", point["steps"], point["fid"], point["kid"], *extra]  # fmt: skip
             )
-    table = markdown_table(["recipe", "minutes", "steps", f"FID (n={args.n})", "KID"], rows)
+    headers = ["recipe", "minutes", "steps", f"FID (n={args.n})", "KID", "precision", "recall"]
+    table = markdown_table(headers, rows)
     write_result(name, result, table, out)
     print(table)
     print_json_line(result)

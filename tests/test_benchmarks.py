@@ -140,6 +140,9 @@ def test_time_to_quality_quick_run(tmp_path, monkeypatch):
             {p["steps"] for p in curve}
         )  # no duplicate final
         assert all(_positive(point["fid"]) for point in curve)
+        # the final weights alone are also scored for precision and recall
+        assert all("recall" not in point for point in curve[:-1])
+        assert all(0 <= curve[-1][key] <= 1 for key in ("precision", "recall"))
     assert (
         tmp_path / "run" / "model.keras"
     ).is_file()  # a normal run directory: `eval` works on it
