@@ -412,10 +412,9 @@ def main(argv=None):
     rows = []
     for key, label in names.items():
         for point in result[key]["curve"]:
-            extra = [point.get(key, "") for key in ("precision", "recall")]  # final rows only
-            rows.append(
-                [label, f"{point['seconds'] / 60:.1f}", point["steps"], point["fid"], point["kid"], *extra]  # fmt: skip
-            )
+            minutes = f"{point['seconds'] / 60:.1f}"
+            row = [label, minutes, point["steps"], point["fid"], point["kid"]]
+            rows.append(row + [point.get(key, "") for key in ("precision", "recall")])  # final only
     headers = ["recipe", "minutes", "steps", f"FID (n={args.n})", "KID", "precision", "recall"]
     table = markdown_table(headers, rows)
     write_result(name, result, table, out)
