@@ -4,10 +4,12 @@ A denoising diffusion probabilistic model (Ho et al. 2020, https://arxiv.org/abs
 trained with ``fit``: each step draws a timestep t and noise ε per image, noises the
 batch to x_t = sqrt(ᾱ_t) · x_0 + sqrt(1 − ᾱ_t) · ε and regresses the network's output on ε
 (``prediction="epsilon"``, the "simple" loss of Ho et al.) or on v = sqrt(ᾱ) · ε − sqrt(1 − ᾱ) · x_0
-(``"v"``, Salimans & Ho 2022), the squared error averaged over pixels. An EMA copy of the
+(``"v"``, Salimans & Ho 2022), the squared error averaged over pixels, optionally weighted
+per timestep by min-SNR-γ (``min_snr_gamma``, Hang et al. 2023). An EMA copy of the
 network (not trainable, saved with the model) is what samples.
 
-Sampling (`imgenlib.models.sampling`) runs the whole reverse chain in one traced TensorFlow
+Sampling (`generate`, `trajectory`, `invert`: `imgenlib.models.diffusion_sampling`; the
+chains: `imgenlib.models.sampling`) runs the whole reverse chain in one traced TensorFlow
 graph: ancestral DDPM or DDIM (Song et al. 2021, η = 0 deterministic, η > 0 stochastic)
 with any number of steps ≤ T, and DDIM inversion (image → x at `Diffusion.inversion_level`).
 The latent z of ``generate(z=...)`` is x_T (or x at ``level``) flattened, so ``latent_dim =
@@ -31,18 +33,24 @@ from imgenlib._validation import check_choice, check_float, check_int
 from imgenlib.distribute import stateless_normal, stateless_uniform
 from imgenlib.models.base import GenerativeModel, NoiseSalt
 from imgenlib.models.diffusion_config import DiffusionConfig
+from imgenlib.models.diffusion_sampling import DiffusionSampling
 from imgenlib.models.ema import ema_copy, update_ema
-from imgenlib.models.sampling import SAMPLERS, DiffusionSampler
-from imgenlib.models.schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, noisy, v_target
+from imgenlib.models.schedules import (
+    PREDICTIONS,
+    SCHEDULES,
+    NoiseSchedule,
+    min_snr_weight,
+    noisy,
+    v_target,
+)
 from imgenlib.models.unet import build_unet, denoiser_image_shape, null_label
 from imgenlib.optimizers import make_optimizer, optimizer_from_config
-from imgenlib.precision import sampling_policy
 
 __all__ = ["Diffusion", "DiffusionConfig", "build_diffusion"]
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
-class Diffusion(GenerativeModel):
+class Diffusion(DiffusionSampling, GenerativeModel):
     """A denoising network trained with ``fit`` to predict the noise in noised images.
 
     Args:
@@ -55,6 +63,8 @@ class Diffusion(GenerativeModel):
             trained network itself.
         label_dropout: fraction of training labels replaced by "no condition"
             (conditional models; what classifier-free guidance needs).
+        min_snr_gamma: weight each image's loss by min-SNR-γ with this γ
+            (`imgenlib.models.schedules.min_snr_weight`; 5 in the paper); None: unweighted.
         num_classes: number of classes of a class-conditional model.
         seed: seed of the training noise.
         latent_dim: accepted for saving; must equal H·W·C of the network's input.
@@ -79,6 +89,7 @@ class Diffusion(GenerativeModel):
         prediction: str = "epsilon",
         ema_decay: float = 0.999,
         label_dropout: float = 0.1,
+        min_snr_gamma: float | None = None,
         num_classes: int | None = None,
         seed: int = 0,
         latent_dim: int | None = None,
@@ -98,6 +109,9 @@ class Diffusion(GenerativeModel):
             "ema_decay", ema_decay, minimum=0, maximum=1, max_inclusive=False
         )
         self.label_dropout = check_float("label_dropout", label_dropout, minimum=0, maximum=1)
+        self.min_snr_gamma = min_snr_gamma
+        if min_snr_gamma is not None:
+            self.min_snr_gamma = check_float("min_snr_gamma", min_snr_gamma, minimum=0, min_inclusive=False)  # fmt: skip
         self.set_networks(network=network)
         self.image_shape = self.denoiser_shape(network)
         self.ema_network = None
@@ -172,10 +186,14 @@ class Diffusion(GenerativeModel):
         return x_t, t, labels, target
 
     def per_example_loss(self, x_t, t, labels, target, training):
-        """Squared error of the network's prediction, averaged over pixels: (batch,)."""
+        """Squared error of the network's prediction, averaged over pixels (and min-SNR
+        weighted with `min_snr_gamma`): (batch,)."""
         inputs = [x_t, t] if labels is None else [x_t, t, *tf.nest.flatten(labels)]
         prediction = tf.cast(self.network(inputs, training=training), tf.float32)
-        return tf.reduce_mean(tf.square(target - prediction), axis=[1, 2, 3])
+        loss = tf.reduce_mean(tf.square(target - prediction), axis=[1, 2, 3])
+        if self.min_snr_gamma is None:
+            return loss
+        return loss * min_snr_weight(self.schedule.alpha_bar(t), self.min_snr_gamma, self.prediction)  # fmt: skip
 
     def train_step(self, data):
         images, labels = self.unpack_batch(data)
@@ -203,151 +221,6 @@ class Diffusion(GenerativeModel):
     def _update_ema(self):
         update_ema(self.ema_network, self.network, self.ema_decay, self.optimizer.iterations)
 
-    # --- sampling ----------------------------------------------------------------------
-
-    def sampler(self):
-        """The denoising network that samples: the EMA copy when there is one."""
-        return self.ema_network if self.ema_network is not None else self.network
-
-    def diffusion_sampler(
-        self, sampler: str = "ddim", clip: bool = True, precision: str | None = None
-    ) -> DiffusionSampler:
-        """The traced reverse chain of `sampler` (cached; one graph for any batch and steps)
-        computing in `precision` (as `generate`'s)."""
-        policy = None if precision is None else sampling_policy(precision, kind="diffusion")
-        key = (check_choice("sampler", sampler, SAMPLERS), bool(clip), policy)
-        if key not in self._samplers:
-            self._samplers[key] = DiffusionSampler(self, sampler=sampler, clip=clip, policy=policy)
-        return self._samplers[key]
-
-    def generate(
-        self,
-        n: int | None = None,
-        z=None,
-        seed: int | None = None,
-        labels=None,
-        *,
-        steps: int | None = None,
-        eta: float = 0.0,
-        guidance: float = 1.0,
-        sampler: str = "ddim",
-        clip: bool = True,
-        batch_size: int = 256,
-        level: int | None = None,
-        spacing: str = "uniform",
-        precision: str | None = None,
-    ):
-        """Generate images by running the reverse chain from x_T = z (drawn from `seed`).
-
-        Args:
-            n: number of images; omit when `z` (or an array of `labels`) fixes it.
-            z: initial noise x_T, flattened: (k, H·W·C); overrides `n` and `seed`.
-            seed: seed of z and of the sampler's noise (η > 0 or DDPM); the same seed (and
-                `batch_size`) gives identical images. None: random.
-            labels: class labels of a conditional model (an int, n ints or ``"balanced"``).
-            steps: network evaluations, 1..level + 1 (default min(50, level + 1):
-                `imgenlib.sampling_options.DEFAULT_STEPS`).
-            eta: DDIM stochasticity η ≥ 0 (0: deterministic; 1: DDPM's variance). Ignored
-                by ``sampler="ddpm"``.
-            guidance: classifier-free guidance scale w (0: unconditional, 1: conditional).
-            sampler: ``"ddim"`` or ``"ddpm"`` (ancestral, posterior variance).
-            clip: clip each predicted x_0 to [-1, 1] (and re-derive ε̂ from it).
-            batch_size: images per run of the chain.
-            level: the timestep z is at, where the chain starts (0..T − 1). None: T − 1,
-                z is noise. Latents from `invert` are at `inversion_level` (its default).
-            spacing: which timesteps the steps visit: ``"uniform"`` (evenly spaced),
-                ``"quadratic"`` or ``"linspace"`` (`imgenlib.models.schedules.sampling_timesteps`).
-            precision: the arithmetic of the U-Net. None (default): the model's own.
-                ``"bfloat16"``: its residual blocks compute in bfloat16 and its
-                `imgenlib.models.unet.FLOAT32_LAYERS` (stem, embeddings, attention, output)
-                stay float32, as in mixed-precision training; ``"float32"``; ``"auto"``:
-                bfloat16 where `imgenlib.precision.choose_precision` would train a
-                diffusion model in it (`imgenlib.precision.sampling_policy`).
-
-        Returns:
-            float32 array (n, H, W, C) in [-1, 1] (with `clip`).
-
-        Raises:
-            ValueError / TypeError: a bad n, z, labels, steps (not in 1..level + 1), eta
-                (< 0), guidance, sampler, level, spacing or precision.
-        """
-        chain = self.diffusion_sampler(sampler, clip, precision)
-        x_T, labels, settings, key = chain.inputs(
-            n, z, seed, labels, steps, eta, guidance, level, spacing
-        )
-        return chain.run(x_T, labels, *settings, key, batch_size)
-
-    def trajectory(
-        self,
-        n: int | None = None,
-        z=None,
-        seed: int | None = None,
-        labels=None,
-        *,
-        steps: int | None = None,
-        eta: float = 0.0,
-        guidance: float = 1.0,
-        sampler: str = "ddim",
-        clip: bool = True,
-        level: int | None = None,
-        spacing: str = "uniform",
-    ) -> dict:
-        """Every step of `generate` for the same arguments: x_t and the predicted x_0.
-
-        The same traced step and noise as `generate`, in one batch: ``["images"]`` equals
-        ``generate(...)`` for up to `generate`'s batch size (256) images.
-
-        Args:
-            n, z, seed, labels, steps, eta, guidance, sampler, clip, level, spacing: as in
-                `generate`.
-
-        Returns:
-            A dict: ``"x_t"`` (steps, n, H, W, C), the input of each step (``x_t[0]`` is
-            z); ``"x0"`` (steps, n, H, W, C), the predicted x_0 at that step (clipped when
-            `clip`); ``"timesteps"`` (steps,) int32, the t of each step; ``"images"``.
-        """
-        chain = self.diffusion_sampler(sampler, clip)
-        x_T, labels, settings, key = chain.inputs(
-            n, z, seed, labels, steps, eta, guidance, level, spacing
-        )
-        images, xs, x0s = chain.trajectory(x_T, labels, *settings, key)
-        return {"x_t": xs, "x0": x0s, "timesteps": settings[0], "images": images}
-
-    def invert(
-        self,
-        images,
-        labels=None,
-        *,
-        steps: int | None = None,
-        level: int | None = None,
-        batch_size: int = 256,
-    ):
-        """DDIM inversion: the x at `level` from which ``generate(z=..., level=level,
-        steps=steps, clip=False)`` gives `images` back (approximately: each step evaluates
-        the network at the level it comes from). The default level is `inversion_level`
-        (ᾱ ≥ 0.01), not T − 1, where ᾱ ≈ 0 makes the way back ill-conditioned
-        (`imgenlib.models.schedules.NoiseSchedule.inversion_level`).
-
-        Args:
-            images: (n, H, W, C) in [-1, 1], the model's image shape.
-            labels: class labels of a conditional model (inversion uses guidance 1).
-            steps: network evaluations, 1..level + 1 (default min(50, level + 1)).
-            level: the timestep to invert to, 0..T − 1 (default `inversion_level`).
-            batch_size: images per run.
-
-        Returns:
-            float32 array (n, latent_dim): z for ``generate(z=..., level=level)``.
-
-        Raises:
-            ValueError / TypeError: bad images, labels, steps or level.
-        """
-        images, labels = self.check_image_inputs(images, labels)
-        chain = self.diffusion_sampler("ddim", clip=False)
-        level = self.inversion_level if level is None else level
-        timesteps = chain.levels(steps, level)
-        x = chain.invert(images, labels, timesteps, batch_size)
-        return x.reshape(len(images), self.latent_dim)
-
     # --- saving ----------------------------------------------------------------------
 
     def get_config(self):
@@ -358,6 +231,7 @@ class Diffusion(GenerativeModel):
             "prediction": self.prediction,
             "ema_decay": self.ema_decay,
             "label_dropout": self.label_dropout,
+            "min_snr_gamma": self.min_snr_gamma,
         }
 
 
@@ -402,6 +276,7 @@ def build_diffusion(
         prediction=config.prediction,
         ema_decay=config.ema_decay,
         label_dropout=config.label_dropout,
+        min_snr_gamma=config.min_snr_gamma,
         num_classes=num_classes,
         class_names=class_names,
         seed=seed,

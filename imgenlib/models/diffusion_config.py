@@ -32,6 +32,7 @@ class DiffusionConfig:
     embedding_dim: int | None = None
     ema_decay: float = 0.999
     label_dropout: float = 0.1
+    min_snr_gamma: float | None = None
     text_map: int = 0
     optimizer: str = "adam"
     learning_rate: float = 2e-4

@@ -227,6 +227,23 @@ def v_target(x0, alpha_bar, noise):
     return tf.sqrt(alpha_bar) * noise - tf.sqrt(1.0 - alpha_bar) * x0
 
 
+def min_snr_weight(alpha_bar, gamma: float, kind: str = "epsilon"):
+    """Min-SNR-γ loss weight (Hang et al. 2023, https://arxiv.org/abs/2303.09556) of the
+    squared error of a ``kind`` prediction at noise level ᾱ.
+
+    The paper weights the x_0 error by min(SNR, γ), SNR = ᾱ / (1 − ᾱ), so that the many
+    nearly clean timesteps (huge SNR) stop dominating the gradient. The ε error is the x_0
+    error times SNR, and the v error the x_0 error times SNR + 1, so the same loss is
+    min(SNR, γ) / SNR times the ε error or min(SNR, γ) / (SNR + 1) times the v error.
+    """
+    snr = alpha_bar / tf.maximum(1.0 - alpha_bar, 1e-12)
+    if kind == "epsilon":  # min(SNR, γ) / SNR, written so that SNR → 0 gives 1
+        return tf.minimum(1.0, gamma / tf.maximum(snr, 1e-30))
+    if kind == "v":
+        return tf.minimum(snr, gamma) / (snr + 1.0)
+    raise ValueError(f"unknown prediction {kind!r}; expected one of {PREDICTIONS}")
+
+
 def epsilon_from_prediction(prediction, x_t, alpha_bar, kind: str = "epsilon"):
     """ε̂ from the network's output: the output itself (``"epsilon"``) or, for ``"v"``,
     ε̂ = sqrt(ᾱ) · v̂ + sqrt(1 − ᾱ) · x_t."""

@@ -68,6 +68,24 @@ def test_label_dropout_uses_the_null_label_at_its_rate():
     assert not np.any(kept.numpy() == 4)
 
 
+def test_min_snr_gamma_weights_each_images_loss_and_is_saved(tmp_path):
+    plain, weighted = make(), make(min_snr_gamma=5.0)
+    weighted.network.set_weights(plain.network.get_weights())
+    _, images, _ = data()
+    x_t, t, _, target = plain.training_inputs(tf.constant(images), None, 3)
+    loss = plain.per_example_loss(x_t, t, None, target, training=False).numpy()
+    a = plain.schedule.alpha_bars[t.numpy()]
+    expected = loss * np.minimum(a / (1 - a), 5.0) / (a / (1 - a))
+    got = weighted.per_example_loss(x_t, t, None, target, training=False).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert plain.min_snr_gamma is None and "min_snr_gamma" in plain.get_config()
+    weighted.save(tmp_path / "m.keras")
+    assert load_model(tmp_path / "m.keras").min_snr_gamma == 5.0
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match=f"min_snr_gamma={bad}"):
+            Diffusion(plain.network, min_snr_gamma=bad)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("num_classes", [None, 3])
 def test_fit_step_trains_and_moves_the_ema(num_classes):

@@ -13,6 +13,7 @@ from imgenlib.models.schedules import (
     ddpm_posterior,
     distinct_levels,
     epsilon_from_prediction,
+    min_snr_weight,
     noisy,
     predict_x0,
     sampling_timesteps,
@@ -222,6 +223,33 @@ def test_v_prediction_round_trip():
     np.testing.assert_allclose(epsilon_from_prediction(v, x_t, a, "v").numpy(), epsilon)
     with pytest.raises(ValueError, match="'x0'"):
         epsilon_from_prediction(v, x_t, a, "x0")
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v"])
+def test_min_snr_weight_is_min_snr_gamma_on_the_x0_error(kind):
+    """Hang et al. weight the x_0 error by min(SNR, γ): the weighted ε (or v) error must equal
+    that, with x̂_0 recovered from the prediction by the sampler's own algebra."""
+    schedule, gamma = NoiseSchedule("cosine", 1000), 5.0
+    t = np.array([0, 10, 100, 400, 700, 999])
+    a = schedule.alpha_bars[t].reshape(-1, 1)
+    snr = a / (1 - a)
+    rng = np.random.default_rng(3)
+    x0, epsilon, wrong = (rng.standard_normal((len(t), 8)) for _ in range(3))
+    x_t = noisy(x0, a, epsilon).numpy()
+    target = epsilon if kind == "epsilon" else v_target(x0, a, epsilon).numpy()
+    prediction = target + 0.1 * wrong
+    x0_hat = predict_x0(x_t, epsilon_from_prediction(prediction, x_t, a, kind), a).numpy()
+    weight = min_snr_weight(tf.constant(a), gamma, kind).numpy()
+    weighted = weight[:, 0] * np.sum((target - prediction) ** 2, axis=1)
+    np.testing.assert_allclose(weighted, np.minimum(snr, gamma)[:, 0] * np.sum((x0 - x0_hat) ** 2, axis=1), rtol=1e-6)  # fmt: skip
+    expected = np.minimum(snr, gamma) / (snr if kind == "epsilon" else snr + 1)
+    np.testing.assert_allclose(weight, expected, rtol=1e-6)
+    assert weight[-1, 0] == pytest.approx(1.0 if kind == "epsilon" else 0.0, abs=1e-6)
+    assert weight[0, 0] < 1e-3  # a nearly clean image barely counts
+    pure_noise = min_snr_weight(tf.constant(0.0), gamma, kind).numpy()  # SNR = 0
+    assert pure_noise == (1.0 if kind == "epsilon" else 0.0)
+    with pytest.raises(ValueError, match="'x0'"):
+        min_snr_weight(tf.constant(a), gamma, "x0")
 
 
 def test_bad_schedule_arguments_name_the_value():
