@@ -355,7 +355,7 @@ def build_text_diffusion(
     model = TextDiffusion(
         network, text_encoder, text_training=text_training, noise_schedule=config.noise_schedule,
         timesteps=config.timesteps, prediction=config.prediction, ema_decay=config.ema_decay,
-        label_dropout=config.label_dropout, seed=seed,
+        label_dropout=config.label_dropout, min_snr_gamma=config.min_snr_gamma, seed=seed,
     )  # fmt: skip
     model.compile(optimizer_from_config(config, config.learning_rate))
     return model

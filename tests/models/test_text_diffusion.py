@@ -219,11 +219,12 @@ def test_text_map_lays_the_text_vector_out_over_the_image():
 
 
 def test_text_map_is_saved_and_refuses_what_it_cannot_do(scenes, tmp_path):
-    model = tiny(scenes, text_map=2)
+    model = tiny(scenes, text_map=2, min_snr_gamma=5.0)
     assert model.network.get_layer("text_map_concat").output.shape[-1] == 3 + 2
     path = tmp_path / "mapped.keras"
     model.save(path)
     restored = load_model(path)
+    assert restored.min_snr_gamma == 5.0  # the config's loss weighting reaches the model
     ids = model.text_encoder.tokenizer([PROMPT])
     x = tf.random.stateless_normal([1, *SHAPE], [0, 2])
     outputs = [
