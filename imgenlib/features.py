@@ -29,6 +29,7 @@ from imgenlib.images import check_images
 __all__ = [
     "CLASSIFIERS",
     "FeatureExtractor",
+    "STYLE_CLASSIFIER",
     "TRAINABLE",
     "build_classifier",
     "classifier_trainer",
@@ -39,7 +40,9 @@ __all__ = [
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 RECORD = WEIGHTS_DIR / "classifiers.json"
 CLASSIFIERS = ("fashion_mnist", "digits", "shapes", "emoji")
-TRAINABLE = ("fashion_mnist", "mnist", "digits", "shapes", "emoji")
+STYLE_CLASSIFIER = "emoji_style"
+"""Not a dataset's extractor: tells Twemoji from Noto (`imgenlib.styles.style_accuracy`)."""
+TRAINABLE = ("fashion_mnist", "mnist", "digits", "shapes", "emoji", STYLE_CLASSIFIER)
 FEATURE_DIM = 128
 
 
@@ -96,9 +99,11 @@ class FeatureExtractor:
     """Features and class probabilities from imgenlib's shipped classifier for a dataset.
 
     Args:
-        name: one of `CLASSIFIERS` (``"fashion_mnist"``, ``"digits"``, ``"shapes"``), or
-            ``"mnist"`` once its weights have been trained locally (MNIST has no offline
-            copy where the shipped weights are built, so none ship).
+        name: one of `CLASSIFIERS` (``"fashion_mnist"``, ``"digits"``, ``"shapes"``,
+            ``"emoji"``), `STYLE_CLASSIFIER` (``"emoji_style"``: classes are the emoji
+            drawing styles, ``twitter`` and ``google``), or ``"mnist"`` once its weights
+            have been trained locally (MNIST has no offline copy where the shipped weights
+            are built, so none ship).
 
     Raises:
         ValueError: unknown name, missing weight file (the message says how to train it),
@@ -111,8 +116,6 @@ class FeatureExtractor:
     """
 
     def __init__(self, name: str):
-        from imgenlib.data import dataset_info
-
         self.name = check_choice("classifier", name, TRAINABLE)
         record = _load_record().get(name)
         path = WEIGHTS_DIR / f"{name}_classifier.weights.h5"
@@ -127,11 +130,10 @@ class FeatureExtractor:
             raise ValueError(
                 f"{path.name} does not match its recorded SHA-256 (file corrupt or modified)."
             )
-        info = dataset_info(name)
         self.image_shape = tuple(record["image_shape"])
-        self.class_names = info.class_names
+        self.class_names = _class_names(name)
         self.test_accuracy = record["test_accuracy"]
-        self.model = build_classifier(self.image_shape, info.num_classes, name=f"{name}_classifier")
+        self.model = build_classifier(self.image_shape, len(self.class_names), name=f"{name}_classifier")  # fmt: skip
         self.model.load_weights(path)
         self._predict = None
 
@@ -230,6 +232,30 @@ def sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _class_names(name: str) -> tuple[str, ...]:
+    """The classes of classifier `name`: its dataset's, or the emoji styles."""
+    if name == STYLE_CLASSIFIER:
+        from imgenlib.data.emoji import STYLES
+
+        return tuple(STYLES)
+    from imgenlib.data import dataset_info
+
+    return tuple(dataset_info(name).class_names)
+
+
+def _labelled_split(name: str, split: str):
+    """(images, labels) of a split for classifier `name`: ``emoji`` in both styles labelled
+    by category; ``emoji_style`` the same images labelled by style."""
+    from imgenlib.data import load_images
+
+    if name == STYLE_CLASSIFIER:
+        from imgenlib.data.splits import load_split
+
+        images, labels, _ = load_split("emoji", split, conditional=True, style="all", condition="style")  # fmt: skip
+        return images, labels
+    return load_images(name, split, **({"style": "all"} if name == "emoji" else {}))
+
+
 def _load_record() -> dict:
     return json.loads(RECORD.read_text()) if RECORD.is_file() else {}
 
@@ -240,15 +266,15 @@ def train_classifier(name: str, *, epochs: int = 5, seed: int = 0, verbose: int 
     ``digits`` has no test split, so a stratified 20% is held out (fixed by `seed`).
     ``mnist`` needs a local copy of MNIST (see `imgenlib.data.load_images`). ``emoji`` is
     trained on both styles and tested on the test split's emoji, which it never saw: its
-    labels are the 10 categories.
+    labels are the 10 categories. ``emoji_style`` sees the same images labelled by drawing
+    style (twitter 0, google 1), tested on the unseen emoji of the test split.
     """
     import keras
 
-    from imgenlib.data import dataset_info, load_images, make_dataset
+    from imgenlib.data import load_images, make_dataset
     from imgenlib.io import atomic_path, save_json
 
     name = check_choice("classifier", name, TRAINABLE)
-    info = dataset_info(name)
     if name == "digits":
         from sklearn.model_selection import train_test_split
 
@@ -257,12 +283,11 @@ def train_classifier(name: str, *, epochs: int = 5, seed: int = 0, verbose: int 
             images, labels, test_size=0.2, stratify=labels, random_state=seed
         )
     else:
-        options = {"style": "all"} if name == "emoji" else {}  # both drawing styles
-        x_train, y_train = load_images(name, "train", **options)
-        x_test, y_test = load_images(name, "test", **options)
+        x_train, y_train = _labelled_split(name, "train")
+        x_test, y_test = _labelled_split(name, "test")
     keras.utils.set_random_seed(seed)
     model, trainer = classifier_trainer(
-        x_train.shape[1:], info.num_classes, name=f"{name}_classifier", metrics=["accuracy"]
+        x_train.shape[1:], len(_class_names(name)), name=f"{name}_classifier", metrics=["accuracy"]
     )
     start = time.perf_counter()
     trainer.fit(

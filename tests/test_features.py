@@ -5,12 +5,18 @@ import pytest
 
 from imgenlib import features
 from imgenlib.data import load_images
-from imgenlib.features import CLASSIFIERS, FeatureExtractor, build_classifier, sha256
+from imgenlib.features import (
+    CLASSIFIERS,
+    STYLE_CLASSIFIER,
+    FeatureExtractor,
+    build_classifier,
+    sha256,
+)
 
 RECORD = json.loads(features.RECORD.read_text())
 
 
-@pytest.mark.parametrize("name", CLASSIFIERS)
+@pytest.mark.parametrize("name", [*CLASSIFIERS, STYLE_CLASSIFIER])
 def test_every_shipped_weight_file_matches_its_record(name):
     path = features.WEIGHTS_DIR / f"{name}_classifier.weights.h5"
     assert sha256(path) == RECORD[name]["sha256"]
@@ -27,6 +33,17 @@ def test_shipped_accuracy_is_reproduced(name, options):
     assert accuracy == pytest.approx(RECORD[name]["test_accuracy"], abs=0.02)
     feats = extractor.features(images[:10])
     assert feats.shape == (10, features.FEATURE_DIM) and feats.dtype == np.float64
+
+
+def test_style_classifier_accuracy_is_reproduced_on_unseen_emoji():
+    from imgenlib.data.splits import load_split
+
+    extractor = FeatureExtractor(STYLE_CLASSIFIER)
+    assert extractor.class_names == ("twitter", "google")
+    images, styles, _ = load_split("emoji", "test", conditional=True, style="all", condition="style")  # fmt: skip
+    accuracy = (extractor.probabilities(images).argmax(axis=1) == styles).mean()
+    assert accuracy == pytest.approx(RECORD[STYLE_CLASSIFIER]["test_accuracy"], abs=0.01)
+    assert RECORD[STYLE_CLASSIFIER]["test_images"] == len(images) == 2 * 371
 
 
 def test_tampered_weights_are_refused(tmp_path, monkeypatch):

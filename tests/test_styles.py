@@ -11,7 +11,7 @@ from imgenlib.io import save_json
 from imgenlib.models import GANConfig, VAEConfig, build_gan, build_vae
 from imgenlib.plotting import labelled_grid
 from imgenlib.runs import RunConfig, check_same_run, load_run_config, load_run_model
-from imgenlib.styles import category_style_figure, category_style_grid, style_swap
+from imgenlib.styles import category_style_figure, category_style_grid, style_accuracy, style_swap
 
 # Written here, not imported: the test's own statement of the dataset's classes.
 EMOJI_CATEGORIES = (
@@ -225,6 +225,42 @@ def test_bad_input_is_refused_clearly(model, call, error, message):
     unnamed.class_names = None
     with pytest.raises(error, match=message):
         call(models.get(model, model))
+
+
+class EmojiPicker(RecordingModel):
+    """Draws real test emoji: for each (z, label) an image of the label's category in the
+    label's style (`faithful`), or always in Twemoji (a model that ignores the style)."""
+
+    latent_dim = 4
+
+    def __init__(self, record, faithful=True):
+        super().__init__("category_style")
+        self.record, self.faithful = record, faithful
+
+    def generate(self, n=None, z=None, seed=None, labels=None):
+        images = []
+        for row, label in zip(z, labels, strict=True):
+            category, style = divmod(int(label), 2)
+            style = STYLE_ORDER[style] if self.faithful else "twitter"
+            pool = np.flatnonzero((np.array(self.record.style) == style) & (np.array(self.record.category) == EMOJI_CATEGORIES[category]))  # fmt: skip
+            images.append(self.record.images[pool[int(abs(row[0]) * 1000) % len(pool)]])
+        return np.stack(images)
+
+
+def test_style_accuracy_tells_a_style_swap_from_a_style_blind_model():
+    fetch_emoji()
+    record = load_emoji("test", style="all")
+    faithful = style_accuracy(EmojiPicker(record), n=60, batch_size=25)
+    # the classifier reads 93 % of the real test emoji's styles (classifiers.json)
+    assert faithful["n"] == 60 and faithful["real_accuracy"] > 0.9
+    assert faithful["accuracy"] > 0.8 and faithful["both_right"] > 0.7
+    blind = style_accuracy(EmojiPicker(record, faithful=False), n=60)
+    assert blind["per_style"]["twitter"] > 0.8 and blind["per_style"]["google"] < 0.2
+    assert blind["accuracy"] == pytest.approx(0.5, abs=0.06) and blind["both_right"] < 0.15
+    with pytest.raises(ValueError, match="Received: n=0"):
+        style_accuracy(EmojiPicker(record), n=0)
+    with pytest.raises(ValueError, match="trained with a style condition"):
+        style_accuracy(RecordingModel("category"))
 
 
 def test_an_unconditional_model_is_refused():
