@@ -144,6 +144,7 @@ _EXPORTS = {
     "style_swap": "imgenlib.styles",
     "category_style_grid": "imgenlib.styles",
     "category_style_figure": "imgenlib.styles",
+    "style_accuracy": "imgenlib.styles",
     # imgenlib.export and imgenlib.distribute
     "export_savedmodel": "imgenlib.export",
     "export_tflite": "imgenlib.export",
@@ -264,6 +265,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; kept equal to _EXPORTS by 
     from imgenlib.runs import load_run_model as load_run_model
     from imgenlib.styles import category_style_figure as category_style_figure
     from imgenlib.styles import category_style_grid as category_style_grid
+    from imgenlib.styles import style_accuracy as style_accuracy
     from imgenlib.styles import style_swap as style_swap
     from imgenlib.summaries import TensorBoardLogger as TensorBoardLogger
     from imgenlib.text import CaptionTokenizer as CaptionTokenizer
