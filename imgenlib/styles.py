@@ -233,14 +233,15 @@ def style_accuracy(model, n: int = 500, *, seed: int = 0, batch_size: int = 250,
     Raises:
         TypeError / ValueError: not a style-conditioned model; n or batch_size below 1.
     """
-    from imgenlib.features import STYLE_CLASSIFIER, FeatureExtractor
+    from imgenlib.evaluation import extractor_for
+    from imgenlib.features import STYLE_CLASSIFIER
 
     condition = style_condition(model)
     n = check_int("n", n, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     z = np.random.default_rng(check_int("seed", seed, minimum=0)).standard_normal((n, model.latent_dim))  # fmt: skip
     categories = None if condition == "style" else list(np.arange(n) % len(CATEGORIES))
-    extractor = FeatureExtractor(STYLE_CLASSIFIER)
+    extractor = extractor_for(STYLE_CLASSIFIER)  # loaded and SHA-checked once per process
     right = []
     for start in range(0, n, batch_size):
         rows = slice(start, start + batch_size)
