@@ -24,11 +24,14 @@ reconstruction MSE, on the run's own data.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from imgenlib._env import quick_mode
 from imgenlib._validation import check_image_labels, check_int, check_positive_int
 from imgenlib.images import check_images, to_unit
+from imgenlib.models.elbo import DISCRETE_LIKELIHOODS
 
 __all__ = ["QUICK_EVAL_IMAGES", "evaluate_vae", "psnr", "reconstruction_metrics", "ssim"]
 
@@ -174,7 +177,9 @@ def evaluate_vae(
         A dict: ``split``, ``images``, ``likelihood``, ``negative_elbo_nats`` (mean per
         image, one-sample estimate with seed 0; see `VAE.negative_elbo` for what the nats
         measure) with its ``standard_error``, and ``reconstruction_mse``: the mean squared
-        error of `reconstruct` per pixel on the [0, 1] scale.
+        error of `reconstruct` per pixel on the [0, 1] scale; for a discretised likelihood
+        also ``bits_per_dim`` (the −ELBO over H·W·C·log 2, an upper bound on the data's
+        bits per dimension under the model, as the literature quotes it).
     """
     from imgenlib.data.splits import load_split
 
@@ -187,7 +192,7 @@ def evaluate_vae(
     recon = model.reconstruct(images, labels)
     mse = float(np.mean(((recon - images) * 0.5) ** 2))
     standard_error = float(nelbo.std(ddof=1) / np.sqrt(len(nelbo))) if len(nelbo) > 1 else None
-    return {
+    result = {
         "split": split,
         "images": int(len(images)),
         "likelihood": model.likelihood,
@@ -195,3 +200,6 @@ def evaluate_vae(
         "standard_error": None if standard_error is None else round(standard_error, 3),
         "reconstruction_mse": round(mse, 6),
     }
+    if model.likelihood in DISCRETE_LIKELIHOODS:  # a probability of 8-bit levels
+        result["bits_per_dim"] = round(float(nelbo.mean()) / (images[0].size * math.log(2)), 4)
+    return result

@@ -69,14 +69,7 @@ import keras
 
 from imgenlib import text_runs
 from imgenlib._env import live_progress, quick_mode
-from imgenlib.callbacks import (
-    HistoryJSON,
-    SampleGrid,
-    SaveBest,
-    SaveModel,
-    TimeBudget,
-    TrainingHealth,
-)
+from imgenlib.callbacks import TimeBudget
 from imgenlib.distribute import start_strategy, worker_dir
 from imgenlib.io import (
     ensure_writable_dir,
@@ -95,9 +88,9 @@ from imgenlib.resume import (
     poisson_batches,
     to_device,
 )
+from imgenlib.run_callbacks import quality_monitor, run_callbacks
 from imgenlib.runs import RunConfig, check_same_run, load_split, run_summary
 from imgenlib.sampling_options import sampling_settings
-from imgenlib.summaries import TensorBoardLogger
 
 __all__ = ["QUICK_MAX_IMAGES", "UNTIL_TIME_BUDGET", "train"]
 
@@ -161,7 +154,7 @@ def train(
 
 def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> dict:
     _prepare_run_dir(config, run_dir)
-    quality = _quality_monitor(config)  # before the data loads: fails fast on a bad dataset
+    quality = quality_monitor(config)  # before the data loads: fails fast on a bad dataset
     images, labels, class_names = _load_training_data(config)
     num_classes = None if class_names is None else len(class_names)
     config = config.planned(len(images))
@@ -185,7 +178,7 @@ def _train_locked(config, run_dir, distribution, callbacks, verbose, notes) -> d
         backup,
         KeepLearningRates(),
         *budget,
-        *_run_callbacks(config, run_dir, images, num_classes, quality, backup, model),
+        *run_callbacks(config, run_dir, images, num_classes, quality, backup, model),
         timer,
     ]
     if config.private:
@@ -284,17 +277,6 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path) -> None:
         check_same_run(config, load_json(run_dir / "run.json"))
 
 
-def _quality_monitor(config: RunConfig):
-    if config.eval_every is None:
-        return None
-    from imgenlib.monitoring import QualityMonitor
-
-    return QualityMonitor(
-        config.data, every=config.eval_every, n=config.eval_n, metrics=("kid", "fid"),
-        seed=config.seed,
-    )  # fmt: skip
-
-
 def _load_training_data(config: RunConfig):
     """Training images, labels and class names (conditional runs); capped in quick mode."""
     from imgenlib.data import label_names
@@ -358,44 +340,3 @@ def _build_model(config: RunConfig, distribution, image_shape, class_names, mode
         keras.mixed_precision.set_global_policy(previous_policy)
     prepare_model(model, distribution)
     return model
-
-
-def _run_callbacks(config, run_dir, images, num_classes, quality, backup, model) -> list:
-    """The callbacks between the backup and the time budget: quality first (the writers
-    read its logs), then the files of the run directory and the health checks."""
-    prompts = (
-        text_runs.grid_prompts(config, text_encoder=model.text_encoder) if config.text else None
-    )
-    quality_callbacks = []
-    if quality is not None:
-        quality_callbacks = [
-            quality,
-            SaveBest(run_dir / "best.keras", run_dir / "history.json", "fid"),
-        ]
-        if config.patience is not None:
-            quality_callbacks.append(
-                keras.callbacks.EarlyStopping(monitor="fid", mode="min", patience=config.patience)
-            )
-    if config.tensorboard:
-        quality_callbacks.append(
-            TensorBoardLogger(
-                run_dir / "logs",
-                config.to_json(),
-                seed=config.seed,
-                initial_epoch=backup.finished_epochs(),
-            )  # fmt: skip
-        )
-    return [
-        *quality_callbacks,
-        HistoryJSON(run_dir / "history.json"),
-        SaveModel(run_dir / "model.keras"),
-        SampleGrid(
-            run_dir / "samples",
-            n=64,
-            seed=config.seed,
-            labels="balanced" if num_classes else None,
-            prompts=prompts,
-            latest=run_dir / "samples.png",
-        ),
-        TrainingHealth(reference_images=images[:256], prompts=prompts),
-    ]

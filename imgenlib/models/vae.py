@@ -36,6 +36,7 @@ from imgenlib.models.base import (
     logits_to_images,
 )
 from imgenlib.models.elbo import (
+    LEARNED_SCALE_LIKELIHOODS,
     LIKELIHOODS,
     MIN_LOG_SIGMA,
     Sampling,
@@ -60,9 +61,12 @@ class VAE(GenerativeModel):
         decoder: model mapping z (or ``[z, labels]``) to per-pixel logits h; the mean image
             is tanh(h / 2).
         latent_dim: size of z.
-        likelihood: ``"bernoulli"``, ``"gaussian"`` (fixed `sigma`) or ``"gaussian_learned"``
-            (`sigma` is the initial value of one learned σ); see the module docstring.
-        sigma: Gaussian σ on the [-1, 1] pixel scale (ignored for ``"bernoulli"``).
+        likelihood: ``"bernoulli"``, ``"gaussian"`` (fixed `sigma`), ``"gaussian_learned"``
+            (`sigma` is the initial value of one learned σ) or ``"discretised_logistic"``
+            (`sigma` is the initial value of the logistic's learned scale); see
+            `imgenlib.models.elbo`.
+        sigma: Gaussian σ (or logistic scale) on the [-1, 1] pixel scale (ignored for
+            ``"bernoulli"``).
         beta: weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the true ELBO.
         kl_warmup_steps: the KL weight ramps linearly from 0 to `beta` over this many
             optimiser steps (Bowman et al. 2016), which helps against posterior collapse.
@@ -113,7 +117,7 @@ class VAE(GenerativeModel):
                 check_private_network(network, role)
         self.sampling = Sampling(seed=self.seed, name="sampling")
         self.raw_log_sigma = None
-        if self.likelihood == "gaussian_learned":
+        if self.likelihood in LEARNED_SCALE_LIKELIHOODS:
             self.raw_log_sigma = self.add_weight(
                 shape=(),
                 initializer=keras.initializers.Constant(math.log(self.initial_sigma)),
@@ -144,7 +148,8 @@ class VAE(GenerativeModel):
 
     @property
     def log_sigma(self) -> float:
-        """log σ of the Gaussian likelihood ([-1, 1] scale); 0.0 for ``"bernoulli"``."""
+        """log σ of the Gaussian likelihood, or log s of the logistic ([-1, 1] scale); 0.0 for
+        ``"bernoulli"``."""
         return float(self._log_sigma())
 
     def compile(self, optimizer=None, **kwargs):
@@ -286,8 +291,9 @@ class VAE(GenerativeModel):
         The reconstruction term averages `samples` reparameterised draws of z (noise from
         NumPy with `seed`, so the result does not depend on `batch_size`). What the nats
         measure depends on the likelihood (`imgenlib.models.elbo`): Bernoulli nats of
-        pixels mapped to [0, 1], or Gaussian densities on the [-1, 1] scale (subtract
-        ``H·W·C·log 2`` for the [0, 1] scale).
+        pixels mapped to [0, 1], Gaussian densities on the [-1, 1] scale (subtract
+        ``H·W·C·log 2`` for the [0, 1] scale), or discretised-logistic probabilities of
+        the 8-bit levels (divide by ``H·W·C·log 2`` for bits per dimension).
 
         Args:
             images: (n, H, W, C) in [-1, 1].

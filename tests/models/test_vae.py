@@ -30,6 +30,13 @@ def numpy_reconstruction_nll(images, logits, likelihood, sigma=None):
         targets = (images.astype(np.float64) + 1) / 2
         p = 1 / (1 + np.exp(-logits))
         log_lik = targets * np.log(p) + (1 - targets) * np.log1p(-p)
+    elif likelihood == "discretised_logistic":
+        # the bin of the nearest of the 256 levels, the end bins reaching to ±infinity
+        x = np.round((images.astype(np.float64) + 1) * 127.5) / 127.5 - 1
+        logistic = stats.logistic(loc=np.tanh(logits / 2), scale=sigma)
+        upper, lower = logistic.cdf(x + 1 / 255), logistic.cdf(x - 1 / 255)
+        mass = np.where(x > 1 - 1e-6, 1.0, upper) - np.where(x < -1 + 1e-6, 0.0, lower)
+        log_lik = np.log(mass)
     else:
         mean = 2 / (1 + np.exp(-logits)) - 1
         log_lik = stats.norm.logpdf(images, loc=mean, scale=sigma)
@@ -59,13 +66,49 @@ def test_kl_closed_form_matches_monte_carlo():
     ).numpy().tolist() == [0, 0]
 
 
-@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "discretised_logistic"])
 def test_reconstruction_nll_matches_numpy(likelihood, rng):
     images = rng.uniform(-1, 1, (3, 8, 8, 2)).astype(np.float32)
+    images[0, 0] = -1.0  # the end levels, whose bins reach to infinity
+    images[0, 1] = 1.0
     logits = rng.normal(0, 3, (3, 8, 8, 2)).astype(np.float32)
     got = reconstruction_nll(images, logits, likelihood=likelihood, log_sigma=np.log(0.2)).numpy()
     expected = numpy_reconstruction_nll(images, logits, likelihood, sigma=0.2)
     np.testing.assert_allclose(got, expected, rtol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "mean, scale", [(0.3, 0.05), (-0.99, 0.01), (0.999, 0.3), (0.0, 1e-3), (0.5, 2.0), (1.0, 1e-3)]
+)
+def test_discretised_logistic_is_a_distribution_over_the_256_levels(mean, scale):
+    """exp(−nll) summed over the 256 levels of an 8-bit channel is 1, for sharp and flat
+    logistics, means at the edges included; a level's neighbours within half a bin get the
+    same probability (targets are rounded to their level)."""
+    levels = (np.arange(256) / 255 * 2 - 1).astype(np.float32).reshape(256, 1, 1, 1)
+    logits = np.full_like(levels, 2 * np.arctanh(np.clip(mean, -1 + 1e-6, 1 - 1e-6)))
+    nll = reconstruction_nll(
+        levels, logits, likelihood="discretised_logistic", log_sigma=np.log(scale)
+    ).numpy()
+    assert np.all(nll >= -1e-6)  # a probability: never above 1
+    assert np.exp(-nll.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-5)  # float32
+    nudged = reconstruction_nll(
+        levels + 0.4 / 127.5, logits, likelihood="discretised_logistic", log_sigma=np.log(scale)
+    ).numpy()
+    np.testing.assert_allclose(nudged[:-1], nll[:-1], rtol=1e-5, atol=1e-5)
+
+
+def test_discretised_logistic_cannot_profit_from_a_vanishing_scale(rng):
+    """A Gaussian density grows without bound as σ → 0 around a perfect mean; the logistic
+    bin's probability is at most 1 (0 nats) however small the scale."""
+    images = np.round(rng.uniform(-1, 1, (2, 4, 4, 3)) * 127.5).astype(np.float32) / 127.5
+    logits = 2 * np.arctanh(np.clip(images, -1 + 1e-6, 1 - 1e-6))
+    for scale in (1e-1, 1e-2, 1e-3):
+        gaussian = reconstruction_nll(images, logits, likelihood="gaussian", log_sigma=np.log(scale))
+        logistic = reconstruction_nll(
+            images, logits, likelihood="discretised_logistic", log_sigma=np.log(scale)
+        )
+        assert np.all(logistic.numpy() >= -1e-4)
+    assert np.all(gaussian.numpy() < -100)  # 48 values × log(1/σ): a "likelihood" above 1
 
 
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
@@ -74,7 +117,7 @@ def test_negative_elbo_matches_numpy(likelihood, tiny_data):
     keras.utils.set_random_seed(0)
     vae = build_vae(VAEConfig.tiny(likelihood=likelihood, sigma=0.5), (28, 28, 1))
     sigma = 0.5
-    if likelihood == "gaussian_learned":
+    if likelihood in ("gaussian_learned", "discretised_logistic"):  # a learned scale
         vae.raw_log_sigma.assign(np.log(0.3))
         sigma = 0.3
     assert vae.log_sigma == pytest.approx(0.0 if likelihood == "bernoulli" else np.log(sigma))
@@ -133,8 +176,8 @@ def test_one_step_fit(tiny_data, likelihood, conditional):
     assert any(
         not np.array_equal(a, b) for a, b in zip(before, vae.decoder.get_weights(), strict=True)
     )
-    if likelihood == "gaussian_learned":
-        assert vae.log_sigma != pytest.approx(np.log(0.1), abs=1e-6)  # sigma is trained
+    if likelihood in ("gaussian_learned", "discretised_logistic"):
+        assert vae.log_sigma != pytest.approx(np.log(0.1), abs=1e-6)  # the scale is trained
     batch_labels = None if labels is None else labels[:5]
     z_mean, z_log_var = vae.encode(images[:5], batch_labels)
     assert z_mean.shape == z_log_var.shape == (5, 8) and z_mean.dtype == np.float32
@@ -354,3 +397,21 @@ def test_trains_under_mirrored_strategy():
     assert report["steps"] == 8
     assert report["history"]["beta"] == [pytest.approx(0.625), pytest.approx(1.0)]
     assert all(np.isfinite(v).all() for v in report["history"].values())
+
+
+def test_evaluate_vae_gives_bits_per_dim_for_the_discretised_likelihood_only():
+    from imgenlib.reconstruction import evaluate_vae
+
+    keras.utils.set_random_seed(0)
+    results = {
+        likelihood: evaluate_vae(
+            build_vae(VAEConfig.tiny(likelihood=likelihood), (28, 28, 1)), "fashion_mnist", n=32
+        )
+        for likelihood in ("discretised_logistic", "gaussian_learned")
+    }
+    discrete = results["discretised_logistic"]
+    assert discrete["bits_per_dim"] == pytest.approx(
+        discrete["negative_elbo_nats"] / (28 * 28 * np.log(2)), rel=1e-3
+    )
+    assert discrete["bits_per_dim"] > 0  # a probability of 8-bit levels: never below 0 bits
+    assert "bits_per_dim" not in results["gaussian_learned"]  # a density: not a bit count
