@@ -21,8 +21,9 @@ So ``"auto"`` reads the hardware:
   over three seeds, below); ``float32`` for a private run until bfloat16's quality at equal
   time is measured for it on a CPU; any other CPU, or flags that cannot be read →
   ``float32``;
-- a VAE → ``float32`` always (its ELBO sums hundreds of per-pixel terms, too many for
-  bfloat16; `imgenlib.runs.RunConfig` refuses bfloat16 VAEs).
+- a VAE → ``float32``: ``mixed_bfloat16`` trains one (networks in bfloat16, the ELBO's
+  thousands of per-pixel terms summed in float32) but has not been measured better at
+  equal time over three seeds; float16 is refused for VAEs (`imgenlib.runs.RunConfig`).
 
 ``"auto"`` is `train`'s default (``RunConfig.precision``, ``--precision``), decided from
 three seeds per precision on bfloat16 hardware (a 2-core Xeon with AVX512_BF16 and AMX):
@@ -142,7 +143,9 @@ def choose_precision(
     """
     check_choice("kind", kind, _KINDS)
     if kind == "vae":
-        return PrecisionChoice("float32", "auto: float32, a VAE's ELBO needs float32 sums")
+        return PrecisionChoice(
+            "float32", "auto: float32 for a VAE (bfloat16 not measured better at equal time)"
+        )
     gpus = gpu_capabilities() if gpus is None else list(gpus)
     if gpus:
         capability = tuple(gpus[0]) if gpus[0] is not None else None

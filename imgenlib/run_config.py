@@ -99,9 +99,9 @@ class RunConfig:
         precision: ``"auto"`` (default: the fast one the hardware computes natively,
             else float32, and float32 for VAEs: `imgenlib.precision.choose_precision`;
             `train` prints and records the choice and why), ``"float32"``,
-            ``"mixed_bfloat16"`` or ``"mixed_float16"`` (GANs and diffusion models; float16
-            with dynamic loss scaling, `imgenlib.precision.use_loss_scaling`, and not for
-            private runs).
+            ``"mixed_bfloat16"`` or ``"mixed_float16"`` (float16 with dynamic loss scaling,
+            `imgenlib.precision.use_loss_scaling`: GANs and diffusion models, not private
+            runs).
             bfloat16:
             layers compute in bfloat16 with float32 variables and losses (a diffusion
             U-Net keeps its input convolution, time embedding, attention and output
@@ -109,8 +109,9 @@ class RunConfig:
             and sampling chain are float32 either way). Faster only on hardware with
             bfloat16 units: measure first (``benchmarks/options.py``, notebook 07;
             ``benchmarks/diffusion_precision.py`` compares diffusion quality at equal
-            time). The saved model keeps the policy. VAEs are refused: their ELBO sums
-            hundreds of per-pixel log-likelihoods, too many for bfloat16's 8-bit mantissa.
+            time). The saved model keeps the policy. A VAE's networks compute in bfloat16
+            and its ELBO (thousands of per-pixel terms, too many for bfloat16's 8-bit
+            mantissa) in float32; float16 is refused for VAEs (not loss-scaled).
         tensorboard: also write TensorBoard event files to ``DIR/logs`` (scalars, a sample
             grid per epoch, these settings: `imgenlib.summaries.TensorBoardLogger`); view
             with ``tensorboard --logdir DIR/logs``. Off by default: the files grow with
@@ -240,11 +241,11 @@ class RunConfig:
                 "patience needs eval_every (early stopping watches FID). "
                 f"Received: patience={self.patience}"
             )
-        if self.precision.startswith("mixed_") and self.kind == "vae":
+        if self.precision == "mixed_float16" and self.kind == "vae":
             raise ValueError(
-                f"precision={self.precision!r} is for GANs and diffusion models only (a VAE's "
-                "ELBO sums hundreds of per-pixel terms, too many for 16-bit floats). "
-                f"Received: precision={self.precision!r} for a {self.kind}"
+                "precision='mixed_float16' is for GANs and diffusion models only (a VAE's "
+                "per-pixel likelihoods are not loss-scaled; mixed_bfloat16 trains a VAE with "
+                f"a float32 ELBO). Received: precision={self.precision!r} for a {self.kind}"
             )
         if self.precision == "mixed_float16" and self.private:
             raise ValueError(

@@ -68,9 +68,9 @@ def test_time_budget_stops_early(tmp_path):
         ({"eval_every": 0}, ValueError, "eval_every must be a positive int"),
         ({"precision": "float16"}, ValueError, "Unknown precision 'float16'"),
         (
-            {"kind": "vae", "precision": "mixed_bfloat16"},
+            {"kind": "vae", "precision": "mixed_float16"},
             ValueError,
-            "for GANs and diffusion models only.*for a vae",
+            "for GANs and diffusion models only.*mixed_bfloat16 trains a VAE.*for a vae",
         ),
         ({"eval_every": 1, "eval_n": 5}, ValueError, "eval_n"),
         (
@@ -161,6 +161,20 @@ def test_mixed_bfloat16_trains_saves_and_restores_the_global_policy(tmp_path):
     chosen = choose_precision("gan")
     assert again["precision"] == chosen.policy and again["precision_choice"] == chosen.reason
     assert json.loads((out / "run.json").read_text())["precision"] == chosen.policy
+
+
+def test_a_vae_trains_in_mixed_bfloat16_and_is_evaluated_in_float32(tmp_path):
+    from imgenlib.models import load_model
+
+    summary = train("vae", "digits", tmp_path / "run", **TINY_16, epochs=1, precision="mixed_bfloat16", verbose=0)  # fmt: skip
+    assert summary["precision"] == "mixed_bfloat16" and np.isfinite(summary["final"]["loss"])
+    assert np.isfinite(summary["evaluation"]["negative_elbo_nats"])
+    model = load_model(tmp_path / "run" / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.decoder.layers if layer.weights} == {
+        "mixed_bfloat16"
+    }
+    images = model.generate(4, seed=0)
+    assert images.dtype == np.float32 and np.all(np.abs(images) <= 1)
 
 
 @pytest.mark.slow

@@ -180,8 +180,11 @@ class VAE(GenerativeModel):
     def _terms(self, images, labels, epsilon, training):
         """Per-example (reconstruction NLL, KL) in nats, from one reparameterised sample."""
         z_mean, z_log_var = self.encoder(self.with_labels(images, labels), training=training)
+        # Under mixed_bfloat16 the networks compute in bfloat16; the ELBO is a float32 sum
+        # of thousands of per-pixel terms (bfloat16 keeps 8 bits of mantissa).
+        z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
         z = self.sampling([z_mean, z_log_var], epsilon=epsilon)
-        logits = self.decoder(self.with_labels(z, labels), training=training)
+        logits = tf.cast(self.decoder(self.with_labels(z, labels), training=training), tf.float32)
         recon = reconstruction_nll(
             images, logits, likelihood=self.likelihood, log_sigma=self._log_sigma()
         )

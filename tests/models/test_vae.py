@@ -103,7 +103,9 @@ def test_discretised_logistic_cannot_profit_from_a_vanishing_scale(rng):
     images = np.round(rng.uniform(-1, 1, (2, 4, 4, 3)) * 127.5).astype(np.float32) / 127.5
     logits = 2 * np.arctanh(np.clip(images, -1 + 1e-6, 1 - 1e-6))
     for scale in (1e-1, 1e-2, 1e-3):
-        gaussian = reconstruction_nll(images, logits, likelihood="gaussian", log_sigma=np.log(scale))
+        gaussian = reconstruction_nll(
+            images, logits, likelihood="gaussian", log_sigma=np.log(scale)
+        )
         logistic = reconstruction_nll(
             images, logits, likelihood="discretised_logistic", log_sigma=np.log(scale)
         )
@@ -415,3 +417,28 @@ def test_evaluate_vae_gives_bits_per_dim_for_the_discretised_likelihood_only():
     )
     assert discrete["bits_per_dim"] > 0  # a probability of 8-bit levels: never below 0 bits
     assert "bits_per_dim" not in results["gaussian_learned"]  # a density: not a bit count
+
+
+def test_a_bfloat16_vae_computes_its_networks_in_bfloat16_and_its_elbo_in_float32(tiny_data):
+    """Under mixed_bfloat16 the −ELBO is the float32 sum of the bfloat16 networks' outputs: a
+    bfloat16 sum of 784 per-pixel terms would be off by about 1e-2 relatively."""
+    images = tiny_data[0][:6]
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        vae = build_vae(VAEConfig.tiny(likelihood="discretised_logistic"), (28, 28, 1))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert {layer.compute_dtype for layer in vae.decoder.layers if layer.weights} == {"bfloat16"}
+    epsilon = np.random.default_rng(5).standard_normal((1, 6, 8), dtype=np.float32)[0]
+    z_mean, z_log_var = (np.asarray(t, np.float32) for t in vae.encoder(images, training=False))
+    z = z_mean + np.exp(0.5 * z_log_var) * epsilon
+    logits = np.asarray(vae.decoder(z, training=False), np.float32)
+    expected = numpy_reconstruction_nll(
+        images, logits, "discretised_logistic", sigma=0.1
+    ) + numpy_kl(z_mean, z_log_var)
+    got = vae.negative_elbo(images, seed=5, batch_size=6)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=2e-5)
+    history = vae.fit(one_batch(images, batch_size=6), epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
