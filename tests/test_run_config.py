@@ -33,7 +33,7 @@ from imgenlib.run_config import RunConfig
         ({"eval_n": 5}, ValueError, "Received: eval_n=5"),
         ({"precision": "float16"}, ValueError, "Unknown precision 'float16'"),
         (
-            {"kind": "vae", "precision": "mixed_bfloat16"},
+            {"kind": "vae", "precision": "mixed_float16"},
             ValueError,
             "GANs and diffusion models only.*for a vae",
         ),
@@ -46,12 +46,12 @@ def test_bad_values_are_refused_naming_the_received_value(tmp_path, changes, err
         dataclasses.replace(RunConfig.tiny(tmp_path), **changes)
 
 
-def test_mixed_bfloat16_is_accepted_for_gans_and_diffusion_and_refused_for_vaes(tmp_path):
-    for kind in ("gan", "diffusion"):
+def test_mixed_bfloat16_is_accepted_for_every_kind_and_float16_refused_for_vaes(tmp_path):
+    for kind in ("gan", "vae", "diffusion"):
         config = RunConfig(kind, "digits", tmp_path, precision="mixed_bfloat16")
         assert config.to_json()["precision"] == "mixed_bfloat16"
-    with pytest.raises(ValueError, match="Received: precision='mixed_bfloat16' for a vae"):
-        RunConfig("vae", "digits", tmp_path, precision="mixed_bfloat16")
+    with pytest.raises(ValueError, match="Received: precision='mixed_float16' for a vae"):
+        RunConfig("vae", "digits", tmp_path, precision="mixed_float16")
 
 
 def test_config_is_frozen_normalised_and_varied_with_replace(tmp_path):
