@@ -76,6 +76,7 @@ _RECONSTRUCTION_ROWS = (
     ("psnr", "PSNR (dB)", "higher is better"),
     ("ssim", "SSIM", "1 = identical"),
     ("negative_elbo", "-ELBO (nats/image)", "lower is better"),
+    ("bits_per_dim", "bits per dimension", "-ELBO / (H·W·C·ln 2): 8-bit levels, quotable"),
 )
 
 

@@ -103,7 +103,9 @@ def reconstruction_metrics(
     Returns:
         ``{"n", "mse", "psnr", "psnr_std", "ssim", "ssim_std"}`` plus
         ``"negative_elbo"`` and ``"negative_elbo_std"`` (nats per image) when the model
-        has ``negative_elbo``. Means over images; stds are across images.
+        has ``negative_elbo``, and ``"bits_per_dim"`` when its likelihood is discretised
+        (`imgenlib.models.elbo.DISCRETE_LIKELIHOODS`). Means over images; stds are across
+        images.
 
     Raises:
         TypeError: the model has no ``reconstruct`` method.
@@ -148,7 +150,14 @@ def reconstruction_metrics(
             )
         result["negative_elbo"] = round(float(nelbo.mean()), 3)
         result["negative_elbo_std"] = round(float(nelbo.std()), 3)
+        if getattr(model, "likelihood", None) in DISCRETE_LIKELIHOODS:
+            result["bits_per_dim"] = _bits_per_dim(nelbo, images)
     return result
+
+
+def _bits_per_dim(nelbo, images) -> float:
+    """Mean −ELBO in nats per image → bits per dimension (over H·W·C·log 2)."""
+    return round(float(np.mean(nelbo)) / (images[0].size * math.log(2)), 4)
 
 
 QUICK_EVAL_IMAGES = 512
@@ -201,5 +210,5 @@ def evaluate_vae(
         "reconstruction_mse": round(mse, 6),
     }
     if model.likelihood in DISCRETE_LIKELIHOODS:  # a probability of 8-bit levels
-        result["bits_per_dim"] = round(float(nelbo.mean()) / (images[0].size * math.log(2)), 4)
+        result["bits_per_dim"] = _bits_per_dim(nelbo, images)
     return result

@@ -417,6 +417,25 @@ def test_evaluate_vae_gives_bits_per_dim_for_the_discretised_likelihood_only():
     )
     assert discrete["bits_per_dim"] > 0  # a probability of 8-bit levels: never below 0 bits
     assert "bits_per_dim" not in results["gaussian_learned"]  # a density: not a bit count
+    from imgenlib.evaluation import format_report
+    from imgenlib.reconstruction import reconstruction_metrics
+
+    images = load_images("fashion_mnist", split="test")[0][:32]
+    model = build_vae(VAEConfig.tiny(likelihood="discretised_logistic"), (28, 28, 1))
+    metrics = reconstruction_metrics(model, images)
+    assert metrics["bits_per_dim"] == pytest.approx(
+        metrics["negative_elbo"] / (784 * np.log(2)), rel=1e-3
+    )
+    report = {
+        "run": "r",
+        "data": "fashion_mnist",
+        "n": 32,
+        "n_real": 32,
+        "split": "test",
+        "seed": 0,
+    }
+    report.update(seconds=0.1, reconstruction=metrics)
+    assert "bits per dimension" in format_report(report)  # what `eval` prints
 
 
 def test_a_bfloat16_vae_computes_its_networks_in_bfloat16_and_its_elbo_in_float32(tiny_data):
