@@ -19,9 +19,9 @@ The decoder outputs one *logit* h per pixel; its mean image in [-1, 1] is tanh(h
   https://arxiv.org/abs/1701.05517, with one logistic instead of a mixture): the mass of
   the bin [x − 1/255, x + 1/255] on the [-1, 1] scale, the bins at −1 and +1 extended to
   ±∞ so that the 256 levels' probabilities sum to 1. Targets are rounded to the nearest of
-  the 256 levels first. This is a probability, not a density: its nats are a true
-  −log p(x) bound for 8-bit images that is independent of the pixel scale, and divided by
-  D·log 2 they are the *bits per dimension* of the generative-modelling literature. It
+  the 256 levels first. This is a probability, not a density, so the model's −ELBO is a
+  true upper bound on −log p(x) of 8-bit images, independent of the pixel scale; divided by
+  D·log 2 it is the *bits per dimension* of the generative-modelling literature. It
   also cannot reward a vanishing scale the way a Gaussian density can, because no bin's
   probability exceeds 1.
 
