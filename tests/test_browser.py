@@ -5,7 +5,8 @@ copy, then moves a `LatentExplorer` slider with the keyboard and presses the `In
 play button, checking that the kernel's new images reach the page; then types captions into
 notebook 09's `PromptExplorer` (on the zoo text GAN, in a one-cell notebook). The measured
 slider → new image and prompt → new image latencies and the playback frame rate go into the
-test report (``record_testsuite_property``).
+test report (``record_property``: per test, which pytest-xdist passes on, where suite
+properties were lost).
 
 Needs Debian's ``chromium`` (or ``$IMGENLIB_CHROMIUM``) and the ``playwright`` Python client;
 no Playwright browser download. Both are installed by ``.ci/run`` and the ``test`` extra.
@@ -335,9 +336,9 @@ def image_sha(img):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_latent_explorer_slider_updates_image(lab_notebook, record_testsuite_property):
+def test_latent_explorer_slider_updates_image(lab_notebook, record_property):
     page, run_s = lab_notebook
-    record_testsuite_property("notebook_run_s", round(run_s, 1))
+    record_property("notebook_run_s", round(run_s, 1))
     output = widget_output(page, ".widget-slider", "PC1")
     img = output.locator("img").first
     slider = output.locator(".widget-slider", has_text="PC1")
@@ -362,14 +363,14 @@ def test_latent_explorer_slider_updates_image(lab_notebook, record_testsuite_pro
         f"slider -> new image in the page: median {median:.0f} ms over {len(latencies)} moves "
         f"(min {min(latencies):.0f}, max {max(latencies):.0f}): {[round(t) for t in latencies]}"
     )
-    record_testsuite_property("slider_to_image_ms_median", round(median, 1))
-    record_testsuite_property("slider_to_image_ms", [round(t, 1) for t in latencies])
+    record_property("slider_to_image_ms_median", round(median, 1))
+    record_property("slider_to_image_ms", [round(t, 1) for t in latencies])
     assert median < 5000, f"slider -> image took {median:.0f} ms (median)"
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_interpolator_play_advances_frames(lab_notebook, record_testsuite_property):
+def test_interpolator_play_advances_frames(lab_notebook, record_property):
     page, _ = lab_notebook
     output = widget_output(page, ".widget-slider", "frame")
     img = output.locator("img").first
@@ -396,8 +397,8 @@ def test_interpolator_play_advances_frames(lab_notebook, record_testsuite_proper
         f"play: {frames} new frames, {fps:.1f} frames/s (the Play widget ticks every 150 ms), "
         f"last frame {log['srcs'][-1] - clicked:.0f} ms after the click"
     )
-    record_testsuite_property("play_frames", frames)
-    record_testsuite_property("play_fps", round(fps, 2))
+    record_property("play_frames", frames)
+    record_property("play_fps", round(fps, 2))
 
 
 PROMPT_NOTEBOOK = "prompt_explorer_in_browser.ipynb"
@@ -431,7 +432,7 @@ def prompt_page(lab_browser):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_prompt_explorer_redraws_what_is_typed(prompt_page, record_testsuite_property):
+def test_prompt_explorer_redraws_what_is_typed(prompt_page, record_property):
     """Typing a caption into the PromptExplorer's text box (as a user does: the page's input
     event, no Python call) redraws the picture; a caption with no known word keeps the
     picture and says which words the model knows. The page latency and the kernel's frame
@@ -469,8 +470,8 @@ def test_prompt_explorer_redraws_what_is_typed(prompt_page, record_testsuite_pro
         f"typed prompt -> new image in the page: {[round(t) for t in latencies]} ms; "
         f"kernel frame times {frames} ms"
     )
-    record_testsuite_property("prompt_to_image_ms", [round(t, 1) for t in latencies])
-    record_testsuite_property("prompt_frame_ms", frames)
+    record_property("prompt_to_image_ms", [round(t, 1) for t in latencies])
+    record_property("prompt_frame_ms", frames)
     assert all(0 <= ms < 5000 for ms in frames), frames
 
 
