@@ -45,6 +45,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from _common import RESULTS, machine, markdown_table, print_json_line, training_images, write_result
 
 NAME = "gan_recipes"
@@ -169,6 +170,9 @@ def train_arm(name, seed, images, cpu_seconds, cosine_steps, n):
         "wall_seconds": round(budget.wall_seconds, 1),
         "fid": fid,
         "kid": kid,
+        # spread of the samples' pixels: ~0 for a collapsed generator drawing one flat image,
+        # whose FID is then a constant of the data, not a measure of the recipe
+        "sample_std": round(float(np.std(samples)), 4) if finite(fid) else None,
     }
 
 
@@ -233,10 +237,25 @@ def merge(parts: list) -> dict:
     }
 
 
+CONSTANT_STD = (
+    0.01  # pixel std ([-1, 1] scale) below which a generator's samples are one flat image
+)
+
+
+def _seed_fid(run: dict) -> str:
+    """A seed's FID for the table: "diverged" (no finite samples), the FID, and a flag when
+    the samples are all the same flat image (an SGD collapse scores a fixed FID)."""
+    if not finite(run["fid"]):
+        return "diverged"
+    std = run.get("sample_std")  # absent in results written before it was recorded
+    flat = std is not None and std < CONSTANT_STD
+    return f"{run['fid']:.1f}" + (" (constant images)" if flat else "")
+
+
 def table(arms: dict) -> str:
     rows = []
     for name, arm in arms.items():
-        per_seed = " / ".join("diverged" if not finite(r["fid"]) else f"{r['fid']:.1f}" for r in arm["seeds"])  # fmt: skip
+        per_seed = " / ".join(_seed_fid(r) for r in arm["seeds"])
         kid_seed = " / ".join("–" if not finite(r["kid"]) else f"{r['kid']:.3f}" for r in arm["seeds"])  # fmt: skip
         fid = "–" if arm["fid_mean"] is None else f"{arm['fid_mean']:.1f}"
         kid = "–" if arm["kid_mean"] is None else f"{arm['kid_mean']:.3f}"

@@ -634,3 +634,20 @@ def test_gan_recipes_quick_run_scores_every_arm(tmp_path, monkeypatch):
     assert merged["arms"]["baseline"]["fid_mean"] == result["arms"]["baseline"]["fid_mean"]
     with pytest.raises(ValueError, match="repeat a seed"):
         gan_recipes.merge([seed_0, seed_0])
+
+
+def test_gan_recipes_table_flags_a_generator_that_draws_one_flat_image():
+    """An SGD collapse draws the same flat image for every z and scores a fixed FID; the
+    table says so rather than leaving a plausible-looking number."""
+    import gan_recipes
+
+    seeds = [
+        {"seed": 0, "steps": 10, "fid": 54.5, "kid": 0.6, "sample_std": 0.0},
+        {"seed": 1, "steps": 10, "fid": 20.1, "kid": 0.2, "sample_std": 0.41},
+        {"seed": 2, "steps": 10, "fid": None, "kid": None, "sample_std": None},
+    ]
+    arms = gan_recipes.summarise({"sgd_momentum": seeds})
+    row = next(line for line in gan_recipes.table(arms).splitlines() if "sgd_momentum" in line)
+    assert "54.5 (constant images) / 20.1 / diverged" in row
+    old = {"baseline": [{"seed": 0, "steps": 10, "fid": 19.4, "kid": 0.2}]}  # no sample_std
+    assert "| 19.4 |" in gan_recipes.table(gan_recipes.summarise(old))
