@@ -69,6 +69,7 @@ from imgenlib.models.hard_negatives import group_token_ids, hard_negative_logits
 from imgenlib.models.latents import resolve_latents
 from imgenlib.models.networks import build_text_discriminator, build_text_generator
 from imgenlib.optimizers import optimizer_from_config
+from imgenlib.precision import computing_in, sampling_policy
 
 __all__ = ["TEXT_TRAINING", "TextGAN", "build_text_gan"]
 
@@ -249,7 +250,7 @@ class TextGAN(GAN):
     # --- sampling ---------------------------------------------------------------------
 
     def generate(self, prompts=None, n: int | None = None, z=None, seed: int | None = None, *,
-                 batch_size: int = 256):  # fmt: skip
+                 batch_size: int = 256, precision: str | None = None):  # fmt: skip
         """Generate images of `prompts` from `n` random latents (drawn from `seed`) or given `z`.
 
         Args:
@@ -259,14 +260,18 @@ class TextGAN(GAN):
             z: latent vectors (n, latent_dim); overrides `seed`.
             seed: seed for drawing z; the same seed and prompts give identical images.
             batch_size: images per forward pass.
+            precision: the generator's arithmetic, as in `GenerativeModel.generate`: None
+                (the model's own), ``"float32"``, ``"bfloat16"`` or ``"auto"``; the text
+                encoder keeps its own.
 
         Returns:
             float32 array (n, H, W, C) in [-1, 1].
 
         Raises:
             ValueError: bad prompts (empty, not strings, only unknown words, a count other
-                than 1 or n; the message lists the words the model knows), or bad n / z.
-                Unknown words in a partly known prompt are named in a `UserWarning`.
+                than 1 or n; the message lists the words the model knows), bad n / z, or an
+                unknown `precision`. Unknown words in a partly known prompt are named in a
+                `UserWarning`.
         """
         if z is not None:
             z = resolve_latents(self, n, z, seed, None)
@@ -274,9 +279,9 @@ class TextGAN(GAN):
         else:
             prompts = check_prompts(prompts, n, self.text_encoder)
             z = resolve_latents(self, len(prompts), None, seed, None)
-        token_ids = self.text_encoder.tokenizer(prompts)
         batch_size = check_positive_int("batch_size", batch_size)
-        function = self._prompt_function()
+        function = self._prompt_function(precision)
+        token_ids = self.text_encoder.tokenizer(prompts)
         starts = range(0, len(z), batch_size)
         outputs = [
             function(
@@ -286,20 +291,26 @@ class TextGAN(GAN):
         ]
         return np.concatenate([output.numpy() for output in outputs]).astype(np.float32)
 
-    def _prompt_function(self):
-        """The sampler of (z, token ids), traced once (see `GenerativeModel.generate`)."""
-        function = getattr(self, "_prompt_tf_function", None)
+    def _prompt_function(self, precision=None):
+        """The sampler of (z, token ids), traced once per sampling policy (see
+        `GenerativeModel.generate`)."""
+        policy = None if precision is None else sampling_policy(precision)
+        functions = self.__dict__.setdefault("_prompt_tf_functions", {})
+        function = functions.get(policy)
         if function is None:
             sampler = self.sampler()
             specs = [
                 tf.TensorSpec([None, self.latent_dim], tf.float32),
                 tf.TensorSpec([None, self.text_encoder.max_length], tf.int64),
             ]
-            function = traced(
-                lambda z, token_ids: sampler([z, self.text_vectors(token_ids)], training=False),
-                specs,
-            ).get_concrete_function()
-            self._prompt_tf_function = function
+
+            def forward(z, token_ids):
+                images = sampler([z, self.text_vectors(token_ids)], training=False)
+                return tf.cast(images, tf.float32)
+
+            with computing_in(sampler, policy):  # the trace keeps the policy's casts
+                function = traced(forward, specs).get_concrete_function()
+            functions[policy] = function
         return function
 
     # --- saving -----------------------------------------------------------------------

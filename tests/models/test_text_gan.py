@@ -134,6 +134,20 @@ def test_generate_prompts_seeds_and_latents(trained):
     assert gan.generate(PROMPT, n=5, seed=0, batch_size=2).shape[0] == 5
 
 
+def test_generate_in_bfloat16_is_close_and_leaves_the_model_alone(trained):
+    gan = trained
+    exact = gan.generate(PROMPT, n=6, seed=0)
+    fast = gan.generate(PROMPT, n=6, seed=0, precision="bfloat16")
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    gap, scale = np.abs(fast - exact).max(), np.abs(exact).max()
+    assert 0 < gap < 0.05 * scale, (gap, scale)  # bfloat16 ran, and its 8-bit mantissa shows
+    np.testing.assert_array_equal(gan.generate(PROMPT, n=6, seed=0, precision="float32"), exact)
+    assert {layer.dtype_policy.name for layer in gan.sampler()._flatten_layers()} == {"float32"}
+    np.testing.assert_array_equal(gan.generate(PROMPT, n=6, seed=0), exact)
+    with pytest.raises(ValueError, match="'fp8'"):
+        gan.generate(PROMPT, n=2, seed=0, precision="fp8")
+
+
 @pytest.mark.parametrize(
     ("prompts", "received"),
     [
