@@ -17,6 +17,8 @@ class DiffusionSampling:
     """`Diffusion`'s sampling methods (needs ``network``, ``ema_network``, ``_samplers``,
     ``inversion_level``, ``latent_dim`` and ``check_image_inputs`` from the model)."""
 
+    SAMPLER_CLASS = DiffusionSampler  # the traced chains' class (TextDiffusion: its own)
+
     def sampler(self):
         """The denoising network that samples: the EMA copy when there is one."""
         return self.ema_network if self.ema_network is not None else self.network
@@ -29,7 +31,8 @@ class DiffusionSampling:
         policy = None if precision is None else sampling_policy(precision, kind="diffusion")
         key = (check_choice("sampler", sampler, SAMPLERS), bool(clip), policy)
         if key not in self._samplers:
-            self._samplers[key] = DiffusionSampler(self, sampler=sampler, clip=clip, policy=policy)
+            chain = self.SAMPLER_CLASS(self, sampler=sampler, clip=clip, policy=policy)
+            self._samplers[key] = chain
         return self._samplers[key]
 
     def generate(

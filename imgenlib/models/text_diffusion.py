@@ -67,7 +67,6 @@ from imgenlib.models.conditions import text_encoder_for
 from imgenlib.models.diffusion import Diffusion
 from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.ema import update_ema
-from imgenlib.models.sampling import SAMPLERS
 from imgenlib.models.schedules import SCHEDULES
 from imgenlib.models.text_sampling import TextDiffusionSampler
 from imgenlib.models.unet import build_unet, denoiser_image_shape
@@ -103,6 +102,8 @@ class TextDiffusion(Diffusion):
         >>> images = model.generate("a small red circle in the top left", n=4, seed=0,
         ...                         steps=20, guidance=3.0)
     """
+
+    SAMPLER_CLASS = TextDiffusionSampler  # conditions are token ids
 
     NETWORKS = ("network", "text_encoder")
 
@@ -238,17 +239,11 @@ class TextDiffusion(Diffusion):
 
     # --- sampling ---------------------------------------------------------------------
 
-    def diffusion_sampler(self, sampler: str = "ddim", clip: bool = True) -> TextDiffusionSampler:
-        """The traced reverse chain of `sampler` (cached; one graph for any batch and steps)."""
-        key = (check_choice("sampler", sampler, SAMPLERS), bool(clip))
-        if key not in self._samplers:
-            self._samplers[key] = TextDiffusionSampler(self, sampler=sampler, clip=clip)
-        return self._samplers[key]
-
     def generate(self, prompts=None, n: int | None = None, z=None, seed: int | None = None, *,
                  steps: int | None = None, eta: float = 0.0, guidance: float = 1.0,
                  sampler: str = "ddim", clip: bool = True, batch_size: int = 256,
-                 level: int | None = None, spacing: str = "uniform"):  # fmt: skip
+                 level: int | None = None, spacing: str = "uniform",
+                 precision: str | None = None):  # fmt: skip
         """Generate images of `prompts` by the reverse chain from x_T = z (drawn from `seed`).
 
         Args:
@@ -260,7 +255,9 @@ class TextDiffusion(Diffusion):
                 `batch_size` give identical images. None: random.
             guidance: classifier-free guidance scale w (0: exactly the unconditional
                 model, 1: the conditional one, > 1 stronger).
-            steps, eta, sampler, clip, batch_size, level, spacing: as in `Diffusion.generate`.
+            steps, eta, sampler, clip, batch_size, level, spacing, precision: as in
+                `Diffusion.generate` (`precision`: the U-Net's arithmetic; the text
+                encoder keeps its own).
 
         Returns:
             float32 array (n, H, W, C) in [-1, 1] (with `clip`).
@@ -268,9 +265,9 @@ class TextDiffusion(Diffusion):
         Raises:
             ValueError / TypeError: bad prompts (as `TextGAN.generate`: the message names
                 the value and the words the model knows), n, z, steps, eta, guidance,
-                sampler, level or spacing.
+                sampler, level, spacing or precision.
         """
-        chain = self.diffusion_sampler(sampler, clip)
+        chain = self.diffusion_sampler(sampler, clip, precision)
         x_T, token_ids, settings, key = chain.prompt_inputs(
             prompts, n, z, seed, steps, eta, guidance, level, spacing
         )

@@ -79,7 +79,7 @@ class TextDiffusionSampler(DiffusionSampler):
     def _trace(self, body):
         scalar = tf.TensorSpec([], tf.float32)
         specs = self._signature(scalar, scalar, tf.TensorSpec([2], tf.int64))
-        return traced(self._encoded(body), specs).get_concrete_function()
+        return self._concrete(traced(self._encoded(body), specs))  # the U-Net in `policy`
 
     def _invert_function(self):
         if self._invert is None:

@@ -116,6 +116,20 @@ def test_generate_shapes_seeds_prompts_and_latents(model):
     assert chain._run is function  # one traced graph
 
 
+def test_generate_in_bfloat16_runs_the_unet_in_bfloat16_and_leaves_the_model_alone(model):
+    exact = model.generate(PROMPT, n=3, seed=0, steps=3, guidance=2.0)
+    fast = model.generate(PROMPT, n=3, seed=0, steps=3, guidance=2.0, precision="bfloat16")
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    assert np.all(np.isfinite(fast)) and np.abs(fast).max() <= 1
+    assert not np.array_equal(fast, exact)  # bfloat16 ran (a random network: far from float32)
+    again = model.generate(PROMPT, n=3, seed=0, steps=3, guidance=2.0, precision="float32")
+    np.testing.assert_array_equal(again, exact)
+    assert {layer.dtype_policy.name for layer in model.sampler()._flatten_layers()} == {"float32"}
+    np.testing.assert_array_equal(model.generate(PROMPT, n=3, seed=0, steps=3, guidance=2.0), exact)
+    with pytest.raises(ValueError, match="'fp8'"):
+        model.generate(PROMPT, n=1, seed=0, steps=2, precision="fp8")
+
+
 def test_guidance_zero_is_exactly_the_null_text_model(model):
     """ε̂ = ε̂(x, ∅) + w·(ε̂(x, t) − ε̂(x, ∅)), ∅ the zero vector: w = 0 is the model without
     text (``generate(None)``) bit for bit, w = 1 the conditional network."""
