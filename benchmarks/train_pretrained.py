@@ -75,6 +75,9 @@ ZOO = {
 EVAL_N = {"fashion_mnist": 10000, "emoji": 2000}
 TEXT_EVAL_N = 300
 """Prompts per split for a text model's figures (`imgenlib.prompt_accuracy`)."""
+TEXT_ATTRIBUTE_N = 500
+"""Prompts per split of a text GAN's `imgenlib.evaluate_text` figures (shape, size, exact
+match: the issue's goal is stated on these)."""
 TEXT_CHECK_N = 60
 """Prompts per split of a text diffusion model's ``check`` figures (25 steps × 2 network
 calls an image with guidance: 300 prompts a split would be the slowest zoo test)."""
@@ -172,6 +175,15 @@ def measure_text(model, data: str, sampling: dict | None = None) -> dict:
     quality = {"dataset": data, **at(TEXT_EVAL_N)}
     if sampling is not None:
         quality["check"] = at(TEXT_CHECK_N)
+    else:  # a GAN: every attribute read by the shipped classifier (seconds; a chain: minutes)
+        from imgenlib.text_evaluation import evaluate_text
+
+        scores = evaluate_text(model, data, n=TEXT_ATTRIBUTE_N, seed=0)
+        keys = ("colour", "shape", "size", "position", "exact_match", "n")
+        quality["attributes"] = {
+            "scores": {split: {key: row[key] for key in keys} for split, row in scores.items()},
+            "command": f"imgenlib.evaluate_text(model, {data!r}, n={TEXT_ATTRIBUTE_N}, seed=0)",
+        }
     return quality
 
 

@@ -229,15 +229,14 @@ def evaluate(
     extractor_for(dataset_name)
     settings = sampling_settings(model, sampling)
     samples = generate_samples(model, n, seed, settings)
-    samples, resized_from = extractor_for(dataset_name).upsampled(samples)
     result = evaluate_images(
         samples, dataset_name, seed=seed, split=split, n_real=n, metrics=metrics
     )
     head = {key: result.pop(key) for key in ("dataset", "split", "n", "n_real")}
     if settings is not None:
         head["sampling"] = settings
-    if resized_from is not None:
-        head["resized_from"] = resized_from
+    if "resized_from" in result:
+        head["resized_from"] = result.pop("resized_from")
     return {**head, **result}
 
 
@@ -253,16 +252,18 @@ def evaluate_images(
     """`evaluate` for a given batch of images instead of a model (e.g. a data split: the floor).
 
     Args:
-        images: (n, H, W, C) in [-1, 1] with n >= 10, the extractor's image shape.
+        images: (n, H, W, C) in [-1, 1] with n >= 10, the extractor's image shape or smaller
+            square images of its channels (upsampled as in `evaluate`, recorded in
+            ``resized_from``).
         dataset_name, seed, split: as in `evaluate`.
         n_real: number of real images (default: ``len(images)``).
         metrics: the subset of `FEATURE_METRICS` to compute (default all; the
             nearest-neighbour ones — precision, recall, density, coverage — cost most).
 
     Returns:
-        The dict of `evaluate`.
+        The dict of `evaluate` (without ``sampling``).
     """
-    images = check_images(images)
+    images, resized_from = extractor_for(dataset_name).upsampled(check_images(images))
     if len(images) < 10:
         raise ValueError(f"images must hold at least 10 images. Received: {len(images)}")
     seed = check_int("seed", seed, minimum=0)
@@ -273,7 +274,8 @@ def evaluate_images(
     )
     split = default_split(dataset_name) if split is None else split
     actual_real = len(real_features(dataset_name, split, n_real))
-    return _report(scores, dataset_name, split, len(images), actual_real)
+    result = _report(scores, dataset_name, split, len(images), actual_real)
+    return result if resized_from is None else {**result, "resized_from": resized_from}
 
 
 def evaluate_run(run_dir, n: int = 10000, seed: int = 0, sampling: dict | None = None) -> dict:

@@ -36,6 +36,7 @@ from imgenlib._validation import check_choice
 
 __all__ = [
     "LOSSES",
+    "caption_word_loss",
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
@@ -91,6 +92,29 @@ def matching_aware_discriminator_loss(
         with_hard = discriminator_loss(loss, real_logits, hard_logits)
         with_mismatched = weight * with_hard + (1.0 - weight) * with_mismatched
     return 0.5 * (with_mismatched + discriminator_loss(loss, real_logits, fake_logits))
+
+
+def caption_word_loss(word_logits, token_ids):
+    """Per-example loss of predicting which words a caption holds: mean sigmoid cross-entropy.
+
+    The auxiliary classifier of a `imgenlib.models.TextGAN` with ``word_loss`` (AC-GAN,
+    Odena et al. 2017, with a caption's bag of words as its labels, as in TAC-GAN, Dash et
+    al. 2017): ``word_logits[i, v]`` scores whether word id ``v`` occurs in caption i. The
+    target is 1 for the ids in ``token_ids[i]``, 0 for the others; ids 0 (padding) and 1
+    (``"[UNK]"``) are not words and are left out of the mean.
+
+    Args:
+        word_logits: (B, V) logits, V the tokenizer's `vocabulary_size`.
+        token_ids: (B, L) integer ids in [0, V) (`imgenlib.text.CaptionTokenizer`).
+
+    Returns:
+        (B,) float32: the mean over the V - 2 words of the binary cross-entropy.
+    """
+    word_logits = tf.cast(word_logits, tf.float32)
+    size = tf.shape(word_logits)[-1]
+    present = tf.reduce_max(tf.one_hot(tf.cast(token_ids, tf.int32), size), axis=1)
+    per_word = tf.nn.sigmoid_cross_entropy_with_logits(labels=present, logits=word_logits)
+    return tf.reduce_mean(per_word[:, 2:], axis=-1)
 
 
 def generator_loss(loss: str, fake_logits):

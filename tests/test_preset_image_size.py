@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from imgenlib import presets
-from imgenlib.evaluation import evaluate, format_report
+from imgenlib.evaluation import evaluate, evaluate_images, format_report
 from imgenlib.features import FeatureExtractor
 from imgenlib.models import GANConfig
 from imgenlib.presets import Preset
@@ -82,6 +82,21 @@ def test_evaluate_upsamples_smaller_samples_and_records_it():
     some = evaluate(model, "shapes", n=20, seed=0, metrics=("kid", "fid"))  # only these
     assert (some["fid"], some["kid"]) == (result["fid"], result["kid"])
     assert "precision" not in some and "density" not in some and some["resized_from"] == [16, 16]
+
+
+def test_evaluate_images_upsamples_smaller_images_as_evaluate_does():
+    """A benchmark scoring its own 16x16 samples gets the numbers `evaluate` would give."""
+    model = presets.build("gan", GANConfig.tiny(), (16, 16, 3))
+    by_model = evaluate(model, "shapes", n=20, seed=0, metrics=("fid", "kid"))
+    by_images = evaluate_images(
+        model.generate(20, seed=0), "shapes", seed=0, metrics=("fid", "kid")
+    )
+    assert by_images["resized_from"] == [16, 16]
+    assert (by_images["fid"], by_images["kid"]) == (by_model["fid"], by_model["kid"])
+    full_size = evaluate_images(np.zeros((10, 32, 32, 3), np.float32), "shapes", metrics="fid")
+    assert "resized_from" not in full_size
+    with pytest.raises(ValueError, match=r"Received: images.shape=\(10, 64, 64, 3\)"):
+        evaluate_images(np.zeros((10, 64, 64, 3), np.float32), "shapes", metrics="fid")
 
 
 def test_upsampled_keeps_matching_images_and_clips_resized_ones():

@@ -29,6 +29,22 @@ own caption with one shape word swapped) as a negative, weight w of the mismatch
 `imgenlib.models.hard_negatives` says why and what it measured (shape up, colour and
 position down). Hence off.
 
+**The word classifier** (``word_loss=w``): a Dense head on D's image features (the
+flattened map its projection scores) predicts which vocabulary words the image's caption
+holds, a bag-of-words AC-GAN (Odena et al. 2017; TAC-GAN, Dash et al. 2017, with words for
+classes). D's loss adds w times its error on real images; G's loss adds w times its error on
+G's images and the captions they were drawn for (`imgenlib.losses.caption_word_loss`, the
+mean binary cross-entropy over the words). The matching-aware loss only says *whether* a
+pair fits, and a mismatched caption nearly always differs in colour or position too, so D can
+reject it without looking at shape; the head must say *which* shape word the caption holds,
+and its gradient tells G where its drawing falls short. The head sees the words one by one, so
+"red" and "triangle" are learnt apart and a red triangle never seen in training is still
+pushed towards red and towards triangle. Measured with the ``text`` preset (32×32, 10,000
+scenes, half with two objects), scored by `imgenlib.evaluate_text` (500 prompts per split,
+seen / held-out colour–shape pairs): after 10 minutes (24 epochs, one thread) w = 10 drew the
+named shape for 80 % / 70 % and every attribute right for 76 % / 67 %; without the head, 12
+epochs had given exact match 19 % / 16 % and 30 epochs 40 % / 25 % (README, "Text to image").
+
 **The text encoder** is trained by D's loss (``text_training="discriminator"``, the
 default) or left as initialised (``"frozen"``; pass a pretrained encoder, e.g. a
 `imgenlib.clip.MiniCLIP`'s, to freeze a useful one). G's loss never changes it. Measured
@@ -93,6 +109,10 @@ class TextGAN(GAN):
             (`imgenlib.losses.matching_aware_discriminator_loss`); 0 (default): none.
         hard_negative_attributes: the attributes whose words are swapped (names in
             `imgenlib.models.hard_negatives.ATTRIBUTE_WORDS`).
+        word_loss: weight of the *word classifier* (0, default: none): a Dense head on
+            D's image features that predicts which words an image's caption holds,
+            trained on real images in D's loss; G's loss adds the same weight times its
+            error on G's images and their captions (`imgenlib.losses.caption_word_loss`).
         **kwargs: `GAN` arguments (``loss``, ``d_steps``, ``ema_decay``, ``seed``, ...).
             Not supported: ``loss="wasserstein_gp"``, ``dp``, ``augment``, ``num_classes``
             and ``update="simultaneous"``.
@@ -119,6 +139,7 @@ class TextGAN(GAN):
         text_training: str = "discriminator",
         hard_negatives: float = 0.0,
         hard_negative_attributes=("shape",),
+        word_loss: float = 0.0,
         **kwargs,
     ):
         if kwargs.get("dp") is not None:  # before GAN checks D for DP-SGD
@@ -161,6 +182,34 @@ class TextGAN(GAN):
             required=bool(hard_negatives), name="hard_negative_attributes",
         )  # fmt: skip
         self.d_hard_tracker = keras.metrics.Mean(name="d_hard") if self.hard_negatives else None
+        self.word_loss = float(word_loss)
+        if not 0.0 <= self.word_loss <= 100.0:
+            raise ValueError(f"word_loss must be in [0, 100]. Received: {word_loss!r}")
+        self.word_head = self.word_trackers = None
+        if self.word_loss:
+            self._build_word_head()
+
+    def _build_word_head(self):
+        """The word classifier on D's image features (the projection's image side)."""
+        features = self.discriminator.get_layer("projection").input[1]
+        # not an attribute Keras tracks: its weights are D's, saved with D
+        self.__dict__["_d_with_features"] = keras.Model(
+            self.discriminator.inputs, [self.discriminator.output, features]
+        )
+        self.word_head = keras.layers.Dense(
+            self.text_encoder.tokenizer.vocabulary_size, dtype="float32", name="word_head"
+        )
+        self.word_head.build((None, features.shape[-1]))
+        self.word_trackers = {
+            role: keras.metrics.Mean(name=f"words_{role}") for role in ("real", "fake")
+        }
+
+    def _scored(self, images, text, training):
+        """D's logits and, with ``word_loss``, the word head's logits (else None)."""
+        if not self.word_loss:
+            return self.discriminator([images, text], training=training), None
+        logits, features = self.__dict__["_d_with_features"]([images, text], training=training)
+        return logits, self.word_head(tf.cast(features, tf.float32))
 
     def _check_networks(self):
         for role in ("generator", "discriminator"):
@@ -175,12 +224,15 @@ class TextGAN(GAN):
     @property
     def metrics(self):
         hard = [self.d_hard_tracker] if self.d_hard_tracker is not None else []
-        return [*super().metrics, self.d_mismatched_tracker, *hard]
+        words = list(self.word_trackers.values()) if self.word_trackers else []
+        return [*super().metrics, self.d_mismatched_tracker, *hard, *words]
 
     def optimizer_variables(self) -> dict:
         d_variables = list(self.discriminator.trainable_variables)
         if self.text_training == "discriminator":
             d_variables += self.text_encoder.trainable_variables
+        if self.word_head is not None:
+            d_variables += self.word_head.trainable_variables
         return {"g_optimizer": self.generator.trainable_variables, "d_optimizer": d_variables}
 
     # --- training ---------------------------------------------------------------------
@@ -216,7 +268,7 @@ class TextGAN(GAN):
                 d_text = text
                 if self.text_training == "discriminator":
                     d_text = self.text_vectors(token_ids, training=True)
-                real_logits = self.discriminator([images, d_text], training=True)
+                real_logits, real_words = self._scored(images, d_text, training=True)
                 mismatched = tf.roll(d_text, shift=1, axis=0)
                 mismatched_logits = self.discriminator([images, mismatched], training=True)
                 fake_logits = self.discriminator([fakes, d_text], training=True)
@@ -227,6 +279,9 @@ class TextGAN(GAN):
                     self.loss_name, real_logits, mismatched_logits, fake_logits,
                     hard_logits, hard_weight,
                 )  # fmt: skip
+                if real_words is not None:
+                    real_word_loss = gan_losses.caption_word_loss(real_words, token_ids)
+                    per_example += self.word_loss * real_word_loss
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(per_example))
             grads = tape.gradient(d_loss, d_variables)
             self.d_optimizer.apply_gradients(zip(grads, d_variables, strict=True))
@@ -235,8 +290,11 @@ class TextGAN(GAN):
         z = stateless_normal([batch, self.latent_dim], self.noise_seed(NoiseSalt.GAN_G_NOISE, step))
         with tf.GradientTape() as tape:
             fakes = self.generator([z, text], training=True)
-            g_logits = self.discriminator([fakes, text], training=True)
+            g_logits, fake_words = self._scored(fakes, text, training=True)
             g_per_example = gan_losses.generator_loss(self.loss_name, g_logits)
+            if fake_words is not None:
+                fake_word_loss = gan_losses.caption_word_loss(fake_words, token_ids)
+                g_per_example += self.word_loss * fake_word_loss
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_per_example))
         self._apply_generator_gradients(tape.gradient(g_loss, self.generator.trainable_variables))
         self.d_mismatched_tracker.update_state(
@@ -244,6 +302,9 @@ class TextGAN(GAN):
         )
         if hard_logits is not None:
             self.d_hard_tracker.update_state(gan_losses.prob_real(self.loss_name, hard_logits))
+        if self.word_trackers:
+            self.word_trackers["real"].update_state(real_word_loss)
+            self.word_trackers["fake"].update_state(fake_word_loss)
         gp = tf.zeros_like(per_example)
         return self._track(per_example, g_per_example, real_logits, fake_logits, gp)
 
@@ -320,6 +381,8 @@ class TextGAN(GAN):
         if self.hard_negatives:  # absent when off: older saved models load unchanged
             config["hard_negatives"] = self.hard_negatives
             config["hard_negative_attributes"] = list(self.hard_negative_attributes)
+        if self.word_loss:
+            config["word_loss"] = self.word_loss
         return config
 
 
@@ -335,6 +398,7 @@ def build_text_gan(
     condition_dim: int = 32,
     text_training: str = "discriminator",
     hard_negatives: float | None = None,
+    word_loss: float | None = None,
     seed: int = 0,
 ) -> TextGAN:
     """Build and compile a `TextGAN` for images of `image_shape` from a `GANConfig`.
@@ -350,6 +414,7 @@ def build_text_gan(
         condition_dim: size of the generator's projection of the text vector.
         text_training: see `TextGAN`.
         hard_negatives: see `TextGAN` (shape words swapped); None: ``config.hard_negatives``.
+        word_loss: see `TextGAN`; None: ``config.word_loss``.
         seed: seed of the training noise (weights follow Keras' global seed).
 
     Returns:
@@ -385,6 +450,7 @@ def build_text_gan(
         latent_dim=config.latent_dim,
         text_training=text_training,
         hard_negatives=config.hard_negatives if hard_negatives is None else hard_negatives,
+        word_loss=config.word_loss if word_loss is None else word_loss,
         loss=config.loss,
         d_steps=config.d_steps,
         ema_decay=config.ema_decay,

@@ -374,3 +374,64 @@ def test_swap_under_mirrored_strategy_is_one_devices_swap():
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_caption_word_loss_is_the_mean_bce_over_words_against_numpy():
+    """Multi-hot targets from the ids; padding (0) and "[UNK]" (1) are left out."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 7)).astype(np.float32)
+    ids = np.array([[2, 3, 3, 0], [1, 6, 0, 0], [0, 0, 0, 0]], np.int64)
+    present = np.zeros((3, 7))
+    for row, words in enumerate(ids):
+        present[row, words] = 1.0
+    sigmoid = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    bce = -(present * np.log(sigmoid) + (1 - present) * np.log(1 - sigmoid))
+    expected = bce[:, 2:].mean(axis=1)
+    np.testing.assert_allclose(losses.caption_word_loss(logits, ids).numpy(), expected, rtol=1e-5)
+    confident = np.where(present > 0, 30.0, -30.0).astype(np.float32)
+    assert float(tf.reduce_max(losses.caption_word_loss(confident, ids))) < 1e-10
+
+
+def test_word_loss_step_is_the_hand_written_loss_and_round_trips(scenes, tmp_path):
+    """With ``word_loss=w`` D's loss adds w times the word head's error on the real images
+    (from D's own features), G's loss w times its error on G's images; both are logged, the
+    head is trained by D's optimiser, and the option and the head survive saving."""
+    assert GANConfig().word_loss == 0.0 and tiny_text_gan(scenes).word_head is None
+    gan = tiny_text_gan(scenes, config=GANConfig.tiny(word_loss=2.0))
+    images, captions = next(iter(one_batch(scenes, 8)))
+    ids = gan.text_encoder.tokenizer(captions)
+    text = gan.text_vectors(ids)
+    z = tf.random.stateless_normal([8, gan.latent_dim], gan.noise_seed(NoiseSalt.GAN_D_NOISE, 0))
+    fakes = gan.generator([z, text], training=True)
+    d = gan.discriminator
+    features = keras.Model(d.inputs, d.get_layer("projection").input[1])
+    real_words = gan.word_head(features([images, text], training=True))
+    expected = losses.matching_aware_discriminator_loss(
+        "non_saturating",
+        d([images, text], training=True),
+        d([images, tf.roll(text, 1, axis=0)], training=True),
+        d([fakes, text], training=True),
+    ) + 2.0 * losses.caption_word_loss(real_words, ids)
+    head_before = gan.word_head.get_weights()
+    logs = gan.train_on_batch(images, captions, return_dict=True)
+    assert logs["d_loss"] == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)
+    assert logs["words_real"] == pytest.approx(
+        float(tf.reduce_mean(losses.caption_word_loss(real_words, ids))), rel=1e-5
+    )
+    assert set(logs) == {
+        "d_loss", "g_loss", "d_real", "d_fake", "d_mismatched", "words_real", "words_fake"
+    }  # fmt: skip
+    assert logs["g_loss"] > 2.0 * logs["words_fake"] > 0
+    assert not np.array_equal(head_before[0], gan.word_head.get_weights()[0])
+    path = tmp_path / "words.keras"
+    gan.save(path)
+    restored = load_model(path)
+    assert restored.word_loss == 2.0
+    for a, b in zip(gan.word_head.get_weights(), restored.word_head.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        restored.generate(PROMPT, n=2, seed=1), gan.generate(PROMPT, n=2, seed=1)
+    )
+    restored.fit(one_batch(scenes), epochs=1, verbose=0)  # trains on after loading
+    with pytest.raises(ValueError, match="word_loss must be in.*Received: -1"):
+        tiny_text_gan(scenes, word_loss=-1)
