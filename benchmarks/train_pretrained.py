@@ -57,9 +57,10 @@ ZOO = {
         "train gan --data emoji --max-minutes 30 --precision mixed_bfloat16",
     ),
     "shapes_captions_text_gan": (
-        "text-conditional GAN (GAN-CLS) on captioned shapes: draws prompts such as 'a large "
-        "red circle in the centre' (text preset, 32x32, 30 epochs)",
-        "train gan --data shapes_captions --text --epochs 30",
+        "text-conditional GAN (GAN-CLS with a caption-word classifier) on captioned shapes: "
+        "draws prompts such as 'a large red triangle in the centre' (text preset, 32x32, "
+        "bfloat16, 30 CPU minutes)",
+        "train gan --data shapes_captions --text --max-minutes 30 --precision mixed_bfloat16",
     ),
     "shapes_captions_text_diffusion": (
         "text-conditional diffusion U-Net on captioned shapes, with a caption layout map and "

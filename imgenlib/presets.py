@@ -105,10 +105,17 @@ EMOJI_VAE = VAEConfig(latent_dim=64, width_multiplier=0.25, likelihood="discreti
 """The 64x64 colour VAE of the ``emoji`` and ``small_colour`` presets."""
 
 TEXT_GAN = GANConfig(
-    latent_dim=32, width_multiplier=0.5, ema_decay=0.99, g_learning_rate=2e-3, d_learning_rate=2e-3
+    latent_dim=32,
+    width_multiplier=0.5,
+    ema_decay=0.99,
+    g_learning_rate=2e-3,
+    d_learning_rate=2e-3,
+    word_loss=10.0,
 )
 """The text-conditional GAN of the ``text`` preset: the recipe of the TextGAN learning test
-(lr 2e-3, EMA 0.99, latent 32; `imgenlib.models.text_gan`) at twice its width."""
+(lr 2e-3, EMA 0.99, latent 32; `imgenlib.models.text_gan`) at twice its width, with the
+caption-word classifier at weight 10 (30 minutes: every attribute right for 92 % / 88 % of
+seen / held-out prompts, against 40 % / 25 % for 30 epochs without it)."""
 
 FASHION_MNIST_DIFFUSION = DiffusionConfig(
     widths=(16, 32, 64), blocks_per_level=1, learning_rate=1e-3
@@ -176,8 +183,9 @@ PRESETS: dict[str, dict[str, Preset]] = {
             64,
             20,
             "text-conditional GAN-CLS (imgenlib.models.TextGAN: caption encoder trained by "
-            "D's matching-aware loss, projection discriminator) at 32x32, half-width DCGAN, "
-            "latent 32, Adam 2e-3, generator EMA 0.99; chosen for --text runs",
+            "D's matching-aware loss, projection discriminator, caption-word classifier on D's "
+            "features, word_loss 10) at 32x32, half-width DCGAN, latent 32, Adam 2e-3, "
+            "generator EMA 0.99; chosen for --text runs",
             image_size=32,
         ),
     },

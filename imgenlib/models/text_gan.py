@@ -308,6 +308,41 @@ class TextGAN(GAN):
         gp = tf.zeros_like(per_example)
         return self._track(per_example, g_per_example, real_logits, fake_logits, gp)
 
+    def word_probabilities(self, images, batch_size: int = 256) -> dict:
+        """What the word classifier reads in `images`: each vocabulary word's probability.
+
+        Args:
+            images: (n, H, W, C) in [-1, 1] of this model's image shape (real or generated).
+            batch_size: images per forward pass.
+
+        Returns:
+            ``{word: (n,) float32 probabilities}`` for every word of the vocabulary.
+
+        Raises:
+            ValueError: a model trained without ``word_loss``, or images of another shape.
+
+        Example:
+            >>> read = gan.word_probabilities(gan.generate("a large red triangle", n=4))
+            >>> read["triangle"]  # high where the drawing looks like a triangle
+        """
+        if self.word_head is None:
+            raise ValueError(
+                "This TextGAN has no word classifier (word_loss=0); build it with word_loss > 0."
+            )
+        images, _ = self.check_image_inputs(images, None)
+        batch_size = check_positive_int("batch_size", batch_size)
+        blank = tf.zeros([1, self.text_encoder.embed_dim])  # D's features ignore the text
+        parts = []
+        for start in range(0, len(images), batch_size):
+            batch = tf.constant(images[start : start + batch_size])
+            text = tf.repeat(blank, tf.shape(batch)[0], axis=0)
+            _, words = self._scored(batch, text, training=False)
+            parts.append(tf.sigmoid(words).numpy())
+        probabilities = np.concatenate(parts)
+        return {
+            word: probabilities[:, i + 2] for i, word in enumerate(self.text_encoder.vocabulary)
+        }
+
     # --- sampling ---------------------------------------------------------------------
 
     def generate(self, prompts=None, n: int | None = None, z=None, seed: int | None = None, *,

@@ -238,6 +238,42 @@ def test_text_gan_draws_the_colour_and_position_it_is_asked_for():
     assert len(POSITION_NAMES) == 9 and len(COLOUR_NAMES) == 6  # the chance levels above
 
 
+@pytest.mark.slow
+def test_the_word_classifier_learns_to_name_what_real_test_scenes_show():
+    """The recipe above with ``word_loss=10``: D's word head then names the colour and the
+    shape of 300 unseen one-object test scenes (the most probable of each group's words;
+    chance 1/6 and 1/4). Measured here: colour 0.95, shape 0.42 after 8 epochs, 17 CPU s
+    (untrained: 0.18 / 0.25; at 32 px the same recipe read 0.58 / 0.43). That it makes the generator draw shape takes longer than a
+    test: README, "Text to image" (30 minutes: shape 92 % / 88 % of seen / held-out prompts)."""
+    from imgenlib.data.shapes import SHAPE_NAMES
+
+    train = load_shapes_captions("train", n=4096, image_size=16, two_object_fraction=0)
+    test = load_shapes_captions("test", n=300, image_size=16, two_object_fraction=0, seed=1)
+    keras.utils.set_random_seed(0)
+    config = GANConfig.tiny(
+        latent_dim=32, width_multiplier=0.25, ema_decay=0.99, g_learning_rate=2e-3,
+        d_learning_rate=2e-3, word_loss=10.0,
+    )  # fmt: skip
+    gan = build_text_gan(config, (16, 16, 3), train.captions)
+
+    def named(words, truth):
+        read = gan.word_probabilities(test.images)
+        guess = np.argmax(np.stack([read[word] for word in words], axis=1), axis=1)
+        return float(np.mean(guess == truth))
+
+    untrained = named(COLOUR_NAMES, test.colours[:, 0]), named(SHAPE_NAMES, test.labels)
+    gan.fit(caption_dataset(train.images, train.captions, batch_size=64), epochs=8, verbose=0)
+    colour, shape = named(COLOUR_NAMES, test.colours[:, 0]), named(SHAPE_NAMES, test.labels)
+    message = f"colour {colour:.2f}, shape {shape:.2f} (untrained {untrained})"
+    assert colour > 0.85 and shape > 0.33, message
+    assert len(gan.word_probabilities(test.images[:3])["red"]) == 3
+
+
+def test_word_probabilities_need_the_word_classifier(trained):
+    with pytest.raises(ValueError, match="no word classifier"):
+        trained.word_probabilities(np.zeros((1, 16, 16, 3), np.float32))
+
+
 # --- hard negatives (one attribute word swapped) ---------------------------------------
 
 SHAPES, SIZES = [5, 6, 7, 8], [10, 11]
