@@ -30,6 +30,7 @@ OPTIONAL_RESULTS = (
     "time_to_quality_diffusion",
     "time_to_quality_emoji",
     "time_to_quality_emoji_vae",
+    "time_to_quality_emoji_diffusion",
 )
 
 
@@ -97,6 +98,11 @@ def summary_rows(results: dict) -> list[list]:
         for recipe in RECIPES:
             final = r[recipe]["curve"][-1]
             rows.append([f"{names[recipe]}: FID (n={n}) after {minutes:g} min · img/s", f"{final['fid']} · {r[recipe]['img_per_s']} img/s"])  # fmt: skip
+            raw = r[recipe].get(
+                "final_without_ema"
+            )  # the DDIM recipe's own weights, beside its EMA's
+            if raw:
+                rows.append([f"{names[recipe]}, its weights without EMA: FID (n={n}) after {minutes:g} min", raw["fid"]])  # fmt: skip
         label = key.removeprefix("time_to_quality").replace("_", " ").strip()
         rows.append([f"time to quality{f' ({label})' if label else ''}: final FID tutorial / imgenlib", r["final_fid_ratio_tutorial_over_imgenlib"]])  # fmt: skip
     return rows

@@ -17,6 +17,7 @@ None of these needs TensorFlow beyond the model's own calls; similarities are fl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -327,6 +328,13 @@ def load_pretrained_clip(name: str = "shapes_captions", *, directory=None):
     return model
 
 
+@functools.cache
+def _shared_pretrained_clip(name: str):
+    """One loaded copy per process of a shipped Mini-CLIP used for scoring (a fresh copy per
+    call re-traced its graphs each time; TensorFlow warned about the retracing)."""
+    return load_pretrained_clip(name)
+
+
 def pretrained_clip_or_none(name: str = "shapes_captions"):
     """`load_pretrained_clip(name)`, or None when no Mini-CLIP is shipped for `name`.
 
@@ -337,7 +345,7 @@ def pretrained_clip_or_none(name: str = "shapes_captions"):
 
     check_choice("pretrained clip", name, PRETRAINED_CLIP)  # a wrong name is an error
     try:
-        return load_pretrained_clip(name)
+        return _shared_pretrained_clip(name)
     except ValueError as error:
         if "No Mini-CLIP weights" not in str(error):
             warnings.warn(f"No CLIP score: {error}", UserWarning, stacklevel=3)

@@ -41,9 +41,11 @@ and its gradient tells G where its drawing falls short. The head sees the words 
 "red" and "triangle" are learnt apart and a red triangle never seen in training is still
 pushed towards red and towards triangle. Measured with the ``text`` preset (32×32, 10,000
 scenes, half with two objects), scored by `imgenlib.evaluate_text` (500 prompts per split,
-seen / held-out colour–shape pairs): after 10 minutes (24 epochs, one thread) w = 10 drew the
-named shape for 80 % / 70 % and every attribute right for 76 % / 67 %; without the head, 12
-epochs had given exact match 19 % / 16 % and 30 epochs 40 % / 25 % (README, "Text to image").
+seen / held-out colour–shape pairs), one TF thread each, the other core busy: after 10
+minutes w = 10 drew the named shape for 80 % / 70 % and every attribute right for 76 % / 67 %
+(24 epochs); w = 0 in the same 10 minutes 46 % / 34 % and 41 % / 31 % (28 epochs). After 30
+minutes w = 10 reached 92 % / 88 % and 92 % / 88 % (80 epochs; the zoo's
+``shapes_captions_text_gan``; README, "Text to image").
 
 **The text encoder** is trained by D's loss (``text_training="discriminator"``, the
 default) or left as initialised (``"frozen"``; pass a pretrained encoder, e.g. a
