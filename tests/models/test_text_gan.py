@@ -47,6 +47,16 @@ def tiny_text_gan(scenes, **kwargs):
     return build_text_gan(config, (16, 16, 3), scenes.captions, text_dim=16, **kwargs)
 
 
+def first_step_pairs(gan, scenes):
+    """A batch of 8 and what the first D step computes from it: (images, captions, token ids,
+    text vectors, G's images from the step's own noise)."""
+    images, captions = next(iter(one_batch(scenes, 8)))
+    ids = gan.text_encoder.tokenizer(captions)
+    text = gan.text_vectors(ids)
+    z = tf.random.stateless_normal([8, gan.latent_dim], gan.noise_seed(NoiseSalt.GAN_D_NOISE, 0))
+    return images, captions, ids, text, gan.generator([z, text], training=True)
+
+
 @pytest.fixture(scope="module")
 def trained(scenes):
     """A tiny TextGAN after one step (shared by the sampling tests, which do not train)."""
@@ -349,11 +359,7 @@ def test_hard_negative_step_is_the_hand_written_loss_and_round_trips(scenes, tmp
         and "hard_negatives" not in tiny_text_gan(scenes).get_config()
     )
     gan = tiny_text_gan(scenes, config=GANConfig.tiny(hard_negatives=0.5))
-    images, captions = next(iter(one_batch(scenes, 8)))
-    ids = gan.text_encoder.tokenizer(captions)
-    text = gan.text_vectors(ids)
-    z = tf.random.stateless_normal([8, gan.latent_dim], gan.noise_seed(NoiseSalt.GAN_D_NOISE, 0))
-    fakes = gan.generator([z, text], training=True)
+    images, captions, ids, text, fakes = first_step_pairs(gan, scenes)
     swapped, changed = swap_attribute_words(
         ids, gan.hard_negative_ids, gan.noise_seed(NoiseSalt.TEXT_HARD_NEGATIVES, 0)
     )
@@ -434,11 +440,7 @@ def test_word_loss_step_is_the_hand_written_loss_and_round_trips(scenes, tmp_pat
     head is trained by D's optimiser, and the option and the head survive saving."""
     assert GANConfig().word_loss == 0.0 and tiny_text_gan(scenes).word_head is None
     gan = tiny_text_gan(scenes, config=GANConfig.tiny(word_loss=2.0))
-    images, captions = next(iter(one_batch(scenes, 8)))
-    ids = gan.text_encoder.tokenizer(captions)
-    text = gan.text_vectors(ids)
-    z = tf.random.stateless_normal([8, gan.latent_dim], gan.noise_seed(NoiseSalt.GAN_D_NOISE, 0))
-    fakes = gan.generator([z, text], training=True)
+    images, captions, ids, text, fakes = first_step_pairs(gan, scenes)
     d = gan.discriminator
     features = keras.Model(d.inputs, d.get_layer("projection").input[1])
     real_words = gan.word_head(features([images, text], training=True))
