@@ -21,31 +21,13 @@ model, so a saved model reads raw prompts. One training step, on a batch of
    D(fake image, its caption).
 
 **Mismatched captions** are the batch's text vectors rolled by one (image i with caption
-i − 1); how often one coincidentally fits its image is measured in
-`imgenlib.models.hard_negatives`.
+i − 1). **Hard negatives** (``hard_negatives=w``, off): D also sees each real image with its
+own caption, one shape word swapped, at weight w of the mismatched half.
+`imgenlib.models.hard_negatives` measures both (shape up, colour and position down: off).
 
-**Hard negatives** (``hard_negatives=w``, off by default): D also sees (real image, its
-own caption with one shape word swapped) as a negative, weight w of the mismatched half;
-`imgenlib.models.hard_negatives` says why and what it measured (shape up, colour and
-position down). Hence off.
-
-**The word classifier** (``word_loss=w``): a Dense head on D's image features (the
-flattened map its projection scores) predicts which vocabulary words the image's caption
-holds, a bag-of-words AC-GAN (Odena et al. 2017; TAC-GAN, Dash et al. 2017, with words for
-classes). D's loss adds w times its error on real images; G's loss adds w times its error on
-G's images and the captions they were drawn for (`imgenlib.losses.caption_word_loss`, the
-mean binary cross-entropy over the words). The matching-aware loss only says *whether* a
-pair fits, and a mismatched caption nearly always differs in colour or position too, so D can
-reject it without looking at shape; the head must say *which* shape word the caption holds,
-and its gradient tells G where its drawing falls short. The head sees the words one by one, so
-"red" and "triangle" are learnt apart and a red triangle never seen in training is still
-pushed towards red and towards triangle. Measured with the ``text`` preset (32×32, 10,000
-scenes, half with two objects), scored by `imgenlib.evaluate_text` (500 prompts per split,
-seen / held-out colour–shape pairs), one TF thread each, the other core busy: after 10
-minutes w = 10 drew the named shape for 80 % / 70 % and every attribute right for 76 % / 67 %
-(24 epochs); w = 0 in the same 10 minutes 46 % / 34 % and 41 % / 31 % (28 epochs). After 30
-minutes w = 10 reached 92 % / 88 % and 92 % / 88 % (80 epochs; the zoo's
-``shapes_captions_text_gan``; README, "Text to image").
+**The word classifier** (``word_loss=w``, on in the ``text`` preset): a second head on D's
+image features names the words of each caption, and G's loss asks it to find its caption's
+words in G's images; `imgenlib.models.caption_words` says why and what it measured.
 
 **The text encoder** is trained by D's loss (``text_training="discriminator"``, the
 default) or left as initialised (``"frozen"``; pass a pretrained encoder, e.g. a
@@ -80,6 +62,7 @@ from imgenlib._env import progress
 from imgenlib._validation import check_choice, check_positive_int
 from imgenlib.distribute import stateless_normal
 from imgenlib.models.base import NoiseSalt, traced
+from imgenlib.models.caption_words import CaptionWordHead
 from imgenlib.models.conditions import check_prompts, text_encoder_for
 from imgenlib.models.gan import GAN
 from imgenlib.models.gan_config import GANConfig
@@ -95,7 +78,7 @@ TEXT_TRAINING = ("discriminator", "frozen")
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
-class TextGAN(GAN):
+class TextGAN(CaptionWordHead, GAN):
     """A GAN whose generator and discriminator are conditioned on captions (GAN-CLS).
 
     Args:
@@ -184,34 +167,7 @@ class TextGAN(GAN):
             required=bool(hard_negatives), name="hard_negative_attributes",
         )  # fmt: skip
         self.d_hard_tracker = keras.metrics.Mean(name="d_hard") if self.hard_negatives else None
-        self.word_loss = float(word_loss)
-        if not 0.0 <= self.word_loss <= 100.0:
-            raise ValueError(f"word_loss must be in [0, 100]. Received: {word_loss!r}")
-        self.word_head = self.word_trackers = None
-        if self.word_loss:
-            self._build_word_head()
-
-    def _build_word_head(self):
-        """The word classifier on D's image features (the projection's image side)."""
-        features = self.discriminator.get_layer("projection").input[1]
-        # not an attribute Keras tracks: its weights are D's, saved with D
-        self.__dict__["_d_with_features"] = keras.Model(
-            self.discriminator.inputs, [self.discriminator.output, features]
-        )
-        self.word_head = keras.layers.Dense(
-            self.text_encoder.tokenizer.vocabulary_size, dtype="float32", name="word_head"
-        )
-        self.word_head.build((None, features.shape[-1]))
-        self.word_trackers = {
-            role: keras.metrics.Mean(name=f"words_{role}") for role in ("real", "fake")
-        }
-
-    def _scored(self, images, text, training):
-        """D's logits and, with ``word_loss``, the word head's logits (else None)."""
-        if not self.word_loss:
-            return self.discriminator([images, text], training=training), None
-        logits, features = self.__dict__["_d_with_features"]([images, text], training=training)
-        return logits, self.word_head(tf.cast(features, tf.float32))
+        self._init_word_head(word_loss)
 
     def _check_networks(self):
         for role in ("generator", "discriminator"):
@@ -281,9 +237,7 @@ class TextGAN(GAN):
                     self.loss_name, real_logits, mismatched_logits, fake_logits,
                     hard_logits, hard_weight,
                 )  # fmt: skip
-                if real_words is not None:
-                    real_word_loss = gan_losses.caption_word_loss(real_words, token_ids)
-                    per_example += self.word_loss * real_word_loss
+                per_example += self._word_term("real", real_words, token_ids)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(per_example))
             grads = tape.gradient(d_loss, d_variables)
             self.d_optimizer.apply_gradients(zip(grads, d_variables, strict=True))
@@ -294,9 +248,7 @@ class TextGAN(GAN):
             fakes = self.generator([z, text], training=True)
             g_logits, fake_words = self._scored(fakes, text, training=True)
             g_per_example = gan_losses.generator_loss(self.loss_name, g_logits)
-            if fake_words is not None:
-                fake_word_loss = gan_losses.caption_word_loss(fake_words, token_ids)
-                g_per_example += self.word_loss * fake_word_loss
+            g_per_example += self._word_term("fake", fake_words, token_ids)
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_per_example))
         self._apply_generator_gradients(tape.gradient(g_loss, self.generator.trainable_variables))
         self.d_mismatched_tracker.update_state(
@@ -304,46 +256,8 @@ class TextGAN(GAN):
         )
         if hard_logits is not None:
             self.d_hard_tracker.update_state(gan_losses.prob_real(self.loss_name, hard_logits))
-        if self.word_trackers:
-            self.word_trackers["real"].update_state(real_word_loss)
-            self.word_trackers["fake"].update_state(fake_word_loss)
         gp = tf.zeros_like(per_example)
         return self._track(per_example, g_per_example, real_logits, fake_logits, gp)
-
-    def word_probabilities(self, images, batch_size: int = 256) -> dict:
-        """What the word classifier reads in `images`: each vocabulary word's probability.
-
-        Args:
-            images: (n, H, W, C) in [-1, 1] of this model's image shape (real or generated).
-            batch_size: images per forward pass.
-
-        Returns:
-            ``{word: (n,) float32 probabilities}`` for every word of the vocabulary.
-
-        Raises:
-            ValueError: a model trained without ``word_loss``, or images of another shape.
-
-        Example:
-            >>> read = gan.word_probabilities(gan.generate("a large red triangle", n=4))
-            >>> read["triangle"]  # high where the drawing looks like a triangle
-        """
-        if self.word_head is None:
-            raise ValueError(
-                "This TextGAN has no word classifier (word_loss=0); build it with word_loss > 0."
-            )
-        images, _ = self.check_image_inputs(images, None)
-        batch_size = check_positive_int("batch_size", batch_size)
-        blank = tf.zeros([1, self.text_encoder.embed_dim])  # D's features ignore the text
-        parts = []
-        for start in range(0, len(images), batch_size):
-            batch = tf.constant(images[start : start + batch_size])
-            text = tf.repeat(blank, tf.shape(batch)[0], axis=0)
-            _, words = self._scored(batch, text, training=False)
-            parts.append(tf.sigmoid(words).numpy())
-        probabilities = np.concatenate(parts)
-        return {
-            word: probabilities[:, i + 2] for i, word in enumerate(self.text_encoder.vocabulary)
-        }
 
     # --- sampling ---------------------------------------------------------------------
 
