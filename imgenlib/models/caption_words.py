@@ -1,7 +1,7 @@
 """The caption-word classifier of a `imgenlib.models.TextGAN` (``word_loss=w``).
 
-A Dense head on D's image features (the flattened map its projection scores) predicts which vocabulary words the image's caption
-holds, a bag-of-words AC-GAN (Odena et al. 2017; TAC-GAN, Dash et al. 2017, with words for
+A Dense head on D's image features (the flattened map its projection scores) predicts which
+vocabulary words the image's caption holds, a bag-of-words AC-GAN (Odena et al. 2017; TAC-GAN, Dash et al. 2017, with words for
 classes). D's loss adds w times its error on real images; G's loss adds w times its error on
 G's images and the captions they were drawn for (`imgenlib.losses.caption_word_loss`, the
 mean binary cross-entropy over the words). The matching-aware loss only says *whether* a
@@ -72,7 +72,7 @@ class CaptionWordHead:
 
     def _scored(self, images, text, training):
         """D's logits and, with ``word_loss``, the word head's logits (else None)."""
-        if not self.word_loss:
+        if self.word_head is None:
             return self.discriminator([images, text], training=training), None
         logits, features = self.__dict__["_d_with_features"]([images, text], training=training)
         return logits, self.word_head(tf.cast(features, tf.float32))
@@ -100,11 +100,10 @@ class CaptionWordHead:
             )
         images, _ = self.check_image_inputs(images, None)
         batch_size = check_positive_int("batch_size", batch_size)
-        blank = tf.zeros([1, self.text_encoder.embed_dim])  # D's features ignore the text
         parts = []
         for start in range(0, len(images), batch_size):
             batch = tf.constant(images[start : start + batch_size])
-            text = tf.repeat(blank, tf.shape(batch)[0], axis=0)
+            text = tf.zeros([len(batch), self.text_encoder.embed_dim])  # D's features ignore it
             _, words = self._scored(batch, text, training=False)
             parts.append(tf.sigmoid(words).numpy())
         probabilities = np.concatenate(parts)
