@@ -185,15 +185,20 @@ class Diffusion(DiffusionSampling, GenerativeModel):
                 labels = tf.where(drop, tf.fill([batch], self.null_label), labels)
         return x_t, t, labels, target
 
-    def per_example_loss(self, x_t, t, labels, target, training):
-        """Squared error of the network's prediction, averaged over pixels (and min-SNR
-        weighted with `min_snr_gamma`): (batch,)."""
-        inputs = [x_t, t] if labels is None else [x_t, t, *tf.nest.flatten(labels)]
-        prediction = tf.cast(self.network(inputs, training=training), tf.float32)
+    def per_example_loss(self, x_t, t, labels, target, training, prediction=None):
+        """Squared error of the network's prediction (computed here unless given),
+        averaged over pixels (and min-SNR weighted with `min_snr_gamma`): (batch,)."""
+        if prediction is None:
+            prediction = self.predict_raw(x_t, t, labels, training)
         loss = tf.reduce_mean(tf.square(target - prediction), axis=[1, 2, 3])
         if self.min_snr_gamma is None:
             return loss
         return loss * min_snr_weight(self.schedule.alpha_bar(t), self.min_snr_gamma, self.prediction)  # fmt: skip
+
+    def predict_raw(self, x_t, t, labels, training):
+        """The network's float32 output for x_t at t (and labels or text condition)."""
+        inputs = [x_t, t] if labels is None else [x_t, t, *tf.nest.flatten(labels)]
+        return tf.cast(self.network(inputs, training=training), tf.float32)
 
     def train_step(self, data):
         images, labels = self.unpack_batch(data)

@@ -66,6 +66,7 @@ from imgenlib.models.base import NoiseSalt
 from imgenlib.models.conditions import text_encoder_for
 from imgenlib.models.diffusion import Diffusion
 from imgenlib.models.diffusion_config import DiffusionConfig
+from imgenlib.models.diffusion_words import DiffusionWordLoss
 from imgenlib.models.ema import update_ema
 from imgenlib.models.schedules import SCHEDULES
 from imgenlib.models.text_sampling import TextDiffusionSampler
@@ -78,7 +79,7 @@ TEXT_TRAINING = ("denoiser", "frozen")
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
-class TextDiffusion(Diffusion):
+class TextDiffusion(DiffusionWordLoss, Diffusion):
     """A diffusion model conditioned on captions, with classifier-free guidance.
 
     Args:
@@ -88,6 +89,9 @@ class TextDiffusion(Diffusion):
         text_encoder: a `imgenlib.text.TextEncoder`; its pooled vector is the condition.
         text_training: ``"denoiser"`` (the optimiser also trains the encoder, on the
             denoising loss) or ``"frozen"`` (the encoder is never updated).
+        word_loss: weight of the *word classifier* (0, default: none): a small CNN trained
+            on the real images to name their captions' words, whose error on the denoiser's
+            x̂_0 (times ᾱ_t) joins the denoiser's loss (`imgenlib.models.diffusion_words`).
         **kwargs: `Diffusion` arguments (``noise_schedule``, ``timesteps``,
             ``prediction``, ``ema_decay``, ``label_dropout``: the fraction of captions
             dropped to "no text", ``seed``). Not supported: ``num_classes``.
@@ -107,7 +111,8 @@ class TextDiffusion(Diffusion):
 
     NETWORKS = ("network", "text_encoder")
 
-    def __init__(self, network, text_encoder, *, text_training: str = "denoiser", **kwargs):
+    def __init__(self, network, text_encoder, *, text_training: str = "denoiser",
+                 word_loss: float = 0.0, **kwargs):  # fmt: skip
         if kwargs.get("num_classes") is not None:
             raise ValueError(
                 f"A TextDiffusion does not take num_classes. Received: num_classes={kwargs['num_classes']!r}"
@@ -134,6 +139,11 @@ class TextDiffusion(Diffusion):
             copy.set_weights(text_encoder.get_weights())
             copy.trainable = False
             self.ema_text_encoder = copy
+        self._init_word_classifier(word_loss)
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self.word_trackers.values()]
 
     def denoiser_shape(self, network) -> tuple:
         third = network.inputs[2].shape[1:] if len(network.inputs) in (3, 5) else ()
@@ -149,6 +159,8 @@ class TextDiffusion(Diffusion):
         variables = list(self.network.trainable_variables)
         if self.text_training == "denoiser":
             variables += self.text_encoder.trainable_variables
+        if self.word_classifier is not None:  # last: train_step relies on it
+            variables += self.word_classifier.trainable_variables
         return {"optimizer": variables}
 
     def sampling_text_encoder(self):
@@ -215,11 +227,25 @@ class TextDiffusion(Diffusion):
         step = self.optimizer.iterations
         x_t, t, _, target = self.training_inputs(images, None, step)
         variables = self.optimizer_variables()["optimizer"]
+        classifier = (
+            [] if self.word_classifier is None else self.word_classifier.trainable_variables
+        )
+        denoiser = variables[: len(variables) - len(classifier)]
         with tf.GradientTape() as tape:
             text = self.training_text(token_ids, step, training=True)
-            per_example = self.per_example_loss(x_t, t, text, target, training=True)
-            loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(per_example))
-        grads = tape.gradient(loss, variables)
+            prediction = self.predict_raw(x_t, t, text, training=True)
+            per_example = self.per_example_loss(x_t, t, text, target, True, prediction)
+            total = per_example
+            if classifier:
+                kept = self.caption_kept(tf.shape(images)[0], step)
+                total += self.word_x0_term(x_t, t, prediction, token_ids, kept)
+            loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(total))
+        grads = tape.gradient(loss, denoiser)  # never into the classifier: it would learn x̂_0
+        if classifier:
+            with tf.GradientTape() as tape:
+                real = self.word_real_loss(images, token_ids)
+                loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(real))
+            grads += tape.gradient(loss, classifier)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         step = self.optimizer.iterations
         if self.ema_network is not None:
@@ -301,7 +327,10 @@ class TextDiffusion(Diffusion):
     # --- saving -----------------------------------------------------------------------
 
     def get_config(self):
-        return {**super().get_config(), "text_training": self.text_training}
+        config = {**super().get_config(), "text_training": self.text_training}
+        if self.word_loss:
+            config["word_loss"] = self.word_loss
+        return config
 
 
 def build_text_diffusion(
@@ -315,6 +344,7 @@ def build_text_diffusion(
     num_layers: int = 1,
     text_training: str = "denoiser",
     cross_attention: bool = False,
+    word_loss: float | None = None,
     seed: int = 0,
 ) -> TextDiffusion:
     """Build and compile a `TextDiffusion` for images of `image_shape` from a `DiffusionConfig`.
@@ -329,6 +359,7 @@ def build_text_diffusion(
         text_training: see `TextDiffusion`.
         cross_attention: the U-Net also attends to the caption's token states
             (``build_unet(cross_attention=True)``, `imgenlib.models.cross_attention`).
+        word_loss: see `TextDiffusion`; None: ``config.word_loss``.
         seed: seed of the training noise (weights follow Keras' global seed).
 
     Returns:
@@ -353,6 +384,7 @@ def build_text_diffusion(
         network, text_encoder, text_training=text_training, noise_schedule=config.noise_schedule,
         timesteps=config.timesteps, prediction=config.prediction, ema_decay=config.ema_decay,
         label_dropout=config.label_dropout, min_snr_gamma=config.min_snr_gamma, seed=seed,
+        word_loss=config.word_loss if word_loss is None else word_loss,
     )  # fmt: skip
     model.compile(optimizer_from_config(config, config.learning_rate))
     return model
