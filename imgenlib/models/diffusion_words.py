@@ -98,6 +98,10 @@ class DiffusionWordLoss:
                 role: keras.metrics.Mean(name=f"words_{role}") for role in ("real", "x0")
             }
 
+    def word_classifier_variables(self) -> list:
+        """The classifier's trainable variables ([] without one)."""
+        return [] if self.word_classifier is None else self.word_classifier.trainable_variables
+
     def predicted_x0(self, x_t, t, prediction):
         """The denoiser's estimate of x_0 from its raw `prediction` at x_t and t (float32)."""
         alpha_bar = tf.reshape(self.schedule.alpha_bar(t), [-1, 1, 1, 1])

@@ -155,13 +155,15 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         """Whether the network also reads the token states (``build_unet(cross_attention=True)``)."""
         return len(self.network.inputs) == 5
 
-    def optimizer_variables(self) -> dict:
+    def denoiser_variables(self) -> list:
+        """What the denoising loss trains: the U-Net and, unless frozen, the text encoder."""
         variables = list(self.network.trainable_variables)
         if self.text_training == "denoiser":
             variables += self.text_encoder.trainable_variables
-        if self.word_classifier is not None:  # last: train_step relies on it
-            variables += self.word_classifier.trainable_variables
-        return {"optimizer": variables}
+        return variables
+
+    def optimizer_variables(self) -> dict:
+        return {"optimizer": self.denoiser_variables() + self.word_classifier_variables()}
 
     def sampling_text_encoder(self):
         """The encoder that samples: the EMA copy when there is one."""
@@ -204,16 +206,18 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         seed = self.noise_seed(NoiseSalt.DIFFUSION_LABEL_DROP, counter)
         return stateless_uniform([batch], seed) >= self.label_dropout
 
-    def training_text(self, token_ids, counter, evaluation=False, training=False):
+    def training_text(self, token_ids, counter, evaluation=False, training=False, kept=None):
         """The text condition step `counter` trains on (`text_condition`): dropped captions
-        zeroed (not when evaluating); no gradient into a frozen encoder."""
+        zeroed (not when evaluating; `kept`: that step's `caption_kept`, if already drawn);
+        no gradient into a frozen encoder."""
         learn = training and self.text_training == "denoiser"
         text = self.text_condition(token_ids, training=learn)
         if not learn:
             text = tf.nest.map_structure(tf.stop_gradient, text)
         if evaluation or self.label_dropout == 0:
             return text
-        kept = self.caption_kept(tf.shape(token_ids)[0], counter)
+        if kept is None:
+            kept = self.caption_kept(tf.shape(token_ids)[0], counter)
 
         def drop(value):
             rows = tf.reshape(kept, [-1] + [1] * (value.shape.rank - 1))
@@ -226,18 +230,14 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         token_ids = self.text_encoder.tokenizer(captions)
         step = self.optimizer.iterations
         x_t, t, _, target = self.training_inputs(images, None, step)
-        variables = self.optimizer_variables()["optimizer"]
-        classifier = (
-            [] if self.word_classifier is None else self.word_classifier.trainable_variables
-        )
-        denoiser = variables[: len(variables) - len(classifier)]
+        denoiser, classifier = self.denoiser_variables(), self.word_classifier_variables()
+        kept = self.caption_kept(tf.shape(images)[0], step)
         with tf.GradientTape() as tape:
-            text = self.training_text(token_ids, step, training=True)
+            text = self.training_text(token_ids, step, training=True, kept=kept)
             prediction = self.predict_raw(x_t, t, text, training=True)
             per_example = self.per_example_loss(x_t, t, text, target, True, prediction)
             total = per_example
             if classifier:
-                kept = self.caption_kept(tf.shape(images)[0], step)
                 total += self.word_x0_term(x_t, t, prediction, token_ids, kept)
             loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(total))
         grads = tape.gradient(loss, denoiser)  # never into the classifier: it would learn x̂_0
@@ -246,7 +246,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
                 real = self.word_real_loss(images, token_ids)
                 loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(real))
             grads += tape.gradient(loss, classifier)
-        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        self.optimizer.apply_gradients(zip(grads, denoiser + classifier, strict=True))
         step = self.optimizer.iterations
         if self.ema_network is not None:
             update_ema(self.ema_network, self.network, self.ema_decay, step)
