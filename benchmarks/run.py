@@ -83,9 +83,9 @@ def summary_rows(results: dict) -> list[list]:
             met = routes[best] <= GOALS["one_image_ms_p50"]
             rows.append([f"28×28 fastest one-image route (goal ≤ {GOALS['one_image_ms_p50']} ms)", f"{best}: {routes[best]} ms ({'met' if met else 'NOT met'})"])  # fmt: skip
         goals = dict(sampling.get("goals_28x28", {}))
-        precision = goals.pop("precision", "float32")
+        default = goals.pop("precision", "float32")  # results written before auto chose per batch
         for goal, g in goals.items():
-            rows.append([f"goal {goal} ({precision}): {'≥' if goal.startswith('batch') else '≤'} {g['goal']}", f"{g['measured']} ({'met' if g['met'] else 'NOT met'})"])  # fmt: skip
+            rows.append([f"goal {goal} ({g.get('precision', default)}): {'≥' if goal.startswith('batch') else '≤'} {g['goal']}", f"{g['measured']} ({'met' if g['met'] else 'NOT met'})"])  # fmt: skip
     if "memory" in results:
         for mode, m in results["memory"]["modes"].items():
             rows.append([f"peak RSS, {mode}", f"{m['peak_rss_mb']} MB"])

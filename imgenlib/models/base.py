@@ -13,8 +13,8 @@ losses and family-specific methods. The base owns what every family shares:
   draws exactly the noise of an uninterrupted one;
 - the optimisers named by ``optimizer_variables()``: `build_for_training` and the compile
   config;
-- sampling: ``generate(n, z=, seed=, labels=)`` through one traced function of
-  ``sampler()``, with ``labels="balanced"`` for an equal number of images per class (the
+- sampling: ``generate(n, z=, seed=, labels=)`` through compiled functions of
+  ``sampler()`` (`imgenlib.models.compiled`), with ``labels="balanced"`` for an equal number of images per class (the
   latent arguments are checked by `imgenlib.models.latents.resolve_latents`).
 
 Conditions (class labels today, text next) are checked and embedded by
@@ -24,19 +24,17 @@ Conditions (class labels today, text next) are checked and embedded by
 from __future__ import annotations
 
 import enum
-import functools
 from typing import ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from imgenlib._env import progress
 from imgenlib._validation import check_int, check_positive_int
 from imgenlib.images import check_images
+from imgenlib.models.compiled import run_in_batches, sampling_function, traced
 from imgenlib.models.conditions import check_class_names, check_labels
 from imgenlib.models.latents import draw_latents, resolve_latents
-from imgenlib.precision import computing_in, sampling_policy
 
 __all__ = [
     "GenerativeModel",
@@ -67,17 +65,6 @@ class NoiseSalt(enum.IntEnum):
     DP_NOISE = 31
     MEAN_EMBEDDING = 41
     TEXT_HARD_NEGATIVES = 51
-
-
-def traced(function, input_signature):
-    """`tf.function` of `function` with a fixed signature, traced once per model.
-
-    TensorFlow counts traces per Python *code object*, so one closure traced for many
-    models (a notebook comparing several) triggers its "excessive retracing" warning
-    although each model traces only once. Wrapping in `functools.partial` gives every
-    model's function its own identity.
-    """
-    return tf.function(functools.partial(function), input_signature=input_signature)
 
 
 def logits_to_images(logits):
@@ -314,8 +301,9 @@ class GenerativeModel(keras.Model):
         """Generate images from `n` random latents (drawn from `seed`) or from given `z`.
 
         Latents are drawn with NumPy (the same seed gives the same images on any machine)
-        and images come from one traced `tf.function` per model, about 10x faster than
-        ``model.predict`` for the small batches interactive tools ask for.
+        and images come from compiled functions traced once per model, about 10x faster
+        than ``model.predict`` for the small batches interactive tools ask for
+        (`sampling_function`: XLA for one or two images, a graph for more).
 
         Args:
             n: number of images; omit when `z` (or an array of `labels`) fixes it.
@@ -331,7 +319,8 @@ class GenerativeModel(keras.Model):
                 bfloat16 (batches 1.8× faster on a CPU with AMX, slower where it is emulated:
                 ``benchmarks/sampling.py``; the zoo GAN's pixels move by 0.002 on average).
                 ``"float32"``. ``"auto"``: bfloat16 where the hardware computes it
-                natively, else float32 (`imgenlib.precision.sampling_policy`).
+                natively, else float32 (`imgenlib.precision.sampling_policy`); float32 for one
+                or two images, where it is faster (`imgenlib.models.compiled`).
 
         Returns:
             float32 array (n, H, W, C) in [-1, 1].
@@ -344,53 +333,28 @@ class GenerativeModel(keras.Model):
         z = resolve_latents(self, n, z, seed, labels)
         labels = check_labels(labels, len(z), self.num_classes)
         batch_size = check_positive_int("batch_size", batch_size)
-        function = self._generate_function(precision)
-        outputs = []
-        starts = range(0, len(z), batch_size)
-        for start in progress(starts, total=len(starts), desc="generate"):
-            chunk = z[start : start + batch_size]
-            if labels is None:
-                outputs.append(function(chunk).numpy())
-            else:
-                outputs.append(function(chunk, labels[start : start + batch_size]).numpy())
-        return np.concatenate(outputs).astype(np.float32, copy=False)
+        function = self.sampling_function(min(len(z), batch_size), precision)
+        return run_in_batches(function, [z] if labels is None else [z, labels], batch_size)
 
-    def _generate_function(self, precision=None):
-        """The traced sampler as a plain callable ``(z[, labels]) -> tf.Tensor``.
+    def sampling_function(self, batch: int, precision: str | None = None):
+        """The compiled sampler `generate` uses for chunks of `batch` images in `precision`:
+        a callable ``(z[, labels]) -> tf.Tensor`` (`imgenlib.models.compiled`: XLA for one or
+        two images, a graph for more; one function per choice, traced once)."""
+        return sampling_function(self, precision, batch, self._sampler_forward)
 
-        It calls the *concrete* function of a `tf.function` with a fixed input signature
-        directly, skipping `tf.function`'s per-call argument matching: about 0.7 ms less
-        per call for one 28×28 image on a 2-core CPU (``benchmarks/sampling.py``). One
-        function per sampling policy (`generate`'s `precision`), each traced once.
-        """
-        policy = None if precision is None else sampling_policy(precision)
-        functions = self.__dict__.setdefault("_generate_functions", {})
-        function = functions.get(policy)
-        if function is None:
-            sampler = self.sampler()
+    def _sampler_forward(self):
+        """(network, forward, input specs) of `sampling_function`."""
+        sampler = self.sampler()
+        specs = [tf.TensorSpec([None, self.latent_dim], tf.float32)]
+        if self.num_classes is None:  # exact arities: an optional argument costs ~0.5 ms a call
 
-            def forward(inputs):
-                return tf.cast(sampler(inputs, training=False), tf.float32)
+            def forward(z):
+                return tf.cast(sampler(z, training=False), tf.float32)
 
-            z_spec = tf.TensorSpec([None, self.latent_dim], tf.float32)
-            if self.num_classes is None:
-                traced_function = traced(forward, [z_spec])
-            else:
-                traced_function = traced(
-                    lambda z, labels: forward([z, labels]),
-                    [z_spec, tf.TensorSpec([None], tf.int32)],
-                )
-            with computing_in(sampler, policy):  # the trace keeps the policy's casts
-                concrete = traced_function.get_concrete_function()
-            if self.num_classes is None:
+        else:
+            specs.append(tf.TensorSpec([None], tf.int32))
 
-                def function(z):
-                    return concrete(tf.constant(z, tf.float32))
+            def forward(z, labels):
+                return tf.cast(sampler([z, labels], training=False), tf.float32)
 
-            else:
-
-                def function(z, labels):
-                    return concrete(tf.constant(z, tf.float32), tf.constant(labels, tf.int32))
-
-            functions[policy] = function
-        return function
+        return sampler, forward, specs

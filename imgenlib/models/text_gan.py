@@ -53,16 +53,15 @@ words that matter for the picture, and G follows them much sooner. Hence the def
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from imgenlib import losses as gan_losses
 from imgenlib import text as textlib  # a module: imgenlib.text may be importing keras now
-from imgenlib._env import progress
 from imgenlib._validation import check_choice, check_positive_int
 from imgenlib.distribute import stateless_normal
-from imgenlib.models.base import NoiseSalt, traced
+from imgenlib.models.base import NoiseSalt
 from imgenlib.models.caption_words import CaptionWordHead
+from imgenlib.models.compiled import run_in_batches, sampling_function
 from imgenlib.models.conditions import check_prompts, text_encoder_for
 from imgenlib.models.gan import GAN
 from imgenlib.models.gan_config import GANConfig
@@ -70,7 +69,6 @@ from imgenlib.models.hard_negatives import group_token_ids, hard_negative_logits
 from imgenlib.models.latents import resolve_latents
 from imgenlib.models.networks import build_text_discriminator, build_text_generator
 from imgenlib.optimizers import optimizer_from_config
-from imgenlib.precision import computing_in, sampling_policy
 
 __all__ = ["TEXT_TRAINING", "TextGAN", "build_text_gan"]
 
@@ -292,38 +290,26 @@ class TextGAN(CaptionWordHead, GAN):
             prompts = check_prompts(prompts, n, self.text_encoder)
             z = resolve_latents(self, len(prompts), None, seed, None)
         batch_size = check_positive_int("batch_size", batch_size)
-        function = self._prompt_function(precision)
-        token_ids = self.text_encoder.tokenizer(prompts)
-        starts = range(0, len(z), batch_size)
-        outputs = [
-            function(
-                tf.constant(z[start : start + batch_size]), token_ids[start : start + batch_size]
-            )
-            for start in progress(starts, total=len(starts), desc="generate")
+        function = self.sampling_function(min(len(z), batch_size), precision)
+        return run_in_batches(function, [z, self.text_encoder.tokenizer(prompts)], batch_size)
+
+    def sampling_function(self, batch: int, precision: str | None = None):
+        """The compiled sampler of (z, token ids) for chunks of `batch` images (see
+        `GenerativeModel.sampling_function`)."""
+        return sampling_function(self, precision, batch, self._sampler_forward)
+
+    def _sampler_forward(self):
+        sampler = self.sampler()
+        specs = [
+            tf.TensorSpec([None, self.latent_dim], tf.float32),
+            tf.TensorSpec([None, self.text_encoder.max_length], tf.int64),
         ]
-        return np.concatenate([output.numpy() for output in outputs]).astype(np.float32)
 
-    def _prompt_function(self, precision=None):
-        """The sampler of (z, token ids), traced once per sampling policy (see
-        `GenerativeModel.generate`)."""
-        policy = None if precision is None else sampling_policy(precision)
-        functions = self.__dict__.setdefault("_prompt_tf_functions", {})
-        function = functions.get(policy)
-        if function is None:
-            sampler = self.sampler()
-            specs = [
-                tf.TensorSpec([None, self.latent_dim], tf.float32),
-                tf.TensorSpec([None, self.text_encoder.max_length], tf.int64),
-            ]
+        def forward(z, token_ids):
+            images = sampler([z, self.text_vectors(token_ids)], training=False)
+            return tf.cast(images, tf.float32)
 
-            def forward(z, token_ids):
-                images = sampler([z, self.text_vectors(token_ids)], training=False)
-                return tf.cast(images, tf.float32)
-
-            with computing_in(sampler, policy):  # the trace keeps the policy's casts
-                function = traced(forward, specs).get_concrete_function()
-            functions[policy] = function
-        return function
+        return sampler, forward, specs
 
     # --- saving -----------------------------------------------------------------------
 
