@@ -16,6 +16,9 @@ weights (speed does not depend on them). Measured per size and per `generate` pr
   and ``fraction_of_peak``: the best batch's FLOP/s (2 × the generator's multiply-
   accumulates per image, `imgenlib.profiling.model_cost`) over the machine's peak in that
   precision, measured in the same run as a 2048×2048 matmul (``peak_gflops``).
+- ``xla_vs_graph_float32``: the rule of `imgenlib.models.compiled` measured: generate's
+  float32 XLA function (one or two images) and graph function (batches), each timed on one
+  image and on batches of 256.
 - ``widget_frame_ms``: new z → 16 images → 4×4 PNG bytes (`imgenlib.plotting.grid_png`),
   what a latent-space slider does per update; p50 / p95.
 - ``exported``: the same one-image latency and batch-256 throughput through
@@ -109,6 +112,19 @@ def measure_size(size, *, calls, batches, repeats, export_formats, peak):
         return percentiles(lambda: function(ready).numpy(), calls)
 
     each_precision("forward_only_ms", forward_only)
+
+    # The batch rule of imgenlib.models.compiled, measured: generate's XLA function (what one
+    # or two images use) and its graph function (what batches use), each on both sizes.
+    xla, graph = model.sampling_function(1, "float32"), model.sampling_function(256, "float32")
+    z256 = tf.constant(rng.standard_normal((256, model.latent_dim), dtype=np.float32))
+    result["xla_vs_graph_float32"] = {
+        name: {
+            "xla": function.xla,
+            "one_image_ms_p50": percentiles(lambda f=function: f(ready).numpy(), calls)["p50"],
+            "batch_256_img_per_s": throughput(lambda f=function: f(z256).numpy(), 256, repeats),
+        }
+        for name, function in (("xla", xla), ("graph", graph))
+    }
 
     def frame(precision):
         z16 = rng.standard_normal((16, model.latent_dim), dtype=np.float32)
@@ -210,6 +226,8 @@ def run(*, calls=200, batches=(256, 1024), repeats=20, sizes=(28, 64), export_fo
             for batch, rate in m["batch_img_per_s"].items():
                 rows.append([f"{label} batch {batch} (img/s)", rate])
             rows.append([f"{label} best batch, fraction of peak", m["fraction_of_peak"]])
+        for name, m in r["xla_vs_graph_float32"].items():
+            rows.append([f"{size}×{size} float32 compiled function, {name}: 1 image (ms p50) / batch 256 (img/s)", f"{m['one_image_ms_p50']} / {m['batch_256_img_per_s']}"])  # fmt: skip
         for name, e in r["exported"].items():
             rows.append([f"{size}×{size} {name}, 1 image (ms p50) / batch 256 (img/s)", f"{e['one_image_ms']['p50']} / {e['batch_256_img_per_s']}"])  # fmt: skip
     return result, markdown_table(["measurement", "value"], rows)

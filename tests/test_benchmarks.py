@@ -64,6 +64,9 @@ def test_sampling_and_summary_shape(tmp_path):
         assert _positive(measured["batch_img_per_s"]["8"]) and _positive(measured["widget_frame_ms"]["p50"])  # fmt: skip
         assert 0 < measured["fraction_of_peak"] < 1.5  # a FLOP count and a peak that fit together
     assert size["macs_per_image"] > 1e6
+    compiled = size["xla_vs_graph_float32"]
+    assert (compiled["xla"]["xla"], compiled["graph"]["xla"]) == (True, False)
+    assert all(_positive(m["one_image_ms_p50"]) and _positive(m["batch_256_img_per_s"]) for m in compiled.values())  # fmt: skip
     # the .tflite file timed on each runtime: LiteRT under its own name, tf.lite beside it
     exported = size["exported"]
     assert set(exported) == {"tflite", "tflite@tf.lite"}

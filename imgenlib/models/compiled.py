@@ -8,19 +8,19 @@ matching (about 0.7 ms less per call for one 28×28 image on a 2-core CPU).
 **Batch-tuned.** A chunk of at most `SMALL_BATCH` images (one image for an interactive tool
 or a server) runs through a function compiled with XLA (``jit_compile=True``): XLA fuses
 the network into a few kernels and its call costs about 0.05 ms against 0.16 ms for a
-graph, so one 28×28 image takes 0.86 ms instead of 1.16 on the 2-core Xeon
-(``benchmarks/sampling.py``). Larger batches keep the graph: there XLA's CPU convolutions
-were 2–4× slower than oneDNN's (batch 256: 1,935 against 7,304 img/s). Only float32
-samplers use XLA: it agrees with the graph to 1e-7, so an image is the same alone or in a
-batch, where a bfloat16 sampler's fused kernels round differently (by ~3e-4). If XLA
-cannot compile a sampler (an op without an XLA kernel), the graph takes over with one
-warning.
+graph, so one 28×28 image takes 0.82 ms instead of 1.08 on the 2-core Xeon
+(``benchmarks/sampling.py``, ``xla_vs_graph_float32``). Larger batches keep the graph:
+there XLA's CPU convolutions were 3.3× slower than oneDNN's (batch 256: 2,095 against
+6,932 img/s). Only float32 samplers use XLA: it agrees with the graph to 1e-7, so an
+image is the same alone or in a batch, where a bfloat16 sampler's fused kernels round
+differently (by ~3e-4). If XLA cannot compile a sampler (an op without an XLA kernel),
+the graph takes over with one warning.
 
 **Precision-tuned.** ``precision="auto"`` means bfloat16 for batches on hardware that
 computes it natively (`imgenlib.precision.sampling_policy`) but float32 for
 `SMALL_BATCH` images or fewer: with weights kept in float32 and cast per call, one image
-in bfloat16 took 1.07 ms against 0.80 in float32 (both XLA, same machine). An explicit
-``"bfloat16"`` or ``"float32"`` is always honoured.
+in bfloat16 took 1.29 ms against 1.08 in float32 (both graphs; 0.82 with XLA) in the same
+run. An explicit ``"bfloat16"`` or ``"float32"`` is always honoured.
 """
 
 from __future__ import annotations
