@@ -137,6 +137,28 @@ def test_a_loss_scaled_step_equals_the_unscaled_step(tiny_gan_pair):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
+def test_jit_compile_auto_is_off_on_this_cpu_and_an_xla_gan_step_trains(tiny_gan_pair):
+    """Keras' ``jit_compile="auto"`` (what imgenlib's models keep) resolves to False on a
+    machine without a GPU; asked for explicitly, XLA compiles the GAN's training step (the
+    GPU path, run here on the CPU): finite losses, every weight moved, and D's score of the
+    real batch, which draws no noise, equal to the graph step's. (The noise itself differs:
+    TensorFlow's XLA kernel turns a stateless seed above 2**32 into another Philox key than
+    its CPU kernel does, so a run's seed means other noise with XLA.)"""
+    import tensorflow as tf
+
+    plain, xla, batch = tiny_gan_pair
+    assert not tf.config.list_physical_devices("GPU")
+    assert plain.jit_compile is False  # "auto", resolved at compile time
+    xla.set_weights(plain.get_weights())
+    before = [np.asarray(w).copy() for w in xla.trainable_weights]
+    xla.jit_compile = True
+    graph_logs = plain.train_on_batch(batch, return_dict=True)
+    logs = xla.train_on_batch(batch, return_dict=True)
+    assert set(logs) == set(graph_logs) and all(np.isfinite(float(v)) for v in logs.values())
+    assert logs["d_real"] == pytest.approx(graph_logs["d_real"], rel=1e-5)
+    assert all(np.abs(np.asarray(w) - b).max() > 0 for w, b in zip(xla.trainable_weights, before, strict=True))  # fmt: skip
+
+
 @pytest.fixture
 def tiny_gan_pair():
     import keras
