@@ -18,8 +18,9 @@ class DiffusionConfig:
     ``noise_schedule`` is the noise schedule (``schedule`` is the learning-rate schedule,
     as in the other configs). ``text_map`` is the channels of a text-conditional U-Net's
     learned caption layout (`imgenlib.models.unet.build_unet`; 0: none, and no effect on
-    other models), and ``word_loss`` the weight of its caption-word classifier
-    (`imgenlib.models.diffusion_words`; 0: none). `tiny()` is a minimal network for tests.
+    other models), ``word_loss`` the weight of its caption-word classifier
+    (`imgenlib.models.diffusion_words`; 0: none) and ``word_dropout`` the probability of
+    dropping each caption word in training (`TextDiffusion.drop_words`; 0: none). `tiny()` is a minimal network for tests.
     """
 
     noise_schedule: str = "cosine"
@@ -36,6 +37,7 @@ class DiffusionConfig:
     min_snr_gamma: float | None = None
     text_map: int = 0
     word_loss: float = 0.0
+    word_dropout: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 2e-4
     beta_1: float = 0.9

@@ -60,7 +60,7 @@ import keras
 import tensorflow as tf
 
 from imgenlib import text as textlib  # a module: imgenlib.text may be importing keras now
-from imgenlib._validation import check_choice
+from imgenlib._validation import check_choice, check_float
 from imgenlib.distribute import stateless_uniform
 from imgenlib.models.base import NoiseSalt
 from imgenlib.models.conditions import text_encoder_for
@@ -92,6 +92,9 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         word_loss: weight of the *word classifier* (0, default: none): a small CNN trained
             on the real images to name their captions' words, whose error on the denoiser's
             x̂_0 (times ᾱ_t) joins the denoiser's loss (`imgenlib.models.diffusion_words`).
+        word_dropout: the probability that training drops each word of a kept caption
+            (0, default: none), so the model also learns what a word means alone ("red",
+            "circle"), not only inside the full captions it saw (`drop_words`).
         **kwargs: `Diffusion` arguments (``noise_schedule``, ``timesteps``,
             ``prediction``, ``ema_decay``, ``label_dropout``: the fraction of captions
             dropped to "no text", ``seed``). Not supported: ``num_classes``.
@@ -112,7 +115,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
     NETWORKS = ("network", "text_encoder")
 
     def __init__(self, network, text_encoder, *, text_training: str = "denoiser",
-                 word_loss: float = 0.0, **kwargs):  # fmt: skip
+                 word_loss: float = 0.0, word_dropout: float = 0.0, **kwargs):  # fmt: skip
         if kwargs.get("num_classes") is not None:
             raise ValueError(
                 f"A TextDiffusion does not take num_classes. Received: num_classes={kwargs['num_classes']!r}"
@@ -140,6 +143,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
             copy.trainable = False
             self.ema_text_encoder = copy
         self._init_word_classifier(word_loss)
+        self.word_dropout = check_float("word_dropout", word_dropout, minimum=0, maximum=1, max_inclusive=False)  # fmt: skip
 
     @property
     def metrics(self):
@@ -206,11 +210,21 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         seed = self.noise_seed(NoiseSalt.DIFFUSION_LABEL_DROP, counter)
         return stateless_uniform([batch], seed) >= self.label_dropout
 
+    def drop_words(self, token_ids, counter):
+        """`token_ids` with each word replaced by padding with probability ``word_dropout``,
+        drawn from (seed, ``NoiseSalt.DIFFUSION_WORD_DROP``, `counter`); a caption that loses
+        every word is "no text"."""
+        seed = self.noise_seed(NoiseSalt.DIFFUSION_WORD_DROP, counter)
+        dropped = stateless_uniform(tf.shape(token_ids), seed) < self.word_dropout
+        return tf.where(dropped, tf.zeros_like(token_ids), token_ids)
+
     def training_text(self, token_ids, counter, evaluation=False, training=False, kept=None):
         """The text condition step `counter` trains on (`text_condition`): dropped captions
         zeroed (not when evaluating; `kept`: that step's `caption_kept`, if already drawn);
         no gradient into a frozen encoder."""
         learn = training and self.text_training == "denoiser"
+        if training and not evaluation and self.word_dropout:
+            token_ids = self.drop_words(token_ids, counter)
         text = self.text_condition(token_ids, training=learn)
         if not learn:
             text = tf.nest.map_structure(tf.stop_gradient, text)
@@ -330,6 +344,8 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         config = {**super().get_config(), "text_training": self.text_training}
         if self.word_loss:
             config["word_loss"] = self.word_loss
+        if self.word_dropout:  # absent when off: older saved models load unchanged
+            config["word_dropout"] = self.word_dropout
         return config
 
 
@@ -385,6 +401,7 @@ def build_text_diffusion(
         timesteps=config.timesteps, prediction=config.prediction, ema_decay=config.ema_decay,
         label_dropout=config.label_dropout, min_snr_gamma=config.min_snr_gamma, seed=seed,
         word_loss=config.word_loss if word_loss is None else word_loss,
+        word_dropout=config.word_dropout,
     )  # fmt: skip
     model.compile(optimizer_from_config(config, config.learning_rate))
     return model

@@ -123,3 +123,39 @@ def test_the_classifier_keeps_where_things_are():
     logits = net(np.stack([left, right])).numpy()
     assert logits.shape == (2, 12) and logits.dtype == np.float32
     assert np.abs(logits[0] - logits[1]).max() > 1e-3
+
+
+def test_word_dropout_drops_each_word_alike_and_only_in_training(scenes):
+    model = tiny(scenes, word_loss=0, word_dropout=0.5, label_dropout=0.0)
+    ids = model.text_encoder.tokenizer(tf.constant(list(scenes.captions)))
+    words = ids.numpy() != 0
+    dropped = model.drop_words(ids, 7).numpy()
+    assert np.array_equal(dropped, model.drop_words(ids, 7).numpy())  # keyed by the step
+    assert not np.array_equal(dropped, model.drop_words(ids, 8).numpy())
+    kept = dropped != 0
+    np.testing.assert_array_equal(dropped[kept], ids.numpy()[kept])  # a word stays or is padding
+    assert not (kept & ~words).any()
+    fraction = 1 - kept.sum() / words.sum()  # binomial, n ≈ 64 captions × 6 words: sd ≈ 0.026
+    assert 0.4 < fraction < 0.6, fraction
+    for step in (0, 3):
+        np.testing.assert_allclose(  # training sees the dropped words ...
+            model.training_text(ids, step, training=True).numpy(),
+            model.training_text(model.drop_words(ids, step), step).numpy(),
+            atol=1e-6,
+        )
+    full = model.text_condition(ids).numpy()  # ... evaluation and sampling every word
+    np.testing.assert_allclose(model.training_text(ids, 3, evaluation=True, training=True).numpy(), full, atol=1e-6)  # fmt: skip
+    logs = model.train_on_batch(
+        scenes.images[:16], np.array(scenes.captions[:16]), return_dict=True
+    )
+    assert np.isfinite(logs["loss"])
+
+
+def test_word_dropout_is_saved_and_checked(scenes, tmp_path):
+    model = tiny(scenes, word_loss=0, word_dropout=0.25)
+    model.save(tmp_path / "m.keras")
+    assert load_model(tmp_path / "m.keras").word_dropout == 0.25
+    assert "word_dropout" not in tiny(scenes, word_loss=0).get_config()
+    for bad, error in ((-0.1, ValueError), (1.0, ValueError), ("half", TypeError)):
+        with pytest.raises(error, match=rf"word_dropout.*Received: word_dropout={bad!r}"):
+            tiny(scenes, word_loss=0, word_dropout=bad)
