@@ -60,6 +60,7 @@ def test_noise_salts_keep_their_values():
         "DIFFUSION_NOISE": 22,
         "DIFFUSION_LABEL_DROP": 23,
         "DIFFUSION_EVAL": 24,
+        "DIFFUSION_WORD_DROP": 25,
         "DP_NOISE": 31,
         "MEAN_EMBEDDING": 41,
         "TEXT_HARD_NEGATIVES": 51,
