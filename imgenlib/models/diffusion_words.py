@@ -53,7 +53,9 @@ import keras
 import tensorflow as tf
 
 from imgenlib._validation import check_float
+from imgenlib.distribute import stateless_uniform
 from imgenlib.losses import caption_word_loss
+from imgenlib.models.base import NoiseSalt
 from imgenlib.models.schedules import epsilon_from_prediction, predict_x0
 
 __all__ = ["DiffusionWordLoss", "build_word_classifier"]
@@ -124,3 +126,11 @@ class DiffusionWordLoss:
         error = caption_word_loss(self.word_classifier(images, training=True), token_ids)
         self.word_trackers["real"].update_state(error)
         return error
+
+    def drop_words(self, token_ids, counter):
+        """`token_ids` with each word replaced by padding with probability ``word_dropout``,
+        drawn from (seed, ``NoiseSalt.DIFFUSION_WORD_DROP``, `counter`); a caption that loses
+        every word is "no text"."""
+        seed = self.noise_seed(NoiseSalt.DIFFUSION_WORD_DROP, counter)
+        dropped = stateless_uniform(tf.shape(token_ids), seed) < self.word_dropout
+        return tf.where(dropped, tf.zeros_like(token_ids), token_ids)

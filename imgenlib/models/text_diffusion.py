@@ -210,14 +210,6 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         seed = self.noise_seed(NoiseSalt.DIFFUSION_LABEL_DROP, counter)
         return stateless_uniform([batch], seed) >= self.label_dropout
 
-    def drop_words(self, token_ids, counter):
-        """`token_ids` with each word replaced by padding with probability ``word_dropout``,
-        drawn from (seed, ``NoiseSalt.DIFFUSION_WORD_DROP``, `counter`); a caption that loses
-        every word is "no text"."""
-        seed = self.noise_seed(NoiseSalt.DIFFUSION_WORD_DROP, counter)
-        dropped = stateless_uniform(tf.shape(token_ids), seed) < self.word_dropout
-        return tf.where(dropped, tf.zeros_like(token_ids), token_ids)
-
     def training_text(self, token_ids, counter, evaluation=False, training=False, kept=None):
         """The text condition step `counter` trains on (`text_condition`): dropped captions
         zeroed (not when evaluating; `kept`: that step's `caption_kept`, if already drawn);
