@@ -99,6 +99,9 @@ def test_text_diffusion_run_trains_and_samples_with_guidance(tmp_path, monkeypat
     assert metrics["kind"] == "diffusion" and metrics["text"] is True
     assert metrics["preset"] == "text" and metrics["image_shape"] == [16, 16, 3]
     assert metrics["prompt_accuracy"]["test_compositional"]["n"] == 100
+    # evaluated as the zoo model is (guidance 3), with at most T = 10 of the 25 steps
+    expected = {"sampler": "ddim", "steps": 10, "eta": 0.0, "guidance": 3.0}
+    assert metrics["prompt_accuracy"]["test"]["sampling"] == expected
     assert (out / "samples" / "epoch_001.png").is_file()
 
     red, blue = (f"a large {colour} circle in the centre" for colour in ("red", "blue"))
@@ -122,6 +125,8 @@ def test_text_diffusion_run_trains_and_samples_with_guidance(tmp_path, monkeypat
     assert main(["eval", str(out), "--n", "10", "--guidance", "3", "--steps", "2"]) == 0
     report = capsys.readouterr().out
     assert "sampling: sampler ddim, steps 2, eta 0.0, guidance 3.0" in report
+    assert main(["eval", str(out), "--n", "10", "--guidance", "1.5"]) == 0  # steps: the default
+    assert "sampling: sampler ddim, steps 10, eta 0.0, guidance 1.5" in capsys.readouterr().out
     assert "test: colour " in report and "exact match " in report
 
 

@@ -273,6 +273,8 @@ def build_diffusion(
         dropout=config.dropout,
         embedding_dim=config.embedding_dim,
         num_classes=num_classes,
+        scale_shift=config.scale_shift,
+        patch=config.patch,
     )
     model = Diffusion(
         network,

@@ -20,7 +20,9 @@ class DiffusionConfig:
     learned caption layout (`imgenlib.models.unet.build_unet`; 0: none, and no effect on
     other models), ``word_loss`` the weight of its caption-word classifier
     (`imgenlib.models.diffusion_words`; 0: none) and ``word_dropout`` the probability of
-    dropping each caption word in training (`TextDiffusion.drop_words`; 0: none). `tiny()` is a minimal network for tests.
+    dropping each caption word in training (`TextDiffusion.drop_words`; 0: none).
+    ``scale_shift`` and ``patch`` are `build_unet`'s (AdaGN conditioning; the stem's patch
+    side), ``text_pooling`` a `TextDiffusion`'s text vector (``"encoder"`` or ``"words"``). `tiny()` is a minimal network for tests.
     """
 
     noise_schedule: str = "cosine"
@@ -38,6 +40,9 @@ class DiffusionConfig:
     text_map: int = 0
     word_loss: float = 0.0
     word_dropout: float = 0.0
+    scale_shift: bool = False
+    text_pooling: str = "encoder"
+    patch: int = 1
     optimizer: str = "adam"
     learning_rate: float = 2e-4
     beta_1: float = 0.9

@@ -76,6 +76,7 @@ from imgenlib.optimizers import optimizer_from_config
 __all__ = ["TEXT_TRAINING", "TextDiffusion", "TextDiffusionSampler", "build_text_diffusion"]
 
 TEXT_TRAINING = ("denoiser", "frozen")
+TEXT_POOLING = ("encoder", "words")
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
@@ -95,6 +96,10 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         word_dropout: the probability that training drops each word of a kept caption
             (0, default: none), so the model also learns what a word means alone ("red",
             "circle"), not only inside the full captions it saw (`drop_words`).
+        text_pooling: ``"encoder"`` (default): the condition is the encoder's pooled vector
+            (the transformer's states, averaged); ``"words"``: the mean of the caption's word
+            vectors (the encoder's token embeddings: no positions, no transformer), a bag
+            of words whose held-out combinations are sums of seen parts.
         **kwargs: `Diffusion` arguments (``noise_schedule``, ``timesteps``,
             ``prediction``, ``ema_decay``, ``label_dropout``: the fraction of captions
             dropped to "no text", ``seed``). Not supported: ``num_classes``.
@@ -115,7 +120,8 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
     NETWORKS = ("network", "text_encoder")
 
     def __init__(self, network, text_encoder, *, text_training: str = "denoiser",
-                 word_loss: float = 0.0, word_dropout: float = 0.0, **kwargs):  # fmt: skip
+                 word_loss: float = 0.0, word_dropout: float = 0.0,
+                 text_pooling: str = "encoder", **kwargs):  # fmt: skip
         if kwargs.get("num_classes") is not None:
             raise ValueError(
                 f"A TextDiffusion does not take num_classes. Received: num_classes={kwargs['num_classes']!r}"
@@ -144,6 +150,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
             self.ema_text_encoder = copy
         self._init_word_classifier(word_loss)
         self.word_dropout = check_float("word_dropout", word_dropout, minimum=0, maximum=1, max_inclusive=False)  # fmt: skip
+        self.text_pooling = check_choice("text_pooling", text_pooling, TEXT_POOLING)
 
     @property
     def metrics(self):
@@ -184,6 +191,10 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         encoder = self.text_encoder if encoder is None else encoder
         encoded = encoder.encode_tokens(token_ids, training=training)
         pooled = tf.cast(encoded["pooled"], tf.float32)
+        if self.text_pooling == "words":  # the mean of the caption's word vectors, no context
+            words = tf.cast(encoder.token_embedding(token_ids), tf.float32)
+            weights = tf.cast(tf.not_equal(token_ids, 0), tf.float32)[..., None]
+            pooled = tf.reduce_sum(words * weights, 1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
         has_text = tf.reduce_any(tf.not_equal(token_ids, 0), axis=1, keepdims=True)
         pooled = tf.where(has_text, pooled, tf.zeros_like(pooled))
         if not self.cross_attention:
@@ -338,6 +349,8 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
             config["word_loss"] = self.word_loss
         if self.word_dropout:  # absent when off: older saved models load unchanged
             config["word_dropout"] = self.word_dropout
+        if self.text_pooling != "encoder":
+            config["text_pooling"] = self.text_pooling
         return config
 
 
@@ -387,13 +400,14 @@ def build_text_diffusion(
         attention=config.attention, heads=config.heads, dropout=config.dropout,
         embedding_dim=config.embedding_dim, text_dim=text_encoder.embed_dim,
         cross_attention=cross_attention, text_map=config.text_map,
+        scale_shift=config.scale_shift, patch=config.patch,
     )  # fmt: skip
     model = TextDiffusion(
         network, text_encoder, text_training=text_training, noise_schedule=config.noise_schedule,
         timesteps=config.timesteps, prediction=config.prediction, ema_decay=config.ema_decay,
         label_dropout=config.label_dropout, min_snr_gamma=config.min_snr_gamma, seed=seed,
         word_loss=config.word_loss if word_loss is None else word_loss,
-        word_dropout=config.word_dropout,
+        word_dropout=config.word_dropout, text_pooling=config.text_pooling,
     )  # fmt: skip
     model.compile(optimizer_from_config(config, config.learning_rate))
     return model

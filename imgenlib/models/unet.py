@@ -73,6 +73,7 @@ from imgenlib.models.cross_attention import CrossAttention
 __all__ = [
     "EXACT",
     "FLOAT32_LAYERS",
+    "ScaleShift",
     "SinusoidalEmbedding",
     "build_unet",
     "denoiser_image_shape",
@@ -138,6 +139,20 @@ class SinusoidalEmbedding(keras.layers.Layer):
         return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
 
 
+@keras.saving.register_keras_serializable(package="imgenlib")
+class ScaleShift(keras.layers.Layer):
+    """``[h (B, H, W, C), m (B, 2C)] → h · (1 + scale) + shift``, ``scale, shift = split(m)``:
+    the adaptive GroupNorm of Dhariwal & Nichol 2021 (https://arxiv.org/abs/2105.05233)."""
+
+    def call(self, inputs):
+        h, modulation = inputs
+        scale, shift = ops.split(ops.cast(modulation, h.dtype)[:, None, None, :], 2, axis=-1)
+        return h * (1.0 + scale) + shift
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
 def null_label(num_classes: int) -> int:
     """The label index meaning "no condition" (classifier-free guidance): `num_classes`."""
     return check_int("num_classes", num_classes, minimum=2)
@@ -182,8 +197,9 @@ def group_count(channels: int, preferred: int = 8) -> int:
     return max(g for g in range(1, min(preferred, channels) + 1) if channels % g == 0)
 
 
-def _residual_block(x, embedding, width, dropout, name):
-    """GroupNorm → swish → conv → + Dense(embedding) → GroupNorm → swish → dropout → conv, + skip."""
+def _residual_block(x, embedding, width, dropout, name, scale_shift=False):
+    """GroupNorm → swish → conv → + Dense(embedding) → GroupNorm → swish → dropout → conv, + skip;
+    with `scale_shift`, GroupNorm → · (1 + scale) + shift from Dense(embedding) instead (AdaGN)."""
     layers = keras.layers
     skip = x
     if x.shape[-1] != width:
@@ -191,9 +207,14 @@ def _residual_block(x, embedding, width, dropout, name):
     h = layers.GroupNormalization(group_count(x.shape[-1]), name=f"{name}_norm1")(x)
     h = layers.Activation("swish", name=f"{name}_act1")(h)
     h = layers.Conv2D(width, 3, padding="same", name=f"{name}_conv1")(h)
-    shift = layers.Dense(width, name=f"{name}_time")(embedding)
-    h = layers.Add(name=f"{name}_add_time")([h, layers.Reshape((1, 1, width))(shift)])
-    h = layers.GroupNormalization(group_count(width), name=f"{name}_norm2")(h)
+    if scale_shift:
+        h = layers.GroupNormalization(group_count(width), name=f"{name}_norm2")(h)
+        modulation = layers.Dense(2 * width, name=f"{name}_time")(embedding)
+        h = ScaleShift(name=f"{name}_scale_shift")([h, modulation])
+    else:
+        shift = layers.Dense(width, name=f"{name}_time")(embedding)
+        h = layers.Add(name=f"{name}_add_time")([h, layers.Reshape((1, 1, width))(shift)])
+        h = layers.GroupNormalization(group_count(width), name=f"{name}_norm2")(h)
     h = layers.Activation("swish", name=f"{name}_act2")(h)
     if dropout:
         h = layers.Dropout(dropout, name=f"{name}_dropout")(h)
@@ -249,6 +270,8 @@ def build_unet(
     text_dim: int | None = None,
     cross_attention: bool = False,
     text_map: int = 0,
+    scale_shift: bool = False,
+    patch: int = 1,
     name: str = "unet",
 ):
     """Build the denoising U-Net: ``[x_t, t]`` (or ``[x_t, t, labels | text]``) → ε̂ (or v̂).
@@ -273,6 +296,11 @@ def build_unet(
         text_map: with `text_dim`, the channels of a learned layout map of the text vector
             (Dense → 4×4×text_map, resized bilinearly to the image and concatenated to x_t
             before the stem); 0: none. See the module docstring for why.
+        scale_shift: the time (and condition) embedding scales and shifts each residual
+            block's second GroupNorm (`ScaleShift`, "AdaGN") instead of being added before it.
+        patch: side of the stem's patches (DiT's "patchify", Peebles & Xie 2022): a p×p
+            stride-p stem and a p×p stride-p transposed output convolution, so every level
+            runs at 1/p of the side (the side is padded to a multiple of p · 2^(levels − 1)).
 
     Returns:
         A functional `keras.Model` with int32 inputs ``timesteps`` (and ``labels``), shape
@@ -333,7 +361,8 @@ def build_unet(
         inputs.extend(context)
     embedding = layers.Activation("swish", name="embedding_act", **EXACT)(embedding)
 
-    factor = 2 ** (len(widths) - 1)
+    patch = check_positive_int("patch", patch)
+    factor = patch * 2 ** (len(widths) - 1)
     padded = -(-max(height, width_px) // factor) * factor
     pad_h, pad_w = padded - height, padded - width_px
     x = x_in
@@ -342,28 +371,31 @@ def build_unet(
         x = layers.ZeroPadding2D(padding, name="pad", **EXACT)(x)
     if text_map:
         x = _with_text_map(x, text, text_map, padded)
-    x = layers.Conv2D(widths[0], 3, padding="same", name="stem", **EXACT)(x)
+    stem = {"kernel_size": patch, "strides": patch} if patch > 1 else {"kernel_size": 3}
+    x = layers.Conv2D(widths[0], padding="same", name="stem", **stem, **EXACT)(x)
 
     skips = [x]
     for level, width in enumerate(widths):
         for block in range(blocks_per_level):
-            x = _residual_block(x, embedding, width, dropout, f"down{level}_{block}")
+            x = _residual_block(x, embedding, width, dropout, f"down{level}_{block}", scale_shift)
             x = _cross_attention(x, context, heads, f"down{level}_{block}")
             skips.append(x)
         if level < len(widths) - 1:
             x = layers.Conv2D(width, 3, strides=2, padding="same", name=f"down{level}_pool")(x)
             skips.append(x)
 
-    x = _residual_block(x, embedding, widths[-1], dropout, "middle_0")
+    x = _residual_block(x, embedding, widths[-1], dropout, "middle_0", scale_shift)
     if attention:
         x = _attention_block(x, heads, "middle_attention")
     x = _cross_attention(x, context, heads, "middle")
-    x = _residual_block(x, embedding, widths[-1], dropout, "middle_1")
+    x = _residual_block(x, embedding, widths[-1], dropout, "middle_1", scale_shift)
 
     for level in reversed(range(len(widths))):
         for block in range(blocks_per_level + 1):
             x = layers.Concatenate(name=f"up{level}_{block}_concat")([x, skips.pop()])
-            x = _residual_block(x, embedding, widths[level], dropout, f"up{level}_{block}")
+            x = _residual_block(
+                x, embedding, widths[level], dropout, f"up{level}_{block}", scale_shift
+            )
             x = _cross_attention(x, context, heads, f"up{level}_{block}")
         if level > 0:
             x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}_resize")(x)
@@ -371,9 +403,9 @@ def build_unet(
 
     x = layers.GroupNormalization(group_count(widths[0]), name="out_norm", **EXACT)(x)
     x = layers.Activation("swish", name="out_act", **EXACT)(x)
-    x = layers.Conv2D(
-        channels, 3, padding="same", kernel_initializer="zeros", name="out_conv", **EXACT
-    )(x)
+    out = layers.Conv2DTranspose if patch > 1 else layers.Conv2D
+    x = out(channels, patch if patch > 1 else 3, strides=patch, padding="same",
+            kernel_initializer="zeros", name="out_conv", **EXACT)(x)  # fmt: skip
     if pad_h or pad_w:
         x = layers.Cropping2D(padding, name="crop", **EXACT)(x)
     return keras.Model(inputs, x, name=name)

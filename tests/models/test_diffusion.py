@@ -9,7 +9,7 @@ from imgenlib.data import make_dataset
 from imgenlib.models import NoiseSalt, load_model
 from imgenlib.models.diffusion import Diffusion, DiffusionConfig, build_diffusion
 from imgenlib.models.schedules import NoiseSchedule, sampling_timesteps
-from imgenlib.models.unet import build_unet
+from imgenlib.models.unet import ScaleShift, build_unet
 
 SHAPE = (16, 16, 1)
 
@@ -276,6 +276,48 @@ def test_unet_shapes_and_28_pixel_padding():
     assert big.get_layer("class_embedding").input_dim == 6
 
 
+def test_patchified_unet_runs_every_level_at_half_the_side_and_round_trips(tmp_path):
+    """``patch=2``: a 2×2 stride-2 stem, levels at 14 and 7 for 28×28 (no padding: 28 is a
+    multiple of 2 · 2), a transposed output convolution back to 28×28; saved and loaded, the
+    model samples the same images."""
+    network = build_unet((28, 28, 1), widths=(8, 16), blocks_per_level=1, patch=2)
+    assert "pad" not in [layer.name for layer in network.layers]
+    assert network.get_layer("stem").output.shape[1:] == (14, 14, 8)
+    assert network.get_layer("down1_0_out").output.shape[1:] == (7, 7, 16)
+    assert network.get_layer("out_conv").kernel.shape == (2, 2, 1, 8)
+    assert network.output.shape[1:] == (28, 28, 1)
+    padded = build_unet((28, 28, 3), widths=(8, 16, 16), blocks_per_level=1, patch=2)
+    assert padded.get_layer("pad").output.shape[1:3] == (32, 32)  # a multiple of 2 · 4
+    assert padded.output.shape[1:] == (28, 28, 3)
+    model = make(patch=2, scale_shift=True)
+    model.save(tmp_path / "patch.keras")
+    loaded = load_model(tmp_path / "patch.keras")
+    assert loaded.network.get_layer("stem").strides == (2, 2)
+    kwargs = {"seed": 0, "steps": 3}
+    np.testing.assert_array_equal(model.generate(2, **kwargs), loaded.generate(2, **kwargs))
+
+
+def test_scale_shift_modulates_the_second_norm_of_every_block():
+    """``scale_shift=True`` (AdaGN): each block's time Dense gives 2 · width values, and
+    `ScaleShift` computes h · (1 + scale) + shift per example and channel (NumPy reference);
+    a zero modulation leaves GroupNorm's output unchanged."""
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(2, 3, 3, 4)).astype(np.float32)
+    modulation = rng.normal(size=(2, 8)).astype(np.float32)
+    expected = h * (1 + modulation[:, None, None, :4]) + modulation[:, None, None, 4:]
+    np.testing.assert_allclose(ScaleShift()([h, modulation]), expected, rtol=1e-6)
+    np.testing.assert_array_equal(ScaleShift()([h, np.zeros_like(modulation)]), h)
+    network = build_unet(SHAPE, widths=(8, 16), blocks_per_level=1, scale_shift=True)
+    names = [layer.name for layer in network.layers]
+    blocks = [name[: -len("_scale_shift")] for name in names if name.endswith("_scale_shift")]
+    assert len(blocks) == 8  # down 2, middle 2, up 2 × 2
+    assert blocks == [name[: -len("_norm2")] for name in names if name.endswith("_norm2")]
+    assert not [name for name in names if name.endswith("_add_time")]
+    assert network.get_layer("down1_0_time").units == 2 * 16
+    plain = build_unet(SHAPE, widths=(8, 16), blocks_per_level=1)
+    assert plain.get_layer("down1_0_time").units == 16
+
+
 def test_bad_arguments_name_the_received_value():
     model = make()
     with pytest.raises(ValueError, match="steps=1001"):
@@ -306,6 +348,8 @@ def test_bad_arguments_name_the_received_value():
         Diffusion(build_unet(SHAPE, widths=(8,), num_classes=2))
     with pytest.raises(TypeError, match="DiffusionConfig"):
         build_diffusion({"widths": (8,)}, SHAPE)
+    with pytest.raises(ValueError, match="patch=0"):
+        build_unet(SHAPE, widths=(8,), patch=0)
 
 
 @pytest.mark.slow

@@ -252,6 +252,28 @@ def test_text_map_is_saved_and_refuses_what_it_cannot_do(scenes, tmp_path):
         build_unet(SHAPE, widths=(8, 16), text_dim=4, text_map=-1)
 
 
+def test_word_pooling_conditions_on_the_mean_of_the_word_vectors_and_is_saved(scenes, tmp_path):
+    """``text_pooling="words"``: the text vector is the mean of the caption's token embeddings
+    (no positions, no transformer; NumPy reference), so word order does not change it; an
+    empty caption is still "no text" (zeros); the setting survives saving."""
+    model = tiny(scenes, text_pooling="words")
+    ids = model.text_encoder.tokenizer([PROMPT, "top left in the circle red small a", ""]).numpy()
+    table = model.text_encoder.token_embedding.embeddings.numpy()
+    words = ids[0][ids[0] != 0]
+    vectors = model.text_vectors(ids).numpy()
+    np.testing.assert_allclose(vectors[0], table[words].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vectors[1], vectors[0], rtol=1e-5, atol=1e-6)  # a bag of words
+    np.testing.assert_array_equal(vectors[2], 0.0)
+    encoder = tiny(scenes).text_vectors(ids).numpy()  # the default: the encoder's pooled vector
+    assert np.abs(encoder[0] - encoder[1]).max() > 1e-3
+    model.save(tmp_path / "words.keras")
+    restored = load_model(tmp_path / "words.keras")
+    assert restored.text_pooling == "words"
+    np.testing.assert_allclose(restored.text_vectors(ids).numpy(), vectors, rtol=1e-6)
+    with pytest.raises(ValueError, match="'tokens'"):
+        tiny(scenes, text_pooling="tokens")
+
+
 def test_construction_errors(scenes):
     encoder = build_text_encoder(scenes.captions, embed_dim=16, num_heads=2, num_layers=1)
     network = build_unet(SHAPE, widths=(8, 16), blocks_per_level=1, heads=2, text_dim=16)
