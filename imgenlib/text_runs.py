@@ -51,7 +51,8 @@ def text_sampling(model, sampling=None):
     count as not given), for a diffusion model; `sampling` unchanged for any other."""
     if getattr(model, "kind", None) != "diffusion":
         return sampling
-    defaults = {**TEXT_DIFFUSION_SAMPLING, "steps": min(25, model.timesteps)}
+    steps = min(TEXT_DIFFUSION_SAMPLING["steps"], model.timesteps)
+    defaults = {**TEXT_DIFFUSION_SAMPLING, "steps": steps}
     return {**defaults, **{k: v for k, v in (sampling or {}).items() if v is not None}}
 
 

@@ -72,6 +72,20 @@ circle's is nearest to a seen caption of the *same colour and another shape* (ye
 → yellow circle); with the word term the yellow square is drawn 15 times in 50, with
 cross-attention 4. A bag of words (``text_pooling="words"``) does not compose: the blue circle
 becomes a square. ``n = 150`` gives a standard error of about .04.
+
+**How fast a TextDiffusion learns** (moved here from `imgenlib.models.text_diffusion`).
+**Learning** is much slower than the TextGAN's (colour 0.71 after 8 epochs on 4,096
+scenes). Measured on 2,048 one-object 16×16 ``shapes_captions`` scenes
+(``DiffusionConfig.tiny(prediction="v", ema_decay=0.99, learning_rate=2e-3)``, batch 64),
+reading the colour and position of 150 test prompts' images from their pixels
+(`imgenlib.caption_accuracy`; chance 1/6 and 1/9), DDIM 20 steps, colour at guidance
+w = 1 / 3: 0.14 / 0.15 after 4 epochs (the model draws shapes but ignores the text), 0.17 /
+0.24 after 12; then resumed from the saved model, w = 1 / 4: 0.25 / 0.31 after 16, 0.25 /
+0.33 after 20, 0.30 / 0.35 after 24, 0.33 / 0.33 after 28; position ≤ 0.17 throughout.
+After 12 epochs the caption lowers the v-loss at t = 700 from 0.071 (a wrong caption) to
+0.063. ε-prediction, 6 epochs: colour 0.16. One step costs ~0.2 CPU s (its trace ~27 s).
+20 epochs from scratch, 300 prompts, w = 4: colour 0.31, position 0.16, in 165 CPU s of
+training (``python benchmarks/text_diffusion_learning.py``).
 """
 
 from __future__ import annotations
@@ -153,6 +167,14 @@ class DiffusionWordLoss:
         error = caption_word_loss(self.word_classifier(images, training=True), token_ids)
         self.word_trackers["real"].update_state(error)
         return error
+
+    @staticmethod
+    def word_mean(encoder, token_ids):
+        """``text_pooling="words"``: the mean of the captions' token embeddings (B, D), float32;
+        zeros for all-padding rows."""
+        words = tf.cast(encoder.token_embedding(token_ids), tf.float32)
+        weights = tf.cast(tf.not_equal(token_ids, 0), tf.float32)[..., None]
+        return tf.reduce_sum(words * weights, 1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
 
     def drop_words(self, token_ids, counter):
         """`token_ids` with each word replaced by padding with probability ``word_dropout``,

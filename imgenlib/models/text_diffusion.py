@@ -40,18 +40,7 @@ arms side by side on the shared CPU): seed 0 colour 0.26 / 0.31 → 0.26 / 0.43 
 0.08 → 0.08 / 0.08 (chance 0.17 and 0.11); 174–187 → 266–273 CPU s of training. At this
 budget it does not teach position (neither arm leaves chance) and costs 1.5× the time.
 
-**Learning** is much slower than the TextGAN's (colour 0.71 after 8 epochs on 4,096
-scenes). Measured on 2,048 one-object 16×16 ``shapes_captions`` scenes
-(``DiffusionConfig.tiny(prediction="v", ema_decay=0.99, learning_rate=2e-3)``, batch 64),
-reading the colour and position of 150 test prompts' images from their pixels
-(`imgenlib.caption_accuracy`; chance 1/6 and 1/9), DDIM 20 steps, colour at guidance
-w = 1 / 3: 0.14 / 0.15 after 4 epochs (the model draws shapes but ignores the text), 0.17 /
-0.24 after 12; then resumed from the saved model, w = 1 / 4: 0.25 / 0.31 after 16, 0.25 /
-0.33 after 20, 0.30 / 0.35 after 24, 0.33 / 0.33 after 28; position ≤ 0.17 throughout.
-After 12 epochs the caption lowers the v-loss at t = 700 from 0.071 (a wrong caption) to
-0.063. ε-prediction, 6 epochs: colour 0.16. One step costs ~0.2 CPU s (its trace ~27 s).
-20 epochs from scratch, 300 prompts, w = 4: colour 0.31, position 0.16, in 165 CPU s of
-training (``python benchmarks/text_diffusion_learning.py``).
+How fast it learns: `imgenlib.models.diffusion_words` (its last section).
 """
 
 from __future__ import annotations
@@ -189,12 +178,13 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         `cross_attention`, ``(pooled, token states (B, L, D), mask (B, L), 1.0 at tokens)``;
         all zeros ("no text") for all-padding rows."""
         encoder = self.text_encoder if encoder is None else encoder
-        encoded = encoder.encode_tokens(token_ids, training=training)
-        pooled = tf.cast(encoded["pooled"], tf.float32)
-        if self.text_pooling == "words":  # the mean of the caption's word vectors, no context
-            words = tf.cast(encoder.token_embedding(token_ids), tf.float32)
-            weights = tf.cast(tf.not_equal(token_ids, 0), tf.float32)[..., None]
-            pooled = tf.reduce_sum(words * weights, 1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
+        encoded = {}  # the transformer runs only when its output is used
+        if self.text_pooling == "encoder" or self.cross_attention:
+            encoded = encoder.encode_tokens(token_ids, training=training)
+        if self.text_pooling == "words":
+            pooled = self.word_mean(encoder, token_ids)
+        else:
+            pooled = tf.cast(encoded["pooled"], tf.float32)
         has_text = tf.reduce_any(tf.not_equal(token_ids, 0), axis=1, keepdims=True)
         pooled = tf.where(has_text, pooled, tf.zeros_like(pooled))
         if not self.cross_attention:

@@ -69,6 +69,7 @@ from keras import ops
 from imgenlib._validation import check_float, check_int, check_positive_int
 from imgenlib.models.blocks import check_image_shape
 from imgenlib.models.cross_attention import CrossAttention
+from imgenlib.models.scale_shift import ScaleShift
 
 __all__ = [
     "EXACT",
@@ -137,20 +138,6 @@ class SinusoidalEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
-
-
-@keras.saving.register_keras_serializable(package="imgenlib")
-class ScaleShift(keras.layers.Layer):
-    """``[h (B, H, W, C), m (B, 2C)] → h · (1 + scale) + shift``, ``scale, shift = split(m)``:
-    the adaptive GroupNorm of Dhariwal & Nichol 2021 (https://arxiv.org/abs/2105.05233)."""
-
-    def call(self, inputs):
-        h, modulation = inputs
-        scale, shift = ops.split(ops.cast(modulation, h.dtype)[:, None, None, :], 2, axis=-1)
-        return h * (1.0 + scale) + shift
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
 
 
 def null_label(num_classes: int) -> int:
