@@ -20,7 +20,9 @@ class DiffusionConfig:
     learned caption layout (`imgenlib.models.unet.build_unet`; 0: none, and no effect on
     other models), ``word_loss`` the weight of its caption-word classifier
     (`imgenlib.models.diffusion_words`; 0: none) and ``word_dropout`` the probability of
-    dropping each caption word in training (`TextDiffusion.drop_words`; 0: none).
+    dropping each caption word in training (`TextDiffusion.drop_words`; 0: none);
+    ``colour_words`` makes that classifier factorised (colour words read from colour, the
+    others from the silhouette; empty: one CNN reads every word).
     ``scale_shift`` and ``patch`` are `build_unet`'s (AdaGN conditioning; the stem's patch
     side), ``text_pooling`` a `TextDiffusion`'s text vector (``"encoder"`` or ``"words"``). `tiny()` is a minimal network for tests.
     """
@@ -40,6 +42,7 @@ class DiffusionConfig:
     text_map: int = 0
     word_loss: float = 0.0
     word_dropout: float = 0.0
+    colour_words: tuple = ()
     scale_shift: bool = False
     text_pooling: str = "encoder"
     patch: int = 1

@@ -99,26 +99,94 @@ from imgenlib.losses import caption_word_loss
 from imgenlib.models.base import NoiseSalt
 from imgenlib.models.schedules import epsilon_from_prediction, predict_x0
 
-__all__ = ["DiffusionWordLoss", "build_word_classifier"]
+__all__ = ["DiffusionWordLoss", "PickWords", "Silhouette", "build_word_classifier"]
 
 WORD_CLASSIFIER_WIDTH = 32
 """Filters of the word classifier's first convolution (then twice that)."""
 
 
-def build_word_classifier(image_shape, vocabulary_size: int, width: int = WORD_CLASSIFIER_WIDTH):
+def build_word_classifier(image_shape, vocabulary_size: int, width: int = WORD_CLASSIFIER_WIDTH,
+                          colour_ids=()):
     """A small CNN: image (H, W, C) in [-1, 1] → (vocabulary_size,) word logits, float32.
 
     One convolution at full resolution, three with stride 2 (32 → 4), then a Dense layer on
     the flattened map, so that the logits can depend on *where* things are ("top left").
+
+    With `colour_ids` (the ids of the colour words) the classifier is **factorised**: that
+    CNN reads only the image's `Silhouette` (colour-blind) and scores every other word, and
+    a colour branch (two per-pixel Dense layers, then the maximum over the image: it sees
+    which colours are present, not where or in what shape) scores the colour words
+    (`PickWords`). Neither branch can learn which colours the training set paired with
+    which shapes, so a held-out pair's words are read as well as a seen pair's.
     """
     layers = keras.layers
     x = keras.Input(tuple(image_shape), name="image")
-    h = layers.Conv2D(width, 3, padding="same", activation="swish", dtype="float32")(x)
+    colour_ids = tuple(int(i) for i in colour_ids)
+    h = Silhouette(dtype="float32", name="silhouette")(x) if colour_ids else x
+    h = layers.Conv2D(width, 3, padding="same", activation="swish", dtype="float32")(h)
     for filters in (width, 2 * width, 2 * width):
         h = layers.Conv2D(filters, 3, strides=2, padding="same", activation="swish", dtype="float32")(h)  # fmt: skip
     h = layers.Flatten(dtype="float32")(h)
     logits = layers.Dense(vocabulary_size, dtype="float32", name="words")(h)
+    if colour_ids:
+        c = x
+        for _ in range(2):
+            c = layers.Conv2D(width, 1, activation="swish", dtype="float32")(c)
+        c = layers.GlobalMaxPooling2D(dtype="float32")(c)
+        colours = layers.Dense(vocabulary_size, dtype="float32", name="colour_words")(c)
+        logits = PickWords(colour_ids, dtype="float32", name="pick_words")([logits, colours])
     return keras.Model(x, logits, name="word_classifier")
+
+
+@keras.saving.register_keras_serializable(package="imgenlib")
+class Silhouette(keras.layers.Layer):
+    """Image (B, H, W, C) in [-1, 1] → (B, H, W, 1): 1 − exp(−3 · v), v the brightest
+    channel mapped to [0, 1] (and clipped there: a denoiser's x̂_0 at high noise can be far
+    outside). Black is 0 and every saturated colour nearly 1 (0.90–0.95 for the ``shapes``
+    colours), so what it shows is where things are and their outline, not their colour;
+    smooth inside the range, so a gradient reaches every pixel that is in it."""
+
+    def call(self, images):
+        brightest = (keras.ops.max(images, axis=-1, keepdims=True) + 1.0) / 2.0
+        return 1.0 - keras.ops.exp(-3.0 * keras.ops.clip(brightest, 0.0, 1.0))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+
+@keras.saving.register_keras_serializable(package="imgenlib")
+class PickWords(keras.layers.Layer):
+    """``[logits, colour_logits]`` (B, V) each → `colour_logits` at `colour_ids`, `logits`
+    at every other id."""
+
+    def __init__(self, colour_ids, **kwargs):
+        super().__init__(**kwargs)
+        self.colour_ids = [int(i) for i in colour_ids]
+
+    def call(self, inputs):
+        logits, colour_logits = inputs
+        size = keras.ops.shape(logits)[-1]
+        is_colour = keras.ops.sum(keras.ops.one_hot(self.colour_ids, size), axis=0) > 0
+        return keras.ops.where(is_colour[None, :], colour_logits, logits)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "colour_ids": self.colour_ids}
+
+
+def check_colour_words(colour_words, tokenizer) -> tuple:
+    """`colour_words` as a tuple of str, each one a word of `tokenizer`'s vocabulary."""
+    if isinstance(colour_words, str) or not all(isinstance(w, str) for w in colour_words):
+        raise TypeError(f"colour_words must be a sequence of words. Received: {colour_words!r}")
+    unknown = [word for word in colour_words if word not in tokenizer.vocabulary]
+    if unknown:
+        raise ValueError(
+            f"colour_words must be words of the captions; unknown: {unknown}. "
+            f"Received: colour_words={list(colour_words)!r}"
+        )
+    return tuple(colour_words)
 
 
 class DiffusionWordLoss:
@@ -128,18 +196,28 @@ class DiffusionWordLoss:
     calling `_init_word_classifier`.
     """
 
-    def _init_word_classifier(self, word_loss):
-        """Check and store ``word_loss``; build the classifier and its trackers when > 0."""
+    def _init_word_classifier(self, word_loss, colour_words=()):
+        """Check and store ``word_loss`` and ``colour_words``; build the classifier (factorised
+        when there are colour words) and its trackers when ``word_loss`` > 0."""
         self.word_loss = check_float("word_loss", word_loss, minimum=0, maximum=100)
+        self.colour_words = check_colour_words(colour_words, self.text_encoder.tokenizer)
         self.word_classifier = None
         self.word_trackers = {}
         if self.word_loss:
+            vocabulary = self.text_encoder.tokenizer.vocabulary
             self.word_classifier = build_word_classifier(
-                self.image_shape, self.text_encoder.tokenizer.vocabulary_size
-            )
+                self.image_shape, self.text_encoder.tokenizer.vocabulary_size,
+                colour_ids=[vocabulary.index(word) + 2 for word in self.colour_words],
+            )  # fmt: skip
             self.word_trackers = {
                 role: keras.metrics.Mean(name=f"words_{role}") for role in ("real", "x0")
             }
+
+    def word_config(self) -> dict:
+        """The word options that are on, for ``get_config`` (absent when off, so older saved
+        models load unchanged)."""
+        config = {"word_loss": self.word_loss, "colour_words": list(self.colour_words)}
+        return {key: value for key, value in config.items() if value}
 
     def word_classifier_variables(self) -> list:
         """The classifier's trainable variables ([] without one)."""

@@ -82,6 +82,9 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         word_loss: weight of the *word classifier* (0, default: none): a small CNN trained
             on the real images to name their captions' words, whose error on the denoiser's
             x̂_0 (times ᾱ_t) joins the denoiser's loss (`imgenlib.models.diffusion_words`).
+        colour_words: the caption words that name colours (default none): the word
+            classifier then reads them from the image's colours and every other word from
+            its colour-blind silhouette (`imgenlib.models.diffusion_words`).
         word_dropout: the probability that training drops each word of a kept caption
             (0, default: none), so the model also learns what a word means alone ("red",
             "circle"), not only inside the full captions it saw (`drop_words`).
@@ -110,7 +113,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
 
     def __init__(self, network, text_encoder, *, text_training: str = "denoiser",
                  word_loss: float = 0.0, word_dropout: float = 0.0,
-                 text_pooling: str = "encoder", **kwargs):  # fmt: skip
+                 text_pooling: str = "encoder", colour_words=(), **kwargs):  # fmt: skip
         if kwargs.get("num_classes") is not None:
             raise ValueError(
                 f"A TextDiffusion does not take num_classes. Received: num_classes={kwargs['num_classes']!r}"
@@ -137,7 +140,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
             copy.set_weights(text_encoder.get_weights())
             copy.trainable = False
             self.ema_text_encoder = copy
-        self._init_word_classifier(word_loss)
+        self._init_word_classifier(word_loss, colour_words)
         self.word_dropout = check_float("word_dropout", word_dropout, minimum=0, maximum=1, max_inclusive=False)  # fmt: skip
         self.text_pooling = check_choice("text_pooling", text_pooling, TEXT_POOLING)
 
@@ -334,9 +337,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
     # --- saving -----------------------------------------------------------------------
 
     def get_config(self):
-        config = {**super().get_config(), "text_training": self.text_training}
-        if self.word_loss:
-            config["word_loss"] = self.word_loss
+        config = {**super().get_config(), "text_training": self.text_training, **self.word_config()}
         if self.word_dropout:  # absent when off: older saved models load unchanged
             config["word_dropout"] = self.word_dropout
         if self.text_pooling != "encoder":
@@ -398,6 +399,7 @@ def build_text_diffusion(
         label_dropout=config.label_dropout, min_snr_gamma=config.min_snr_gamma, seed=seed,
         word_loss=config.word_loss if word_loss is None else word_loss,
         word_dropout=config.word_dropout, text_pooling=config.text_pooling,
+        colour_words=config.colour_words,
     )  # fmt: skip
     model.compile(optimizer_from_config(config, config.learning_rate))
     return model

@@ -159,3 +159,67 @@ def test_word_dropout_is_saved_and_checked(scenes, tmp_path):
     for bad, error in ((-0.1, ValueError), (1.0, ValueError), ("half", TypeError)):
         with pytest.raises(error, match=rf"word_dropout.*Received: word_dropout={bad!r}"):
             tiny(scenes, word_loss=0, word_dropout=bad)
+
+
+COLOURS = ("red", "green", "blue", "yellow", "magenta", "cyan")
+
+
+def test_the_silhouette_is_colour_blind_bounded_and_zero_on_black():
+    from imgenlib.data.shapes import COLOUR_RGB
+    from imgenlib.models.diffusion_words import Silhouette
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+    silhouette = Silhouette()(images).numpy()
+    assert silhouette.shape == (4, 8, 8, 1)
+    np.testing.assert_array_equal(silhouette, Silhouette()(images[..., [2, 0, 1]]).numpy())
+    expected = 1 - np.exp(-3 * (images.max(-1, keepdims=True) + 1) / 2)  # NumPy reference
+    np.testing.assert_allclose(silhouette, expected, atol=1e-6)
+    colours = np.array(list(COLOUR_RGB.values()), np.float32)[:, None, None] / 127.5 - 1
+    inside = Silhouette()(colours).numpy().ravel()  # every shapes colour reads alike
+    assert inside.min() > 0.88 and inside.max() - inside.min() < 0.06, inside
+    black_and_wild = np.array([-1.0, -1e6, 1e6], np.float32).reshape(3, 1, 1, 1)
+    np.testing.assert_allclose(  # an ε-model's x̂_0 at ᾱ ≈ 0 is clipped, not inf
+        Silhouette()(black_and_wild).numpy().ravel(), [0, 0, 1 - np.exp(-3)], atol=1e-6
+    )
+
+
+def test_the_factorised_classifier_reads_colour_words_from_colours_and_others_from_shape():
+    """Permuting the colour channels leaves every non-colour word's logit exactly as it was
+    (the silhouette is the brightest channel); shuffling the pixels leaves the colour words'
+    (a maximum over the image of per-pixel features)."""
+    keras.utils.set_random_seed(0)
+    colour_ids = [2, 5, 7]
+    net = build_word_classifier((16, 16, 3), 12, colour_ids=colour_ids)
+    images = load_shapes_captions("test", n=8, image_size=16, seed=3).images
+    base = net(images).numpy()
+    recoloured = net(images[..., [1, 2, 0]]).numpy()
+    shuffled = images.reshape(8, 256, 3)[:, np.random.default_rng(1).permutation(256)]
+    moved = net(shuffled.reshape(8, 16, 16, 3)).numpy()
+    others = np.setdiff1d(np.arange(12), colour_ids)
+    np.testing.assert_allclose(recoloured[:, others], base[:, others], atol=1e-6)
+    np.testing.assert_allclose(moved[:, colour_ids], base[:, colour_ids], atol=1e-5)
+    assert np.abs(recoloured[:, colour_ids] - base[:, colour_ids]).max() > 1e-3
+    assert np.abs(moved[:, others] - base[:, others]).max() > 1e-3
+
+
+def test_colour_words_are_saved_checked_and_keep_the_epsilon_word_term_finite(scenes, tmp_path):
+    model = tiny(scenes, word_loss=1.0, prediction="epsilon", colour_words=COLOURS)
+    vocabulary = model.text_encoder.tokenizer.vocabulary
+    assert model.word_classifier.get_layer("pick_words").colour_ids == [
+        vocabulary.index(word) + 2 for word in COLOURS
+    ]
+    images = tf.constant(scenes.images[:16])
+    ids = model.text_encoder.tokenizer(tf.constant(list(scenes.captions[:16])))
+    t = tf.fill([16], model.timesteps - 1)  # ᾱ ≈ 0: x̂_0 = (x_t − sqrt(1 − ᾱ) ε̂) / sqrt(ᾱ) is huge
+    term = model.word_x0_term(images, t, tf.ones_like(images), ids, tf.ones([16], tf.bool))
+    assert np.isfinite(term.numpy()).all()
+    model.save(tmp_path / "m.keras")
+    restored = load_model(tmp_path / "m.keras")
+    assert restored.colour_words == COLOURS
+    np.testing.assert_allclose(restored.word_classifier(images), model.word_classifier(images))
+    assert "colour_words" not in tiny(scenes, word_loss=1.0).get_config()
+    with pytest.raises(ValueError, match=r"unknown: \['mauve'\].*Received: colour_words="):
+        tiny(scenes, colour_words=("red", "mauve"))
+    with pytest.raises(TypeError, match="colour_words must be a sequence of words"):
+        tiny(scenes, colour_words="red")
