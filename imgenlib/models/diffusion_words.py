@@ -105,8 +105,9 @@ WORD_CLASSIFIER_WIDTH = 32
 """Filters of the word classifier's first convolution (then twice that)."""
 
 
-def build_word_classifier(image_shape, vocabulary_size: int, width: int = WORD_CLASSIFIER_WIDTH,
-                          colour_ids=()):
+def build_word_classifier(
+    image_shape, vocabulary_size: int, width: int = WORD_CLASSIFIER_WIDTH, colour_ids=()
+):
     """A small CNN: image (H, W, C) in [-1, 1] → (vocabulary_size,) word logits, float32.
 
     One convolution at full resolution, three with stride 2 (32 → 4), then a Dense layer on
