@@ -663,3 +663,22 @@ def test_gan_recipes_table_flags_a_generator_that_draws_one_flat_image():
     assert "54.5 (constant images) / 20.1 / diverged" in row
     old = {"baseline": [{"seed": 0, "steps": 10, "fid": 19.4, "kid": 0.2}]}  # no sample_std
     assert "| 19.4 |" in gan_recipes.table(gan_recipes.summarise(old))
+
+
+def test_word_classifier_shortcut_quick_run(tmp_path, monkeypatch):
+    """Both arms trained and read back on both splits at every checkpoint; the table written."""
+    import word_classifier_shortcut
+
+    results = []
+    monkeypatch.setattr(word_classifier_shortcut, "print_json_line", results.append)
+    word_classifier_shortcut.main(["--quick", "--out", str(tmp_path)])
+    result = results[0]
+    assert set(result["arms"]) == {"plain", "factorised"} and result["steps"] == 20
+    for history in result["arms"].values():
+        assert [row["step"] for row in history] == [10, 20]
+        for row in history:
+            for split in ("test", "test_compositional"):
+                assert set(row[split]) == {"shape", "colour"}
+                assert all(0 <= value <= 1 for value in row[split].values())
+    markdown = (tmp_path / "word_classifier_shortcut.md").read_text()
+    assert "| factorised | 20 |" in markdown and "held out: shape / colour" in markdown

@@ -57,17 +57,16 @@ import tensorflow as tf
 
 from imgenlib import losses as gan_losses
 from imgenlib import text as textlib  # a module: imgenlib.text may be importing keras now
-from imgenlib._validation import check_choice, check_positive_int
+from imgenlib._validation import check_choice
 from imgenlib.distribute import stateless_normal
 from imgenlib.models.base import NoiseSalt
 from imgenlib.models.caption_words import CaptionWordHead
-from imgenlib.models.compiled import run_in_batches, sampling_function
-from imgenlib.models.conditions import check_prompts, text_encoder_for
+from imgenlib.models.conditions import text_encoder_for
 from imgenlib.models.gan import GAN
 from imgenlib.models.gan_config import GANConfig
 from imgenlib.models.hard_negatives import group_token_ids, hard_negative_logits
-from imgenlib.models.latents import resolve_latents
 from imgenlib.models.networks import build_text_discriminator, build_text_generator
+from imgenlib.models.text_gan_sampling import TextGANSampling
 from imgenlib.optimizers import optimizer_from_config
 
 __all__ = ["TEXT_TRAINING", "TextGAN", "build_text_gan"]
@@ -76,7 +75,7 @@ TEXT_TRAINING = ("discriminator", "frozen")
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
-class TextGAN(CaptionWordHead, GAN):
+class TextGAN(CaptionWordHead, TextGANSampling, GAN):
     """A GAN whose generator and discriminator are conditioned on captions (GAN-CLS).
 
     Args:
@@ -256,60 +255,6 @@ class TextGAN(CaptionWordHead, GAN):
             self.d_hard_tracker.update_state(gan_losses.prob_real(self.loss_name, hard_logits))
         gp = tf.zeros_like(per_example)
         return self._track(per_example, g_per_example, real_logits, fake_logits, gp)
-
-    # --- sampling ---------------------------------------------------------------------
-
-    def generate(self, prompts=None, n: int | None = None, z=None, seed: int | None = None, *,
-                 batch_size: int = 256, precision: str | None = None):  # fmt: skip
-        """Generate images of `prompts` from `n` random latents (drawn from `seed`) or given `z`.
-
-        Args:
-            prompts: a string, or a list of strings: one prompt for all images or one per
-                image.
-            n: number of images; default one per prompt (or ``len(z)``).
-            z: latent vectors (n, latent_dim); overrides `seed`.
-            seed: seed for drawing z; the same seed and prompts give identical images.
-            batch_size: images per forward pass.
-            precision: the generator's arithmetic, as in `GenerativeModel.generate`: None
-                (the model's own), ``"float32"``, ``"bfloat16"`` or ``"auto"``; the text
-                encoder keeps its own.
-
-        Returns:
-            float32 array (n, H, W, C) in [-1, 1].
-
-        Raises:
-            ValueError: bad prompts (empty, not strings, only unknown words, a count other
-                than 1 or n; the message lists the words the model knows), bad n / z, or an
-                unknown `precision`. Unknown words in a partly known prompt are named in a
-                `UserWarning`.
-        """
-        if z is not None:
-            z = resolve_latents(self, n, z, seed, None)
-            prompts = check_prompts(prompts, len(z), self.text_encoder)
-        else:
-            prompts = check_prompts(prompts, n, self.text_encoder)
-            z = resolve_latents(self, len(prompts), None, seed, None)
-        batch_size = check_positive_int("batch_size", batch_size)
-        function = self.sampling_function(min(len(z), batch_size), precision)
-        return run_in_batches(function, [z, self.text_encoder.tokenizer(prompts)], batch_size)
-
-    def sampling_function(self, batch: int, precision: str | None = None):
-        """The compiled sampler of (z, token ids) for chunks of `batch` images (see
-        `GenerativeModel.sampling_function`)."""
-        return sampling_function(self, precision, batch, self._sampler_forward)
-
-    def _sampler_forward(self):
-        sampler = self.sampler()
-        specs = [
-            tf.TensorSpec([None, self.latent_dim], tf.float32),
-            tf.TensorSpec([None, self.text_encoder.max_length], tf.int64),
-        ]
-
-        def forward(z, token_ids):
-            images = sampler([z, self.text_vectors(token_ids)], training=False)
-            return tf.cast(images, tf.float32)
-
-        return sampler, forward, specs
 
     # --- saving -----------------------------------------------------------------------
 
