@@ -66,7 +66,7 @@ def train_arm(arm, data, ids, tests, steps, every, words) -> list[dict]:
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(caption_word_loss(model(images, training=True), token_ids))
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
     rng, rows, start = np.random.default_rng(0), [], time.perf_counter()
