@@ -112,7 +112,12 @@ def main(argv=None) -> dict:
     result = {"command": command, "steps": steps, "train_scenes": n_train, "test_scenes": n_test,
               "arms": arms, "machine": machine()}  # fmt: skip
     rows = [
-        [arm, r["step"], *(f"{r[s]['shape']:.3f} / {r[s]['colour']:.3f}" for s in SPLITS), r["seconds"]]  # fmt: skip
+        [
+            arm,
+            r["step"],
+            *(f"{r[s]['shape']:.3f} / {r[s]['colour']:.3f}" for s in SPLITS),
+            r["seconds"],
+        ]  # fmt: skip
         for arm, history in arms.items()
         for r in history
     ]
