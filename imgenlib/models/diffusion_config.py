@@ -24,7 +24,9 @@ class DiffusionConfig:
     ``colour_words`` makes that classifier factorised (colour words read from colour, the
     others from the silhouette; empty: one CNN reads every word).
     ``scale_shift`` and ``patch`` are `build_unet`'s (AdaGN conditioning; the stem's patch
-    side), ``text_pooling`` a `TextDiffusion`'s text vector (``"encoder"`` or ``"words"``). `tiny()` is a minimal network for tests.
+    side), ``text_pooling`` a `TextDiffusion`'s text vector (``"encoder"`` or ``"words"``),
+    ``cross_attention`` whether its U-Net attends to the caption's tokens and ``text_tokens``
+    what those are (`imgenlib.models.text_condition`). `tiny()` is a minimal network for tests.
     """
 
     noise_schedule: str = "cosine"
@@ -45,6 +47,8 @@ class DiffusionConfig:
     colour_words: tuple = ()
     scale_shift: bool = False
     text_pooling: str = "encoder"
+    cross_attention: bool = False
+    text_tokens: str = "encoder"
     patch: int = 1
     optimizer: str = "adam"
     learning_rate: float = 2e-4

@@ -247,14 +247,6 @@ class DiffusionWordLoss:
         self.word_trackers["real"].update_state(error)
         return error
 
-    @staticmethod
-    def word_mean(encoder, token_ids):
-        """``text_pooling="words"``: the mean of the captions' token embeddings (B, D), float32;
-        zeros for all-padding rows."""
-        words = tf.cast(encoder.token_embedding(token_ids), tf.float32)
-        weights = tf.cast(tf.not_equal(token_ids, 0), tf.float32)[..., None]
-        return tf.reduce_sum(words * weights, 1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
-
     def drop_words(self, token_ids, counter):
         """`token_ids` with each word replaced by padding with probability ``word_dropout``,
         drawn from (seed, ``NoiseSalt.DIFFUSION_WORD_DROP``, `counter`); a caption that loses

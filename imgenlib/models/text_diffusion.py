@@ -58,6 +58,7 @@ from imgenlib.models.diffusion_config import DiffusionConfig
 from imgenlib.models.diffusion_words import DiffusionWordLoss
 from imgenlib.models.ema import update_ema
 from imgenlib.models.schedules import SCHEDULES
+from imgenlib.models.text_condition import TextCondition
 from imgenlib.models.text_sampling import TextDiffusionSampler
 from imgenlib.models.unet import build_unet, denoiser_image_shape
 from imgenlib.optimizers import optimizer_from_config
@@ -65,11 +66,10 @@ from imgenlib.optimizers import optimizer_from_config
 __all__ = ["TEXT_TRAINING", "TextDiffusion", "TextDiffusionSampler", "build_text_diffusion"]
 
 TEXT_TRAINING = ("denoiser", "frozen")
-TEXT_POOLING = ("encoder", "words")
 
 
 @keras.saving.register_keras_serializable(package="imgenlib")
-class TextDiffusion(DiffusionWordLoss, Diffusion):
+class TextDiffusion(DiffusionWordLoss, TextCondition, Diffusion):
     """A diffusion model conditioned on captions, with classifier-free guidance.
 
     Args:
@@ -92,6 +92,9 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
             (the transformer's states, averaged); ``"words"``: the mean of the caption's word
             vectors (the encoder's token embeddings: no positions, no transformer), a bag
             of words whose held-out combinations are sums of seen parts.
+        text_tokens: the token states a cross-attention U-Net reads: ``"encoder"``
+            (default), the transformer's; ``"words"``, word plus position vectors, which
+            compose held-out pairs (`imgenlib.models.text_condition`).
         **kwargs: `Diffusion` arguments (``noise_schedule``, ``timesteps``,
             ``prediction``, ``ema_decay``, ``label_dropout``: the fraction of captions
             dropped to "no text", ``seed``). Not supported: ``num_classes``.
@@ -113,7 +116,8 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
 
     def __init__(self, network, text_encoder, *, text_training: str = "denoiser",
                  word_loss: float = 0.0, word_dropout: float = 0.0,
-                 text_pooling: str = "encoder", colour_words=(), **kwargs):  # fmt: skip
+                 text_pooling: str = "encoder", text_tokens: str = "encoder", colour_words=(),
+                 **kwargs):  # fmt: skip
         if kwargs.get("num_classes") is not None:
             raise ValueError(
                 f"A TextDiffusion does not take num_classes. Received: num_classes={kwargs['num_classes']!r}"
@@ -142,7 +146,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
             self.ema_text_encoder = copy
         self._init_word_classifier(word_loss, colour_words)
         self.word_dropout = check_float("word_dropout", word_dropout, minimum=0, maximum=1, max_inclusive=False)  # fmt: skip
-        self.text_pooling = check_choice("text_pooling", text_pooling, TEXT_POOLING)
+        self._init_text_condition(text_pooling, text_tokens)
 
     @property
     def metrics(self):
@@ -171,29 +175,6 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
     def sampling_text_encoder(self):
         """The encoder that samples: the EMA copy when there is one."""
         return self.ema_text_encoder if self.ema_text_encoder is not None else self.text_encoder
-
-    def text_vectors(self, token_ids, training=False, encoder=None):
-        """Pooled text vectors (B, D) of token ids; zeros ("no text") for all-padding rows."""
-        return tf.nest.flatten(self.text_condition(token_ids, training, encoder))[0]
-
-    def text_condition(self, token_ids, training=False, encoder=None):
-        """The network's text inputs for token ids: the pooled vectors (B, D) or, with
-        `cross_attention`, ``(pooled, token states (B, L, D), mask (B, L), 1.0 at tokens)``;
-        all zeros ("no text") for all-padding rows."""
-        encoder = self.text_encoder if encoder is None else encoder
-        encoded = {}  # the transformer runs only when its output is used
-        if self.text_pooling == "encoder" or self.cross_attention:
-            encoded = encoder.encode_tokens(token_ids, training=training)
-        if self.text_pooling == "words":
-            pooled = self.word_mean(encoder, token_ids)
-        else:
-            pooled = tf.cast(encoded["pooled"], tf.float32)
-        has_text = tf.reduce_any(tf.not_equal(token_ids, 0), axis=1, keepdims=True)
-        pooled = tf.where(has_text, pooled, tf.zeros_like(pooled))
-        if not self.cross_attention:
-            return pooled
-        mask = tf.cast(encoded["mask"], tf.float32)
-        return pooled, tf.cast(encoded["tokens"], tf.float32) * mask[..., None], mask
 
     # --- training ---------------------------------------------------------------------
 
@@ -340,8 +321,7 @@ class TextDiffusion(DiffusionWordLoss, Diffusion):
         config = {**super().get_config(), "text_training": self.text_training, **self.word_config()}
         if self.word_dropout:  # absent when off: older saved models load unchanged
             config["word_dropout"] = self.word_dropout
-        if self.text_pooling != "encoder":
-            config["text_pooling"] = self.text_pooling
+        config.update(self.text_condition_config())
         return config
 
 
@@ -355,7 +335,7 @@ def build_text_diffusion(
     num_heads: int = 2,
     num_layers: int = 1,
     text_training: str = "denoiser",
-    cross_attention: bool = False,
+    cross_attention: bool | None = None,
     word_loss: float | None = None,
     seed: int = 0,
 ) -> TextDiffusion:
@@ -370,7 +350,8 @@ def build_text_diffusion(
         text_dim, num_heads, num_layers: the new encoder's width, heads and blocks.
         text_training: see `TextDiffusion`.
         cross_attention: the U-Net also attends to the caption's token states
-            (``build_unet(cross_attention=True)``, `imgenlib.models.cross_attention`).
+            (``build_unet(cross_attention=True)``, `imgenlib.models.cross_attention`);
+            None: ``config.cross_attention``.
         word_loss: see `TextDiffusion`; None: ``config.word_loss``.
         seed: seed of the training noise (weights follow Keras' global seed).
 
@@ -390,7 +371,8 @@ def build_text_diffusion(
         image_shape, widths=config.widths, blocks_per_level=config.blocks_per_level,
         attention=config.attention, heads=config.heads, dropout=config.dropout,
         embedding_dim=config.embedding_dim, text_dim=text_encoder.embed_dim,
-        cross_attention=cross_attention, text_map=config.text_map,
+        cross_attention=config.cross_attention if cross_attention is None else cross_attention,
+        text_map=config.text_map,
         scale_shift=config.scale_shift, patch=config.patch,
     )  # fmt: skip
     model = TextDiffusion(
@@ -399,7 +381,7 @@ def build_text_diffusion(
         label_dropout=config.label_dropout, min_snr_gamma=config.min_snr_gamma, seed=seed,
         word_loss=config.word_loss if word_loss is None else word_loss,
         word_dropout=config.word_dropout, text_pooling=config.text_pooling,
-        colour_words=config.colour_words,
+        text_tokens=config.text_tokens, colour_words=config.colour_words,
     )  # fmt: skip
     model.compile(optimizer_from_config(config, config.learning_rate))
     return model

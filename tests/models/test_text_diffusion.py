@@ -274,6 +274,39 @@ def test_word_pooling_conditions_on_the_mean_of_the_word_vectors_and_is_saved(sc
         tiny(scenes, text_pooling="tokens")
 
 
+def test_word_tokens_give_cross_attention_one_context_free_state_per_word(scenes, tmp_path):
+    """``text_tokens="words"``: each token state is its word plus its position vector,
+    normalised over D (NumPy reference), so "square" reads the same beside any colour,
+    where the transformer's state of it changes; padding is zero, an empty caption "no
+    text"; the setting is saved, needs cross-attention and is checked."""
+    model = tiny(scenes, cross_attention=True, text_tokens="words")
+    assert model.cross_attention and model.get_config()["text_tokens"] == "words"
+    ids = model.text_encoder.tokenizer(
+        ["a small red square in the centre", "a small blue square in the centre", ""]
+    ).numpy()
+    pooled, tokens, mask = (part.numpy() for part in model.text_condition(ids))
+    words = model.text_encoder.token_embedding.embeddings.numpy()[ids[0]]
+    states = words + model.text_encoder.position_embedding.embeddings.numpy()[: ids.shape[1]]
+    states = (states - states.mean(-1, keepdims=True)) / np.sqrt(states.var(-1, keepdims=True) + 1e-5)  # fmt: skip
+    np.testing.assert_allclose(tokens[0], states * (ids[0] != 0)[:, None], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(mask, ids != 0)
+    square = 3  # "a small <colour> square": the fourth token
+    np.testing.assert_allclose(tokens[0, square], tokens[1, square], atol=1e-6)
+    assert np.abs(tokens[0, 2] - tokens[1, 2]).max() > 1e-3  # the colour words differ
+    contextual = tiny(scenes, cross_attention=True).text_condition(ids)[1].numpy()
+    assert np.abs(contextual[0, square] - contextual[1, square]).max() > 1e-3
+    assert not pooled[2].any() and not tokens[2].any() and not mask[2].any()
+    model.save(tmp_path / "tokens.keras")
+    restored = load_model(tmp_path / "tokens.keras")
+    assert restored.text_tokens == "words"
+    np.testing.assert_allclose(restored.text_condition(ids)[1].numpy(), tokens, atol=1e-6)
+    assert "text_tokens" not in tiny(scenes, cross_attention=True).get_config()
+    with pytest.raises(ValueError, match="no cross-attention.*Received: text_tokens='words'"):
+        tiny(scenes, text_tokens="words")
+    with pytest.raises(ValueError, match="'states'"):
+        tiny(scenes, cross_attention=True, text_tokens="states")
+
+
 def test_construction_errors(scenes):
     encoder = build_text_encoder(scenes.captions, embed_dim=16, num_heads=2, num_layers=1)
     network = build_unet(SHAPE, widths=(8, 16), blocks_per_level=1, heads=2, text_dim=16)
