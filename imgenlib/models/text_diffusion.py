@@ -39,6 +39,9 @@ arms side by side on the shared CPU): seed 0 colour 0.26 / 0.31 → 0.26 / 0.43 
 0.13 / 0.16 → 0.08 / 0.07; seed 1 colour 0.24 / 0.34 → 0.18 / 0.33 and position 0.09 /
 0.08 → 0.08 / 0.08 (chance 0.17 and 0.11); 174–187 → 266–273 CPU s of training. At this
 budget it does not teach position (neither arm leaves chance) and costs 1.5× the time.
+With ``text_tokens="words"`` the token states are context-free word vectors
+(`imgenlib.models.text_condition`), which is what made held-out colour–shape pairs come out
+right (`imgenlib.models.diffusion_words` has the measurements).
 
 How fast it learns: `imgenlib.models.diffusion_words` (its last section).
 """
