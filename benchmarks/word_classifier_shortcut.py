@@ -91,21 +91,18 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     from imgenlib.data import load_shapes_captions
-    from imgenlib.data.shapes import COLOUR_NAMES, SHAPE_NAMES
-    from imgenlib.data.shapes_captions import load_shapes_captions as load
+    from imgenlib.models.hard_negatives import group_token_ids
     from imgenlib.text import build_text_encoder
 
     n_train, n_test = (256, 64) if args.quick else (10_000, 1_000)
     steps, every = (20, 10) if args.quick else (args.steps, args.every)
     data = load_shapes_captions("train", n=n_train, image_size=32)
-    tests = {split: load(split, n=n_test, image_size=32, seed=1) for split in SPLITS}
-    tokenizer = build_text_encoder(data.captions, embed_dim=8).tokenizer
-    index = {word: i + 2 for i, word in enumerate(tokenizer.vocabulary)}  # 0 pad, 1 [UNK]
-    words = {
-        "size": tokenizer.vocabulary_size,
-        "shape": [index[w] for w in SHAPE_NAMES],
-        "colour": [index[w] for w in COLOUR_NAMES],
+    tests = {
+        split: load_shapes_captions(split, n=n_test, image_size=32, seed=1) for split in SPLITS
     }
+    tokenizer = build_text_encoder(data.captions, embed_dim=8).tokenizer
+    shape_ids, colour_ids = group_token_ids(tokenizer.vocabulary, ("shape", "colour"))
+    words = {"size": tokenizer.vocabulary_size, "shape": shape_ids, "colour": colour_ids}
     ids = tokenizer(list(data.captions)).numpy()
     arms = {arm: train_arm(arm, data, ids, tests, steps, every, words) for arm in ARMS}
     command = "python benchmarks/word_classifier_shortcut.py" + (" --quick" if args.quick else "")

@@ -122,6 +122,7 @@ training (``python benchmarks/text_diffusion_learning.py``).
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from imgenlib._validation import check_float
@@ -195,11 +196,15 @@ class PickWords(keras.layers.Layer):
         super().__init__(**kwargs)
         self.colour_ids = [int(i) for i in colour_ids]
 
+    def build(self, input_shapes):
+        is_colour = np.zeros(input_shapes[0][-1], bool)  # fixed: built once, not per call
+        is_colour[self.colour_ids] = True
+        self.is_colour = is_colour[None, :]
+        self.built = True
+
     def call(self, inputs):
         logits, colour_logits = inputs
-        size = keras.ops.shape(logits)[-1]
-        is_colour = keras.ops.sum(keras.ops.one_hot(self.colour_ids, size), axis=0) > 0
-        return keras.ops.where(is_colour[None, :], colour_logits, logits)
+        return keras.ops.where(self.is_colour, colour_logits, logits)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]

@@ -72,11 +72,12 @@ class TextCondition:
             pooled = self.word_mean(encoder, token_ids)
         else:
             pooled = tf.cast(encoded["pooled"], tf.float32)
-        has_text = tf.reduce_any(tf.not_equal(token_ids, 0), axis=1, keepdims=True)
+        present = tf.not_equal(token_ids, 0)  # a word, not padding
+        has_text = tf.reduce_any(present, axis=1, keepdims=True)
         pooled = tf.where(has_text, pooled, tf.zeros_like(pooled))
         if not self.cross_attention:
             return pooled
-        mask = tf.cast(tf.not_equal(token_ids, 0), tf.float32)
+        mask = tf.cast(present, tf.float32)
         if self.text_tokens == "words":
             tokens = self.word_states(encoder, token_ids)
         else:
@@ -98,5 +99,6 @@ class TextCondition:
         cross-attention's projections follow); not masked."""
         length = tf.shape(token_ids)[1]
         states = encoder.token_embedding(token_ids) + encoder.position_embedding(tf.range(length))[None]  # fmt: skip
-        mean, variance = tf.nn.moments(tf.cast(states, tf.float32), axes=[-1], keepdims=True)
-        return (tf.cast(states, tf.float32) - mean) * tf.math.rsqrt(variance + 1e-5)
+        states = tf.cast(states, tf.float32)
+        mean, variance = tf.nn.moments(states, axes=[-1], keepdims=True)
+        return (states - mean) * tf.math.rsqrt(variance + 1e-5)
