@@ -128,6 +128,9 @@ TEXT_DIFFUSION = DiffusionConfig(
     prediction="v",
     ema_decay=0.995,
     text_map=8,
+    scale_shift=True,
+    cross_attention=True,
+    text_tokens="words",
 )
 """The text-conditional U-Net of the ``text`` diffusion preset: the fashion_mnist preset's
 small U-Net, v-prediction (`imgenlib.models.text_diffusion` measured it ahead of ε for text),
