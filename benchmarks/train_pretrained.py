@@ -63,8 +63,9 @@ ZOO = {
         "train gan --data shapes_captions --text --max-minutes 30 --precision mixed_bfloat16",
     ),
     "shapes_captions_text_diffusion": (
-        "text-conditional diffusion U-Net on captioned shapes, with a caption layout map and "
-        "the shipped Mini-CLIP's text encoder, frozen (text preset, 32x32, 30 CPU minutes)",
+        "text-conditional diffusion U-Net on captioned shapes: AdaGN, a caption layout map "
+        "and cross-attention to the word states of the shipped Mini-CLIP's text encoder, "
+        "frozen (text preset, 32x32, 30 CPU minutes)",
         "train diffusion --data shapes_captions --text --text-encoder clip --max-minutes 30",
     ),
     "emoji_text_gan": (

@@ -54,7 +54,7 @@ by ``evaluate_text(model, n=150, sampling={"steps": 25, "guidance": 3.0})``, see
 ==================================  ======  ===========  ===========  ===========
 overrides of the ``text`` preset    epochs  colour       shape        exact match
 ==================================  ======  ===========  ===========  ===========
-none (the zoo model)                23      — / —        .727 / .440  .667 / .327
+none (zoo model to 2026-12-04)      23      — / —        .727 / .440  .667 / .327
 ``scale_shift=True`` (AdaGN)        23      1.00 / .880  .867 / .487  .840 / .347
 AdaGN, ``word_loss=1``              21      .953 / .840  .780 / .640  .727 / .460
 AdaGN, cross-attention              18      1.00 / .953  .787 / .600  .780 / .533
