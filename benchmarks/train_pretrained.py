@@ -69,8 +69,9 @@ ZOO = {
         "train diffusion --data shapes_captions --text --text-encoder clip --max-minutes 30",
     ),
     "emoji_text_gan": (
-        "text-conditional GAN (GAN-CLS) on the emoji names: draws prompts such as 'red apple' "
-        "or 'smiling cat' (text preset, 32x32, bfloat16, 30 CPU minutes)",
+        "text-conditional GAN (GAN-CLS with a caption-word classifier) on the emoji names: "
+        "draws prompts such as 'red apple' or 'smiling cat' (text preset, 32x32, bfloat16, "
+        "30 CPU minutes)",
         "train gan --data emoji --text --max-minutes 30 --precision mixed_bfloat16",
     ),
 }

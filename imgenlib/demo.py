@@ -95,8 +95,9 @@ def html_report(report: dict) -> str:
             measured = f"prompts of test scenes, {scores} (n = {quality['n']} prompts each)"
         elif "category_accuracy" in quality:  # emoji: the classifier on unseen names
             scores = "; ".join(
-                f"{split}: {v['category']:.2f} (majority {v['majority']:.2f}, real emoji "
-                f"{v['reference']:.2f}, chance {v['chance']:.2f}, n = {v['n']})"
+                f"{split}: {v['category']:.2f} (majority {v['majority']:.2f}, "
+                + (f"shuffled prompts {v['shuffled']:.2f}, " if "shuffled" in v else "")
+                + f"real emoji {v['reference']:.2f}, chance {v['chance']:.2f}, n = {v['n']})"
                 for split, v in quality["category_accuracy"].items()
             )
             measured = f"category of the samples of unseen test emoji names, {scores}"

@@ -178,7 +178,9 @@ def format_text_report(result: dict) -> str:
             lines.append(
                 f"  {split}: category {score['category']:.3f} of {score['n']} prompts "
                 f"(classifier on the real emoji {score['reference']:.3f}, majority "
-                f"{score['majority']:.3f}, chance {score['chance']:.3f})"
+                f"{score['majority']:.3f}, "
+                + (f"shuffled prompts {score['shuffled']:.3f}, " if "shuffled" in score else "")
+                + f"chance {score['chance']:.3f})"
                 + (
                     f"; CLIP score {score['clip_score']:.1f} (real "
                     f"{score['clip_score_reference']:.1f})"
@@ -223,7 +225,10 @@ def emoji_category_accuracy(
     Returns:
         ``{"category": accuracy, "reference": the classifier on the real images (the
         ceiling), "majority": the most common category's share (what always drawing one
-        category would score), "chance": 1 / categories, "n" (prompts drawn),
+        category would score), "shuffled" (the same samples scored against the prompts'
+        categories shuffled, the mean over every permutation, Σ_c share of c among the
+        prompts × share of c among the samples: what these drawings would score if they
+        ignored the text), "chance": 1 / categories, "n" (prompts drawn),
         "unreadable", "split"}``, and, when an emoji Mini-CLIP is shipped
         (`imgenlib.clip_tasks.load_pretrained_clip`), ``"clip_score"`` (mean over the
         pairs, unknown words ignored) and ``"clip_score_reference"`` (the real images').
@@ -245,14 +250,17 @@ def emoji_category_accuracy(
         samples = model.generate(prompts, seed=seed, **(sampling or {}))
     truth = np.asarray(record.labels)[keep]
 
-    def accuracy(images):
+    def read(images):
         upsampled, _ = extractor.upsampled(images)
-        return float((extractor.probabilities(upsampled).argmax(-1) == truth).mean())
+        return extractor.probabilities(upsampled).argmax(-1)
 
+    drawn = read(samples)
+    shares = [np.bincount(c, minlength=len(CATEGORIES)) / len(c) for c in (truth, drawn)]
     result = {
-        "category": accuracy(samples),
-        "reference": accuracy(record.images[keep]),
-        "majority": float(np.bincount(truth).max() / len(truth)),
+        "category": float((drawn == truth).mean()),
+        "reference": float((read(record.images[keep]) == truth).mean()),
+        "majority": float(shares[0].max()),
+        "shuffled": float(shares[0] @ shares[1]),
         "chance": 1 / len(CATEGORIES),
         "n": len(truth),
         "unreadable": int((~keep).sum()),

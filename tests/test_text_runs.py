@@ -228,6 +228,20 @@ def test_emoji_category_accuracy_scores_a_model_by_the_category_of_its_prompts()
     assert faithful["category"] == faithful["reference"] > faithful["majority"]
     constant = emoji_category_accuracy(Drawer(constant=True), n=80)
     assert constant["category"] <= constant["majority"] < faithful["category"]
+    # a drawer that ignores the text scores exactly its shuffled-prompts baseline
+    assert constant["shuffled"] == pytest.approx(constant["category"], abs=1e-12)
+    # the faithful one's baseline, against permutations drawn here from the classifier's reading
+    from imgenlib.features import FeatureExtractor
+    from imgenlib.text_runs import readable
+
+    keep = readable(Drawer.text_encoder, list(test.captions))
+    extractor = FeatureExtractor("emoji")
+    read = extractor.probabilities(extractor.upsampled(test.images[keep])[0]).argmax(-1)
+    truth = np.asarray(test.labels)[keep]
+    rng = np.random.default_rng(0)
+    permuted = np.mean([np.mean(read == rng.permutation(truth)) for _ in range(4000)])
+    assert faithful["shuffled"] == pytest.approx(permuted, abs=0.005)
+    assert faithful["shuffled"] < faithful["category"] - 0.2
     # the shipped emoji Mini-CLIP (32x32; these 64x64 images are resized) scores the pairs:
     # the real images of the prompts as the reference, one emoji for every prompt lower
     assert faithful["clip_score"] == pytest.approx(faithful["clip_score_reference"])
