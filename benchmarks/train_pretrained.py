@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import ROOT  # first: this checkout's imgenlib, so the weights are packed into it
 
 ZOO = {
     "fashion_mnist_gan": (
@@ -232,6 +235,8 @@ def main(argv=None) -> int:
     from imgenlib import pretrained
     from imgenlib.runs import load_run_model
 
+    checkout_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
     for name in args.names or list(ZOO):
         description, command = ZOO[name]
         out = Path(args.from_run or Path(args.runs) / name)
@@ -249,6 +254,7 @@ def main(argv=None) -> int:
             subprocess.run(
                 [sys.executable, "-m", "imgenlib", *shlex.split(command), "--out", str(out)],
                 check=True,
+                env={**os.environ, "PYTHONPATH": checkout_path},  # this checkout's imgenlib
             )
             seconds = time.perf_counter() - start
         model = load_run_model(out)

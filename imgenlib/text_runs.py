@@ -181,6 +181,7 @@ def format_text_report(result: dict) -> str:
                 f"{score['majority']:.3f}, "
                 + (f"shuffled prompts {score['shuffled']:.3f}, " if "shuffled" in score else "")
                 + f"chance {score['chance']:.3f})"
+                + (f"; KID {score['kid']:.4f}, FID {score['fid']:.1f}" if "fid" in score else "")
                 + (
                     f"; CLIP score {score['clip_score']:.1f} (real "
                     f"{score['clip_score_reference']:.1f})"
@@ -229,7 +230,11 @@ def emoji_category_accuracy(
         categories shuffled, the mean over every permutation, Σ_c share of c among the
         prompts × share of c among the samples: what these drawings would score if they
         ignored the text), "chance": 1 / categories, "n" (prompts drawn),
-        "unreadable", "split"}``, and, when an emoji Mini-CLIP is shipped
+        "unreadable", "split", "kid", "kid_std", "fid" (the samples against the real images
+        of the same prompts, on the classifier's features at its 64×64, as the emoji FID of
+        `imgenlib.evaluate`; the real images are at the model's size too, so the FID does not
+        count the resolution loss; FID is biased upwards at a few hundred images: compare it at the same
+        split and ``skin_tones`` only, and prefer KID)}``, and, when an emoji Mini-CLIP is shipped
         (`imgenlib.clip_tasks.load_pretrained_clip`), ``"clip_score"`` (mean over the
         pairs, unknown words ignored) and ``"clip_score_reference"`` (the real images').
     """
@@ -237,6 +242,7 @@ def emoji_category_accuracy(
     from imgenlib.clip_tasks import mean_clip_score, pretrained_clip_or_none
     from imgenlib.data.emoji import CATEGORIES, load_emoji
     from imgenlib.features import FeatureExtractor
+    from imgenlib.metrics import evaluation_kid, fid_from_features
 
     side = image_side(model, "emoji_category_accuracy")
     options = {"style": style, "background": background, "skin_tones": skin_tones}
@@ -250,21 +256,26 @@ def emoji_category_accuracy(
         samples = model.generate(prompts, seed=seed, **(sampling or {}))
     truth = np.asarray(record.labels)[keep]
 
-    def read(images):
-        upsampled, _ = extractor.upsampled(images)
-        return extractor.probabilities(upsampled).argmax(-1)
+    def read(images):  # the classifier's features and its category
+        features, logits = extractor.features_and_logits(extractor.upsampled(images)[0])
+        return features, logits.argmax(-1)
 
-    drawn = read(samples)
+    fake_features, drawn = read(samples)
+    real_features, real_read = read(record.images[keep])
+    kid, kid_std = evaluation_kid(real_features, fake_features, seed=seed)
     shares = [np.bincount(c, minlength=len(CATEGORIES)) / len(c) for c in (truth, drawn)]
     result = {
         "category": float((drawn == truth).mean()),
-        "reference": float((read(record.images[keep]) == truth).mean()),
+        "reference": float((real_read == truth).mean()),
         "majority": float(shares[0].max()),
         "shuffled": float(shares[0] @ shares[1]),
         "chance": 1 / len(CATEGORIES),
         "n": len(truth),
         "unreadable": int((~keep).sum()),
         "split": split,
+        "kid": kid,
+        "kid_std": kid_std,
+        "fid": fid_from_features(real_features, fake_features),
     }
     clip = pretrained_clip_or_none("emoji")
     if clip is not None:  # the shipped emoji Mini-CLIP's reading of the same pairs

@@ -104,6 +104,7 @@ def test_demo_writes_grids_and_metrics(tmp_path, run_cli):
             assert model["quality"]["category_accuracy"] == stated["category_accuracy"]
             unseen = stated["category_accuracy"]["test"]
             assert f"test: {unseen['category']:.2f} (majority {unseen['majority']:.2f}" in page
+            assert f"shuffled prompts {unseen['shuffled']:.2f}, real emoji" in page
             continue
         keys = ("n", "fid", "kid", "precision", "recall")
         assert model["quality"] == {key: stated[key] for key in keys}

@@ -185,6 +185,9 @@ def test_stated_quality_is_what_a_fresh_evaluation_gives(name, shipped):
                 if key not in recorded:  # "shuffled": packed since 2026-12-04
                     continue
                 assert fresh[key] == pytest.approx(recorded[key], abs=0.02), (split, key)
+            for key in ("kid", "fid"):  # packed since 2026-12-04
+                if key in recorded:
+                    assert fresh[key] == pytest.approx(recorded[key], rel=0.1, abs=1e-3), key
         return
     if "prompt_accuracy" in stated:  # a text model: read from its samples' pixels
         from imgenlib.caption_accuracy import prompt_accuracy

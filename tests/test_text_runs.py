@@ -242,10 +242,37 @@ def test_emoji_category_accuracy_scores_a_model_by_the_category_of_its_prompts()
     permuted = np.mean([np.mean(read == rng.permutation(truth)) for _ in range(4000)])
     assert faithful["shuffled"] == pytest.approx(permuted, abs=0.005)
     assert faithful["shuffled"] < faithful["category"] - 0.2
+    # KID/FID of the samples against the real images of the same prompts: the real images
+    # themselves are at the floor (KID's unbiased estimate of a set against itself is < 0),
+    # one emoji for every prompt far above it
+    assert faithful["fid"] == pytest.approx(0.0, abs=0.5) and faithful["kid"] < 0
+    assert constant["fid"] > 50 and constant["kid"] > 1.0
     # the shipped emoji Mini-CLIP (32x32; these 64x64 images are resized) scores the pairs:
     # the real images of the prompts as the reference, one emoji for every prompt lower
     assert faithful["clip_score"] == pytest.approx(faithful["clip_score_reference"])
     assert constant["clip_score"] < faithful["clip_score"] - 5
+
+
+def test_the_eval_report_names_each_emoji_baseline_and_reads_records_without_shuffled():
+    from imgenlib.text_runs import format_text_report
+
+    score = {"category": 0.41, "reference": 0.552, "majority": 0.67, "shuffled": 0.237,
+             "chance": 0.1, "n": 324, "clip_score": 51.1, "clip_score_reference": 57.4}  # fmt: skip
+    result = {"run": "RUN", "kind": "gan", "data": "emoji", "n": 324, "seed": 1,
+              "prompt_accuracy": {"test": score}}  # fmt: skip
+    line = format_text_report(result).splitlines()[1]
+    assert line == (
+        "  test: category 0.410 of 324 prompts (classifier on the real emoji 0.552, majority "
+        "0.670, shuffled prompts 0.237, chance 0.100); CLIP score 51.1 (real 57.4)"
+    )
+    score.update(kid=0.01234, fid=23.456)
+    assert (
+        format_text_report(result)
+        .splitlines()[1]
+        .endswith("chance 0.100); KID 0.0123, FID 23.5; CLIP score 51.1 (real 57.4)")
+    )
+    del score["shuffled"], score["clip_score"], score["kid"], score["fid"]  # before 2026-12-04
+    assert format_text_report(result).splitlines()[1].endswith("majority 0.670, chance 0.100)")
 
 
 def test_emoji_category_accuracy_without_skin_tones_prompts_each_emoji_once():
