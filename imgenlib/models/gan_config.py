@@ -30,7 +30,8 @@ class GANConfig:
     `d_batch_norm` switch (None there: BatchNorm, except for ``wasserstein_gp``). `dp`
     (a `imgenlib.privacy.DPConfig`) trains the discriminator with DP-SGD; it needs a
     `d_norm` other than ``"batch"`` and no dropout (see `imgenlib.models.gan.GAN`).
-    `hard_negatives` and `word_loss` are read by `imgenlib.models.text_gan.build_text_gan` only.
+    `hard_negatives`, `word_loss` and `caption_interpolation` are read by
+    `imgenlib.models.text_gan.build_text_gan` only.
     """
 
     latent_dim: int = 128
@@ -56,6 +57,7 @@ class GANConfig:
     dp: DPConfig | None = None
     hard_negatives: float = 0.0  # TextGAN only: weight of shape-swapped captions (see there)
     word_loss: float = 0.0  # TextGAN only: weight of the caption-word classifier (see there)
+    caption_interpolation: float = 0.0  # TextGAN only: weight of GAN-INT (see there)
 
     @classmethod
     def tiny(cls, **overrides) -> GANConfig:

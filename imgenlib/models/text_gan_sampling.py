@@ -9,9 +9,10 @@ chunks of ``batch_size`` images.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-from imgenlib._validation import check_positive_int
+from imgenlib._validation import check_int, check_positive_int
 from imgenlib.models.compiled import run_in_batches, sampling_function
 from imgenlib.models.conditions import check_prompts
 from imgenlib.models.latents import resolve_latents
@@ -58,6 +59,31 @@ class TextGANSampling:
         batch_size = check_positive_int("batch_size", batch_size)
         function = self.sampling_function(min(len(z), batch_size), precision)
         return run_in_batches(function, [z, self.text_encoder.tokenizer(prompts)], batch_size)
+
+    def interpolate_prompts(self, start: str, end: str, steps: int = 8, z=None, seed: int = 0):
+        """Images along the straight line between two prompts' text vectors, from one latent.
+
+        Image k has the text vector (1 − β)·t(`start`) + β·t(`end`), β = k / (steps − 1), and
+        the same z for all (given as one vector, or drawn from `seed`), so the first and last
+        are ``generate(start, z=z)`` and ``generate(end, z=z)``. Between them lie captions
+        no one wrote; a model trained with ``caption_interpolation`` (GAN-INT) was asked to
+        draw them well.
+
+        Returns:
+            float32 array (steps, H, W, C) in [-1, 1].
+
+        Raises:
+            ValueError, TypeError: a prompt the model cannot read (the message lists the
+                words it knows), steps < 2, or a z that is not one latent vector.
+        """
+        prompts = check_prompts([start, end], 2, self.text_encoder)
+        steps = check_int("steps", steps, minimum=2)
+        z = resolve_latents(self, 1, z, seed, None)
+        ends = self.text_vectors(self.text_encoder.tokenizer(prompts))
+        beta = tf.linspace(0.0, 1.0, steps)[:, None]
+        vectors = (1.0 - beta) * tf.cast(ends[0], tf.float32) + beta * tf.cast(ends[1], tf.float32)
+        images = self.sampler()([tf.repeat(tf.constant(z), steps, axis=0), vectors], training=False)
+        return np.asarray(tf.cast(images, tf.float32))
 
     def sampling_function(self, batch: int, precision: str | None = None):
         """The compiled sampler of (z, token ids) for chunks of `batch` images (see

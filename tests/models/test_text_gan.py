@@ -473,3 +473,52 @@ def test_word_loss_step_is_the_hand_written_loss_and_round_trips(scenes, tmp_pat
     restored.fit(one_batch(scenes), epochs=1, verbose=0)  # trains on after loading
     with pytest.raises(ValueError, match="word_loss must be in.*Received: -1"):
         tiny_text_gan(scenes, word_loss=-1)
+
+
+def test_caption_interpolation_adds_gan_int_to_the_generator_loss_only(scenes, tmp_path):
+    """With ``caption_interpolation=w`` G's loss adds w times its loss on G(z, ½(tᵢ + tᵢ₋₁))
+    judged against that halfway vector, with the step's own z; D's loss is unchanged; the
+    option is logged, saved and refused when negative."""
+    plain = tiny_text_gan(scenes)
+    assert GANConfig().caption_interpolation == 0.0
+    assert "caption_interpolation" not in plain.get_config()
+    gan = tiny_text_gan(scenes, config=GANConfig.tiny(caption_interpolation=0.5))
+    images, captions, ids, text, _ = first_step_pairs(gan, scenes)
+    g_before = gan.generator.get_weights()
+    plain_logs = plain.train_on_batch(images, captions, return_dict=True)
+    logs = gan.train_on_batch(images, captions, return_dict=True)
+    assert logs["d_loss"] == pytest.approx(plain_logs["d_loss"], rel=1e-6)  # D: as before
+    gan.generator.set_weights(g_before)  # G as the step saw it; D after its own step
+    z = tf.random.stateless_normal([8, gan.latent_dim], gan.noise_seed(NoiseSalt.GAN_G_NOISE, 0))
+    halfway = 0.5 * (text + tf.roll(text, 1, axis=0))
+    d, g = gan.discriminator, gan.generator
+    mixed_logits = d([g([z, halfway], training=True), halfway], training=True)
+    mixed = losses.generator_loss("non_saturating", mixed_logits)
+    own = losses.generator_loss(
+        "non_saturating", d([g([z, text], training=True), text], training=True)
+    )
+    assert logs["g_loss"] == pytest.approx(float(tf.reduce_mean(own + 0.5 * mixed)), rel=1e-5)
+    assert logs["d_interpolated"] == pytest.approx(
+        float(tf.reduce_mean(losses.prob_real("non_saturating", mixed_logits))), rel=1e-5
+    )
+    assert "d_interpolated" not in plain_logs
+    path = tmp_path / "gan_int.keras"
+    gan.save(path)
+    assert load_model(path).caption_interpolation == 0.5
+    with pytest.raises(ValueError, match="caption_interpolation must be >= 0.0. Received: "):
+        tiny_text_gan(scenes, caption_interpolation=-1.0)
+
+
+def test_interpolate_prompts_runs_between_the_two_prompts_images(trained):
+    z = trained.sample_latent(1, seed=3)
+    row = trained.interpolate_prompts(PROMPT, "a large blue square in the centre", steps=5, z=z)
+    assert row.shape == (5, 16, 16, 3) and row.dtype == np.float32
+    ends = [trained.generate(p, z=z) for p in (PROMPT, "a large blue square in the centre")]
+    np.testing.assert_allclose(row[0], ends[0][0], atol=1e-4)
+    np.testing.assert_allclose(row[-1], ends[1][0], atol=1e-4)
+    middle = np.abs(row[2] - ends[0][0]).mean(), np.abs(row[2] - ends[1][0]).mean()
+    assert min(middle) > 1e-4  # a third image, not one of the ends
+    with pytest.raises(ValueError, match="steps must be an int >= 2. Received: steps=1"):
+        trained.interpolate_prompts(PROMPT, PROMPT, steps=1)
+    with pytest.raises(ValueError, match="knows"):
+        trained.interpolate_prompts(PROMPT, "zzz qqq")
