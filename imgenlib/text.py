@@ -322,12 +322,16 @@ class TextEncoder(keras.Model):
     def call(self, captions, training=False):
         return self.encode_tokens(self.tokenizer(captions), training=training)
 
+    def embed_tokens(self, token_ids):
+        """The transformer's input (batch, T, D): each token's embedding plus its position's."""
+        length = ops.shape(token_ids)[1]
+        return self.token_embedding(token_ids) + self.position_embedding(ops.arange(length))[None]
+
     def encode_tokens(self, token_ids, mask=None, training=False):
         """Encode token ids (batch, T ≤ max_length); `mask` defaults to ``token_ids != 0``."""
         token_ids = ops.convert_to_tensor(token_ids, "int32")
         mask = ops.not_equal(token_ids, 0) if mask is None else ops.cast(mask, "bool")
-        length = ops.shape(token_ids)[1]
-        x = self.token_embedding(token_ids) + self.position_embedding(ops.arange(length))[None]
+        x = self.embed_tokens(token_ids)
         for block in self.blocks:
             x = block(x, mask, training=training)
         weights = ops.cast(mask, x.dtype)[..., None]

@@ -68,11 +68,11 @@ class TextCondition:
         tokens_from = self.text_tokens if self.cross_attention else None
         if "encoder" in (self.text_pooling, tokens_from):
             encoded = encoder.encode_tokens(token_ids, training=training)
+        present = tf.not_equal(token_ids, 0)  # a word, not padding
         if self.text_pooling == "words":
-            pooled = self.word_mean(encoder, token_ids)
+            pooled = self.word_mean(encoder, token_ids, present)
         else:
             pooled = tf.cast(encoded["pooled"], tf.float32)
-        present = tf.not_equal(token_ids, 0)  # a word, not padding
         has_text = tf.reduce_any(present, axis=1, keepdims=True)
         pooled = tf.where(has_text, pooled, tf.zeros_like(pooled))
         if not self.cross_attention:
@@ -85,11 +85,11 @@ class TextCondition:
         return pooled, tokens * mask[..., None], mask
 
     @staticmethod
-    def word_mean(encoder, token_ids):
-        """``text_pooling="words"``: the mean of the captions' token embeddings (B, D), float32;
-        zeros for all-padding rows."""
+    def word_mean(encoder, token_ids, present):
+        """``text_pooling="words"``: the mean of the captions' token embeddings (B, D), float32,
+        over the tokens where `present` (``token_ids != 0``); zeros for all-padding rows."""
         words = tf.cast(encoder.token_embedding(token_ids), tf.float32)
-        weights = tf.cast(tf.not_equal(token_ids, 0), tf.float32)[..., None]
+        weights = tf.cast(present, tf.float32)[..., None]
         return tf.reduce_sum(words * weights, 1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
 
     @staticmethod
@@ -97,8 +97,6 @@ class TextCondition:
         """``text_tokens="words"``: (B, L, D) float32, each token's embedding plus its
         position's, normalised to mean 0 and variance 1 over D (no learned scale: the
         cross-attention's projections follow); not masked."""
-        length = tf.shape(token_ids)[1]
-        states = encoder.token_embedding(token_ids) + encoder.position_embedding(tf.range(length))[None]  # fmt: skip
-        states = tf.cast(states, tf.float32)
+        states = tf.cast(encoder.embed_tokens(token_ids), tf.float32)  # the transformer's input
         mean, variance = tf.nn.moments(states, axes=[-1], keepdims=True)
         return (states - mean) * tf.math.rsqrt(variance + 1e-5)

@@ -79,9 +79,9 @@ class TextGANSampling:
         prompts = check_prompts([start, end], 2, self.text_encoder)
         steps = check_int("steps", steps, minimum=2)
         z = resolve_latents(self, 1, z, seed, None)
-        ends = self.text_vectors(self.text_encoder.tokenizer(prompts))
+        ends = tf.cast(self.text_vectors(self.text_encoder.tokenizer(prompts)), tf.float32)
         beta = tf.linspace(0.0, 1.0, steps)[:, None]
-        vectors = (1.0 - beta) * tf.cast(ends[0], tf.float32) + beta * tf.cast(ends[1], tf.float32)
+        vectors = (1.0 - beta) * ends[0] + beta * ends[1]
         images = self.sampler()([tf.repeat(tf.constant(z), steps, axis=0), vectors], training=False)
         return np.asarray(tf.cast(images, tf.float32))
 
